@@ -1,0 +1,620 @@
+//! Background estimation, as SExtractor does it (../shared/spec/background.md):
+//!
+//! 1. The image is cut into meshes of `BACK_SIZE` pixels (partial meshes at the right
+//!    and top edges). In each mesh, over the valid pixels: mean and σ; a 2σ clip; a
+//!    histogram of ±5σ with ≈ 0.8·n levels; the mode by iterated 3σ clipping of the
+//!    histogram, `2.5·median − 1.5·mean` unless mean and median disagree by ≥ 0.3σ
+//!    (then the median). Meshes with fewer than half their pixels valid are bad.
+//! 2. Bad meshes take the mean of the nearest valid meshes; the grid is median
+//!    filtered (`BACK_FILTERSIZE`, window shrinking at the grid edges), and a mesh
+//!    takes the filtered value when it differs by at least `BACK_FILTTHRESH`.
+//! 3. The global background and RMS are the medians of the filtered grid.
+//! 4. The maps are natural bicubic splines through the mesh nodes, nodes at
+//!    x = (i+½)·bw − ½ and y = (j+½)·bh in pixel coordinates.
+//!
+//! Mesh statistics run in parallel over meshes; map rows in parallel over rows.
+
+use crate::error::{Error, Result};
+use crate::image::{validity, Image, Mask};
+use crate::params::BackgroundParams;
+use rayon::prelude::*;
+
+const QUANTIF_NSIGMA: f64 = 5.0;
+const QUANTIF_AMIN: f64 = 4.0;
+const QUANTIF_NMAXLEVELS: usize = 4096;
+const BACK_MINGOODFRAC: f64 = 0.5;
+const PEARSON: f64 = 2.5;
+const MODE_EPS: f64 = 1e-4;
+
+/// The statistics of one mesh: its mode (background) and σ, or `None` if bad.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeshStat {
+    pub back: f32,
+    pub sigma: f32,
+}
+
+/// The estimated background: the filtered mesh grid, global values, and what is
+/// needed to evaluate the interpolated maps at any pixel.
+#[derive(Clone, Debug)]
+pub struct Background {
+    width: usize,
+    height: usize,
+    mesh_w: usize,
+    mesh_h: usize,
+    nx: usize,
+    ny: usize,
+    /// Filtered mesh backgrounds, row-major nx x ny.
+    back: Vec<f64>,
+    /// Filtered mesh σ, row-major nx x ny.
+    sigma: Vec<f64>,
+    /// Second derivatives of the spline along y, per mesh column.
+    d2_back: Vec<f64>,
+    d2_sigma: Vec<f64>,
+    global_back: f64,
+    global_rms: f64,
+    manual: Option<f64>,
+}
+
+/// Statistics of one mesh from its valid pixel values; `total` is the mesh's
+/// pixel count (valid or not). Returns `None` for a bad mesh.
+pub fn mesh_stat(values: &[f32], total: usize) -> Option<MeshStat> {
+    let n = values.len();
+    if n == 0 || (n as f64) < BACK_MINGOODFRAC * total as f64 {
+        return None;
+    }
+    // First pass: mean and population σ.
+    let (mut s, mut s2) = (0.0f64, 0.0f64);
+    for &v in values {
+        let v = v as f64;
+        s += v;
+        s2 += v * v;
+    }
+    let mean = s / n as f64;
+    let var = s2 / n as f64 - mean * mean;
+    let sig = if var > 0.0 { var.sqrt() } else { 0.0 };
+    // 2σ clip.
+    let lcut = (mean - 2.0 * sig) as f32;
+    let hcut = (mean + 2.0 * sig) as f32;
+    let (mut n1, mut s, mut s2) = (0usize, 0.0f64, 0.0f64);
+    for &v in values {
+        if v >= lcut && v <= hcut {
+            n1 += 1;
+            let v = v as f64;
+            s += v;
+            s2 += v * v;
+        }
+    }
+    if n1 == 0 {
+        return None;
+    }
+    let mean1 = s / n1 as f64;
+    let var1 = s2 / n1 as f64 - mean1 * mean1;
+    let sig1 = if var1 > 0.0 { var1.sqrt() } else { 0.0 };
+    // Stored as f32, as SExtractor's mesh structure does.
+    let mean1 = mean1 as f32;
+    let sig1 = sig1 as f32;
+    let step = (2.0 / std::f64::consts::PI).sqrt() * QUANTIF_NSIGMA / QUANTIF_AMIN;
+    let nlevels = ((step * n1 as f64 + 1.0) as usize).min(QUANTIF_NMAXLEVELS);
+    let qscale: f32 = if sig1 > 0.0 {
+        (2.0 * QUANTIF_NSIGMA as f32 * sig1) / nlevels as f32
+    } else {
+        1.0
+    };
+    let qzero: f32 = mean1 - QUANTIF_NSIGMA as f32 * sig1;
+    let cste: f32 = 0.499999 - qzero / qscale;
+    let mut hist = vec![0u32; nlevels];
+    for &v in values {
+        let b = (v / qscale + cste) as i64; // truncation toward zero, as C's (int)
+        if b >= 0 && (b as usize) < nlevels {
+            hist[b as usize] += 1;
+        }
+    }
+    let (mode, sigma) = histogram_mode(&hist, qzero as f64, qscale as f64);
+    Some(MeshStat {
+        back: mode as f32,
+        sigma: sigma as f32,
+    })
+}
+
+/// Round half away from zero, then truncate, as SExtractor's RINT-like cuts.
+fn round_half_away(v: f64) -> i64 {
+    if v > 0.0 {
+        (v + 0.5) as i64
+    } else {
+        (v - 0.5) as i64
+    }
+}
+
+/// The mode and σ of a histogram (bin units converted with `qzero`, `qscale`).
+pub fn histogram_mode(hist: &[u32], qzero: f64, qscale: f64) -> (f64, f64) {
+    let nlevels = hist.len() as i64;
+    let top = nlevels - 1;
+    let (mut lcut, mut hcut) = (0i64, top);
+    let mut sig = 10.0 * top as f64;
+    let mut sig_prev = 1.0f64;
+    let (mut mean, mut med) = (0.0f64, 0.0f64);
+    let mut iter = 0;
+    while iter < 100 && sig >= 0.1 && (sig / sig_prev - 1.0).abs() > MODE_EPS {
+        iter += 1;
+        sig_prev = sig;
+        let (mut sum, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
+        for i in lcut..=hcut {
+            let h = hist[i as usize] as f64;
+            let fi = i as f64;
+            sum += h;
+            s1 += fi * h;
+            s2 += fi * fi * h;
+        }
+        if sum == 0.0 {
+            mean = 0.0;
+            sig = 0.0;
+        } else {
+            mean = s1 / sum;
+            let v = s2 / sum - mean * mean;
+            sig = if v > 0.0 { v.sqrt() } else { 0.0 };
+        }
+        // Median by two pointers meeting in the middle.
+        let (mut lo, mut hi) = (lcut, hcut);
+        let (mut lowsum, mut highsum) = (0u64, 0u64);
+        for _ in lcut..=hcut {
+            if lowsum < highsum {
+                lowsum += hist[lo as usize] as u64;
+                lo += 1;
+            } else {
+                highsum += hist[hi as usize] as u64;
+                hi -= 1;
+            }
+        }
+        med = if hi >= 0 {
+            let hl = hist[lo.min(top) as usize];
+            let hh = hist[hi as usize];
+            let denom = 2.0 * hl.max(hh) as f64;
+            let frac = if denom > 0.0 {
+                (highsum as f64 - lowsum as f64) / denom
+            } else {
+                0.0
+            };
+            hi as f64 + 0.5 + frac
+        } else {
+            0.0
+        };
+        let lo_cut = med - 3.0 * sig;
+        lcut = if lo_cut > 0.0 {
+            round_half_away(lo_cut)
+        } else {
+            0
+        };
+        let hi_cut = med + 3.0 * sig;
+        hcut = if hi_cut < top as f64 {
+            round_half_away(hi_cut)
+        } else {
+            top
+        };
+        if hcut < lcut {
+            break;
+        }
+    }
+    let mode = if sig > 0.0 {
+        if ((mean - med) / sig).abs() < 0.3 {
+            qzero + (PEARSON * med - (PEARSON - 1.0) * mean) * qscale
+        } else {
+            qzero + med * qscale
+        }
+    } else {
+        qzero + mean * qscale
+    };
+    (mode, sig * qscale)
+}
+
+/// Median of a slice (mean of the two middle values for an even count).
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// Second derivatives of the natural cubic spline through `y` at unit spacing.
+fn spline_d2(y: &[f64]) -> Vec<f64> {
+    let n = y.len();
+    let mut d2 = vec![0.0; n];
+    if n < 3 {
+        return d2;
+    }
+    // Thomas algorithm on d2[i-1] + 4 d2[i] + d2[i+1] = 6 (y[i+1] - 2 y[i] + y[i-1]).
+    let m = n - 2;
+    let mut c = vec![0.0; m];
+    let mut d = vec![0.0; m];
+    for k in 0..m {
+        let i = k + 1;
+        let rhs = 6.0 * (y[i + 1] - 2.0 * y[i] + y[i - 1]);
+        if k == 0 {
+            c[k] = 1.0 / 4.0;
+            d[k] = rhs / 4.0;
+        } else {
+            let den = 4.0 - c[k - 1];
+            c[k] = 1.0 / den;
+            d[k] = (rhs - d[k - 1]) / den;
+        }
+    }
+    for k in (0..m).rev() {
+        let next = if k + 1 < m { d2[k + 2] } else { 0.0 };
+        d2[k + 1] = d[k] - c[k] * next;
+    }
+    d2
+}
+
+/// Evaluates the natural spline (`y`, `d2`) at node coordinate `t`; the end
+/// intervals extrapolate.
+#[inline]
+fn spline_eval(y: &[f64], d2: &[f64], t: f64) -> f64 {
+    let n = y.len();
+    if n == 1 {
+        return y[0];
+    }
+    let i = (t.floor().max(0.0) as usize).min(n - 2);
+    let b = t - i as f64;
+    let a = 1.0 - b;
+    a * y[i] + b * y[i + 1] + ((a * a * a - a) * d2[i] + (b * b * b - b) * d2[i + 1]) / 6.0
+}
+
+/// Precomputed x-interpolation weights of one pixel column.
+#[derive(Clone, Copy)]
+struct XCoef {
+    i: usize,
+    a: f64,
+    b: f64,
+    ca: f64,
+    cb: f64,
+}
+
+impl Background {
+    /// Estimates the background of `img`; `mask` marks bad pixels (NaN, Inf and
+    /// values <= -1e30 are bad too).
+    pub fn estimate(img: &Image, mask: Option<&Mask>, p: &BackgroundParams) -> Result<Self> {
+        p.validate()?;
+        if let Some(m) = mask {
+            if m.width() != img.width() || m.height() != img.height() {
+                return Err(Error::Mismatch(format!(
+                    "the mask is {}x{} but the image is {}: they must have the same shape",
+                    m.width(),
+                    m.height(),
+                    img.shape_string()
+                )));
+            }
+        }
+        let (w, h) = (img.width(), img.height());
+        let (bw, bh) = (p.mesh_size.0.min(w), p.mesh_size.1.min(h));
+        let nx = w.div_ceil(bw);
+        let ny = h.div_ceil(bh);
+        let valid = validity(img, mask);
+        let stats: Vec<Option<MeshStat>> = (0..nx * ny)
+            .into_par_iter()
+            .map_init(Vec::new, |buf: &mut Vec<f32>, k| {
+                let (i, j) = (k % nx, k / nx);
+                let (x0, x1) = (i * bw, ((i + 1) * bw).min(w));
+                let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
+                buf.clear();
+                for y in y0..y1 {
+                    let row = &img.data()[y * w + x0..y * w + x1];
+                    let vrow = &valid[y * w + x0..y * w + x1];
+                    buf.extend(row.iter().zip(vrow).filter(|(_, &ok)| ok).map(|(&v, _)| v));
+                }
+                mesh_stat(buf, (x1 - x0) * (y1 - y0))
+            })
+            .collect();
+        Self::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, p)
+    }
+
+    /// Builds the background from per-mesh statistics (filled on either backend).
+    pub fn from_mesh_stats(
+        width: usize,
+        height: usize,
+        mesh: (usize, usize),
+        nx: usize,
+        ny: usize,
+        stats: &[Option<MeshStat>],
+        p: &BackgroundParams,
+    ) -> Result<Self> {
+        let good: Vec<usize> = (0..stats.len()).filter(|&k| stats[k].is_some()).collect();
+        if good.is_empty() {
+            return Err(Error::EmptyImage(
+                "no background mesh has enough valid pixels (the image is empty, all NaN, or all masked); \
+                 check the image and mask, or use a larger --back-size"
+                    .into(),
+            ));
+        }
+        // Bad meshes: mean of the valid meshes at the minimum grid distance.
+        let mut back = vec![0.0f64; nx * ny];
+        let mut sigma = vec![0.0f64; nx * ny];
+        for k in 0..nx * ny {
+            if let Some(s) = stats[k] {
+                back[k] = s.back as f64;
+                sigma[k] = s.sigma as f64;
+                continue;
+            }
+            let (i, j) = ((k % nx) as i64, (k / nx) as i64);
+            let mut best = i64::MAX;
+            let (mut sb, mut ss, mut cnt) = (0.0, 0.0, 0usize);
+            for &g in &good {
+                let (gi, gj) = ((g % nx) as i64, (g / nx) as i64);
+                let d = (gi - i).pow(2) + (gj - j).pow(2);
+                let s = stats[g].expect("good mesh");
+                if d < best {
+                    best = d;
+                    sb = s.back as f64;
+                    ss = s.sigma as f64;
+                    cnt = 1;
+                } else if d == best {
+                    sb += s.back as f64;
+                    ss += s.sigma as f64;
+                    cnt += 1;
+                }
+            }
+            back[k] = sb / cnt as f64;
+            sigma[k] = ss / cnt as f64;
+        }
+        // Median filter with a window that stays centred and shrinks at the edges.
+        let (hfx, hfy) = (p.filter_size.0 / 2, p.filter_size.1 / 2);
+        if hfx > 0 || hfy > 0 {
+            let mut fb = back.clone();
+            let mut fs = sigma.clone();
+            let mut wb = Vec::new();
+            let mut ws = Vec::new();
+            for j in 0..ny {
+                let ry = hfy.min(j).min(ny - 1 - j);
+                for i in 0..nx {
+                    let rx = hfx.min(i).min(nx - 1 - i);
+                    wb.clear();
+                    ws.clear();
+                    for jj in j - ry..=j + ry {
+                        for ii in i - rx..=i + rx {
+                            wb.push(back[jj * nx + ii]);
+                            ws.push(sigma[jj * nx + ii]);
+                        }
+                    }
+                    let mb = median(&mut wb);
+                    let ms = median(&mut ws);
+                    let k = j * nx + i;
+                    if (mb - back[k]).abs() >= p.filter_thresh {
+                        fb[k] = mb;
+                        fs[k] = ms;
+                    }
+                }
+            }
+            back = fb;
+            sigma = fs;
+        }
+        let global_back = median(&mut back.clone());
+        let mut global_rms = median(&mut sigma.clone());
+        if global_rms <= 0.0 {
+            let mut pos: Vec<f64> = sigma.iter().copied().filter(|&s| s > 0.0).collect();
+            global_rms = if pos.is_empty() {
+                1.0
+            } else {
+                median(&mut pos)
+            };
+        }
+        let mut bg = Background {
+            width,
+            height,
+            mesh_w: mesh.0,
+            mesh_h: mesh.1,
+            nx,
+            ny,
+            back,
+            sigma,
+            d2_back: Vec::new(),
+            d2_sigma: Vec::new(),
+            global_back,
+            global_rms,
+            manual: p.manual_value,
+        };
+        if let Some(v) = p.manual_value {
+            bg.back.iter_mut().for_each(|b| *b = v);
+            bg.global_back = v;
+        }
+        bg.d2_back = bg.column_d2(&bg.back);
+        bg.d2_sigma = bg.column_d2(&bg.sigma);
+        Ok(bg)
+    }
+
+    fn column_d2(&self, grid: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; grid.len()];
+        let mut col = vec![0.0; self.ny];
+        for i in 0..self.nx {
+            for j in 0..self.ny {
+                col[j] = grid[j * self.nx + i];
+            }
+            let d2 = spline_d2(&col);
+            for j in 0..self.ny {
+                out[j * self.nx + i] = d2[j];
+            }
+        }
+        out
+    }
+
+    fn x_coefs(&self) -> Vec<XCoef> {
+        let bw = self.mesh_w as f64;
+        (0..self.width)
+            .map(|x| {
+                let t = (x as f64 + 0.5) / bw - 0.5;
+                if self.nx == 1 {
+                    return XCoef {
+                        i: 0,
+                        a: 1.0,
+                        b: 0.0,
+                        ca: 0.0,
+                        cb: 0.0,
+                    };
+                }
+                let i = (t.floor().max(0.0) as usize).min(self.nx - 2);
+                let b = t - i as f64;
+                let a = 1.0 - b;
+                XCoef {
+                    i,
+                    a,
+                    b,
+                    ca: (a * a * a - a) / 6.0,
+                    cb: (b * b * b - b) / 6.0,
+                }
+            })
+            .collect()
+    }
+
+    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &[XCoef], out: &mut [f32]) {
+        let t = y as f64 / self.mesh_h as f64 - 0.5;
+        let mut col = vec![0.0; self.ny];
+        let mut d2c = vec![0.0; self.ny];
+        let mut nodes = vec![0.0; self.nx];
+        for i in 0..self.nx {
+            for j in 0..self.ny {
+                col[j] = grid[j * self.nx + i];
+                d2c[j] = d2[j * self.nx + i];
+            }
+            nodes[i] = spline_eval(&col, &d2c, t);
+        }
+        let d2x = spline_d2(&nodes);
+        if self.nx == 1 {
+            out.iter_mut().for_each(|o| *o = nodes[0] as f32);
+            return;
+        }
+        for (o, c) in out.iter_mut().zip(xc) {
+            *o = (c.a * nodes[c.i] + c.b * nodes[c.i + 1] + c.ca * d2x[c.i] + c.cb * d2x[c.i + 1])
+                as f32;
+        }
+    }
+
+    /// The interpolated background map.
+    pub fn back_map(&self) -> Image {
+        if let Some(v) = self.manual {
+            return Image::filled(self.width, self.height, v as f32);
+        }
+        self.map(&self.back, &self.d2_back)
+    }
+
+    /// The interpolated background RMS map.
+    pub fn rms_map(&self) -> Image {
+        self.map(&self.sigma, &self.d2_sigma)
+    }
+
+    fn map(&self, grid: &[f64], d2: &[f64]) -> Image {
+        let xc = self.x_coefs();
+        let mut data = vec![0.0f32; self.width * self.height];
+        data.par_chunks_mut(self.width)
+            .enumerate()
+            .for_each(|(y, row)| self.eval_row(grid, d2, y, &xc, row));
+        Image::new(self.width, self.height, data).expect("shape is consistent")
+    }
+
+    /// The filtered mesh grid of backgrounds (nx x ny), SExtractor's MINIBACKGROUND.
+    pub fn mesh_back(&self) -> Image {
+        let data = self.back.iter().map(|&v| v as f32).collect();
+        Image::new(self.nx, self.ny, data).expect("shape is consistent")
+    }
+    /// The filtered mesh grid of σ (nx x ny), SExtractor's MINIBACK_RMS.
+    pub fn mesh_rms(&self) -> Image {
+        let data = self.sigma.iter().map(|&v| v as f32).collect();
+        Image::new(self.nx, self.ny, data).expect("shape is consistent")
+    }
+    /// The global background: the median of the filtered mesh backgrounds.
+    pub fn global_back(&self) -> f64 {
+        self.global_back
+    }
+    /// The global RMS: the median of the filtered mesh σ.
+    pub fn global_rms(&self) -> f64 {
+        self.global_rms
+    }
+    /// Mesh grid size (nx, ny).
+    pub fn grid(&self) -> (usize, usize) {
+        (self.nx, self.ny)
+    }
+    /// Mesh size in pixels (after clamping to the image size).
+    pub fn mesh_size(&self) -> (usize, usize) {
+        (self.mesh_w, self.mesh_h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spline_through_a_line_is_the_line() {
+        let y = [1.0, 3.0, 5.0, 7.0];
+        let d2 = spline_d2(&y);
+        assert!(d2.iter().all(|v| v.abs() < 1e-12));
+        assert!((spline_eval(&y, &d2, 1.5) - 4.0).abs() < 1e-12);
+        assert!((spline_eval(&y, &d2, -0.5) - 0.0).abs() < 1e-12);
+        assert!((spline_eval(&y, &d2, 3.5) - 8.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn natural_spline_matches_hand_solution() {
+        // Nodes 0, 1, 0: d2[1] solves 4 d2 = 6 (0 - 2 + 0) → d2 = -3.
+        let y = [0.0, 1.0, 0.0];
+        let d2 = spline_d2(&y);
+        assert!((d2[1] + 3.0).abs() < 1e-12);
+        // At t = 0.5: 0.5·0 + 0.5·1 + (0.125 − 0.5)·(−3)/6 = 0.6875.
+        assert!((spline_eval(&y, &d2, 0.5) - 0.6875).abs() < 1e-12);
+    }
+
+    #[test]
+    fn median_even_and_odd() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn mode_of_a_symmetric_histogram_is_its_centre() {
+        // Triangle centred on bin 5: sum 25, mean 5, Σi²h = 725 → σ = 2. The
+        // two-pointer median ends with lo = 5, hi = 4, lowsum 10, highsum 15:
+        // med = 4 + 0.5 + 5/(2·5) = 5. The 3σ cuts keep the whole histogram, σ is
+        // unchanged, and mode = 2.5·5 − 1.5·5 = 5.
+        let hist = [0, 1, 2, 3, 4, 5, 4, 3, 2, 1, 0];
+        let (mode, sigma) = histogram_mode(&hist, 10.0, 0.5);
+        assert!((sigma - 1.0).abs() < 1e-12, "sigma {sigma}");
+        assert!((mode - 12.5).abs() < 1e-12, "mode {mode}");
+    }
+
+    #[test]
+    fn skewed_histogram_uses_pearson_mode() {
+        // Bins 0..4 with counts 1,4,3,1,1: sum 10, mean 1.7; median by the rule:
+        // steps take h4,h0? no: high first (h4=1, hi=3), low (h0=1, lo=1),
+        // 1<1 false → high (h3=1, hi=2, highsum 2), low (h1=4, lowsum 5, lo=2),
+        // 5<2 false → high (h2=3, hi=1, highsum 5). med = 1 + 0.5 + 0/(2·4) = 1.5.
+        let hist = [1, 4, 3, 1, 1];
+        let (mode, _) = histogram_mode(&hist, 0.0, 1.0);
+        let mean: f64 = 1.7;
+        let sig = ((4.0 + 12.0 + 9.0 + 16.0) / 10.0 - mean * mean).sqrt();
+        // First iteration: cuts med ± 3σ cover everything again, so one more pass
+        // gives the same σ and the loop ends; |mean − med|/σ = 0.2/1.1 < 0.3.
+        assert!(((mean - 1.5) / sig).abs() < 0.3);
+        assert!(
+            (mode - (2.5 * 1.5 - 1.5 * mean)).abs() < 1e-12,
+            "mode {mode}"
+        );
+    }
+
+    #[test]
+    fn constant_mesh_has_its_value_as_mode_and_zero_sigma() {
+        let v = vec![100.0f32; 64 * 64];
+        let s = mesh_stat(&v, v.len()).unwrap();
+        assert_eq!(s.sigma, 0.0);
+        // σ = 0: qscale = 1, qzero = mean, the one populated bin is 0 → mode = mean.
+        assert!((s.back - 100.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn half_valid_mesh_is_bad() {
+        let v = vec![1.0f32; 100];
+        assert!(mesh_stat(&v, 201).is_none());
+        assert!(mesh_stat(&v, 200).is_some());
+    }
+}

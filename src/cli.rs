@@ -1,0 +1,254 @@
+//! Command-line definitions and their translation into validated library settings.
+
+use clap::{Parser, ValueEnum};
+use skysift::io::catalog::CatalogFormat;
+use skysift::{
+    BackgroundParams, Connectivity, Error, ExtractParams, Kernel, RmsSource, ThreshType,
+};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ThreshTypeArg {
+    Relative,
+    Absolute,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum RmsArg {
+    /// The global background RMS (SExtractor without weight maps)
+    Global,
+    /// The interpolated background RMS map, pixel by pixel
+    Map,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum BackendArg {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    AsciiHead,
+    Fits,
+}
+
+/// skysift: find the stars and galaxies in a sky image and measure them into a
+/// SExtractor-style catalog.
+///
+/// The image (FITS or single-channel TIFF) is background-subtracted on a mesh grid
+/// (BACK_SIZE), filtered with a detection kernel (FILTER_NAME), thresholded at
+/// DETECT_THRESH times the background RMS, and every group of at least
+/// DETECT_MINAREA connected pixels is measured (SExtractor's isophotal parameters:
+/// X_IMAGE, FLUX_ISO, A_IMAGE, ...). Defaults are SExtractor's. Positions in the
+/// catalog are 1-based, as in SExtractor.
+///
+/// Example: skysift field.fits -o field.csv --detect-thresh 3 --check-image SEGMENTATION:seg.fits
+#[derive(Debug, Parser)]
+#[command(name = "skysift", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Image to process: FITS (file.fits, file.fits.gz, file.fits[1] for an extension)
+    /// or single-channel TIFF
+    pub image: String,
+
+    /// Output catalog; the format follows the extension: .csv, .fits (binary table),
+    /// anything else SExtractor's ASCII_HEAD
+    #[arg(short = 'o', long = "output", value_name = "CATALOG")]
+    pub output: PathBuf,
+
+    /// Catalog format, overriding the extension
+    #[arg(long = "catalog-type", value_enum, value_name = "FORMAT")]
+    pub catalog_type: Option<FormatArg>,
+
+    /// DETECT_THRESH: detection threshold, in units of the background RMS (relative)
+    /// or in ADU (absolute)
+    #[arg(long, default_value_t = 1.5, value_name = "SIGMAS")]
+    pub detect_thresh: f64,
+
+    /// ANALYSIS_THRESH: threshold of ISOAREA_IMAGE, same units as --detect-thresh
+    #[arg(long, value_name = "SIGMAS")]
+    pub analysis_thresh: Option<f64>,
+
+    /// THRESH_TYPE: relative to the background RMS, or absolute ADU
+    #[arg(long, value_enum, default_value = "relative")]
+    pub thresh_type: ThreshTypeArg,
+
+    /// Which RMS a relative threshold multiplies: the global value (SExtractor
+    /// without weight maps) or the per-pixel RMS map
+    #[arg(long, value_enum, default_value = "global")]
+    pub thresh_rms: RmsArg,
+
+    /// DETECT_MINAREA: minimum number of connected pixels above threshold
+    #[arg(long, default_value_t = 5, value_name = "PIXELS")]
+    pub detect_minarea: usize,
+
+    /// FILTER / FILTER_NAME: 'default' (SExtractor's 3x3 kernel), 'none', or the
+    /// path of a kernel: a SExtractor .conv file or a plain-text matrix
+    #[arg(long, default_value = "default", value_name = "default|none|PATH")]
+    pub filter: String,
+
+    /// Filter with a Gaussian of this FWHM (pixels) instead of --filter
+    #[arg(long, value_name = "PIXELS")]
+    pub filter_fwhm: Option<f64>,
+
+    /// BACK_SIZE: background mesh size in pixels, 'N' or 'W,H'
+    #[arg(long, default_value = "64", value_name = "N|W,H")]
+    pub back_size: String,
+
+    /// BACK_FILTERSIZE: median filter of the mesh grid, in meshes, 'N' or 'W,H'
+    #[arg(long, default_value = "3", value_name = "N|W,H")]
+    pub back_filtersize: String,
+
+    /// BACK_FILTTHRESH: only meshes differing from the median by at least this (ADU)
+    /// are replaced
+    #[arg(long, default_value_t = 0.0, value_name = "ADU")]
+    pub back_filtthresh: f64,
+
+    /// BACK_TYPE MANUAL with this BACK_VALUE: a constant background (ADU)
+    #[arg(long, value_name = "ADU")]
+    pub back_value: Option<f64>,
+
+    /// Mask image (FITS or TIFF, same shape): pixels above --mask-thresh are ignored
+    #[arg(long, value_name = "FILE")]
+    pub mask: Option<String>,
+
+    /// Mask pixels with values above this are bad
+    #[arg(long, default_value_t = 0.0, value_name = "VALUE")]
+    pub mask_thresh: f64,
+
+    /// Per-pixel detection threshold image (ADU above background), as photutils'
+    /// 2-D threshold; replaces --detect-thresh and --analysis-thresh
+    #[arg(long, value_name = "FILE")]
+    pub threshold_image: Option<String>,
+
+    /// GAIN in e-/ADU for the Poisson term of the errors (0 = none)
+    #[arg(long, default_value_t = 0.0)]
+    pub gain: f64,
+
+    /// MAG_ZEROPOINT
+    #[arg(long, default_value_t = 0.0, value_name = "MAG")]
+    pub mag_zeropoint: f64,
+
+    /// SATUR_LEVEL: pixels at or above this value (before background subtraction)
+    /// flag their object as saturated (FLAGS 4)
+    #[arg(long, default_value_t = 50000.0, value_name = "ADU")]
+    pub satur_level: f64,
+
+    /// Pixel connectivity: 8 (SExtractor) or 4
+    #[arg(long, default_value = "8", value_parser = ["4", "8"])]
+    pub connectivity: String,
+
+    /// Check image, TYPE:PATH; repeatable. TYPE is one of BACKGROUND, BACKGROUND_RMS,
+    /// MINIBACKGROUND, MINIBACK_RMS, -BACKGROUND, FILTERED, SEGMENTATION, OBJECTS,
+    /// -OBJECTS
+    #[arg(
+        long = "check-image",
+        value_name = "TYPE:PATH",
+        allow_hyphen_values = true
+    )]
+    pub check_image: Vec<String>,
+
+    /// Catalog columns, comma-separated SExtractor names (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
+    pub params: Vec<String>,
+
+    /// Worker threads (default: all cores)
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Where the heavy stages run
+    #[arg(long, value_enum, default_value = "auto")]
+    pub backend: BackendArg,
+
+    /// No summary line
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Parses `N` or `W,H` into a pair.
+pub fn parse_pair(name: &'static str, s: &str) -> Result<(usize, usize), Error> {
+    let bad = || Error::InvalidParam {
+        name,
+        value: s.to_string(),
+        reason: "expected a positive integer N or a pair W,H".into(),
+    };
+    let parts: Vec<&str> = s.split(',').map(|p| p.trim()).collect();
+    let nums: Vec<usize> = parts
+        .iter()
+        .map(|p| p.parse::<usize>().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    match nums.as_slice() {
+        [n] if *n > 0 => Ok((*n, *n)),
+        [a, b] if *a > 0 && *b > 0 => Ok((*a, *b)),
+        _ => Err(bad()),
+    }
+}
+
+impl Cli {
+    pub fn background_params(&self) -> Result<BackgroundParams, Error> {
+        let p = BackgroundParams {
+            mesh_size: parse_pair("--back-size", &self.back_size)?,
+            filter_size: parse_pair("--back-filtersize", &self.back_filtersize)?,
+            filter_thresh: self.back_filtthresh,
+            manual_value: self.back_value,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    pub fn extract_params(&self) -> Result<ExtractParams, Error> {
+        let kernel = if let Some(fwhm) = self.filter_fwhm {
+            Some(Kernel::gaussian(fwhm)?)
+        } else {
+            match self.filter.as_str() {
+                "default" => Some(Kernel::default_3x3()),
+                "none" => None,
+                path => Some(Kernel::from_file(std::path::Path::new(path))?),
+            }
+        };
+        let p = ExtractParams {
+            detect_thresh: self.detect_thresh,
+            analysis_thresh: self.analysis_thresh.unwrap_or(self.detect_thresh),
+            thresh_type: match self.thresh_type {
+                ThreshTypeArg::Relative => ThreshType::Relative,
+                ThreshTypeArg::Absolute => ThreshType::Absolute,
+            },
+            rms_source: match self.thresh_rms {
+                RmsArg::Global => RmsSource::Global,
+                RmsArg::Map => RmsSource::Map,
+            },
+            minarea: self.detect_minarea,
+            kernel,
+            connectivity: if self.connectivity == "4" {
+                Connectivity::Four
+            } else {
+                Connectivity::Eight
+            },
+            gain: self.gain,
+            mag_zeropoint: self.mag_zeropoint,
+            satur_level: self.satur_level,
+        };
+        p.validate()?;
+        if let Some(t) = self.threads {
+            if t == 0 {
+                return Err(Error::InvalidParam {
+                    name: "--threads",
+                    value: "0".into(),
+                    reason: "must be at least 1 (leave it out to use all cores)".into(),
+                });
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn catalog_format(&self) -> CatalogFormat {
+        match self.catalog_type {
+            Some(FormatArg::Csv) => CatalogFormat::Csv,
+            Some(FormatArg::AsciiHead) => CatalogFormat::AsciiHead,
+            Some(FormatArg::Fits) => CatalogFormat::Fits,
+            None => CatalogFormat::from_path(&self.output),
+        }
+    }
+}

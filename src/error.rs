@@ -1,0 +1,62 @@
+//! The library's error type. Every message names the file, option or value at fault
+//! and, where there is one, the fix.
+
+use std::path::PathBuf;
+
+/// Errors returned by skysift. All of them describe bad input or an unusable
+/// environment; the CLI exits with status 2 on every one of them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A parameter is out of its valid range.
+    #[error("invalid value for {name}: {value} ({reason})")]
+    InvalidParam {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// An input file could not be read or is not what it should be.
+    #[error("{}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+    /// An output file could not be written.
+    #[error("cannot write {}: {reason}", path.display())]
+    Output { path: PathBuf, reason: String },
+    /// Two inputs that must agree do not (e.g. a mask of the wrong shape).
+    #[error("{0}")]
+    Mismatch(String),
+    /// The image holds no usable pixel.
+    #[error("{0}")]
+    EmptyImage(String),
+    /// The requested backend cannot run here.
+    #[error("backend unavailable: {0}")]
+    Backend(String),
+}
+
+/// Result with the library's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn param(
+        name: &'static str,
+        value: impl ToString,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidParam {
+            name,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+    pub(crate) fn output(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Output {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

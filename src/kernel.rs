@@ -1,0 +1,163 @@
+//! Detection kernels: SExtractor's default 3x3, Gaussians from a FWHM, SExtractor
+//! `.conv` files and plain-text (numpy.loadtxt layout) kernels.
+//!
+//! A kernel is applied as a correlation centred on element (width/2, height/2).
+//! Normalised kernels are divided by the sum of their absolute values.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// A detection kernel, row-major, already normalised if it is to be.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    width: usize,
+    height: usize,
+    data: Vec<f32>,
+}
+
+impl Kernel {
+    /// Builds a kernel; with `normalise`, divides it by the sum of |k|.
+    pub fn new(width: usize, height: usize, data: Vec<f64>, normalise: bool) -> Result<Self> {
+        if width == 0 || height == 0 || width * height != data.len() {
+            return Err(Error::param(
+                "--filter",
+                format!("{width}x{height} kernel with {} values", data.len()),
+                "a kernel needs width x height values",
+            ));
+        }
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(Error::param(
+                "--filter",
+                "kernel",
+                "kernel values must be finite",
+            ));
+        }
+        let norm: f64 = if normalise {
+            data.iter().map(|v| v.abs()).sum()
+        } else {
+            1.0
+        };
+        if norm == 0.0 || data.iter().all(|&v| v == 0.0) {
+            return Err(Error::param(
+                "--filter",
+                "kernel",
+                "all kernel values are zero",
+            ));
+        }
+        Ok(Kernel {
+            width,
+            height,
+            data: data.iter().map(|v| (v / norm) as f32).collect(),
+        })
+    }
+
+    /// SExtractor's default kernel `1 2 1 / 2 4 2 / 1 2 1` (a FWHM of 2 pixels), normalised.
+    pub fn default_3x3() -> Self {
+        Kernel {
+            width: 3,
+            height: 3,
+            data: [1.0, 2.0, 1.0, 2.0, 4.0, 2.0, 1.0, 2.0, 1.0]
+                .iter()
+                .map(|v| v / 16.0)
+                .collect(),
+        }
+    }
+
+    /// A circular Gaussian of the given FWHM (pixels) sampled at pixel centres on a
+    /// (2·ceil(FWHM)+1)² grid, normalised.
+    pub fn gaussian(fwhm: f64) -> Result<Self> {
+        if !(fwhm.is_finite() && fwhm > 0.0 && fwhm <= 64.0) {
+            return Err(Error::param(
+                "--filter-fwhm",
+                fwhm,
+                "the FWHM must be > 0 and <= 64 pixels",
+            ));
+        }
+        let r = fwhm.ceil() as i64;
+        let n = (2 * r + 1) as usize;
+        let sigma = fwhm / (2.0 * (2.0 * std::f64::consts::LN_2).sqrt());
+        let mut data = Vec::with_capacity(n * n);
+        for y in -r..=r {
+            for x in -r..=r {
+                data.push((-((x * x + y * y) as f64) / (2.0 * sigma * sigma)).exp());
+            }
+        }
+        Kernel::new(n, n, data, true)
+    }
+
+    /// Reads a SExtractor `.conv` file (first line `CONV NORM` or `CONV NONORM`) or a
+    /// plain-text kernel (rows of numbers separated by blanks or commas, `#` comments,
+    /// as `numpy.loadtxt` reads; normalised).
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::input(path, format!("cannot read kernel file: {e}")))?;
+        Self::parse(&text).map_err(|reason| Error::input(path, reason))
+    }
+
+    /// Parses kernel text (see [`Kernel::from_file`]).
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut lines = text.lines().peekable();
+        let mut normalise = true;
+        // Skip leading blank lines.
+        while let Some(l) = lines.peek() {
+            if l.trim().is_empty() {
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        if let Some(first) = lines.peek() {
+            let t = first.trim_start();
+            if t.starts_with("CONV") {
+                normalise = !t.contains("NONORM");
+                lines.next();
+            }
+        }
+        let mut rows: Vec<Vec<f64>> = Vec::new();
+        for (i, line) in lines.enumerate() {
+            let content = line.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let mut row = Vec::new();
+            for tok in content.split(|c: char| c.is_whitespace() || c == ',') {
+                if tok.is_empty() {
+                    continue;
+                }
+                let v: f64 = tok
+                    .parse()
+                    .map_err(|_| format!("kernel line {}: '{tok}' is not a number", i + 1))?;
+                row.push(v);
+            }
+            rows.push(row);
+        }
+        if rows.is_empty() {
+            return Err("the kernel file holds no numbers".into());
+        }
+        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let total: usize = rows.iter().map(|r| r.len()).sum();
+        if total % width != 0 {
+            return Err(format!(
+                "the kernel has {total} values, not a multiple of its width {width}"
+            ));
+        }
+        if total > 1024 * 1024 {
+            return Err(format!(
+                "the kernel has {total} values; at most 1048576 are allowed"
+            ));
+        }
+        let data: Vec<f64> = rows.into_iter().flatten().collect();
+        Kernel::new(width, total / width, data, normalise).map_err(|e| e.to_string())
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    /// Row-major coefficients.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+}

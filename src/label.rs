@@ -1,0 +1,304 @@
+//! Thresholding and connected-component labelling.
+//!
+//! Each row's detected pixels (filtered value strictly above the threshold, valid
+//! and unmasked) are cut into runs; runs on consecutive rows that touch (8- or
+//! 4-connectivity) are joined with union-find, the root being the run that comes
+//! first in raster order. Components smaller than `minarea` pixels are dropped.
+//! Objects are numbered by their first pixel in raster order (y, then x), so the
+//! numbering is the same on every run and for any thread count. There is no limit
+//! on object size, object count or image size other than memory.
+
+use crate::params::Connectivity;
+use rayon::prelude::*;
+
+/// A horizontal run of detected pixels on row `y`, columns `x0..x1` (exclusive).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub y: u32,
+    pub x0: u32,
+    pub x1: u32,
+}
+
+impl Run {
+    pub fn len(&self) -> usize {
+        (self.x1 - self.x0) as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.x1 == self.x0
+    }
+}
+
+/// The labelled objects as lists of runs (object `k` is label `k + 1`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Segmentation {
+    width: usize,
+    height: usize,
+    /// All runs, grouped by object, each group in raster order.
+    runs: Vec<Run>,
+    /// `runs[offsets[k]..offsets[k + 1]]` are object k's runs.
+    offsets: Vec<usize>,
+}
+
+impl Segmentation {
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The runs of object `k` (0-based; its label is `k + 1`).
+    pub fn object(&self, k: usize) -> &[Run] {
+        &self.runs[self.offsets[k]..self.offsets[k + 1]]
+    }
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    pub fn height(&self) -> usize {
+        self.height
+    }
+    /// The segmentation map: 0 = background, k + 1 = object k.
+    pub fn to_map(&self) -> Vec<u32> {
+        let mut map = vec![0u32; self.width * self.height];
+        for k in 0..self.len() {
+            for r in self.object(k) {
+                let base = r.y as usize * self.width;
+                map[base + r.x0 as usize..base + r.x1 as usize].fill(k as u32 + 1);
+            }
+        }
+        map
+    }
+    /// Builds a segmentation from objects given as run lists (runs in raster order).
+    pub fn from_objects(width: usize, height: usize, objects: Vec<Vec<Run>>) -> Self {
+        let mut runs = Vec::new();
+        let mut offsets = vec![0];
+        for o in objects {
+            runs.extend(o);
+            offsets.push(runs.len());
+        }
+        Segmentation {
+            width,
+            height,
+            runs,
+            offsets,
+        }
+    }
+}
+
+/// Runs of `on` pixels in one row.
+fn row_runs(y: usize, on: impl Iterator<Item = bool>, out: &mut Vec<Run>) {
+    let mut start: Option<u32> = None;
+    let mut x = 0u32;
+    for b in on {
+        match (b, start) {
+            (true, None) => start = Some(x),
+            (false, Some(s)) => {
+                out.push(Run {
+                    y: y as u32,
+                    x0: s,
+                    x1: x,
+                });
+                start = None;
+            }
+            _ => {}
+        }
+        x += 1;
+    }
+    if let Some(s) = start {
+        out.push(Run {
+            y: y as u32,
+            x0: s,
+            x1: x,
+        });
+    }
+}
+
+fn find(parent: &mut [u32], mut i: u32) -> u32 {
+    let mut root = i;
+    while parent[root as usize] != root {
+        root = parent[root as usize];
+    }
+    while parent[i as usize] != root {
+        let next = parent[i as usize];
+        parent[i as usize] = root;
+        i = next;
+    }
+    root
+}
+
+/// Labels the pixels for which `is_on(x, y)` holds... given row by row:
+/// `on_row(y, &mut Vec<bool>)` fills the row's detection flags.
+pub fn label<F>(
+    width: usize,
+    height: usize,
+    connectivity: Connectivity,
+    minarea: usize,
+    on_row: F,
+) -> Segmentation
+where
+    F: Fn(usize, &mut [bool]) + Sync,
+{
+    // 1. Runs per row, in parallel.
+    let per_row: Vec<Vec<Run>> = (0..height)
+        .into_par_iter()
+        .map_init(
+            || vec![false; width],
+            |buf, y| {
+                on_row(y, buf);
+                let mut runs = Vec::new();
+                row_runs(y, buf.iter().copied(), &mut runs);
+                runs
+            },
+        )
+        .collect();
+    let mut row_start = Vec::with_capacity(height + 1);
+    let mut runs = Vec::new();
+    for r in per_row {
+        row_start.push(runs.len());
+        runs.extend(r);
+    }
+    row_start.push(runs.len());
+    let n = runs.len();
+    assert!(n < u32::MAX as usize, "more than 4e9 runs");
+    // 2. Union-find between consecutive rows; the smaller index is the root.
+    let mut parent: Vec<u32> = (0..n as u32).collect();
+    let reach: u32 = match connectivity {
+        Connectivity::Eight => 1,
+        Connectivity::Four => 0,
+    };
+    for y in 1..height {
+        let (pa, pb) = (row_start[y - 1], row_start[y]);
+        let (ca, cb) = (row_start[y], row_start[y + 1]);
+        let (mut p, mut c) = (pa, ca);
+        while p < pb && c < cb {
+            let (rp, rc) = (runs[p], runs[c]);
+            // Touch if rp.x0 <= rc.last + reach and rc.x0 <= rp.last + reach.
+            if rp.x0 < rc.x1 + reach && rc.x0 < rp.x1 + reach {
+                let a = find(&mut parent, p as u32);
+                let b = find(&mut parent, c as u32);
+                if a != b {
+                    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                    parent[hi as usize] = lo;
+                }
+            }
+            // Advance the run that ends first.
+            if rp.x1 < rc.x1 {
+                p += 1;
+            } else {
+                c += 1;
+            }
+        }
+    }
+    // 3. Roots, areas, minimum area, numbering by first run (raster order).
+    let mut area = vec![0usize; n];
+    let mut root = vec![0u32; n];
+    for i in 0..n {
+        let r = find(&mut parent, i as u32);
+        root[i] = r;
+        area[r as usize] += runs[i].len();
+    }
+    const NONE: u32 = u32::MAX;
+    let mut obj_of_root = vec![NONE; n];
+    let mut count = 0u32;
+    for i in 0..n {
+        if root[i] == i as u32 && area[i] >= minarea {
+            obj_of_root[i] = count;
+            count += 1;
+        }
+    }
+    // 4. Group runs by object (counting sort keeps raster order inside each object).
+    let mut offsets = vec![0usize; count as usize + 1];
+    for i in 0..n {
+        let o = obj_of_root[root[i] as usize];
+        if o != NONE {
+            offsets[o as usize + 1] += 1;
+        }
+    }
+    for k in 0..count as usize {
+        offsets[k + 1] += offsets[k];
+    }
+    let mut fill = offsets.clone();
+    let mut grouped = vec![Run { y: 0, x0: 0, x1: 0 }; offsets[count as usize]];
+    for i in 0..n {
+        let o = obj_of_root[root[i] as usize];
+        if o != NONE {
+            grouped[fill[o as usize]] = runs[i];
+            fill[o as usize] += 1;
+        }
+    }
+    Segmentation {
+        width,
+        height,
+        runs: grouped,
+        offsets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_ascii(rows: &[&str], conn: Connectivity, minarea: usize) -> Segmentation {
+        let w = rows[0].len();
+        label(w, rows.len(), conn, minarea, |y, buf| {
+            for (b, c) in buf.iter_mut().zip(rows[y].bytes()) {
+                *b = c == b'#';
+            }
+        })
+    }
+
+    #[test]
+    fn diagonal_line_is_one_object_in_8_and_many_in_4() {
+        let rows = ["#...", ".#..", "..#.", "...#"];
+        assert_eq!(from_ascii(&rows, Connectivity::Eight, 1).len(), 1);
+        assert_eq!(from_ascii(&rows, Connectivity::Four, 1).len(), 4);
+    }
+
+    #[test]
+    fn u_shape_merges_and_numbering_is_raster_order() {
+        let rows = ["#.#..#", "#.#...", "###..#", "......", "..##.."];
+        let s = from_ascii(&rows, Connectivity::Eight, 1);
+        assert_eq!(s.len(), 4);
+        let map = s.to_map();
+        assert_eq!(map[0], 1); // the U, first pixel at (0,0)
+        assert_eq!(map[2], 1);
+        assert_eq!(map[5], 2); // (5,0)
+        assert_eq!(map[2 * 6 + 5], 3); // (5,2)
+        assert_eq!(map[4 * 6 + 2], 4);
+        assert_eq!(s.object(0).iter().map(|r| r.len()).sum::<usize>(), 7);
+    }
+
+    #[test]
+    fn minarea_drops_small_objects() {
+        let rows = ["##...", "##..#", "....."];
+        let s = from_ascii(&rows, Connectivity::Eight, 2);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.object(0).len(), 2);
+    }
+
+    #[test]
+    fn serpentine_object_spanning_the_image_is_one_object() {
+        let mut rows = Vec::new();
+        for y in 0..40 {
+            let s: String = (0..30)
+                .map(|x| {
+                    let full = y % 2 == 0;
+                    let edge = if (y / 2) % 2 == 0 { x == 29 } else { x == 0 };
+                    if full || edge {
+                        '#'
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            rows.push(s);
+        }
+        let refs: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
+        let s = from_ascii(&refs, Connectivity::Four, 1);
+        assert_eq!(s.len(), 1);
+        assert_eq!(
+            s.object(0).iter().map(|r| r.len()).sum::<usize>(),
+            20 * 30 + 20
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! The `skysift` command. Thin: arguments → validated settings → library → files.
+//! Exit codes: 0 success, 2 bad input or usage (with a message naming the problem),
+//! 1 unexpected failure.
+
+mod checkimage;
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{BackendArg, Cli};
+use skysift::{catalog, io, Backend, Extractor, Inputs, Mask};
+use std::time::Instant;
+
+fn run(cli: Cli) -> Result<(), skysift::Error> {
+    let start = Instant::now();
+    let bg = cli.background_params()?;
+    let ex = cli.extract_params()?;
+    let cols = catalog::select_columns(&cli.params)?;
+    let checks = checkimage::parse_all(&cli.check_image)?;
+    let backend = match cli.backend {
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Gpu => Backend::Gpu,
+        BackendArg::Auto => Backend::Auto,
+    };
+    backend.resolve()?;
+    // Fail on unwritable outputs before the work, not after it.
+    io::check_writable(&cli.output)?;
+    for c in &checks {
+        io::check_writable(&c.path)?;
+    }
+    let image = io::read_image(&cli.image)?;
+    let mask = match &cli.mask {
+        Some(m) => {
+            let mimg = io::read_image(m)?;
+            if (mimg.width(), mimg.height()) != (image.width(), image.height()) {
+                return Err(skysift::Error::Mismatch(format!(
+                    "the mask {m} is {} but the image {} is {}: they must have the same shape",
+                    mimg.shape_string(),
+                    cli.image,
+                    image.shape_string()
+                )));
+            }
+            Some(Mask::from_image(&mimg, cli.mask_thresh as f32))
+        }
+        None => None,
+    };
+    let thresh_img = match &cli.threshold_image {
+        Some(t) => {
+            let timg = io::read_image(t)?;
+            if (timg.width(), timg.height()) != (image.width(), image.height()) {
+                return Err(skysift::Error::Mismatch(format!(
+                    "the threshold image {t} is {} but the image {} is {}: they must have the same shape",
+                    timg.shape_string(),
+                    cli.image,
+                    image.shape_string()
+                )));
+            }
+            Some(timg)
+        }
+        None => None,
+    };
+    let extractor = Extractor::new(bg, ex, backend);
+    let result = extractor.extract(
+        &image,
+        Inputs {
+            mask: mask.as_ref(),
+            threshold_image: thresh_img.as_ref(),
+        },
+    )?;
+    for c in &checks {
+        checkimage::write(c, &image, &result)?;
+    }
+    io::catalog::write_catalog(&cli.output, &result.catalog, &cols, cli.catalog_format())?;
+    if !cli.quiet {
+        eprintln!(
+            "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s",
+            result.catalog.len(),
+            cli.image,
+            image.shape_string(),
+            result.background.global_back(),
+            result.background.global_rms(),
+            cli.output.display(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let threads = cli.threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .context("cannot start the worker threads");
+    let pool = match pool {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("skysift: error: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    match pool.install(|| run(cli)) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("skysift: error: {e}");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Isophotal measurement of each object, as SExtractor defines it
+//! (../shared/seeds/sextractor-isophotal-measurements.txt, ../shared/spec/detection.md §4.4).
+//!
+//! Positions and shapes are weighted by the filtered, background-subtracted
+//! detection image; fluxes use the unfiltered background-subtracted image. All
+//! sums are f64 and taken relative to the bounding-box corner (xmin, ymin).
+//! Coordinates here are 0-based; written catalogs add 1.
+
+use crate::image::Image;
+use crate::label::{Run, Segmentation};
+use rayon::prelude::*;
+
+/// SExtractor FLAGS bits.
+pub mod flags {
+    /// The object has neighbours or bad pixels that bias its photometry.
+    pub const CROWDED: u32 = 1;
+    /// The object was deblended from a larger one.
+    pub const MERGED: u32 = 2;
+    /// At least one pixel is saturated (or very close to it).
+    pub const SATURATED: u32 = 4;
+    /// The object touches the image border.
+    pub const TRUNCATED: u32 = 8;
+}
+
+/// A per-pixel quantity: a constant, a constant times a map, or a map.
+#[derive(Clone, Copy, Debug)]
+pub enum PixelField<'a> {
+    Const(f32),
+    Scaled(f32, &'a Image),
+    Map(&'a Image),
+}
+
+impl PixelField<'_> {
+    #[inline]
+    pub fn at(&self, idx: usize) -> f32 {
+        match *self {
+            PixelField::Const(v) => v,
+            PixelField::Scaled(k, m) => k * m.data()[idx],
+            PixelField::Map(m) => m.data()[idx],
+        }
+    }
+}
+
+/// What measurement reads.
+pub struct MeasureInput<'a> {
+    /// The image as read (for saturation).
+    pub image: &'a Image,
+    /// The background-subtracted image.
+    pub sub: &'a Image,
+    /// The filtered background-subtracted image (equal to `sub` without filtering).
+    pub filtered: &'a Image,
+    /// Background variance per pixel.
+    pub variance: PixelField<'a>,
+    /// Detection threshold per pixel (ADU above background).
+    pub thresh: PixelField<'a>,
+    /// Analysis threshold per pixel (ADU above background).
+    pub analysis_thresh: PixelField<'a>,
+    pub gain: f64,
+    pub mag_zeropoint: f64,
+    pub satur_level: f64,
+}
+
+/// One object's isophotal measurements (0-based coordinates; angles in degrees,
+/// counter-clockwise from the x axis, in (−90, 90]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Object {
+    pub number: u32,
+    pub xmin: u32,
+    pub ymin: u32,
+    pub xmax: u32,
+    pub ymax: u32,
+    pub x: f64,
+    pub y: f64,
+    pub xpeak: u32,
+    pub ypeak: u32,
+    pub x2: f64,
+    pub y2: f64,
+    pub xy: f64,
+    pub a: f64,
+    pub b: f64,
+    pub theta: f64,
+    pub cxx: f64,
+    pub cyy: f64,
+    pub cxy: f64,
+    pub errx2: f64,
+    pub erry2: f64,
+    pub errxy: f64,
+    pub erra: f64,
+    pub errb: f64,
+    pub errtheta: f64,
+    pub errcxx: f64,
+    pub errcyy: f64,
+    pub errcxy: f64,
+    /// Pixels above the analysis threshold in the unfiltered image (ISOAREA_IMAGE).
+    pub isoarea: u32,
+    /// Pixels in the detection footprint (ISOAREAF_IMAGE).
+    pub npix: u32,
+    pub flux: f64,
+    pub fluxerr: f64,
+    pub mag: f64,
+    pub magerr: f64,
+    pub mag_isocor: f64,
+    pub flux_max: f64,
+    /// Mean detection threshold over the object's pixels (ADU above background).
+    pub thresh: f64,
+    /// Sum of the filtered values (the moments' weight).
+    pub fdflux: f64,
+    /// Maximum filtered value.
+    pub fdpeak: f64,
+    pub flags: u32,
+}
+
+/// SExtractor's magnitude for a flux, 99 for non-positive fluxes.
+pub fn magnitude(flux: f64, zp: f64) -> f64 {
+    if flux > 0.0 {
+        -2.5 * flux.log10() + zp
+    } else {
+        99.0
+    }
+}
+
+/// Eigen-decomposition of a 2x2 covariance: (a, b, theta in degrees).
+fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
+    let d = x2 - y2;
+    let theta = if d != 0.0 {
+        0.5 * (2.0 * xy).atan2(d)
+    } else {
+        std::f64::consts::FRAC_PI_4
+    };
+    let t = (0.25 * d * d + xy * xy).sqrt();
+    let mid = 0.5 * (x2 + y2);
+    let a2 = mid + t;
+    let b2 = mid - t;
+    (a2.max(0.0).sqrt(), b2.max(0.0).sqrt(), theta.to_degrees())
+}
+
+/// Measures one object from its runs.
+pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
+    let w = inp.sub.width();
+    let h = inp.sub.height();
+    let mut o = Object::default();
+    let (mut xmin, mut xmax) = (u32::MAX, 0u32);
+    let (mut ymin, mut ymax) = (u32::MAX, 0u32);
+    for r in runs {
+        xmin = xmin.min(r.x0);
+        xmax = xmax.max(r.x1 - 1);
+        ymin = ymin.min(r.y);
+        ymax = ymax.max(r.y);
+    }
+    let (mut npix, mut isoarea) = (0u32, 0u32);
+    let (mut sc, mut scx, mut scy, mut scxx, mut scyy, mut scxy) =
+        (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut sv, mut svx, mut svy, mut svxx, mut svyy, mut svxy) =
+        (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut flux, mut var_sum, mut thresh_sum) = (0.0f64, 0.0f64, 0.0f64);
+    let mut peak = f64::NEG_INFINITY;
+    let mut fdpeak = f64::NEG_INFINITY;
+    let (mut xpeak, mut ypeak) = (0u32, 0u32);
+    let mut saturated = false;
+    let gain = inp.gain;
+    for r in runs {
+        let y = r.y as usize;
+        let dy = (r.y - ymin) as f64;
+        for x in r.x0 as usize..r.x1 as usize {
+            let idx = y * w + x;
+            let c = inp.filtered.data()[idx] as f64;
+            let v = inp.sub.data()[idx] as f64;
+            let var = inp.variance.at(idx) as f64;
+            let dx = (x as u32 - xmin) as f64;
+            npix += 1;
+            sc += c;
+            scx += c * dx;
+            scy += c * dy;
+            scxx += c * dx * dx;
+            scyy += c * dy * dy;
+            scxy += c * dx * dy;
+            let pv = if gain > 0.0 && c > 0.0 {
+                var + c / gain
+            } else {
+                var
+            };
+            sv += pv;
+            svx += pv * dx;
+            svy += pv * dy;
+            svxx += pv * dx * dx;
+            svyy += pv * dy * dy;
+            svxy += pv * dx * dy;
+            flux += v;
+            var_sum += var;
+            thresh_sum += inp.thresh.at(idx) as f64;
+            if v > inp.analysis_thresh.at(idx) as f64 {
+                isoarea += 1;
+            }
+            if v > peak {
+                peak = v;
+                xpeak = x as u32;
+                ypeak = r.y;
+            }
+            if c > fdpeak {
+                fdpeak = c;
+            }
+            if inp.image.data()[idx] as f64 >= inp.satur_level {
+                saturated = true;
+            }
+        }
+    }
+    o.xmin = xmin;
+    o.xmax = xmax;
+    o.ymin = ymin;
+    o.ymax = ymax;
+    o.npix = npix;
+    o.isoarea = isoarea;
+    o.fdflux = sc;
+    o.fdpeak = fdpeak;
+    o.flux_max = peak;
+    o.xpeak = xpeak;
+    o.ypeak = ypeak;
+    o.thresh = thresh_sum / npix as f64;
+    // First and second moments (relative to the corner, then shifted).
+    let mx = scx / sc;
+    let my = scy / sc;
+    let mut x2 = scxx / sc - mx * mx;
+    let mut y2 = scyy / sc - my * my;
+    let xy = scxy / sc - mx * my;
+    o.x = xmin as f64 + mx;
+    o.y = ymin as f64 + my;
+    let singular = x2 * y2 - xy * xy < 0.00694;
+    if singular {
+        x2 += 0.0833333;
+        y2 += 0.0833333;
+    }
+    o.x2 = x2;
+    o.y2 = y2;
+    o.xy = xy;
+    let (a, b, theta) = ellipse(x2, y2, xy);
+    o.a = a;
+    o.b = b;
+    o.theta = theta;
+    let det = x2 * y2 - xy * xy;
+    o.cxx = y2 / det;
+    o.cyy = x2 / det;
+    o.cxy = -2.0 * xy / det;
+    // Position errors: Σ v (x − x̄)² / (Σ c)².
+    let f2 = sc * sc;
+    let mut errx2 = (svxx - 2.0 * mx * svx + mx * mx * sv) / f2;
+    let mut erry2 = (svyy - 2.0 * my * svy + my * my * sv) / f2;
+    let errxy = (svxy - mx * svy - my * svx + mx * my * sv) / f2;
+    if singular {
+        let rho = sv * 0.08333 / f2;
+        if errx2 * erry2 - errxy * errxy < rho * rho {
+            errx2 += rho;
+            erry2 += rho;
+        }
+    }
+    o.errx2 = errx2;
+    o.erry2 = erry2;
+    o.errxy = errxy;
+    let (ea, eb, et) = ellipse(errx2, erry2, errxy);
+    o.erra = ea;
+    o.errb = eb;
+    o.errtheta = et;
+    let edet = errx2 * erry2 - errxy * errxy;
+    if edet > 0.0 {
+        o.errcxx = erry2 / edet;
+        o.errcyy = errx2 / edet;
+        o.errcxy = -2.0 * errxy / edet;
+    }
+    // Photometry.
+    o.flux = flux;
+    let mut ferr2 = var_sum;
+    if gain > 0.0 && flux > 0.0 {
+        ferr2 += flux / gain;
+    }
+    o.fluxerr = ferr2.sqrt();
+    o.mag = magnitude(flux, inp.mag_zeropoint);
+    o.magerr = if flux > 0.0 {
+        1.086 * o.fluxerr / flux
+    } else {
+        99.0
+    };
+    o.mag_isocor = if flux > 0.0 {
+        let ati = (npix as f64 * o.thresh / flux).clamp(0.0, 1.0);
+        let corr = 1.0 - 0.196099 * ati - 0.751208 * ati * ati;
+        if corr > 0.0 {
+            magnitude(flux / corr, inp.mag_zeropoint)
+        } else {
+            99.0
+        }
+    } else {
+        99.0
+    };
+    if xmin == 0 || ymin == 0 || xmax as usize == w - 1 || ymax as usize == h - 1 {
+        o.flags |= flags::TRUNCATED;
+    }
+    if saturated {
+        o.flags |= flags::SATURATED;
+    }
+    o
+}
+
+/// Measures every object of `seg` in parallel; `number` is k + 1.
+pub fn measure_all(seg: &Segmentation, inp: &MeasureInput) -> Vec<Object> {
+    (0..seg.len())
+        .into_par_iter()
+        .map(|k| {
+            let mut o = measure_object(seg.object(k), inp);
+            o.number = k as u32 + 1;
+            o
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::label::Segmentation;
+
+    fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
+        MeasureInput {
+            image: img,
+            sub: img,
+            filtered: img,
+            variance: PixelField::Const(4.0),
+            thresh: PixelField::Const(0.5),
+            analysis_thresh: PixelField::Const(1.5),
+            gain: 0.0,
+            mag_zeropoint: 25.0,
+            satur_level: 50000.0,
+        }
+    }
+
+    #[test]
+    fn cross_moments_by_hand() {
+        // 5x5 image, a plus sign centred on (2,2): centre 4, arms 1 (x arms) and 2 (y arms).
+        let mut d = vec![0.0f32; 25];
+        d[2 * 5 + 2] = 4.0;
+        d[2 * 5 + 1] = 1.0;
+        d[2 * 5 + 3] = 1.0;
+        d[5 + 2] = 2.0;
+        d[3 * 5 + 2] = 2.0;
+        let img = Image::new(5, 5, d).unwrap();
+        let runs = vec![
+            Run { y: 1, x0: 2, x1: 3 },
+            Run { y: 2, x0: 1, x1: 4 },
+            Run { y: 3, x0: 2, x1: 3 },
+        ];
+        let o = measure_object(&runs, &input(&img));
+        // Σc = 10; x̄ = 2, ȳ = 2; x2 = (1+1)/10 = 0.2; y2 = (2+2)/10 = 0.4; xy = 0.
+        assert_eq!((o.x, o.y), (2.0, 2.0));
+        assert!((o.x2 - 0.2).abs() < 1e-12 && (o.y2 - 0.4).abs() < 1e-12);
+        assert_eq!(o.xy, 0.0);
+        // Not singular: 0.08 ≥ 0.00694. A = √0.4, B = √0.2, θ = 90°.
+        assert!((o.a - 0.4f64.sqrt()).abs() < 1e-12);
+        assert!((o.b - 0.2f64.sqrt()).abs() < 1e-12);
+        assert!((o.theta - 90.0).abs() < 1e-12);
+        assert!((o.cxx - 1.0 / 0.2).abs() < 1e-9 && (o.cyy - 1.0 / 0.4).abs() < 1e-9);
+        // Errors: var 4 per pixel; errx2 = 4·(1+1)/100 = 0.08, erry2 = 0.08.
+        assert!((o.errx2 - 0.08).abs() < 1e-12 && (o.erry2 - 0.08).abs() < 1e-12);
+        assert_eq!(o.npix, 5);
+        assert_eq!(o.isoarea, 3); // 4, 2, 2 are > 1.5
+        assert_eq!(o.flux, 10.0);
+        assert!((o.fluxerr - 20f64.sqrt()).abs() < 1e-12);
+        assert!((o.mag - (25.0 - 2.5)).abs() < 1e-12);
+        assert_eq!((o.xpeak, o.ypeak, o.flux_max), (2, 2, 4.0));
+        assert_eq!((o.xmin, o.xmax, o.ymin, o.ymax), (1, 3, 1, 3));
+        assert_eq!(o.flags, 0);
+    }
+
+    #[test]
+    fn single_pixel_is_singular_and_flagged_at_the_border() {
+        let img = Image::new(3, 3, vec![9.0, 0., 0., 0., 0., 0., 0., 0., 0.]).unwrap();
+        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &input(&img));
+        assert!((o.x2 - 0.0833333).abs() < 1e-12 && (o.y2 - 0.0833333).abs() < 1e-12);
+        assert!((o.a - 0.0833333f64.sqrt()).abs() < 1e-12);
+        // ρe = Σv·0.08333/F² = 4·0.08333/81 is added to the zero error moments.
+        let rho = 4.0 * 0.08333 / 81.0;
+        assert!((o.errx2 - rho).abs() < 1e-15);
+        assert_eq!(o.flags, flags::TRUNCATED);
+    }
+
+    #[test]
+    fn segmentation_numbers_objects_from_one() {
+        let img = Image::new(4, 1, vec![1.0, 0.0, 2.0, 2.0]).unwrap();
+        let seg = Segmentation::from_objects(
+            4,
+            1,
+            vec![
+                vec![Run { y: 0, x0: 0, x1: 1 }],
+                vec![Run { y: 0, x0: 2, x1: 4 }],
+            ],
+        );
+        let objs = measure_all(&seg, &input(&img));
+        assert_eq!(
+            objs.iter().map(|o| o.number).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(objs[1].x, 2.5);
+    }
+}

@@ -1,0 +1,187 @@
+//! Parameters of every stage, with SExtractor's defaults and one `validate()` at the
+//! public boundary. Names follow SExtractor's configuration keywords.
+
+use crate::error::{Error, Result};
+use crate::kernel::Kernel;
+
+/// Background estimation (SExtractor `BACK_*` keywords).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackgroundParams {
+    /// `BACK_SIZE`: mesh width and height in pixels (default 64, 64).
+    pub mesh_size: (usize, usize),
+    /// `BACK_FILTERSIZE`: median-filter width and height in meshes (default 3, 3).
+    pub filter_size: (usize, usize),
+    /// `BACK_FILTTHRESH`: a mesh is replaced by its filtered value only if it differs
+    /// from it by at least this much (ADU; default 0 = always).
+    pub filter_thresh: f64,
+    /// `BACK_TYPE MANUAL` + `BACK_VALUE`: a constant background instead of the
+    /// estimated one (the RMS is still estimated from the meshes).
+    pub manual_value: Option<f64>,
+}
+
+impl Default for BackgroundParams {
+    fn default() -> Self {
+        BackgroundParams {
+            mesh_size: (64, 64),
+            filter_size: (3, 3),
+            filter_thresh: 0.0,
+            manual_value: None,
+        }
+    }
+}
+
+impl BackgroundParams {
+    pub fn validate(&self) -> Result<()> {
+        let (w, h) = self.mesh_size;
+        if w == 0 || h == 0 {
+            return Err(Error::param(
+                "--back-size",
+                format!("{w},{h}"),
+                "mesh sizes must be at least 1 pixel (SExtractor's default is 64)",
+            ));
+        }
+        let (fw, fh) = self.filter_size;
+        if fw == 0 || fh == 0 {
+            return Err(Error::param(
+                "--back-filtersize",
+                format!("{fw},{fh}"),
+                "filter sizes must be at least 1 mesh (1 = no filtering; default 3)",
+            ));
+        }
+        if !self.filter_thresh.is_finite() || self.filter_thresh < 0.0 {
+            return Err(Error::param(
+                "--back-filtthresh",
+                self.filter_thresh,
+                "must be a finite value >= 0",
+            ));
+        }
+        if let Some(v) = self.manual_value {
+            if !v.is_finite() {
+                return Err(Error::param("--back-value", v, "must be finite"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How the detection threshold is expressed (SExtractor `THRESH_TYPE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ThreshType {
+    /// Multiples of the background RMS (`RELATIVE`, the default).
+    #[default]
+    Relative,
+    /// ADU above the background (`ABSOLUTE`).
+    Absolute,
+}
+
+/// Which RMS a relative threshold multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RmsSource {
+    /// The global background RMS (SExtractor without weight maps; the default).
+    #[default]
+    Global,
+    /// The interpolated per-pixel RMS map (SEP with `err=bkg.rms()`).
+    Map,
+}
+
+/// Pixel connectivity for labelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Connectivity {
+    Four,
+    /// 8-connectivity, SExtractor's (the default).
+    #[default]
+    Eight,
+}
+
+/// Parameters of detection and measurement (SExtractor keywords in the comments).
+#[derive(Clone, Debug)]
+pub struct ExtractParams {
+    /// `DETECT_THRESH` (default 1.5).
+    pub detect_thresh: f64,
+    /// `ANALYSIS_THRESH` (default 1.5): the threshold of ISOAREA_IMAGE.
+    pub analysis_thresh: f64,
+    /// `THRESH_TYPE` (default relative).
+    pub thresh_type: ThreshType,
+    /// What a relative threshold multiplies (default the global RMS).
+    pub rms_source: RmsSource,
+    /// `DETECT_MINAREA` (default 5 pixels).
+    pub minarea: usize,
+    /// The detection kernel (`FILTER`/`FILTER_NAME`); `None` = no filtering.
+    pub kernel: Option<Kernel>,
+    /// Pixel connectivity (default 8).
+    pub connectivity: Connectivity,
+    /// `GAIN` in e-/ADU; 0 = no Poisson term (default 0).
+    pub gain: f64,
+    /// `MAG_ZEROPOINT` (default 0).
+    pub mag_zeropoint: f64,
+    /// `SATUR_LEVEL` in ADU before background subtraction (default 50000).
+    pub satur_level: f64,
+}
+
+impl Default for ExtractParams {
+    fn default() -> Self {
+        ExtractParams {
+            detect_thresh: 1.5,
+            analysis_thresh: 1.5,
+            thresh_type: ThreshType::Relative,
+            rms_source: RmsSource::Global,
+            minarea: 5,
+            kernel: Some(Kernel::default_3x3()),
+            connectivity: Connectivity::Eight,
+            gain: 0.0,
+            mag_zeropoint: 0.0,
+            satur_level: 50000.0,
+        }
+    }
+}
+
+impl ExtractParams {
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::param(name, v, "must be a finite number > 0"))
+            }
+        };
+        match self.thresh_type {
+            ThreshType::Relative => {
+                positive("--detect-thresh", self.detect_thresh)?;
+                positive("--analysis-thresh", self.analysis_thresh)?;
+            }
+            ThreshType::Absolute => {
+                for (n, v) in [
+                    ("--detect-thresh", self.detect_thresh),
+                    ("--analysis-thresh", self.analysis_thresh),
+                ] {
+                    if !v.is_finite() {
+                        return Err(Error::param(n, v, "must be finite"));
+                    }
+                }
+            }
+        }
+        if self.minarea == 0 {
+            return Err(Error::param(
+                "--detect-minarea",
+                0,
+                "must be at least 1 pixel (SExtractor's default is 5)",
+            ));
+        }
+        if !self.gain.is_finite() || self.gain < 0.0 {
+            return Err(Error::param(
+                "--gain",
+                self.gain,
+                "must be >= 0 e-/ADU (0 = no Poisson noise term)",
+            ));
+        }
+        if !self.mag_zeropoint.is_finite() {
+            return Err(Error::param(
+                "--mag-zeropoint",
+                self.mag_zeropoint,
+                "must be finite",
+            ));
+        }
+        positive("--satur-level", self.satur_level)?;
+        Ok(())
+    }
+}
