@@ -193,11 +193,12 @@ pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
             }
             if v > peak {
                 peak = v;
-                xpeak = x as u32;
-                ypeak = r.y;
             }
+            // XPEAK/YPEAK: the brightest pixel of the filtered image, as SExtractor.
             if c > fdpeak {
                 fdpeak = c;
+                xpeak = x as u32;
+                ypeak = r.y;
             }
             if inp.image.data()[idx] as f64 >= inp.satur_level {
                 saturated = true;
@@ -362,6 +363,7 @@ mod tests {
         assert!((o.fluxerr - 20f64.sqrt()).abs() < 1e-12);
         assert!((o.mag - (25.0 - 2.5)).abs() < 1e-12);
         assert_eq!((o.xpeak, o.ypeak, o.flux_max), (2, 2, 4.0));
+        assert_eq!(o.fdpeak, 4.0);
         assert_eq!((o.xmin, o.xmax, o.ymin, o.ymax), (1, 3, 1, 3));
         assert_eq!(o.flags, 0);
     }

@@ -21,7 +21,7 @@ pub struct Extraction {
     pub back_map: Image,
     /// The filtered, background-subtracted detection image.
     pub filtered: Image,
-    /// The background-subtracted image (masked and invalid pixels set to 0).
+    /// The background-subtracted image (masked pixels 0, invalid pixels NaN).
     pub subtracted: Image,
     /// The objects as pixel runs; label k + 1 is catalog row k.
     pub segmentation: Segmentation,
@@ -97,7 +97,9 @@ impl Extractor {
         let p = &self.extract;
         let background = Background::estimate(image, inputs.mask, &self.background)?;
         let back_map = background.back_map();
-        // Background subtraction; invalid and masked pixels become 0.
+        // Background subtraction. Pixels masked by the mask image become 0 (as SEP
+        // does); invalid pixels (NaN, Inf, <= -1e30) become NaN, so that, as in
+        // SExtractor, no filtered pixel whose kernel footprint touches one is detected.
         let mut sub = vec![0.0f32; w * h];
         let mask = inputs.mask.map(|m| m.data());
         sub.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
@@ -105,8 +107,13 @@ impl Extractor {
             let bk = back_map.row(y);
             for x in 0..w {
                 let v = src[x];
-                let bad = !is_valid(v) || mask.is_some_and(|m| m[y * w + x]);
-                row[x] = if bad { 0.0 } else { v - bk[x] };
+                row[x] = if !is_valid(v) {
+                    f32::NAN
+                } else if mask.is_some_and(|m| m[y * w + x]) {
+                    0.0
+                } else {
+                    v - bk[x]
+                };
             }
         });
         let subtracted = Image::new(w, h, sub).expect("shape is consistent");
