@@ -1,0 +1,86 @@
+#!/usr/bin/env python3
+"""Rebuilds the reference fixtures of tests/data from ../shared/data and SExtractor.
+
+Needs: numpy, astropy (pip install numpy astropy) and SExtractor 2.25
+(apt-get install source-extractor). Run from the repository root:
+
+    python3 tests/data/make_refs.py /path/to/shared/data
+
+What it writes (all small):
+- sep_image.fits: SEP's 256x256 test image (BITPIX 16, BSCALE/BZERO), as shipped.
+- emmi_galaxies.fits.gz: SExtractor's 1024x1024 test image, gzipped.
+- sim_crop.fits, sim_masked_crop.fits (+ .mask.fits): the lower-left 512x512 of the
+  simulated images of shared/data (NaN blocks kept in the masked one).
+- <name>.sex_nodeblend.csv: SExtractor's catalog with the oracle configuration
+  (shared/data/config/oracle.sex) and deblending and cleaning off
+  (-DEBLEND_MINCONT 1.0 -CLEAN N), written as FITS_1.0 and converted to CSV.
+- <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
+  BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
+  subsampled (every 4th row and column, starting at 0) to keep the repository small.
+For sep_image and emmi_galaxies the SExtractor outputs are those of shared/data/refs
+(same program, same configuration); the crops were run here with:
+
+    source-extractor IMAGE -c oracle.sex -CATALOG_TYPE FITS_1.0 -CATALOG_NAME cat.fits \
+        -DEBLEND_MINCONT 1.0 -CLEAN N \
+        -CHECKIMAGE_TYPE BACKGROUND,BACKGROUND_RMS,SEGMENTATION \
+        -CHECKIMAGE_NAME back.fits,rms.fits,seg.fits \
+        -STARNNW_NAME /usr/share/source-extractor/default.nnw
+
+(working directory shared/data/config, so default.conv and oracle.param are found).
+"""
+import gzip, os, shutil, subprocess, sys, tempfile
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+shared = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+out = os.path.dirname(os.path.abspath(__file__))
+cfg = os.path.join(shared, "config")
+
+
+def gz_write(arr, path, dtype):
+    hdu = fits.PrimaryHDU(np.asarray(arr, dtype=dtype))
+    with tempfile.NamedTemporaryFile(suffix=".fits") as t:
+        hdu.writeto(t.name, overwrite=True)
+        with open(t.name, "rb") as fi, gzip.open(path, "wb", 9) as fo:
+            shutil.copyfileobj(fi, fo)
+
+
+def fits_to_csv(cat_fits, csv_path):
+    t = Table.read(cat_fits, hdu=2 if len(fits.open(cat_fits)) > 2 else 1)
+    for c in t.colnames:
+        t[c].format = None  # full precision, not the TDISP display format
+    t.write(csv_path, format="csv", overwrite=True)
+
+
+def run_sex(image, name, subsample=1):
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(
+            ["source-extractor", image, "-c", "oracle.sex", "-CATALOG_TYPE", "FITS_1.0",
+             "-CATALOG_NAME", f"{d}/cat.fits", "-DEBLEND_MINCONT", "1.0", "-CLEAN", "N",
+             "-CHECKIMAGE_TYPE", "BACKGROUND,BACKGROUND_RMS,SEGMENTATION",
+             "-CHECKIMAGE_NAME", f"{d}/back.fits,{d}/rms.fits,{d}/seg.fits",
+             "-VERBOSE_TYPE", "QUIET", "-STARNNW_NAME", "/usr/share/source-extractor/default.nnw"], cwd=cfg, check=True)
+        fits_to_csv(f"{d}/cat.fits", f"{out}/{name}.sex_nodeblend.csv")
+        s = slice(None, None, subsample)
+        gz_write(fits.getdata(f"{d}/back.fits")[s, s], f"{out}/{name}.sex_back.fits.gz", np.float32)
+        gz_write(fits.getdata(f"{d}/rms.fits")[s, s], f"{out}/{name}.sex_rms.fits.gz", np.float32)
+        gz_write(fits.getdata(f"{d}/seg.fits"), f"{out}/{name}.sex_seg.fits.gz", np.int32)
+
+
+shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
+run_sex(f"{out}/sep_image.fits", "sep_image")
+with open(f"{shared}/images/emmi_galaxies.fits", "rb") as fi, gzip.open(f"{out}/emmi_galaxies.fits.gz", "wb", 9) as fo:
+    shutil.copyfileobj(fi, fo)
+run_sex(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies", subsample=4)
+for src, name in (("sim_1024", "sim_crop"), ("sim_masked_1024", "sim_masked_crop")):
+    data = fits.getdata(f"{shared}/images/{src}.fits")[:512, :512]
+    fits.PrimaryHDU(np.asarray(data, dtype=np.float32)).writeto(f"{out}/{name}.fits", overwrite=True)
+    if src == "sim_masked_1024":
+        m = fits.getdata(f"{shared}/images/{src}.mask.fits")[:512, :512]
+        fits.PrimaryHDU(np.asarray(m, dtype=np.uint8)).writeto(f"{out}/{name}.mask.fits", overwrite=True)
+    run_sex(f"{out}/{name}.fits", name)
+print("done")
+# sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
+# x <= 512.5 and y <= 512.5 (1-based centres inside the crop), columns id, type,
+# x, y, flux, peak.

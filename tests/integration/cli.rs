@@ -1,0 +1,387 @@
+//! The command line: outputs, exit codes and messages, including bad input.
+
+use crate::common::{data, data_str, Table};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn skysift(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Files left in `dir` (including hidden temporaries).
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn csv_catalog_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cat.csv");
+    let o = skysift(&[&data_str("sep_image.fits"), "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("71 objects"), "{}", stderr(&o));
+    let t = Table::read_csv(&out);
+    assert_eq!(t.len(), 71);
+    assert!(t.cols.contains_key("X_IMAGE") && t.cols.contains_key("FLUX_ISO"));
+    // 1-based: every position lies in [1, 256].
+    for r in 0..t.len() {
+        let x = t.get(r, "X_IMAGE");
+        assert!((1.0..=256.0).contains(&x));
+        assert!(t.get(r, "XMIN_IMAGE") >= 1.0);
+    }
+    assert_eq!(files(dir.path()), vec!["cat.csv"]);
+    let q = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "1",
+    ]);
+    assert!(q.status.success() && q.stderr.is_empty());
+    assert_eq!(
+        Table::read_csv(&out).rows,
+        t.rows,
+        "--threads 1 gives the same catalog"
+    );
+}
+
+#[test]
+fn ascii_head_and_fits_table_and_column_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("cat.cat");
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        cat.to_str().unwrap(),
+        "-q",
+        "--params",
+        "NUMBER,X_IMAGE,Y_IMAGE,FLUX_ISO,FLAGS",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&cat).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("#   1 NUMBER"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with("#   2 X_IMAGE") && lines[1].ends_with("[pixel]"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[3].contains("FLUX_ISO") && lines[3].ends_with("[count]"));
+    assert_eq!(lines.len(), 5 + 71);
+    assert_eq!(lines[5].split_whitespace().count(), 5);
+
+    let fits = dir.path().join("cat.fits");
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        fits.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut f = fitsio::FitsFile::open(&fits).unwrap();
+    let hdu = f.hdu(1).unwrap();
+    let x: Vec<f64> = hdu.read_col(&mut f, "X_IMAGE").unwrap();
+    let n: Vec<i32> = hdu.read_col(&mut f, "NUMBER").unwrap();
+    assert_eq!(x.len(), 71);
+    assert_eq!(n[0], 1);
+    let unit: String = hdu.read_key(&mut f, "TUNIT2").unwrap();
+    assert_eq!(unit, "pixel");
+    // Same numbers as the CSV.
+    let csv = dir.path().join("cat.csv");
+    skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        csv.to_str().unwrap(),
+        "-q",
+    ]);
+    let t = Table::read_csv(&csv);
+    for (r, &xv) in x.iter().enumerate() {
+        assert_eq!(t.get(r, "X_IMAGE"), xv);
+    }
+    // --catalog-type overrides the extension.
+    let forced = dir.path().join("cat.txt");
+    skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        forced.to_str().unwrap(),
+        "-q",
+        "--catalog-type",
+        "csv",
+    ]);
+    assert!(std::fs::read_to_string(&forced)
+        .unwrap()
+        .starts_with("NUMBER,X_IMAGE"));
+}
+
+#[test]
+fn check_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let types = [
+        "BACKGROUND",
+        "BACKGROUND_RMS",
+        "MINIBACKGROUND",
+        "MINIBACK_RMS",
+        "-BACKGROUND",
+        "FILTERED",
+        "SEGMENTATION",
+        "OBJECTS",
+        "-OBJECTS",
+    ];
+    let mut args = vec![
+        data_str("sep_image.fits"),
+        "-o".into(),
+        d("c.csv"),
+        "-q".into(),
+    ];
+    for t in types {
+        args.push("--check-image".into());
+        args.push(format!("{t}:{}", d(&format!("{t}.fits"))));
+    }
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let o = skysift(&refs);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |t: &str| skysift::io::read_image(&d(&format!("{t}.fits"))).unwrap();
+    let img = skysift::io::read_image(&data_str("sep_image.fits")).unwrap();
+    let back = read("BACKGROUND");
+    let sub = read("-BACKGROUND");
+    let seg = read("SEGMENTATION");
+    let objs = read("OBJECTS");
+    let nobj = read("-OBJECTS");
+    assert_eq!(
+        (
+            read("MINIBACKGROUND").width(),
+            read("MINIBACK_RMS").height()
+        ),
+        (4, 4)
+    );
+    assert_eq!(read("BACKGROUND_RMS").width(), 256);
+    assert_eq!(read("FILTERED").width(), 256);
+    let max_label = seg.data().iter().fold(0f32, |a, &b| a.max(b));
+    assert_eq!(max_label, 71.0);
+    for i in 0..img.data().len() {
+        assert!((sub.data()[i] - (img.data()[i] - back.data()[i])).abs() < 1e-3);
+        if seg.data()[i] > 0.0 {
+            assert_eq!(objs.data()[i], sub.data()[i]);
+            assert_eq!(nobj.data()[i], 0.0);
+        } else {
+            assert_eq!(objs.data()[i], 0.0);
+            assert_eq!(nobj.data()[i], sub.data()[i]);
+        }
+    }
+}
+
+/// Runs a bad command: exit code 2, the message names `needle`, no file left in `dir`.
+fn refused(args: &[&str], needle: &str, dir: &Path) {
+    let o = skysift(args);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: {e}");
+    assert!(
+        e.contains(needle),
+        "args {args:?}: message lacks '{needle}': {e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    let left: Vec<String> = files(dir)
+        .into_iter()
+        .filter(|f| !f.starts_with("input"))
+        .collect();
+    assert!(left.is_empty(), "args {args:?} left {left:?}");
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_code_2_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let out = p("out.csv");
+    let img = data_str("sep_image.fits");
+    // Missing, truncated, corrupt FITS; a cube; an all-NaN image.
+    refused(
+        &[&p("input_missing.fits"), "-o", &out],
+        "no such file",
+        dir.path(),
+    );
+    let bytes = std::fs::read(data("sep_image.fits")).unwrap();
+    std::fs::write(p("input_truncated.fits"), &bytes[..bytes.len() / 2]).unwrap();
+    refused(
+        &[&p("input_truncated.fits"), "-o", &out],
+        "input_truncated.fits",
+        dir.path(),
+    );
+    std::fs::write(
+        p("input_corrupt.fits"),
+        b"this is not a FITS file at all\n".repeat(200),
+    )
+    .unwrap();
+    refused(
+        &[&p("input_corrupt.fits"), "-o", &out],
+        "input_corrupt.fits",
+        dir.path(),
+    );
+    refused(&[&data_str("bad_cube.fits"), "-o", &out], "2-D", dir.path());
+    {
+        let path = p("input_nan.fits");
+        let desc = fitsio::images::ImageDescription {
+            data_type: fitsio::images::ImageType::Float,
+            dimensions: &[32, 32],
+        };
+        let mut f = fitsio::FitsFile::create(&path)
+            .with_custom_primary(&desc)
+            .open()
+            .unwrap();
+        let hdu = f.primary_hdu().unwrap();
+        hdu.write_image(&mut f, &vec![f32::NAN; 1024]).unwrap();
+    }
+    refused(
+        &[&p("input_nan.fits"), "-o", &out],
+        "no background mesh",
+        dir.path(),
+    );
+    // A mask of the wrong shape; a kernel that does not parse.
+    refused(
+        &[&img, "-o", &out, "--mask", &data_str("fmt_f32.fits")],
+        "same shape",
+        dir.path(),
+    );
+    std::fs::write(p("input_kernel.conv"), "CONV NORM\n1 2 oops\n").unwrap();
+    refused(
+        &[&img, "-o", &out, "--filter", &p("input_kernel.conv")],
+        "oops",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--filter", &p("input_absent.conv")],
+        "input_absent.conv",
+        dir.path(),
+    );
+    // Zero or negative parameters.
+    refused(
+        &[&img, "-o", &out, "--detect-thresh", "0"],
+        "--detect-thresh",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--detect-thresh=-2"],
+        "--detect-thresh",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--detect-minarea", "0"],
+        "--detect-minarea",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--back-size", "0"],
+        "--back-size",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--back-size", "64,x"],
+        "--back-size",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--back-filtersize", "0"],
+        "--back-filtersize",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--threads", "0"],
+        "--threads",
+        dir.path(),
+    );
+    refused(&[&img, "-o", &out, "--gain=-1"], "--gain", dir.path());
+    refused(
+        &[&img, "-o", &out, "--filter-fwhm", "0"],
+        "--filter-fwhm",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--params", "X_IMAGE,NOPE"],
+        "NOPE",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--check-image", "NOPE:x.fits"],
+        "NOPE",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--check-image", "SEGMENTATION"],
+        "TYPE:PATH",
+        dir.path(),
+    );
+    refused(
+        &[&img, "-o", &out, "--connectivity", "6"],
+        "connectivity",
+        dir.path(),
+    );
+    refused(&[&img, "-o", &out, "--backend", "gpu"], "GPU", dir.path());
+    // Unwritable outputs: a missing folder, a folder as the file.
+    refused(
+        &[&img, "-o", &p("nowhere/out.csv")],
+        "does not exist",
+        dir.path(),
+    );
+    std::fs::create_dir(p("input_dir")).unwrap();
+    refused(&[&img, "-o", &p("input_dir")], "directory", dir.path());
+    refused(
+        &[
+            &img,
+            "-o",
+            &out,
+            "--check-image",
+            &format!("SEGMENTATION:{}", p("nowhere/seg.fits")),
+        ],
+        "does not exist",
+        dir.path(),
+    );
+}
+
+#[test]
+fn a_failed_write_leaves_the_previous_file_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keep.csv");
+    std::fs::write(&out, "previous content\n").unwrap();
+    // The catalog cannot be written as FITS into a path whose folder vanishes? Use a bad
+    // parameter instead: the run fails before writing and the old file stays.
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        out.to_str().unwrap(),
+        "--detect-minarea",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous content\n");
+    assert_eq!(files(dir.path()), vec!["keep.csv"]);
+}
+
+#[test]
+fn help_speaks_sextractor() {
+    let o = skysift(&["--help"]);
+    assert!(o.status.success());
+    let h = String::from_utf8_lossy(&o.stdout);
+    for k in [
+        "DETECT_THRESH",
+        "DETECT_MINAREA",
+        "BACK_SIZE",
+        "FILTER_NAME",
+        "--check-image",
+        "1-based",
+    ] {
+        assert!(h.contains(k), "help lacks {k}");
+    }
+}
