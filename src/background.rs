@@ -15,7 +15,7 @@
 //! Mesh statistics run in parallel over meshes; map rows in parallel over rows.
 
 use crate::error::{Error, Result};
-use crate::image::{validity, Image, Mask};
+use crate::image::{is_valid, Image, Mask};
 use crate::params::BackgroundParams;
 use rayon::prelude::*;
 
@@ -53,6 +53,8 @@ pub struct Background {
     global_back: f64,
     global_rms: f64,
     manual: Option<f64>,
+    /// Interpolation weights along x, one per pixel column.
+    xc: Vec<XCoef>,
 }
 
 /// Statistics of one mesh from its valid pixel values; `total` is the mesh's
@@ -137,14 +139,16 @@ pub fn histogram_mode(hist: &[u32], qzero: f64, qscale: f64) -> (f64, f64) {
     while iter < 100 && sig >= 0.1 && (sig / sig_prev - 1.0).abs() > MODE_EPS {
         iter += 1;
         sig_prev = sig;
-        let (mut sum, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
+        // Exact integer sums (identical to f64 sums: all terms are integers < 2^53).
+        let (mut isum, mut is1, mut is2) = (0u64, 0u64, 0u64);
         for i in lcut..=hcut {
-            let h = hist[i as usize] as f64;
-            let fi = i as f64;
-            sum += h;
-            s1 += fi * h;
-            s2 += fi * fi * h;
+            let h = hist[i as usize] as u64;
+            let iu = i as u64;
+            isum += h;
+            is1 += iu * h;
+            is2 += iu * iu * h;
         }
+        let (sum, s1, s2) = (isum as f64, is1 as f64, is2 as f64);
         if sum == 0.0 {
             mean = 0.0;
             sig = 0.0;
@@ -265,7 +269,7 @@ fn spline_eval(y: &[f64], d2: &[f64], t: f64) -> f64 {
 }
 
 /// Precomputed x-interpolation weights of one pixel column.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct XCoef {
     i: usize,
     a: f64,
@@ -293,7 +297,7 @@ impl Background {
         let (bw, bh) = (p.mesh_size.0.min(w), p.mesh_size.1.min(h));
         let nx = w.div_ceil(bw);
         let ny = h.div_ceil(bh);
-        let valid = validity(img, mask);
+        let maskd = mask.map(|m| m.data());
         let stats: Vec<Option<MeshStat>> = (0..nx * ny)
             .into_par_iter()
             .map_init(Vec::new, |buf: &mut Vec<f32>, k| {
@@ -303,8 +307,18 @@ impl Background {
                 buf.clear();
                 for y in y0..y1 {
                     let row = &img.data()[y * w + x0..y * w + x1];
-                    let vrow = &valid[y * w + x0..y * w + x1];
-                    buf.extend(row.iter().zip(vrow).filter(|(_, &ok)| ok).map(|(&v, _)| v));
+                    match maskd {
+                        Some(m) => {
+                            let mrow = &m[y * w + x0..y * w + x1];
+                            buf.extend(
+                                row.iter()
+                                    .zip(mrow)
+                                    .filter(|(&v, &bad)| !bad && is_valid(v))
+                                    .map(|(&v, _)| v),
+                            );
+                        }
+                        None => buf.extend(row.iter().copied().filter(|&v| is_valid(v))),
+                    }
                 }
                 mesh_stat(buf, (x1 - x0) * (y1 - y0))
             })
@@ -415,7 +429,9 @@ impl Background {
             global_back,
             global_rms,
             manual: p.manual_value,
+            xc: Vec::new(),
         };
+        bg.xc = bg.x_coefs();
         if let Some(v) = p.manual_value {
             bg.back.iter_mut().for_each(|b| *b = v);
             bg.global_back = v;
@@ -510,12 +526,29 @@ impl Background {
     }
 
     fn map(&self, grid: &[f64], d2: &[f64]) -> Image {
-        let xc = self.x_coefs();
         let mut data = vec![0.0f32; self.width * self.height];
         data.par_chunks_mut(self.width)
             .enumerate()
-            .for_each(|(y, row)| self.eval_row(grid, d2, y, &xc, row));
+            .for_each(|(y, row)| self.eval_row(grid, d2, y, &self.xc, row));
         Image::new(self.width, self.height, data).expect("shape is consistent")
+    }
+
+    /// Row `y` of the background map, into `out` (length = image width).
+    pub fn back_row(&self, y: usize, out: &mut [f32]) {
+        match self.manual {
+            Some(v) => out.fill(v as f32),
+            None => self.eval_row(&self.back, &self.d2_back, y, &self.xc, out),
+        }
+    }
+
+    /// Row `y` of the background RMS map, into `out`.
+    pub fn rms_row(&self, y: usize, out: &mut [f32]) {
+        self.eval_row(&self.sigma, &self.d2_sigma, y, &self.xc, out)
+    }
+
+    /// Image width and height.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.width, self.height)
     }
 
     /// The filtered mesh grid of backgrounds (nx x ny), SExtractor's MINIBACKGROUND.

@@ -75,7 +75,7 @@ pub fn write(c: &CheckImage, image: &Image, r: &Extraction) -> Result<(), Error>
         io::fits::write_fits_f32(&c.path, img.width(), img.height(), img.data(), c.name)
     };
     match c.kind {
-        CheckType::Background => f32img(&r.back_map),
+        CheckType::Background => f32img(&r.background.back_map()),
         CheckType::BackgroundRms => f32img(&r.background.rms_map()),
         CheckType::MiniBackground => f32img(&r.background.mesh_back()),
         CheckType::MiniBackRms => f32img(&r.background.mesh_rms()),

@@ -165,6 +165,10 @@ pub struct Cli {
     /// No summary line
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Print the time spent in each stage
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// Parses `N` or `W,H` into a pair.

@@ -128,16 +128,3 @@ impl Mask {
         self.bad.iter().filter(|&&b| b).count()
     }
 }
-
-/// The validity of every pixel: not NaN/Inf/<= -1e30 and not masked.
-pub(crate) fn validity(img: &Image, mask: Option<&Mask>) -> Vec<bool> {
-    match mask {
-        Some(m) => img
-            .data()
-            .iter()
-            .zip(m.data())
-            .map(|(&v, &b)| is_valid(v) && !b)
-            .collect(),
-        None => img.data().iter().map(|&v| is_valid(v)).collect(),
-    }
-}

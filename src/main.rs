@@ -28,7 +28,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     for c in &checks {
         io::check_writable(&c.path)?;
     }
+    let t_read = Instant::now();
     let image = io::read_image(&cli.image)?;
+    let read_s = t_read.elapsed().as_secs_f64();
     let mask = match &cli.mask {
         Some(m) => {
             let mimg = io::read_image(m)?;
@@ -67,10 +69,22 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             threshold_image: thresh_img.as_ref(),
         },
     )?;
+    let t_write = Instant::now();
     for c in &checks {
         checkimage::write(c, &image, &result)?;
     }
     io::catalog::write_catalog(&cli.output, &result.catalog, &cols, cli.catalog_format())?;
+    if cli.timings {
+        eprintln!("{:>32}: {:8.4} s", "read image", read_s);
+        for (name, t) in &result.timings {
+            eprintln!("{name:>32}: {t:8.4} s");
+        }
+        eprintln!(
+            "{:>32}: {:8.4} s",
+            "write outputs",
+            t_write.elapsed().as_secs_f64()
+        );
+    }
     if !cli.quiet {
         eprintln!(
             "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s",

@@ -17,8 +17,6 @@ use rayon::prelude::*;
 pub struct Extraction {
     /// The background model (mesh grid, global values, maps on demand).
     pub background: Background,
-    /// The interpolated background map.
-    pub back_map: Image,
     /// The filtered, background-subtracted detection image.
     pub filtered: Image,
     /// The background-subtracted image (masked pixels 0, invalid pixels NaN).
@@ -27,6 +25,8 @@ pub struct Extraction {
     pub segmentation: Segmentation,
     /// The measured objects.
     pub catalog: Catalog,
+    /// Wall time of each stage, in order (stage name, seconds).
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 /// Optional per-pixel inputs besides the image.
@@ -95,16 +95,24 @@ impl Extractor {
             }
         }
         let p = &self.extract;
+        let mut timings = Vec::new();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |name: &'static str| {
+            timings.push((name, clock.elapsed().as_secs_f64()));
+            clock = std::time::Instant::now();
+        };
         let background = Background::estimate(image, inputs.mask, &self.background)?;
-        let back_map = background.back_map();
-        // Background subtraction. Pixels masked by the mask image become 0 (as SEP
-        // does); invalid pixels (NaN, Inf, <= -1e30) become NaN, so that, as in
-        // SExtractor, no filtered pixel whose kernel footprint touches one is detected.
+        lap("background mesh statistics");
+        // Background subtraction, row by row from the spline (the full background
+        // map is only built on demand: `background.back_map()`). Pixels masked by the
+        // mask image become 0 (as SEP does); invalid pixels (NaN, Inf, <= -1e30)
+        // become NaN, so that, as in SExtractor, no filtered pixel whose kernel
+        // footprint touches one is detected.
         let mut sub = vec![0.0f32; w * h];
         let mask = inputs.mask.map(|m| m.data());
         sub.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+            background.back_row(y, row);
             let src = image.row(y);
-            let bk = back_map.row(y);
             for x in 0..w {
                 let v = src[x];
                 row[x] = if !is_valid(v) {
@@ -112,15 +120,17 @@ impl Extractor {
                 } else if mask.is_some_and(|m| m[y * w + x]) {
                     0.0
                 } else {
-                    v - bk[x]
+                    v - row[x]
                 };
             }
         });
         let subtracted = Image::new(w, h, sub).expect("shape is consistent");
+        lap("background map and subtraction");
         let filtered = match &p.kernel {
             Some(k) => convolve(&subtracted, k),
             None => subtracted.clone(),
         };
+        lap("filtering");
         let rms_map = match (p.thresh_type, p.rms_source) {
             (ThreshType::Relative, RmsSource::Map) => Some(background.rms_map()),
             _ => None,
@@ -158,6 +168,7 @@ impl Extractor {
                 buf[x] = ok && f[x] > thresh.at(idx);
             }
         });
+        lap("thresholding and labelling");
         let objects = measure_all(
             &segmentation,
             &MeasureInput {
@@ -172,9 +183,10 @@ impl Extractor {
                 satur_level: p.satur_level,
             },
         );
+        lap("measurement");
         Ok(Extraction {
+            timings,
             background,
-            back_map,
             filtered,
             subtracted,
             segmentation,

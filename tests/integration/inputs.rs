@@ -392,7 +392,7 @@ fn manual_background_and_no_filter() {
         ..Default::default()
     };
     let r = e.extract(&img, Inputs::default()).unwrap();
-    assert!(r.back_map.data().iter().all(|&v| v == 500.0));
+    assert!(r.background.back_map().data().iter().all(|&v| v == 500.0));
     assert_eq!(r.background.global_back(), 500.0);
     e.extract.kernel = None;
     let r2 = e.extract(&img, Inputs::default()).unwrap();
@@ -470,5 +470,6 @@ fn results_do_not_depend_on_the_thread_count() {
     let (a, b) = (run(1), run(3));
     assert_eq!(a.catalog, b.catalog);
     assert_eq!(a.segmentation, b.segmentation);
-    assert_eq!(a.back_map, b.back_map);
+    assert_eq!(a.background.back_map(), b.background.back_map());
+    assert_eq!(a.filtered, b.filtered);
 }

@@ -1,0 +1,93 @@
+//! Criterion benchmarks: each stage of the CPU path and the whole extraction, on a
+//! generated star field, with throughput in pixels.
+//!
+//!     cargo bench --bench stages            # all sizes (1024², 2048², 4096²)
+//!     cargo bench --bench stages -- 2048    # one size
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use skysift::convolve::convolve;
+use skysift::label::label;
+use skysift::{Background, BackgroundParams, Connectivity, Extractor, Image, Inputs, Kernel};
+
+/// A noisy sky (σ = 10 around 1000) with a Gaussian star every ~1600 px².
+fn field(n: usize) -> Image {
+    let mut state: u64 = 0x9E3779B97F4A7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut d = vec![0f32; n * n];
+    for v in d.iter_mut() {
+        // Sum of 4 uniforms: a cheap near-Gaussian noise.
+        let g = (next() + next() + next() + next() - 2.0) * 1.732;
+        *v = (1000.0 + 10.0 * g) as f32;
+    }
+    let nstars = n * n / 1600;
+    for _ in 0..nstars {
+        let (sx, sy) = (next() * n as f64, next() * n as f64);
+        let amp = 20.0 + 2000.0 * next().powi(3);
+        let (x0, y0) = (sx as isize, sy as isize);
+        for y in (y0 - 6).max(0)..(y0 + 7).min(n as isize) {
+            for x in (x0 - 6).max(0)..(x0 + 7).min(n as isize) {
+                let r2 = (x as f64 - sx).powi(2) + (y as f64 - sy).powi(2);
+                d[y as usize * n + x as usize] += (amp * (-r2 / 4.5).exp()) as f32;
+            }
+        }
+    }
+    Image::new(n, n, d).unwrap()
+}
+
+fn stages(c: &mut Criterion) {
+    let mut g = c.benchmark_group("cpu");
+    g.sample_size(10);
+    for n in [1024usize, 2048, 4096] {
+        let img = field(n);
+        g.throughput(Throughput::Elements((n * n) as u64));
+        let bp = BackgroundParams::default();
+        g.bench_with_input(BenchmarkId::new("background", n), &img, |b, img| {
+            b.iter(|| Background::estimate(img, None, &bp).unwrap())
+        });
+        let bg = Background::estimate(&img, None, &bp).unwrap();
+        g.bench_with_input(BenchmarkId::new("background_map", n), &bg, |b, bg| {
+            b.iter(|| bg.back_map())
+        });
+        let sub = {
+            let bm = bg.back_map();
+            let d = img
+                .data()
+                .iter()
+                .zip(bm.data())
+                .map(|(a, b)| a - b)
+                .collect();
+            Image::new(n, n, d).unwrap()
+        };
+        let k = Kernel::default_3x3();
+        g.bench_with_input(BenchmarkId::new("convolve_3x3", n), &sub, |b, s| {
+            b.iter(|| convolve(s, &k))
+        });
+        let filtered = convolve(&sub, &k);
+        let t = 1.5 * bg.global_rms() as f32;
+        g.bench_with_input(BenchmarkId::new("threshold_label", n), &filtered, |b, f| {
+            b.iter(|| {
+                label(n, n, Connectivity::Eight, 5, |y, buf| {
+                    for (o, &v) in buf.iter_mut().zip(f.row(y)) {
+                        *o = v > t;
+                    }
+                })
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("extract_end_to_end", n), &img, |b, img| {
+            b.iter(|| {
+                Extractor::default()
+                    .extract(img, Inputs::default())
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
