@@ -92,17 +92,19 @@ pub fn mesh_stat(values: &[f32], total: usize) -> Option<MeshStat> {
     let mean1 = s / n1 as f64;
     let var1 = s2 / n1 as f64 - mean1 * mean1;
     let sig1 = if var1 > 0.0 { var1.sqrt() } else { 0.0 };
-    // Stored as f32, as SExtractor's mesh structure does.
-    let mean1 = mean1 as f32;
-    let sig1 = sig1 as f32;
     let step = (2.0 / std::f64::consts::PI).sqrt() * QUANTIF_NSIGMA / QUANTIF_AMIN;
     let nlevels = ((step * n1 as f64 + 1.0) as usize).min(QUANTIF_NMAXLEVELS);
+    // qscale and qzero are computed in f64 from the unrounded clipped mean and σ and
+    // rounded once to f32; the binning itself is f32. (Rounding mean and σ to f32
+    // first shifts qscale by an ulp, which on integer-valued images moves whole
+    // "teeth" of the comb-shaped histogram across a bin boundary: measured 99 of 528
+    // meshes off SEP/SExtractor by up to 5e-5, and 0 with this order.)
     let qscale: f32 = if sig1 > 0.0 {
-        (2.0 * QUANTIF_NSIGMA as f32 * sig1) / nlevels as f32
+        (2.0 * QUANTIF_NSIGMA * sig1 / nlevels as f64) as f32
     } else {
         1.0
     };
-    let qzero: f32 = mean1 - QUANTIF_NSIGMA as f32 * sig1;
+    let qzero: f32 = (mean1 - QUANTIF_NSIGMA * sig1) as f32;
     let cste: f32 = 0.499999 - qzero / qscale;
     let mut hist = vec![0u32; nlevels];
     for &v in values {
