@@ -69,8 +69,8 @@ pub fn parse_all(specs: &[String]) -> Result<Vec<CheckImage>, Error> {
         .collect()
 }
 
-pub fn write(c: &CheckImage, image: &Image, r: &Extraction) -> Result<(), Error> {
-    let (w, h) = (image.width(), image.height());
+pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
+    let (w, h) = (r.subtracted.width(), r.subtracted.height());
     let f32img = |img: &Image| {
         io::fits::write_fits_f32(&c.path, img.width(), img.height(), img.data(), c.name)
     };

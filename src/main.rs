@@ -62,8 +62,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         None => None,
     };
     let extractor = Extractor::new(bg, ex, backend);
-    let result = extractor.extract(
-        &image,
+    let shape = image.shape_string();
+    let result = extractor.extract_owned(
+        image,
         Inputs {
             mask: mask.as_ref(),
             threshold_image: thresh_img.as_ref(),
@@ -71,7 +72,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     )?;
     let t_write = Instant::now();
     for c in &checks {
-        checkimage::write(c, &image, &result)?;
+        checkimage::write(c, &result)?;
     }
     io::catalog::write_catalog(&cli.output, &result.catalog, &cols, cli.catalog_format())?;
     if cli.timings {
@@ -90,7 +91,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s",
             result.catalog.len(),
             cli.image,
-            image.shape_string(),
+            shape,
             result.background.global_back(),
             result.background.global_rms(),
             cli.output.display(),

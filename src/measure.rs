@@ -43,8 +43,8 @@ impl PixelField<'_> {
 
 /// What measurement reads.
 pub struct MeasureInput<'a> {
-    /// The image as read (for saturation).
-    pub image: &'a Image,
+    /// Linear indices (y·width + x) of the saturated pixels, ascending.
+    pub saturated: &'a [usize],
     /// The background-subtracted image.
     pub sub: &'a Image,
     /// The filtered background-subtracted image (equal to `sub` without filtering).
@@ -57,7 +57,6 @@ pub struct MeasureInput<'a> {
     pub analysis_thresh: PixelField<'a>,
     pub gain: f64,
     pub mag_zeropoint: f64,
-    pub satur_level: f64,
 }
 
 /// One object's isophotal measurements (0-based coordinates; angles in degrees,
@@ -161,6 +160,11 @@ pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
     for r in runs {
         let y = r.y as usize;
         let dy = (r.y - ymin) as f64;
+        if !inp.saturated.is_empty() {
+            let (a, b) = (y * w + r.x0 as usize, y * w + r.x1 as usize);
+            let k = inp.saturated.partition_point(|&i| i < a);
+            saturated |= k < inp.saturated.len() && inp.saturated[k] < b;
+        }
         for x in r.x0 as usize..r.x1 as usize {
             let idx = y * w + x;
             let c = inp.filtered.data()[idx] as f64;
@@ -199,9 +203,6 @@ pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
                 fdpeak = c;
                 xpeak = x as u32;
                 ypeak = r.y;
-            }
-            if inp.image.data()[idx] as f64 >= inp.satur_level {
-                saturated = true;
             }
         }
     }
@@ -318,7 +319,7 @@ mod tests {
 
     fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
         MeasureInput {
-            image: img,
+            saturated: &[],
             sub: img,
             filtered: img,
             variance: PixelField::Const(4.0),
@@ -326,7 +327,6 @@ mod tests {
             analysis_thresh: PixelField::Const(1.5),
             gain: 0.0,
             mag_zeropoint: 25.0,
-            satur_level: 50000.0,
         }
     }
 

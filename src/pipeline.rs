@@ -72,6 +72,12 @@ impl Extractor {
 
     /// Extracts the sources of `image`.
     pub fn extract(&self, image: &Image, inputs: Inputs) -> Result<Extraction> {
+        self.extract_owned(image.clone(), inputs)
+    }
+
+    /// Extracts the sources of `image`, reusing its memory for the
+    /// background-subtracted image (one full-size buffer less than [`Self::extract`]).
+    pub fn extract_owned(&self, image: Image, inputs: Inputs) -> Result<Extraction> {
         self.background.validate()?;
         self.extract.validate()?;
         self.backend.resolve()?;
@@ -101,29 +107,43 @@ impl Extractor {
             timings.push((name, clock.elapsed().as_secs_f64()));
             clock = std::time::Instant::now();
         };
-        let background = Background::estimate(image, inputs.mask, &self.background)?;
+        let background = Background::estimate(&image, inputs.mask, &self.background)?;
         lap("background mesh statistics");
-        // Background subtraction, row by row from the spline (the full background
-        // map is only built on demand: `background.back_map()`). Pixels masked by the
-        // mask image become 0 (as SEP does); invalid pixels (NaN, Inf, <= -1e30)
-        // become NaN, so that, as in SExtractor, no filtered pixel whose kernel
-        // footprint touches one is detected.
-        let mut sub = vec![0.0f32; w * h];
+        // Background subtraction in place, row by row from the spline (the full
+        // background map is only built on demand: `background.back_map()`). Pixels
+        // masked by the mask image become 0 (as SEP does); invalid pixels (NaN, Inf,
+        // <= -1e30) become NaN, so that, as in SExtractor, no filtered pixel whose
+        // kernel footprint touches one is detected. Saturated pixels (>= SATUR_LEVEL
+        // before subtraction) are listed on the way.
+        let mut sub = image.into_data();
         let mask = inputs.mask.map(|m| m.data());
-        sub.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
-            background.back_row(y, row);
-            let src = image.row(y);
-            for x in 0..w {
-                let v = src[x];
-                row[x] = if !is_valid(v) {
-                    f32::NAN
-                } else if mask.is_some_and(|m| m[y * w + x]) {
-                    0.0
-                } else {
-                    v - row[x]
-                };
-            }
-        });
+        let satur = p.satur_level as f32;
+        let saturated_rows: Vec<Vec<usize>> = sub
+            .par_chunks_mut(w)
+            .enumerate()
+            .map_init(
+                || vec![0f32; w],
+                |back, (y, row)| {
+                    background.back_row(y, back);
+                    let mut sat = Vec::new();
+                    for x in 0..w {
+                        let v = row[x];
+                        row[x] = if !is_valid(v) {
+                            f32::NAN
+                        } else if mask.is_some_and(|m| m[y * w + x]) {
+                            0.0
+                        } else {
+                            if v >= satur {
+                                sat.push(y * w + x);
+                            }
+                            v - back[x]
+                        };
+                    }
+                    sat
+                },
+            )
+            .collect();
+        let saturated: Vec<usize> = saturated_rows.into_iter().flatten().collect();
         let subtracted = Image::new(w, h, sub).expect("shape is consistent");
         lap("background map and subtraction");
         let filtered = match &p.kernel {
@@ -161,10 +181,11 @@ impl Extractor {
         };
         let segmentation = label(w, h, p.connectivity, p.minarea, |y, buf| {
             let f = filtered.row(y);
-            let src = image.row(y);
+            let src = subtracted.row(y);
             for x in 0..w {
                 let idx = y * w + x;
-                let ok = is_valid(src[x]) && !mask.is_some_and(|m| m[idx]);
+                // Invalid pixels are NaN in `subtracted` (and in `filtered`).
+                let ok = !src[x].is_nan() && !mask.is_some_and(|m| m[idx]);
                 buf[x] = ok && f[x] > thresh.at(idx);
             }
         });
@@ -172,7 +193,7 @@ impl Extractor {
         let objects = measure_all(
             &segmentation,
             &MeasureInput {
-                image,
+                saturated: &saturated,
                 sub: &subtracted,
                 filtered: &filtered,
                 variance,
@@ -180,7 +201,6 @@ impl Extractor {
                 analysis_thresh,
                 gain: p.gain,
                 mag_zeropoint: p.mag_zeropoint,
-                satur_level: p.satur_level,
             },
         );
         lap("measurement");

@@ -47,7 +47,7 @@ pub fn write_catalog(
     format: CatalogFormat,
 ) -> Result<()> {
     match format {
-        CatalogFormat::Fits => super::fits::write_fits_table(path, cat, cols),
+        CatalogFormat::Fits => super::fits_table::write(path, cat, cols),
         CatalogFormat::Csv | CatalogFormat::AsciiHead => super::write_atomic(path, |tmp| {
             let ioerr = |e: std::io::Error| Error::output(path, e.to_string());
             let f = std::fs::File::create(tmp).map_err(ioerr)?;

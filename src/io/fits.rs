@@ -1,11 +1,9 @@
 //! FITS images in and out, and FITS binary-table catalogs, through cfitsio (bundled).
 
-use crate::catalog::{Catalog, Column, ColumnKind};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use fitsio::hdu::HduInfo;
 use fitsio::images::{ImageDescription, ImageType};
-use fitsio::tables::{ColumnDataType, ColumnDescription};
 use fitsio::FitsFile;
 use std::path::{Path, PathBuf};
 
@@ -223,47 +221,6 @@ pub fn write_fits_i32(
         hdu.write_image(&mut f, data).map_err(err)?;
         hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
         hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-        Ok(())
-    })
-}
-
-/// Writes a catalog as a FITS binary table (SExtractor's FITS_1.0 layout: an empty
-/// primary HDU, then the table), with TUNITn for every column that has a unit.
-pub fn write_fits_table(path: &Path, cat: &Catalog, cols: &[&Column]) -> Result<()> {
-    super::write_atomic(path, |tmp| {
-        let err = |e: fitsio::errors::Error| Error::output(path, e.to_string());
-        let mut f = FitsFile::create(tmp).open().map_err(err)?;
-        let descs = cols
-            .iter()
-            .map(|c| {
-                ColumnDescription::new(c.name)
-                    .with_type(match c.kind {
-                        ColumnKind::Int => ColumnDataType::Int,
-                        ColumnKind::Float => ColumnDataType::Double,
-                    })
-                    .create()
-                    .map_err(err)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let hdu = f.create_table("LDAC_OBJECTS", &descs).map_err(err)?;
-        for (i, c) in cols.iter().enumerate() {
-            match c.kind {
-                ColumnKind::Int => {
-                    let v: Vec<i32> = cat.objects.iter().map(|o| c.value(o) as i32).collect();
-                    hdu.write_col(&mut f, c.name, &v).map_err(err)?;
-                }
-                ColumnKind::Float => {
-                    let v: Vec<f64> = cat.objects.iter().map(|o| c.value(o)).collect();
-                    hdu.write_col(&mut f, c.name, &v).map_err(err)?;
-                }
-            }
-            if !c.unit.is_empty() {
-                hdu.write_key(&mut f, &format!("TUNIT{}", i + 1), c.unit)
-                    .map_err(err)?;
-            }
-            hdu.write_key(&mut f, &format!("TCOMM{}", i + 1), c.description)
-                .map_err(err)?;
-        }
         Ok(())
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod fits;
+pub mod fits_table;
 pub mod tiff;
 
 use crate::error::{Error, Result};
