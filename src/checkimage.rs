@@ -80,7 +80,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::MiniBackground => f32img(&r.background.mesh_back()),
         CheckType::MiniBackRms => f32img(&r.background.mesh_rms()),
         CheckType::MinusBackground => f32img(&r.subtracted),
-        CheckType::Filtered => f32img(&r.filtered),
+        CheckType::Filtered => f32img(&r.filtered()),
         CheckType::Segmentation => {
             let map: Vec<i32> = r
                 .segmentation

@@ -11,38 +11,45 @@ use rayon::prelude::*;
 /// Convolves `img` with `kernel` (see the module docs).
 pub fn convolve(img: &Image, kernel: &Kernel) -> Image {
     let (w, h) = (img.width(), img.height());
+    let mut out = vec![0.0f32; w * h];
+    out.par_chunks_mut(w)
+        .enumerate()
+        .for_each(|(y, orow)| convolve_row(img, kernel, y, orow));
+    Image::new(w, h, out).expect("shape is consistent")
+}
+
+/// Row `y` of the convolution of `img` with `kernel`, into `out` (length = width).
+pub fn convolve_row(img: &Image, kernel: &Kernel, y: usize, out: &mut [f32]) {
+    let (w, h) = (img.width(), img.height());
     let (kw, kh) = (kernel.width(), kernel.height());
     let (cx, cy) = ((kw / 2) as isize, (kh / 2) as isize);
     let k = kernel.data();
     let src = img.data();
-    let mut out = vec![0.0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each(|(y, orow)| {
-        for j in 0..kh {
-            let sy = y as isize + j as isize - cy;
-            if sy < 0 || sy >= h as isize {
+    out.fill(0.0);
+    for j in 0..kh {
+        let sy = y as isize + j as isize - cy;
+        if sy < 0 || sy >= h as isize {
+            continue;
+        }
+        let srow = &src[sy as usize * w..(sy as usize + 1) * w];
+        for i in 0..kw {
+            let c = k[j * kw + i];
+            if c == 0.0 {
                 continue;
             }
-            let srow = &src[sy as usize * w..(sy as usize + 1) * w];
-            for i in 0..kw {
-                let c = k[j * kw + i];
-                if c == 0.0 {
-                    continue;
-                }
-                let dx = i as isize - cx;
-                // Output x range whose source x + dx is inside [0, w).
-                let x0 = (-dx).max(0) as usize;
-                let x1 = (w as isize - dx).min(w as isize).max(0) as usize;
-                if x0 >= x1 {
-                    continue;
-                }
-                let s = &srow[(x0 as isize + dx) as usize..(x1 as isize + dx) as usize];
-                for (o, &v) in orow[x0..x1].iter_mut().zip(s) {
-                    *o += c * v;
-                }
+            let dx = i as isize - cx;
+            // Output x range whose source x + dx is inside [0, w).
+            let x0 = (-dx).max(0) as usize;
+            let x1 = (w as isize - dx).min(w as isize).max(0) as usize;
+            if x0 >= x1 {
+                continue;
+            }
+            let s = &srow[(x0 as isize + dx) as usize..(x1 as isize + dx) as usize];
+            for (o, &v) in out[x0..x1].iter_mut().zip(s) {
+                *o += c * v;
             }
         }
-    });
-    Image::new(w, h, out).expect("shape is consistent")
+    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ impl Run {
     }
 }
 
-/// The labelled objects as lists of runs (object `k` is label `k + 1`).
+/// The labelled objects as lists of runs (object `k` is label `k + 1`), and
+/// optionally one value per pixel of those runs (the filtered detection image: the
+/// only part of it that measurement needs, so the full image is never kept).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Segmentation {
     width: usize,
@@ -37,6 +39,10 @@ pub struct Segmentation {
     runs: Vec<Run>,
     /// `runs[offsets[k]..offsets[k + 1]]` are object k's runs.
     offsets: Vec<usize>,
+    /// Per-pixel values of the runs, in run order (empty if none were given).
+    values: Vec<f32>,
+    /// `values[value_offsets[k]..value_offsets[k + 1]]` are object k's values.
+    value_offsets: Vec<usize>,
 }
 
 impl Segmentation {
@@ -50,6 +56,14 @@ impl Segmentation {
     /// The runs of object `k` (0-based; its label is `k + 1`).
     pub fn object(&self, k: usize) -> &[Run] {
         &self.runs[self.offsets[k]..self.offsets[k + 1]]
+    }
+    /// The per-pixel values of object `k`, in the order of its runs (empty if the
+    /// segmentation was built without values).
+    pub fn object_values(&self, k: usize) -> &[f32] {
+        if self.values.is_empty() {
+            return &[];
+        }
+        &self.values[self.value_offsets[k]..self.value_offsets[k + 1]]
     }
     pub fn width(&self) -> usize {
         self.width
@@ -81,6 +95,7 @@ impl Segmentation {
             height,
             runs,
             offsets,
+            ..Default::default()
         }
     }
 }
@@ -126,8 +141,7 @@ fn find(parent: &mut [u32], mut i: u32) -> u32 {
     root
 }
 
-/// Labels the pixels for which `is_on(x, y)` holds... given row by row:
-/// `on_row(y, &mut Vec<bool>)` fills the row's detection flags.
+/// Labels the pixels that `on_row(y, flags)` marks, row by row (see the module docs).
 pub fn label<F>(
     width: usize,
     height: usize,
@@ -138,8 +152,7 @@ pub fn label<F>(
 where
     F: Fn(usize, &mut [bool]) + Sync,
 {
-    // 1. Runs per row, in parallel.
-    let per_row: Vec<Vec<Run>> = (0..height)
+    let per_row: Vec<(Vec<Run>, Vec<f32>)> = (0..height)
         .into_par_iter()
         .map_init(
             || vec![false; width],
@@ -147,20 +160,44 @@ where
                 on_row(y, buf);
                 let mut runs = Vec::new();
                 row_runs(y, buf.iter().copied(), &mut runs);
-                runs
+                (runs, Vec::new())
             },
         )
         .collect();
+    label_runs(width, height, connectivity, minarea, per_row)
+}
+
+/// Labels given runs, row by row: `per_row[y]` holds row y's runs (in increasing x)
+/// and, optionally, one value per pixel of those runs, which the segmentation keeps
+/// grouped by object. Either every row has values or none has.
+pub fn label_runs(
+    width: usize,
+    height: usize,
+    connectivity: Connectivity,
+    minarea: usize,
+    per_row: Vec<(Vec<Run>, Vec<f32>)>,
+) -> Segmentation {
     let mut row_start = Vec::with_capacity(height + 1);
     let mut runs = Vec::new();
-    for r in per_row {
+    let mut values = Vec::new();
+    let mut value_start = Vec::new();
+    let with_values = per_row.iter().any(|(_, v)| !v.is_empty());
+    for (r, v) in per_row {
         row_start.push(runs.len());
+        if with_values {
+            let mut off = values.len();
+            for run in &r {
+                value_start.push(off);
+                off += run.len();
+            }
+        }
         runs.extend(r);
+        values.extend(v);
     }
     row_start.push(runs.len());
     let n = runs.len();
     assert!(n < u32::MAX as usize, "more than 4e9 runs");
-    // 2. Union-find between consecutive rows; the smaller index is the root.
+    // Union-find between consecutive rows; the smaller index is the root.
     let mut parent: Vec<u32> = (0..n as u32).collect();
     let reach: u32 = match connectivity {
         Connectivity::Eight => 1,
@@ -189,7 +226,7 @@ where
             }
         }
     }
-    // 3. Roots, areas, minimum area, numbering by first run (raster order).
+    // Roots, areas, minimum area, numbering by first run (raster order).
     let mut area = vec![0usize; n];
     let mut root = vec![0u32; n];
     for i in 0..n {
@@ -206,24 +243,36 @@ where
             count += 1;
         }
     }
-    // 4. Group runs by object (counting sort keeps raster order inside each object).
-    let mut offsets = vec![0usize; count as usize + 1];
+    // Group runs (and values) by object; a counting sort keeps raster order inside.
+    let count = count as usize;
+    let mut offsets = vec![0usize; count + 1];
+    let mut value_offsets = vec![0usize; count + 1];
     for i in 0..n {
         let o = obj_of_root[root[i] as usize];
         if o != NONE {
             offsets[o as usize + 1] += 1;
+            value_offsets[o as usize + 1] += runs[i].len();
         }
     }
-    for k in 0..count as usize {
+    for k in 0..count {
         offsets[k + 1] += offsets[k];
+        value_offsets[k + 1] += value_offsets[k];
     }
     let mut fill = offsets.clone();
-    let mut grouped = vec![Run { y: 0, x0: 0, x1: 0 }; offsets[count as usize]];
+    let mut vfill = value_offsets.clone();
+    let mut grouped = vec![Run { y: 0, x0: 0, x1: 0 }; offsets[count]];
+    let mut gvalues = if with_values { vec![0f32; value_offsets[count]] } else { Vec::new() };
     for i in 0..n {
         let o = obj_of_root[root[i] as usize];
         if o != NONE {
-            grouped[fill[o as usize]] = runs[i];
-            fill[o as usize] += 1;
+            let o = o as usize;
+            grouped[fill[o]] = runs[i];
+            fill[o] += 1;
+            if with_values {
+                let len = runs[i].len();
+                gvalues[vfill[o]..vfill[o] + len].copy_from_slice(&values[value_start[i]..value_start[i] + len]);
+                vfill[o] += len;
+            }
         }
     }
     Segmentation {
@@ -231,7 +280,35 @@ where
         height,
         runs: grouped,
         offsets,
+        values: gvalues,
+        value_offsets: if with_values { value_offsets } else { Vec::new() },
     }
+}
+
+/// Runs of a row whose pixels pass `on(x)`, with the pixels' values `val(x)`.
+pub fn row_runs_with_values(
+    y: usize,
+    width: usize,
+    mut on: impl FnMut(usize) -> bool,
+    mut val: impl FnMut(usize) -> f32,
+) -> (Vec<Run>, Vec<f32>) {
+    let mut runs = Vec::new();
+    let mut values = Vec::new();
+    let mut start: Option<u32> = None;
+    for x in 0..width {
+        if on(x) {
+            values.push(val(x));
+            if start.is_none() {
+                start = Some(x as u32);
+            }
+        } else if let Some(s) = start.take() {
+            runs.push(Run { y: y as u32, x0: s, x1: x as u32 });
+        }
+    }
+    if let Some(s) = start {
+        runs.push(Run { y: y as u32, x0: s, x1: width as u32 });
+    }
+    (runs, values)
 }
 
 #[cfg(test)]

@@ -47,8 +47,9 @@ pub struct MeasureInput<'a> {
     pub saturated: &'a [usize],
     /// The background-subtracted image.
     pub sub: &'a Image,
-    /// The filtered background-subtracted image (equal to `sub` without filtering).
-    pub filtered: &'a Image,
+    /// The filtered background-subtracted image, if the segmentation does not carry
+    /// the filtered values of its pixels.
+    pub filtered: Option<&'a Image>,
     /// Background variance per pixel.
     pub variance: PixelField<'a>,
     /// Detection threshold per pixel (ADU above background).
@@ -133,8 +134,9 @@ fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
     (a2.max(0.0).sqrt(), b2.max(0.0).sqrt(), theta.to_degrees())
 }
 
-/// Measures one object from its runs.
-pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
+/// Measures one object from its runs; `fvalues` are the filtered values of its
+/// pixels in run order, or empty to read them from `inp.filtered`.
+pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Object {
     let w = inp.sub.width();
     let h = inp.sub.height();
     let mut o = Object::default();
@@ -157,6 +159,7 @@ pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
     let (mut xpeak, mut ypeak) = (0u32, 0u32);
     let mut saturated = false;
     let gain = inp.gain;
+    let mut vi = 0usize;
     for r in runs {
         let y = r.y as usize;
         let dy = (r.y - ymin) as f64;
@@ -167,7 +170,12 @@ pub fn measure_object(runs: &[Run], inp: &MeasureInput) -> Object {
         }
         for x in r.x0 as usize..r.x1 as usize {
             let idx = y * w + x;
-            let c = inp.filtered.data()[idx] as f64;
+            let c = if fvalues.is_empty() {
+                inp.filtered.expect("filtered image or values").data()[idx] as f64
+            } else {
+                vi += 1;
+                fvalues[vi - 1] as f64
+            };
             let v = inp.sub.data()[idx] as f64;
             let var = inp.variance.at(idx) as f64;
             let dx = (x as u32 - xmin) as f64;
@@ -305,7 +313,7 @@ pub fn measure_all(seg: &Segmentation, inp: &MeasureInput) -> Vec<Object> {
     (0..seg.len())
         .into_par_iter()
         .map(|k| {
-            let mut o = measure_object(seg.object(k), inp);
+            let mut o = measure_object(seg.object(k), seg.object_values(k), inp);
             o.number = k as u32 + 1;
             o
         })
@@ -321,7 +329,7 @@ mod tests {
         MeasureInput {
             saturated: &[],
             sub: img,
-            filtered: img,
+            filtered: Some(img),
             variance: PixelField::Const(4.0),
             thresh: PixelField::Const(0.5),
             analysis_thresh: PixelField::Const(1.5),
@@ -345,7 +353,7 @@ mod tests {
             Run { y: 2, x0: 1, x1: 4 },
             Run { y: 3, x0: 2, x1: 3 },
         ];
-        let o = measure_object(&runs, &input(&img));
+        let o = measure_object(&runs, &[], &input(&img));
         // Σc = 10; x̄ = 2, ȳ = 2; x2 = (1+1)/10 = 0.2; y2 = (2+2)/10 = 0.4; xy = 0.
         assert_eq!((o.x, o.y), (2.0, 2.0));
         assert!((o.x2 - 0.2).abs() < 1e-12 && (o.y2 - 0.4).abs() < 1e-12);
@@ -371,7 +379,7 @@ mod tests {
     #[test]
     fn single_pixel_is_singular_and_flagged_at_the_border() {
         let img = Image::new(3, 3, vec![9.0, 0., 0., 0., 0., 0., 0., 0., 0.]).unwrap();
-        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &input(&img));
+        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &[], &input(&img));
         assert!((o.x2 - 0.0833333).abs() < 1e-12 && (o.y2 - 0.0833333).abs() < 1e-12);
         assert!((o.a - 0.0833333f64.sqrt()).abs() < 1e-12);
         // ρe = Σv·0.08333/F² = 4·0.08333/81 is added to the zero error moments.

@@ -4,10 +4,10 @@
 use crate::backend::Backend;
 use crate::background::Background;
 use crate::catalog::Catalog;
-use crate::convolve::convolve;
+use crate::convolve::{convolve, convolve_row};
 use crate::error::{Error, Result};
 use crate::image::{is_valid, Image, Mask};
-use crate::label::{label, Segmentation};
+use crate::label::{label_runs, row_runs_with_values, Segmentation};
 use crate::measure::{measure_all, MeasureInput, PixelField};
 use crate::params::{BackgroundParams, ExtractParams, RmsSource, ThreshType};
 use rayon::prelude::*;
@@ -17,8 +17,8 @@ use rayon::prelude::*;
 pub struct Extraction {
     /// The background model (mesh grid, global values, maps on demand).
     pub background: Background,
-    /// The filtered, background-subtracted detection image.
-    pub filtered: Image,
+    /// The detection kernel that was used (None: no filtering).
+    pub kernel: Option<crate::kernel::Kernel>,
     /// The background-subtracted image (masked pixels 0, invalid pixels NaN).
     pub subtracted: Image,
     /// The objects as pixel runs; label k + 1 is catalog row k.
@@ -27,6 +27,17 @@ pub struct Extraction {
     pub catalog: Catalog,
     /// Wall time of each stage, in order (stage name, seconds).
     pub timings: Vec<(&'static str, f64)>,
+}
+
+impl Extraction {
+    /// The filtered, background-subtracted detection image (computed on demand: the
+    /// pipeline itself only keeps the filtered values of detected pixels).
+    pub fn filtered(&self) -> Image {
+        match &self.kernel {
+            Some(k) => convolve(&self.subtracted, k),
+            None => self.subtracted.clone(),
+        }
+    }
 }
 
 /// Optional per-pixel inputs besides the image.
@@ -146,11 +157,6 @@ impl Extractor {
         let saturated: Vec<usize> = saturated_rows.into_iter().flatten().collect();
         let subtracted = Image::new(w, h, sub).expect("shape is consistent");
         lap("background map and subtraction");
-        let filtered = match &p.kernel {
-            Some(k) => convolve(&subtracted, k),
-            None => subtracted.clone(),
-        };
-        lap("filtering");
         let rms_map = match (p.thresh_type, p.rms_source) {
             (ThreshType::Relative, RmsSource::Map) => Some(background.rms_map()),
             _ => None,
@@ -179,23 +185,41 @@ impl Extractor {
             Some(v) => PixelField::Map(v),
             None => PixelField::Const(g * g),
         };
-        let segmentation = label(w, h, p.connectivity, p.minarea, |y, buf| {
-            let f = filtered.row(y);
-            let src = subtracted.row(y);
-            for x in 0..w {
-                let idx = y * w + x;
-                // Invalid pixels are NaN in `subtracted` (and in `filtered`).
-                let ok = !src[x].is_nan() && !mask.is_some_and(|m| m[idx]);
-                buf[x] = ok && f[x] > thresh.at(idx);
-            }
-        });
-        lap("thresholding and labelling");
+        // Filtering, thresholding and labelling, row by row: the filtered image is
+        // never stored whole; the filtered values of detected pixels travel with the
+        // segmentation to the measurement.
+        let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
+            .into_par_iter()
+            .map_init(
+                || vec![0f32; w],
+                |fbuf, y| {
+                    let src = subtracted.row(y);
+                    match &p.kernel {
+                        Some(k) => convolve_row(&subtracted, k, y, fbuf),
+                        None => fbuf.copy_from_slice(src),
+                    }
+                    row_runs_with_values(
+                        y,
+                        w,
+                        |x| {
+                            let idx = y * w + x;
+                            // Invalid pixels are NaN in `subtracted` (and in the filtered row).
+                            !src[x].is_nan() && !mask.is_some_and(|m| m[idx]) && fbuf[x] > thresh.at(idx)
+                        },
+                        |x| fbuf[x],
+                    )
+                },
+            )
+            .collect();
+        lap("filtering and thresholding");
+        let segmentation = label_runs(w, h, p.connectivity, p.minarea, per_row);
+        lap("labelling");
         let objects = measure_all(
             &segmentation,
             &MeasureInput {
                 saturated: &saturated,
                 sub: &subtracted,
-                filtered: &filtered,
+                filtered: None,
                 variance,
                 thresh,
                 analysis_thresh,
@@ -207,7 +231,7 @@ impl Extractor {
         Ok(Extraction {
             timings,
             background,
-            filtered,
+            kernel: p.kernel.clone(),
             subtracted,
             segmentation,
             catalog: Catalog { objects },

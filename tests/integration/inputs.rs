@@ -396,7 +396,7 @@ fn manual_background_and_no_filter() {
     assert_eq!(r.background.global_back(), 500.0);
     e.extract.kernel = None;
     let r2 = e.extract(&img, Inputs::default()).unwrap();
-    assert_eq!(r2.filtered, r2.subtracted);
+    assert_eq!(r2.filtered(), r2.subtracted);
 }
 
 #[test]
@@ -471,5 +471,5 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(a.catalog, b.catalog);
     assert_eq!(a.segmentation, b.segmentation);
     assert_eq!(a.background.back_map(), b.background.back_map());
-    assert_eq!(a.filtered, b.filtered);
+    assert_eq!(a.filtered(), b.filtered());
 }

@@ -116,6 +116,7 @@ fn check_catalog(c: &Case) {
     let refseg = io::read_image(&data_str(&format!("{}.sex_seg.fits.gz", c.prefix))).unwrap();
     let ourseg = result.segmentation.to_map();
     let thresh = 1.5 * result.background.global_rms();
+    let filtered = result.filtered();
     // 1. Segmentation: labels correspond one to one except at disputed pixels.
     let mut disputed_ours = HashSet::new();
     let mut disputed_ref = HashSet::new();
@@ -125,7 +126,7 @@ fn check_catalog(c: &Case) {
     for (i, (&o, &r)) in ourseg.iter().zip(refseg.data()).enumerate() {
         let r = r as u32;
         if (o == 0) != (r == 0) {
-            let f = result.filtered.data()[i] as f64;
+            let f = filtered.data()[i] as f64;
             if rel(f, thresh) > 1e-4 {
                 bad_pixels += 1;
             }
