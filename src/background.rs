@@ -53,8 +53,8 @@ pub struct Background {
     global_back: f64,
     global_rms: f64,
     manual: Option<f64>,
-    /// Interpolation weights along x, one per pixel column.
-    xc: Vec<XCoef>,
+    /// Interpolation weights along x.
+    xc: XCoefs,
 }
 
 /// Statistics of one mesh from its valid pixel values; `total` is the mesh's
@@ -395,8 +395,16 @@ fn cuts(med: f64, sig: f64, top: i64) -> (i64, i64) {
     let lo_cut = med - 3.0 * sig;
     let hi_cut = med + 3.0 * sig;
     (
-        if lo_cut > 0.0 { round_half_away(lo_cut) } else { 0 },
-        if hi_cut < top as f64 { round_half_away(hi_cut) } else { top },
+        if lo_cut > 0.0 {
+            round_half_away(lo_cut)
+        } else {
+            0
+        },
+        if hi_cut < top as f64 {
+            round_half_away(hi_cut)
+        } else {
+            top
+        },
     )
 }
 
@@ -471,14 +479,17 @@ fn spline_eval(y: &[f64], d2: &[f64], t: f64) -> f64 {
     a * y[i] + b * y[i + 1] + ((a * a * a - a) * d2[i] + (b * b * b - b) * d2[i + 1]) / 6.0
 }
 
-/// Precomputed x-interpolation weights of one pixel column.
-#[derive(Clone, Copy, Debug)]
-struct XCoef {
-    i: usize,
-    a: f64,
-    b: f64,
-    ca: f64,
-    cb: f64,
+/// Precomputed x-interpolation weights, one per pixel column (structure of arrays),
+/// and the pixel span of each node interval, so that a row is evaluated interval by
+/// interval in a loop the compiler vectorises.
+#[derive(Clone, Debug, Default)]
+struct XCoefs {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    ca: Vec<f64>,
+    cb: Vec<f64>,
+    /// (interval i, first pixel, end pixel), in increasing x.
+    spans: Vec<(usize, usize, usize)>,
 }
 
 impl Background {
@@ -614,7 +625,7 @@ impl Background {
             global_back,
             global_rms,
             manual: p.manual_value,
-            xc: Vec::new(),
+            xc: XCoefs::default(),
         };
         bg.xc = bg.x_coefs();
         if let Some(v) = p.manual_value {
@@ -641,35 +652,31 @@ impl Background {
         out
     }
 
-    fn x_coefs(&self) -> Vec<XCoef> {
+    fn x_coefs(&self) -> XCoefs {
         let bw = self.mesh_w as f64;
-        (0..self.width)
-            .map(|x| {
+        let mut c = XCoefs::default();
+        for x in 0..self.width {
+            let (i, a, b) = if self.nx == 1 {
+                (0, 1.0, 0.0)
+            } else {
                 let t = (x as f64 + 0.5) / bw - 0.5;
-                if self.nx == 1 {
-                    return XCoef {
-                        i: 0,
-                        a: 1.0,
-                        b: 0.0,
-                        ca: 0.0,
-                        cb: 0.0,
-                    };
-                }
                 let i = (t.floor().max(0.0) as usize).min(self.nx - 2);
                 let b = t - i as f64;
-                let a = 1.0 - b;
-                XCoef {
-                    i,
-                    a,
-                    b,
-                    ca: (a * a * a - a) / 6.0,
-                    cb: (b * b * b - b) / 6.0,
-                }
-            })
-            .collect()
+                (i, 1.0 - b, b)
+            };
+            c.a.push(a);
+            c.b.push(b);
+            c.ca.push((a * a * a - a) / 6.0);
+            c.cb.push((b * b * b - b) / 6.0);
+            match c.spans.last_mut() {
+                Some(last) if last.0 == i => last.2 = x + 1,
+                _ => c.spans.push((i, x, x + 1)),
+            }
+        }
+        c
     }
 
-    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &[XCoef], out: &mut [f32]) {
+    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &XCoefs, out: &mut [f32]) {
         let t = y as f64 / self.mesh_h as f64 - 0.5;
         let mut col = vec![0.0; self.ny];
         let mut d2c = vec![0.0; self.ny];
@@ -681,19 +688,23 @@ impl Background {
             }
             nodes[i] = spline_eval(&col, &d2c, t);
         }
+        if self.nx == 1 {
+            out.iter_mut().for_each(|o| *o = nodes[0] as f32);
+            return;
+        }
         // With a single mesh row SExtractor interpolates linearly along x.
         let d2x = if self.ny > 1 {
             spline_d2(&nodes)
         } else {
             vec![0.0; self.nx]
         };
-        if self.nx == 1 {
-            out.iter_mut().for_each(|o| *o = nodes[0] as f32);
-            return;
-        }
-        for (o, c) in out.iter_mut().zip(xc) {
-            *o = (c.a * nodes[c.i] + c.b * nodes[c.i + 1] + c.ca * d2x[c.i] + c.cb * d2x[c.i + 1])
-                as f32;
+        for &(i, x0, x1) in &xc.spans {
+            let (n0, n1, d0, d1) = (nodes[i], nodes[i + 1], d2x[i], d2x[i + 1]);
+            let (a, b) = (&xc.a[x0..x1], &xc.b[x0..x1]);
+            let (ca, cb) = (&xc.ca[x0..x1], &xc.cb[x0..x1]);
+            for (k, o) in out[x0..x1].iter_mut().enumerate() {
+                *o = (a[k] * n0 + b[k] * n1 + ca[k] * d0 + cb[k] * d1) as f32;
+            }
         }
     }
 
@@ -965,7 +976,11 @@ mod tests {
                         }
                     }
                 }
-                assert_eq!(band[i], mesh_stat(&vals, (x1 - x0) * (y1 - y0)), "mesh ({i},{j})");
+                assert_eq!(
+                    band[i],
+                    mesh_stat(&vals, (x1 - x0) * (y1 - y0)),
+                    "mesh ({i},{j})"
+                );
             }
         }
     }

@@ -261,7 +261,11 @@ pub fn label_runs(
     let mut fill = offsets.clone();
     let mut vfill = value_offsets.clone();
     let mut grouped = vec![Run { y: 0, x0: 0, x1: 0 }; offsets[count]];
-    let mut gvalues = if with_values { vec![0f32; value_offsets[count]] } else { Vec::new() };
+    let mut gvalues = if with_values {
+        vec![0f32; value_offsets[count]]
+    } else {
+        Vec::new()
+    };
     for i in 0..n {
         let o = obj_of_root[root[i] as usize];
         if o != NONE {
@@ -270,7 +274,8 @@ pub fn label_runs(
             fill[o] += 1;
             if with_values {
                 let len = runs[i].len();
-                gvalues[vfill[o]..vfill[o] + len].copy_from_slice(&values[value_start[i]..value_start[i] + len]);
+                gvalues[vfill[o]..vfill[o] + len]
+                    .copy_from_slice(&values[value_start[i]..value_start[i] + len]);
                 vfill[o] += len;
             }
         }
@@ -281,7 +286,11 @@ pub fn label_runs(
         runs: grouped,
         offsets,
         values: gvalues,
-        value_offsets: if with_values { value_offsets } else { Vec::new() },
+        value_offsets: if with_values {
+            value_offsets
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -302,11 +311,19 @@ pub fn row_runs_with_values(
                 start = Some(x as u32);
             }
         } else if let Some(s) = start.take() {
-            runs.push(Run { y: y as u32, x0: s, x1: x as u32 });
+            runs.push(Run {
+                y: y as u32,
+                x0: s,
+                x1: x as u32,
+            });
         }
     }
     if let Some(s) = start {
-        runs.push(Run { y: y as u32, x0: s, x1: width as u32 });
+        runs.push(Run {
+            y: y as u32,
+            x0: s,
+            x1: width as u32,
+        });
     }
     (runs, values)
 }

@@ -137,6 +137,18 @@ impl Extractor {
                 |back, (y, row)| {
                     background.back_row(y, back);
                     let mut sat = Vec::new();
+                    // Fast path: no mask, every pixel valid and below saturation
+                    // (NaN fails both comparisons).
+                    let plain = mask.is_none()
+                        && row
+                            .iter()
+                            .fold(true, |ok, &v| ok & (v > -crate::image::BIG) & (v < satur));
+                    if plain {
+                        for (v, b) in row.iter_mut().zip(back.iter()) {
+                            *v -= *b;
+                        }
+                        return sat;
+                    }
                     for x in 0..w {
                         let v = row[x];
                         row[x] = if !is_valid(v) {
@@ -204,7 +216,9 @@ impl Extractor {
                         |x| {
                             let idx = y * w + x;
                             // Invalid pixels are NaN in `subtracted` (and in the filtered row).
-                            !src[x].is_nan() && !mask.is_some_and(|m| m[idx]) && fbuf[x] > thresh.at(idx)
+                            !src[x].is_nan()
+                                && !mask.is_some_and(|m| m[idx])
+                                && fbuf[x] > thresh.at(idx)
                         },
                         |x| fbuf[x],
                     )

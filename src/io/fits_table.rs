@@ -26,7 +26,10 @@ fn card(key: &str, value: &str, comment: &str) -> String {
         c.push_str(" / ");
         c.push_str(comment);
     }
-    let mut c: String = c.chars().filter(|ch| ch.is_ascii() && !ch.is_ascii_control()).collect();
+    let mut c: String = c
+        .chars()
+        .filter(|ch| ch.is_ascii() && !ch.is_ascii_control())
+        .collect();
     c.truncate(80);
     format!("{c:<80}")
 }
@@ -76,13 +79,21 @@ pub fn write(path: &Path, cat: &Catalog, cols: &[&Column]) -> Result<()> {
         for (i, c) in cols.iter().enumerate() {
             let n = i + 1;
             cards.push(card(&format!("TTYPE{n}"), &quoted(c.name), c.description));
-            let form = if c.kind == ColumnKind::Int { "1J" } else { "1D" };
+            let form = if c.kind == ColumnKind::Int {
+                "1J"
+            } else {
+                "1D"
+            };
             cards.push(card(&format!("TFORM{n}"), &quoted(form), ""));
             if !c.unit.is_empty() {
                 cards.push(card(&format!("TUNIT{n}"), &quoted(c.unit), ""));
             }
         }
-        cards.push(card("EXTNAME", &quoted("LDAC_OBJECTS"), "name of this table"));
+        cards.push(card(
+            "EXTNAME",
+            &quoted("LDAC_OBJECTS"),
+            "name of this table",
+        ));
         w.write_all(&header(&cards)).map_err(ioerr)?;
         let mut row = Vec::with_capacity(row_bytes);
         for o in &cat.objects {
