@@ -1,6 +1,7 @@
 //! Where the heavy stages run.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::gpu::GpuContext;
 
 /// The compute backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -14,16 +15,33 @@ pub enum Backend {
     Auto,
 }
 
+/// What a backend choice resolved to.
+#[derive(Debug)]
+pub enum Resolved {
+    Cpu,
+    Gpu(std::sync::Arc<GpuContext>),
+}
+
 impl Backend {
-    /// The backend that will actually run, or an error saying why the requested one cannot.
-    pub fn resolve(self) -> Result<Backend> {
+    /// Resolves the choice: `Gpu` builds a GPU context or fails with the reason;
+    /// `Auto` uses a hardware GPU when there is one, else the CPU, and returns a
+    /// one-line notice saying so (a software adapter such as lavapipe is slower than
+    /// the CPU path, so `Auto` does not pick it).
+    pub fn resolve(self) -> Result<(Resolved, Option<String>)> {
         match self {
-            Backend::Cpu | Backend::Auto => Ok(Backend::Cpu),
-            Backend::Gpu => Err(Error::Backend(
-                "this build of skysift has no GPU stages yet (the GPU path is tracked as its own issue); \
-                 use --backend cpu or auto"
-                    .into(),
-            )),
+            Backend::Cpu => Ok((Resolved::Cpu, None)),
+            Backend::Gpu => Ok((Resolved::Gpu(std::sync::Arc::new(GpuContext::new()?)), None)),
+            Backend::Auto => match GpuContext::new() {
+                Ok(ctx) if !ctx.is_software() => Ok((Resolved::Gpu(std::sync::Arc::new(ctx)), None)),
+                Ok(ctx) => Ok((
+                    Resolved::Cpu,
+                    Some(format!(
+                        "skysift: the only GPU adapter is the software rasteriser {}; using the CPU (--backend gpu forces it)",
+                        ctx.adapter_name()
+                    )),
+                )),
+                Err(e) => Ok((Resolved::Cpu, Some(format!("skysift: no usable GPU ({e}); using the CPU")))),
+            },
         }
     }
 }

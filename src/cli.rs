@@ -51,12 +51,22 @@ pub enum FormatArg {
 pub struct Cli {
     /// Image to process: FITS (file.fits, file.fits.gz, file.fits[1] for an extension)
     /// or single-channel TIFF
-    pub image: String,
+    #[arg(required_unless_present = "gpu_info")]
+    pub image: Option<String>,
 
     /// Output catalog; the format follows the extension: .csv, .fits (binary table),
     /// anything else SExtractor's ASCII_HEAD
-    #[arg(short = 'o', long = "output", value_name = "CATALOG")]
-    pub output: PathBuf,
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "CATALOG",
+        required_unless_present = "gpu_info"
+    )]
+    pub output: Option<PathBuf>,
+
+    /// Print the GPU adapter skysift would use and its limits, then exit
+    #[arg(long)]
+    pub gpu_info: bool,
 
     /// Catalog format, overriding the extension
     #[arg(long = "catalog-type", value_enum, value_name = "FORMAT")]
@@ -158,7 +168,8 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Where the heavy stages run
+    /// Where filtering, thresholding and labelling run: gpu (fails if there is no
+    /// adapter), cpu, or auto (a hardware GPU if there is one, else the CPU)
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
 
@@ -252,7 +263,9 @@ impl Cli {
             Some(FormatArg::Csv) => CatalogFormat::Csv,
             Some(FormatArg::AsciiHead) => CatalogFormat::AsciiHead,
             Some(FormatArg::Fits) => CatalogFormat::Fits,
-            None => CatalogFormat::from_path(&self.output),
+            None => {
+                CatalogFormat::from_path(self.output.as_deref().unwrap_or(std::path::Path::new("")))
+            }
         }
     }
 }

@@ -294,6 +294,86 @@ pub fn label_runs(
     }
 }
 
+/// Builds a segmentation from labelled pixels: `pixels[k] = (linear index, _, value)`
+/// in raster order, `roots[k]` its component's root, the component's smallest pixel
+/// index. Components smaller than `minarea` are dropped; the others are numbered by
+/// root, i.e. by first pixel in raster order, as [`label_runs`] numbers them.
+pub fn segmentation_from_labelled_pixels(
+    width: usize,
+    height: usize,
+    pixels: &[(usize, usize, f32)],
+    roots: &[usize],
+    minarea: usize,
+) -> Segmentation {
+    let mut area: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    for &r in roots {
+        *area.entry(r).or_insert(0) += 1;
+    }
+    let mut kept: Vec<usize> = area
+        .iter()
+        .filter(|(_, &a)| a >= minarea)
+        .map(|(&r, _)| r)
+        .collect();
+    kept.sort_unstable();
+    let number: std::collections::HashMap<usize, usize> =
+        kept.iter().enumerate().map(|(k, &r)| (r, k)).collect();
+    let count = kept.len();
+    // Pixels per object, in raster order (counting sort).
+    let mut value_offsets = vec![0usize; count + 1];
+    for &r in roots {
+        if let Some(&k) = number.get(&r) {
+            value_offsets[k + 1] += 1;
+        }
+    }
+    for k in 0..count {
+        value_offsets[k + 1] += value_offsets[k];
+    }
+    let mut fill = value_offsets.clone();
+    let mut order = vec![0usize; value_offsets[count]];
+    for (i, &r) in roots.iter().enumerate() {
+        if let Some(&k) = number.get(&r) {
+            order[fill[k]] = i;
+            fill[k] += 1;
+        }
+    }
+    let mut runs = Vec::new();
+    let mut offsets = vec![0usize];
+    let mut values = Vec::with_capacity(order.len());
+    for k in 0..count {
+        let mut current: Option<Run> = None;
+        for &i in &order[value_offsets[k]..value_offsets[k + 1]] {
+            let (idx, _, v) = pixels[i];
+            values.push(v);
+            let (x, y) = ((idx % width) as u32, (idx / width) as u32);
+            match current.as_mut() {
+                Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
+                _ => {
+                    if let Some(r) = current.take() {
+                        runs.push(r);
+                    }
+                    current = Some(Run {
+                        y,
+                        x0: x,
+                        x1: x + 1,
+                    });
+                }
+            }
+        }
+        if let Some(r) = current {
+            runs.push(r);
+        }
+        offsets.push(runs.len());
+    }
+    Segmentation {
+        width,
+        height,
+        runs,
+        offsets,
+        values,
+        value_offsets,
+    }
+}
+
 /// Runs of a row whose pixels pass `on(x)`, with the pixels' values `val(x)`.
 pub fn row_runs_with_values(
     y: usize,

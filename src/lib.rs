@@ -27,6 +27,7 @@ pub mod background;
 pub mod catalog;
 pub mod convolve;
 pub mod error;
+pub mod gpu;
 pub mod image;
 pub mod io;
 pub mod kernel;

@@ -13,6 +13,18 @@ use std::time::Instant;
 
 fn run(cli: Cli) -> Result<(), skysift::Error> {
     let start = Instant::now();
+    if cli.gpu_info {
+        let ctx = skysift::gpu::GpuContext::new()?;
+        println!("{}", ctx.describe());
+        return Ok(());
+    }
+    let (Some(image_path), Some(output)) = (cli.image.clone(), cli.output.clone()) else {
+        return Err(skysift::Error::InvalidParam {
+            name: "IMAGE",
+            value: String::new(),
+            reason: "an image and -o CATALOG are required".into(),
+        });
+    };
     let bg = cli.background_params()?;
     let ex = cli.extract_params()?;
     let cols = catalog::select_columns(&cli.params)?;
@@ -22,14 +34,13 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         BackendArg::Gpu => Backend::Gpu,
         BackendArg::Auto => Backend::Auto,
     };
-    backend.resolve()?;
     // Fail on unwritable outputs before the work, not after it.
-    io::check_writable(&cli.output)?;
+    io::check_writable(&output)?;
     for c in &checks {
         io::check_writable(&c.path)?;
     }
     let t_read = Instant::now();
-    let image = io::read_image(&cli.image)?;
+    let image = io::read_image(&image_path)?;
     let read_s = t_read.elapsed().as_secs_f64();
     let mask = match &cli.mask {
         Some(m) => {
@@ -38,7 +49,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
                 return Err(skysift::Error::Mismatch(format!(
                     "the mask {m} is {} but the image {} is {}: they must have the same shape",
                     mimg.shape_string(),
-                    cli.image,
+                    image_path,
                     image.shape_string()
                 )));
             }
@@ -53,7 +64,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
                 return Err(skysift::Error::Mismatch(format!(
                     "the threshold image {t} is {} but the image {} is {}: they must have the same shape",
                     timg.shape_string(),
-                    cli.image,
+                    image_path,
                     image.shape_string()
                 )));
             }
@@ -61,7 +72,12 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
         None => None,
     };
-    let extractor = Extractor::new(bg, ex, backend);
+    let mut extractor = Extractor::new(bg, ex, backend);
+    if let Some(notice) = extractor.prepare()? {
+        if !cli.quiet {
+            eprintln!("{notice}");
+        }
+    }
     let shape = image.shape_string();
     let result = extractor.extract_owned(
         image,
@@ -74,7 +90,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     for c in &checks {
         checkimage::write(c, &result)?;
     }
-    io::catalog::write_catalog(&cli.output, &result.catalog, &cols, cli.catalog_format())?;
+    io::catalog::write_catalog(&output, &result.catalog, &cols, cli.catalog_format())?;
     if cli.timings {
         eprintln!("{:>32}: {:8.4} s", "read image", read_s);
         for (name, t) in &result.timings {
@@ -88,14 +104,18 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     }
     if !cli.quiet {
         eprintln!(
-            "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s",
+            "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
             result.catalog.len(),
-            cli.image,
+            image_path,
             shape,
             result.background.global_back(),
             result.background.global_rms(),
-            cli.output.display(),
-            start.elapsed().as_secs_f64()
+            output.display(),
+            start.elapsed().as_secs_f64(),
+            match &extractor.gpu {
+                Some(g) => format!("GPU: {}", g.adapter_name()),
+                None => "CPU".to_string(),
+            }
         );
     }
     Ok(())

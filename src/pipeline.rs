@@ -1,16 +1,18 @@
 //! The extractor: runs background, filtering, thresholding, labelling and measurement
 //! on a backend and returns the background, the segmentation and the catalog.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Resolved};
 use crate::background::Background;
 use crate::catalog::Catalog;
 use crate::convolve::{convolve, convolve_row};
 use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, GpuThreshold};
 use crate::image::{is_valid, Image, Mask};
 use crate::label::{label_runs, row_runs_with_values, Segmentation};
 use crate::measure::{measure_all, MeasureInput, PixelField};
 use crate::params::{BackgroundParams, ExtractParams, RmsSource, ThreshType};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Everything an extraction produces.
 #[derive(Clone, Debug)]
@@ -69,7 +71,12 @@ pub struct Inputs<'a> {
 pub struct Extractor {
     pub background: BackgroundParams,
     pub extract: ExtractParams,
+    /// Where filtering, thresholding and labelling run (the default, `Auto`, is
+    /// resolved on each call unless [`Extractor::prepare`] resolved it once).
     pub backend: Backend,
+    /// The GPU context, once resolved (built once, reused for every image).
+    pub gpu: Option<Arc<GpuContext>>,
+    resolved: bool,
 }
 
 impl Extractor {
@@ -78,7 +85,30 @@ impl Extractor {
             background,
             extract,
             backend,
+            gpu: None,
+            resolved: false,
         }
+    }
+
+    /// Resolves the backend once (building the GPU context if one is used) so that
+    /// every later extraction reuses it. Returns a notice when `Auto` falls back to
+    /// the CPU.
+    pub fn prepare(&mut self) -> Result<Option<String>> {
+        let (resolved, notice) = self.backend.resolve()?;
+        self.gpu = match resolved {
+            Resolved::Gpu(ctx) => Some(ctx),
+            Resolved::Cpu => None,
+        };
+        self.resolved = true;
+        Ok(notice)
+    }
+
+    /// Uses this GPU context (and the GPU backend) from now on.
+    pub fn with_gpu(mut self, ctx: Arc<GpuContext>) -> Self {
+        self.backend = Backend::Gpu;
+        self.gpu = Some(ctx);
+        self.resolved = true;
+        self
     }
 
     /// Extracts the sources of `image`.
@@ -91,7 +121,14 @@ impl Extractor {
     pub fn extract_owned(&self, image: Image, inputs: Inputs) -> Result<Extraction> {
         self.background.validate()?;
         self.extract.validate()?;
-        self.backend.resolve()?;
+        let gpu = if self.resolved {
+            self.gpu.clone()
+        } else {
+            match self.backend.resolve()?.0 {
+                Resolved::Gpu(ctx) => Some(ctx),
+                Resolved::Cpu => None,
+            }
+        };
         let (w, h) = (image.width(), image.height());
         if let Some(m) = inputs.mask {
             if (m.width(), m.height()) != (w, h) {
@@ -197,37 +234,59 @@ impl Extractor {
             Some(v) => PixelField::Map(v),
             None => PixelField::Const(g * g),
         };
-        // Filtering, thresholding and labelling, row by row: the filtered image is
-        // never stored whole; the filtered values of detected pixels travel with the
-        // segmentation to the measurement.
-        let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
-            .into_par_iter()
-            .map_init(
-                || vec![0f32; w],
-                |fbuf, y| {
-                    let src = subtracted.row(y);
-                    match &p.kernel {
-                        Some(k) => convolve_row(&subtracted, k, y, fbuf),
-                        None => fbuf.copy_from_slice(src),
-                    }
-                    row_runs_with_values(
-                        y,
-                        w,
-                        |x| {
-                            let idx = y * w + x;
-                            // Invalid pixels are NaN in `subtracted` (and in the filtered row).
-                            !src[x].is_nan()
-                                && !mask.is_some_and(|m| m[idx])
-                                && fbuf[x] > thresh.at(idx)
+        let segmentation = match &gpu {
+            Some(ctx) => {
+                let per_pixel = |i: usize| thresh.at(i);
+                let t = match thresh {
+                    PixelField::Const(v) => GpuThreshold::Const(v),
+                    _ => GpuThreshold::PerPixel(&per_pixel),
+                };
+                let seg = ctx.detect(
+                    &subtracted,
+                    p.kernel.as_ref(),
+                    t,
+                    mask,
+                    p.connectivity,
+                    p.minarea,
+                )?;
+                lap("filtering, thresholding and labelling (GPU)");
+                seg
+            }
+            None => {
+                // Filtering, thresholding and labelling, row by row: the filtered image
+                // is never stored whole; the filtered values of detected pixels travel
+                // with the segmentation to the measurement.
+                let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
+                    .into_par_iter()
+                    .map_init(
+                        || vec![0f32; w],
+                        |fbuf, y| {
+                            let src = subtracted.row(y);
+                            match &p.kernel {
+                                Some(k) => convolve_row(&subtracted, k, y, fbuf),
+                                None => fbuf.copy_from_slice(src),
+                            }
+                            row_runs_with_values(
+                                y,
+                                w,
+                                |x| {
+                                    let idx = y * w + x;
+                                    // Invalid pixels are NaN in `subtracted` (and in the filtered row).
+                                    !src[x].is_nan()
+                                        && !mask.is_some_and(|m| m[idx])
+                                        && fbuf[x] > thresh.at(idx)
+                                },
+                                |x| fbuf[x],
+                            )
                         },
-                        |x| fbuf[x],
                     )
-                },
-            )
-            .collect();
-        lap("filtering and thresholding");
-        let segmentation = label_runs(w, h, p.connectivity, p.minarea, per_row);
-        lap("labelling");
+                    .collect();
+                lap("filtering and thresholding");
+                let seg = label_runs(w, h, p.connectivity, p.minarea, per_row);
+                lap("labelling");
+                seg
+            }
+        };
         let objects = measure_all(
             &segmentation,
             &MeasureInput {

@@ -1,0 +1,85 @@
+// Stream compaction of the detected pixels of a strip, in raster order, so that only
+// they cross back to the CPU (never the full label image).
+//
+// One invocation: one group of 32 consecutive strip pixels. `count` writes how many
+// of them are detected; the host turns the counts into offsets (prefix sum) and
+// `scatter` writes each detected pixel's strip-local index, root label and filtered
+// value at offsets[group] + its rank in the group. No atomics: the output order is
+// raster order on every run. Workgroup: 64, dispatched in 2-D as
+// (min(n, 65535), ceil(n / 65535)) workgroups with n = ceil(groups / 64).
+// Bindings: 0 params (uniform), 1 labels (u32), 2 filtered (f32), 3 counts (u32 out),
+// 4 offsets (u32), 5 out_index (u32), 6 out_root (u32), 7 out_value (f32).
+// CPU twin: src/gpu/mod.rs (Segmentation built from the compacted pixels).
+
+struct Params {
+    width: u32,
+    rows: u32,
+    y0: u32,
+    height: u32,
+    src_y0: u32,
+    src_rows: u32,
+    kw: u32,
+    kh: u32,
+    thresh_mode: u32,
+    thresh: f32,
+    has_mask: u32,
+    connectivity: u32,
+    never: u32,
+    groups_x: u32,
+    n_groups: u32,
+    pad: u32,
+}
+
+const NONE: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> labels: array<u32>;
+@group(0) @binding(2) var<storage, read> filtered: array<f32>;
+@group(0) @binding(3) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(4) var<storage, read> offsets: array<u32>;
+@group(0) @binding(5) var<storage, read_write> out_index: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out_root: array<u32>;
+@group(0) @binding(7) var<storage, read_write> out_value: array<f32>;
+
+fn group_id(wg: vec3<u32>, lid: u32) -> u32 {
+    return (wg.y * params.groups_x + wg.x) * 64u + lid;
+}
+
+@compute @workgroup_size(64)
+fn count(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = group_id(wg, lid);
+    if (g >= params.n_groups) {
+        return;
+    }
+    let n = params.width * params.rows;
+    let start = g * 32u;
+    let end = min(start + 32u, n);
+    var c = 0u;
+    for (var i = start; i < end; i = i + 1u) {
+        if (labels[i] != NONE) {
+            c = c + 1u;
+        }
+    }
+    counts[g] = c;
+}
+
+@compute @workgroup_size(64)
+fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let g = group_id(wg, lid);
+    if (g >= params.n_groups) {
+        return;
+    }
+    let n = params.width * params.rows;
+    let start = g * 32u;
+    let end = min(start + 32u, n);
+    var o = offsets[g];
+    for (var i = start; i < end; i = i + 1u) {
+        let l = labels[i];
+        if (l != NONE) {
+            out_index[o] = i;
+            out_root[o] = l;
+            out_value[o] = filtered[i];
+            o = o + 1u;
+        }
+    }
+}

@@ -1,0 +1,154 @@
+// Connected-component labelling of one strip by union-find on the GPU (Komura
+// equivalence: init, compress, reduce, compress), 32-bit atomics only.
+//
+// labels[i] is NONE for background pixels, else the index of a parent pixel with a
+// smaller (or equal, for a root) strip-local index. Every union links the larger
+// root to the smaller, so each component's final root is its smallest index, i.e.
+// its first pixel in raster order: the numbering is deterministic and equal to the
+// CPU twin's (src/label.rs, where the root of a component is its first run).
+// Loops are bounded (lavapipe silently stops an invocation after ~65k loop
+// iterations): an invocation that runs out of steps raises `flags[0]` and the host
+// runs the pass again until no invocation does.
+// One invocation: one pixel; workgroup 16 x 16; dispatch (ceil(width/16), ceil(rows/16)).
+// Bindings: 0 params (uniform), 1 labels (atomic u32, read-write), 2 flags (atomic u32).
+// CPU twin: src/label.rs (label_runs).
+
+struct Params {
+    width: u32,
+    rows: u32,
+    y0: u32,
+    height: u32,
+    src_y0: u32,
+    src_rows: u32,
+    kw: u32,
+    kh: u32,
+    thresh_mode: u32,
+    thresh: f32,
+    has_mask: u32,
+    connectivity: u32,
+    never: u32,
+    groups_x: u32,
+    n_groups: u32,
+    pad: u32,
+}
+
+const NONE: u32 = 0xffffffffu;
+const MAX_STEPS: u32 = 4096u;
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read_write> labels: array<atomic<u32>>;
+@group(0) @binding(2) var<storage, read_write> flags: array<atomic<u32>>;
+
+fn on(x: i32, r: i32) -> bool {
+    if (x < 0 || r < 0 || x >= i32(params.width) || r >= i32(params.rows)) {
+        return false;
+    }
+    return atomicLoad(&labels[u32(r) * params.width + u32(x)]) != NONE;
+}
+
+// Root of i, following parents for at most MAX_STEPS steps (raises the flag if cut).
+fn find(i0: u32) -> u32 {
+    var i = i0;
+    for (var s = 0u; s < MAX_STEPS; s = s + 1u) {
+        let p = atomicLoad(&labels[i]);
+        if (p == i) {
+            return i;
+        }
+        i = p;
+    }
+    atomicStore(&flags[0], 1u);
+    return i;
+}
+
+// Init: each detected pixel points to its first detected causal neighbour (smallest
+// index among up-left, up, up-right, left for 8-connectivity; up, left for 4).
+@compute @workgroup_size(16, 16)
+fn init(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = i32(gid.x);
+    let r = i32(gid.y);
+    if (gid.x >= params.width || gid.y >= params.rows) {
+        return;
+    }
+    let idx = gid.y * params.width + gid.x;
+    if (atomicLoad(&labels[idx]) == NONE) {
+        return;
+    }
+    var parent = idx;
+    let w = i32(params.width);
+    if (params.connectivity == 8u && on(x - 1, r - 1)) {
+        parent = u32((r - 1) * w + x - 1);
+    } else if (on(x, r - 1)) {
+        parent = u32((r - 1) * w + x);
+    } else if (params.connectivity == 8u && on(x + 1, r - 1)) {
+        parent = u32((r - 1) * w + x + 1);
+    } else if (on(x - 1, r)) {
+        parent = u32(r * w + x - 1);
+    }
+    atomicStore(&labels[idx], parent);
+}
+
+// Compress: point every detected pixel at its current root.
+@compute @workgroup_size(16, 16)
+fn compress(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x >= params.width || gid.y >= params.rows) {
+        return;
+    }
+    let idx = gid.y * params.width + gid.x;
+    if (atomicLoad(&labels[idx]) == NONE) {
+        return;
+    }
+    let root = find(idx);
+    atomicStore(&labels[idx], root);
+}
+
+fn unite(a0: u32, b0: u32) {
+    var a = find(a0);
+    var b = find(b0);
+    for (var s = 0u; s < MAX_STEPS; s = s + 1u) {
+        if (a == b) {
+            return;
+        }
+        if (a < b) {
+            let t = a;
+            a = b;
+            b = t;
+        }
+        // a > b: link root a under b, unless a stopped being a root meanwhile.
+        let old = atomicMin(&labels[a], b);
+        if (old == a) {
+            return;
+        }
+        a = find(old);
+        b = find(b);
+    }
+    atomicStore(&flags[0], 1u);
+}
+
+// Reduce: unite each detected pixel with its detected causal neighbours.
+@compute @workgroup_size(16, 16)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let x = i32(gid.x);
+    let r = i32(gid.y);
+    if (gid.x >= params.width || gid.y >= params.rows) {
+        return;
+    }
+    let idx = gid.y * params.width + gid.x;
+    if (atomicLoad(&labels[idx]) == NONE) {
+        return;
+    }
+    let w = i32(params.width);
+    if (on(x - 1, r)) {
+        unite(idx, idx - 1u);
+    }
+    if (on(x, r - 1)) {
+        unite(idx, u32((r - 1) * w + x));
+    }
+    if (params.connectivity == 8u) {
+        if (on(x - 1, r - 1)) {
+            unite(idx, u32((r - 1) * w + x - 1));
+        }
+        if (on(x + 1, r - 1)) {
+            unite(idx, u32((r - 1) * w + x + 1));
+        }
+    }
+}

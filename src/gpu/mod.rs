@@ -1,0 +1,687 @@
+//! The GPU path: filtering, thresholding, union-find labelling and compaction of the
+//! detected pixels as WGSL compute shaders (shaders/*.wgsl) through wgpu.
+//!
+//! One [`GpuContext`] (adapter, device, queue, the six pipelines) is built once and
+//! reused. The image is processed in horizontal strips sized to the device's storage
+//! binding limit (with the kernel's halo rows above and below), so no image size is
+//! refused; objects that cross a strip seam are merged exactly on the CPU from the
+//! compacted pixels of the two rows that meet there. Only detected pixels (strip
+//! index, root label, filtered value) are read back, in raster order, and turned
+//! into the same [`Segmentation`] the CPU path builds: components are rooted at their
+//! smallest pixel index on both paths, so numbering and catalog are identical.
+//!
+//! The background (mesh statistics, spline, subtraction) and the measurement run on
+//! the CPU for both backends.
+
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::kernel::Kernel;
+use crate::label::Segmentation;
+use crate::params::Connectivity;
+use bytemuck::{Pod, Zeroable};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const NONE: u32 = u32::MAX;
+
+/// Uniform parameters shared by the three shaders (mirrors `struct Params` there).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct Params {
+    width: u32,
+    rows: u32,
+    y0: u32,
+    height: u32,
+    src_y0: u32,
+    src_rows: u32,
+    kw: u32,
+    kh: u32,
+    thresh_mode: u32,
+    thresh: f32,
+    has_mask: u32,
+    connectivity: u32,
+    never: u32,
+    groups_x: u32,
+    n_groups: u32,
+    pad: u32,
+}
+
+/// The detection threshold of each pixel, for the GPU.
+pub enum GpuThreshold<'a> {
+    /// One value for every pixel.
+    Const(f32),
+    /// A function of the linear pixel index (evaluated on the CPU per strip).
+    PerPixel(&'a (dyn Fn(usize) -> f32 + Sync)),
+}
+
+/// Device, queue and pipelines, built once.
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    filter: wgpu::ComputePipeline,
+    init: wgpu::ComputePipeline,
+    compress: wgpu::ComputePipeline,
+    reduce: wgpu::ComputePipeline,
+    count: wgpu::ComputePipeline,
+    scatter: wgpu::ComputePipeline,
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Upper bound on strip rows (tests use small strips to exercise the seams).
+    pub max_strip_rows: Option<usize>,
+}
+
+impl std::fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuContext({})", self.info.name)
+    }
+}
+
+/// The WGSL sources, embedded at build time.
+pub const SHADERS: &[(&str, &str)] = &[
+    (
+        "filter_threshold.wgsl",
+        include_str!("../../shaders/filter_threshold.wgsl"),
+    ),
+    ("label.wgsl", include_str!("../../shaders/label.wgsl")),
+    ("compact.wgsl", include_str!("../../shaders/compact.wgsl")),
+];
+
+impl GpuContext {
+    /// Finds an adapter (any backend; `WGPU_BACKEND` restricts them) and builds the
+    /// device and the pipelines. Errors say why no GPU can be used.
+    pub fn new() -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            Error::Backend(format!(
+                "no GPU adapter found ({e}); install a Vulkan driver (on Debian without a GPU: \
+                 apt-get install mesa-vulkan-drivers for lavapipe) or use --backend cpu"
+            ))
+        })?;
+        let info = adapter.get_info();
+        let alimits = adapter.limits();
+        // Ask for the adapter's own storage limits (the WebGPU defaults are 128 MiB).
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: alimits.max_storage_buffer_binding_size,
+            max_buffer_size: alimits.max_buffer_size,
+            max_storage_buffers_per_shader_stage: alimits
+                .max_storage_buffers_per_shader_stage
+                .max(8),
+            ..wgpu::Limits::downlevel_defaults()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("skysift device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            Error::Backend(format!(
+                "the GPU adapter {} refused a device: {e}",
+                info.name
+            ))
+        })?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        {
+            let errors = errors.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                if let Ok(mut v) = errors.lock() {
+                    v.push(e.to_string());
+                }
+            }));
+        }
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = |name: &str, src: &str| {
+            device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            })
+        };
+        let m_filter = module(SHADERS[0].0, SHADERS[0].1);
+        let m_label = module(SHADERS[1].0, SHADERS[1].1);
+        let m_compact = module(SHADERS[2].0, SHADERS[2].1);
+        let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: m,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        };
+        let ctx = GpuContext {
+            filter: pipeline(&m_filter, "filter_threshold"),
+            init: pipeline(&m_label, "init"),
+            compress: pipeline(&m_label, "compress"),
+            reduce: pipeline(&m_label, "reduce"),
+            count: pipeline(&m_compact, "count"),
+            scatter: pipeline(&m_compact, "scatter"),
+            device,
+            queue,
+            info,
+            limits,
+            errors,
+            max_strip_rows: None,
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Backend(format!(
+                "the GPU shaders failed to build: {e}"
+            )));
+        }
+        Ok(ctx)
+    }
+
+    /// A description of the adapter and the limits that matter here.
+    pub fn describe(&self) -> String {
+        format!(
+            "adapter: {} ({:?}, {:?} backend, driver {} {})\nmax storage binding: {} MiB, max buffer: {} MiB, \
+             max workgroups per dimension: {}",
+            self.info.name,
+            self.info.device_type,
+            self.info.backend,
+            self.info.driver,
+            self.info.driver_info,
+            self.limits.max_storage_buffer_binding_size / (1 << 20),
+            self.limits.max_buffer_size / (1 << 20),
+            self.limits.max_compute_workgroups_per_dimension,
+        )
+    }
+
+    /// The adapter's name.
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Whether the adapter is a software rasteriser (lavapipe, llvmpipe, WARP).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn check_errors(&self, stage: &str) -> Result<()> {
+        let mut errs = self
+            .errors
+            .lock()
+            .map_err(|_| Error::Backend("GPU error log poisoned".into()))?;
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let msg = errs.join("; ");
+        errs.clear();
+        Err(Error::Backend(format!("GPU {stage} failed: {msg}")))
+    }
+
+    fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.max(4).div_ceil(4) * 4,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC
+                | extra,
+            mapped_at_creation: false,
+        })
+    }
+
+    fn read<T: Pod>(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
+        let bytes = (n * std::mem::size_of::<T>()) as u64;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes.div_ceil(4) * 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
+        enc.copy_buffer_to_buffer(buf, 0, &staging, 0, bytes.div_ceil(4) * 4);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Backend(format!("GPU wait failed (device lost?): {e}")))?;
+        rx.recv()
+            .map_err(|_| Error::Backend("GPU readback never completed".into()))?
+            .map_err(|e| Error::Backend(format!("GPU readback failed: {e}")))?;
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| Error::Backend(format!("GPU readback mapping failed: {e}")))?;
+        let out: Vec<T> = bytemuck::cast_slice(&view[..bytes as usize]).to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    fn bind(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        label: &str,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let layout = pipeline.get_bind_group_layout(0);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .map(|&(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        })
+    }
+
+    /// Filters, thresholds and labels the background-subtracted image `sub` on the
+    /// GPU; returns the segmentation (with the filtered values of its pixels), equal
+    /// to the CPU path's.
+    pub fn detect(
+        &self,
+        sub: &Image,
+        kernel: Option<&Kernel>,
+        threshold: GpuThreshold,
+        mask: Option<&[bool]>,
+        connectivity: Connectivity,
+        minarea: usize,
+    ) -> Result<Segmentation> {
+        let (w, h) = (sub.width(), sub.height());
+        let identity = Kernel::new(1, 1, vec![1.0], false)?;
+        let kernel = kernel.unwrap_or(&identity);
+        let halo = kernel.height() / 2;
+        // Strip height from the binding limit: the source strip (rows + 2 halos) and the
+        // per-pixel buffers must each fit one binding.
+        let max_bind = self.limits.max_storage_buffer_binding_size as usize;
+        let max_rows_by_limit = (max_bind / (4 * w)).saturating_sub(2 * halo);
+        if max_rows_by_limit == 0 {
+            return Err(Error::Backend(format!(
+                "an image row of {w} pixels does not fit one GPU storage binding of {max_bind} bytes; use --backend cpu"
+            )));
+        }
+        let rows_cap = self.max_strip_rows.unwrap_or(usize::MAX).max(1);
+        let strip_rows = h
+            .min(max_rows_by_limit)
+            .min(rows_cap)
+            .min((u32::MAX as usize - 1) / w);
+        let n_strip = strip_rows * w;
+        let src_cap = (strip_rows + 2 * halo).min(h) * w;
+        let n_groups = n_strip.div_ceil(32);
+        // Buffers, sized once for the largest strip and reused.
+        let b_params = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: std::mem::size_of::<Params>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let b_src = self.storage("src strip", 4 * src_cap as u64, wgpu::BufferUsages::empty());
+        let b_kernel = self.storage(
+            "kernel",
+            4 * kernel.data().len() as u64,
+            wgpu::BufferUsages::empty(),
+        );
+        let per_pixel_thresh = matches!(threshold, GpuThreshold::PerPixel(_));
+        let b_thresh = self.storage(
+            "thresholds",
+            if per_pixel_thresh {
+                4 * n_strip as u64
+            } else {
+                4
+            },
+            wgpu::BufferUsages::empty(),
+        );
+        let b_mask = self.storage(
+            "mask bits",
+            if mask.is_some() {
+                4 * n_strip.div_ceil(32) as u64
+            } else {
+                4
+            },
+            wgpu::BufferUsages::empty(),
+        );
+        let b_filtered = self.storage("filtered", 4 * n_strip as u64, wgpu::BufferUsages::empty());
+        let b_labels = self.storage("labels", 4 * n_strip as u64, wgpu::BufferUsages::empty());
+        let b_flags = self.storage("flags", 4, wgpu::BufferUsages::empty());
+        let b_counts = self.storage("counts", 4 * n_groups as u64, wgpu::BufferUsages::empty());
+        let b_offsets = self.storage("offsets", 4 * n_groups as u64, wgpu::BufferUsages::empty());
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Backend(format!(
+                "the GPU is out of memory for strips of {strip_rows} rows x {w} pixels: {e}; use --backend cpu"
+            )));
+        }
+        self.queue
+            .write_buffer(&b_kernel, 0, bytemuck::cast_slice(kernel.data()));
+        let bg_filter = self.bind(
+            &self.filter,
+            "filter bind group",
+            &[
+                (0, &b_params),
+                (1, &b_src),
+                (2, &b_kernel),
+                (3, &b_thresh),
+                (4, &b_mask),
+                (5, &b_filtered),
+                (6, &b_labels),
+            ],
+        );
+        let bg_label = |p: &wgpu::ComputePipeline| {
+            self.bind(
+                p,
+                "label bind group",
+                &[(0, &b_params), (1, &b_labels), (2, &b_flags)],
+            )
+        };
+        let bg_init = self.bind(
+            &self.init,
+            "init bind group",
+            &[(0, &b_params), (1, &b_labels)],
+        );
+        let bg_compress = bg_label(&self.compress);
+        let bg_reduce = bg_label(&self.reduce);
+        let bg_count = self.bind(
+            &self.count,
+            "count bind group",
+            &[(0, &b_params), (1, &b_labels), (3, &b_counts)],
+        );
+        // Every detected pixel of the image: global index, global root, filtered value.
+        let mut pixels: Vec<(usize, usize, f32)> = Vec::new();
+        // For each strip, where its first row's pixels start in `pixels`, and the strip's first row.
+        let mut strip_starts: Vec<(usize, usize)> = Vec::new();
+        let mut y0 = 0usize;
+        while y0 < h {
+            let rows = strip_rows.min(h - y0);
+            let src_y0 = y0.saturating_sub(halo);
+            let src_y1 = (y0 + rows + halo).min(h);
+            let groups = (rows * w).div_ceil(32);
+            let wg_groups = groups.div_ceil(64);
+            let gx = wg_groups.min(65535);
+            let params = Params {
+                width: w as u32,
+                rows: rows as u32,
+                y0: y0 as u32,
+                height: h as u32,
+                src_y0: src_y0 as u32,
+                src_rows: (src_y1 - src_y0) as u32,
+                kw: kernel.width() as u32,
+                kh: kernel.height() as u32,
+                thresh_mode: per_pixel_thresh as u32,
+                thresh: match threshold {
+                    GpuThreshold::Const(t) => t,
+                    GpuThreshold::PerPixel(_) => 0.0,
+                },
+                has_mask: mask.is_some() as u32,
+                connectivity: if connectivity == Connectivity::Eight {
+                    8
+                } else {
+                    4
+                },
+                never: 0,
+                groups_x: gx as u32,
+                n_groups: groups as u32,
+                pad: 0,
+            };
+            self.queue
+                .write_buffer(&b_params, 0, bytemuck::bytes_of(&params));
+            self.queue.write_buffer(
+                &b_src,
+                0,
+                bytemuck::cast_slice(&sub.data()[src_y0 * w..src_y1 * w]),
+            );
+            if let GpuThreshold::PerPixel(f) = &threshold {
+                let t: Vec<f32> = (y0 * w..(y0 + rows) * w).map(|i| f(i)).collect();
+                self.queue
+                    .write_buffer(&b_thresh, 0, bytemuck::cast_slice(&t));
+            }
+            if let Some(m) = mask {
+                let mut bits = vec![0u32; (rows * w).div_ceil(32)];
+                for (k, &b) in m[y0 * w..(y0 + rows) * w].iter().enumerate() {
+                    if b {
+                        bits[k / 32] |= 1 << (k % 32);
+                    }
+                }
+                self.queue
+                    .write_buffer(&b_mask, 0, bytemuck::cast_slice(&bits));
+            }
+            let wx = (w as u32).div_ceil(16);
+            let wy = (rows as u32).div_ceil(16);
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("filter + init"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("filter"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.filter);
+                pass.set_bind_group(0, &bg_filter, &[]);
+                pass.dispatch_workgroups(wx, wy, 1);
+            }
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("init"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.init);
+                pass.set_bind_group(0, &bg_init, &[]);
+                pass.dispatch_workgroups(wx, wy, 1);
+            }
+            self.queue.submit([enc.finish()]);
+            // compress, reduce, compress until no invocation ran out of steps.
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                self.queue
+                    .write_buffer(&b_flags, 0, bytemuck::bytes_of(&0u32));
+                let mut enc = self
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("union-find"),
+                    });
+                for (p, bg, label) in [
+                    (&self.compress, &bg_compress, "compress"),
+                    (&self.reduce, &bg_reduce, "reduce"),
+                    (&self.compress, &bg_compress, "compress"),
+                ] {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(label),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(p);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.dispatch_workgroups(wx, wy, 1);
+                }
+                self.queue.submit([enc.finish()]);
+                let flag: Vec<u32> = self.read(&b_flags, 1)?;
+                self.check_errors("labelling")?;
+                if flag[0] == 0 {
+                    break;
+                }
+                if rounds > 10_000 {
+                    return Err(Error::Backend("GPU labelling did not converge".into()));
+                }
+            }
+            // Compaction.
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("count"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("count"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.count);
+                pass.set_bind_group(0, &bg_count, &[]);
+                pass.dispatch_workgroups(gx as u32, wg_groups.div_ceil(65535) as u32, 1);
+            }
+            self.queue.submit([enc.finish()]);
+            let counts: Vec<u32> = self.read(&b_counts, groups)?;
+            let mut offsets = Vec::with_capacity(groups);
+            let mut total = 0u64;
+            for &c in &counts {
+                offsets.push(total as u32);
+                total += c as u64;
+            }
+            let total = total as usize;
+            strip_starts.push((pixels.len(), y0));
+            if total > 0 {
+                self.queue
+                    .write_buffer(&b_offsets, 0, bytemuck::cast_slice(&offsets));
+                let b_idx =
+                    self.storage("out index", 4 * total as u64, wgpu::BufferUsages::empty());
+                let b_root =
+                    self.storage("out root", 4 * total as u64, wgpu::BufferUsages::empty());
+                let b_val =
+                    self.storage("out value", 4 * total as u64, wgpu::BufferUsages::empty());
+                let bg_scatter = self.bind(
+                    &self.scatter,
+                    "scatter bind group",
+                    &[
+                        (0, &b_params),
+                        (1, &b_labels),
+                        (2, &b_filtered),
+                        (4, &b_offsets),
+                        (5, &b_idx),
+                        (6, &b_root),
+                        (7, &b_val),
+                    ],
+                );
+                let mut enc = self
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("scatter"),
+                    });
+                {
+                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("scatter"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&self.scatter);
+                    pass.set_bind_group(0, &bg_scatter, &[]);
+                    pass.dispatch_workgroups(gx as u32, wg_groups.div_ceil(65535) as u32, 1);
+                }
+                self.queue.submit([enc.finish()]);
+                let idx: Vec<u32> = self.read(&b_idx, total)?;
+                let root: Vec<u32> = self.read(&b_root, total)?;
+                let val: Vec<f32> = self.read(&b_val, total)?;
+                self.check_errors("compaction")?;
+                let base = y0 * w;
+                for k in 0..total {
+                    if root[k] == NONE || root[k] as usize >= rows * w {
+                        return Err(Error::Backend(
+                            "GPU labelling returned an invalid label".into(),
+                        ));
+                    }
+                    pixels.push((base + idx[k] as usize, base + root[k] as usize, val[k]));
+                }
+            }
+            self.check_errors("filtering")?;
+            y0 += rows;
+        }
+        Ok(merge_strips(
+            w,
+            h,
+            pixels,
+            &strip_starts,
+            connectivity,
+            minarea,
+        ))
+    }
+}
+
+/// Joins the strips' components across their seams and builds the segmentation.
+/// `pixels` are all detected pixels in raster order with their strip-level roots
+/// (each root is its component's smallest index within its strip).
+fn merge_strips(
+    w: usize,
+    h: usize,
+    pixels: Vec<(usize, usize, f32)>,
+    strip_starts: &[(usize, usize)],
+    connectivity: Connectivity,
+    minarea: usize,
+) -> Segmentation {
+    // Union-find over roots, linking to the smaller root: the final root of every
+    // component is its smallest pixel index, as on the CPU.
+    let mut parent: HashMap<usize, usize> = HashMap::new();
+    fn find(parent: &mut HashMap<usize, usize>, mut a: usize) -> usize {
+        while let Some(&p) = parent.get(&a) {
+            if p == a {
+                break;
+            }
+            a = p;
+        }
+        a
+    }
+    let reach = if connectivity == Connectivity::Eight {
+        1
+    } else {
+        0
+    };
+    for s in 1..strip_starts.len() {
+        let (start, y0) = strip_starts[s];
+        // Pixels of the last row of the previous strip (row y0 - 1) by column.
+        let prev_start = pixels[..start].partition_point(|p| p.0 < (y0 - 1) * w);
+        let mut above: HashMap<usize, usize> = HashMap::new();
+        for p in &pixels[prev_start..start] {
+            above.insert(p.0 % w, p.1);
+        }
+        let end = pixels[start..].partition_point(|p| p.0 < (y0 + 1) * w) + start;
+        for p in &pixels[start..end] {
+            let x = p.0 % w;
+            for dx in -(reach as isize)..=(reach as isize) {
+                let xx = x as isize + dx;
+                if xx < 0 || xx >= w as isize {
+                    continue;
+                }
+                if let Some(&q) = above.get(&(xx as usize)) {
+                    let (a, b) = (find(&mut parent, p.1), find(&mut parent, q));
+                    if a != b {
+                        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+                        parent.insert(hi, lo);
+                        parent.entry(lo).or_insert(lo);
+                    }
+                }
+            }
+        }
+    }
+    let roots: Vec<usize> = pixels.iter().map(|p| find(&mut parent, p.1)).collect();
+    crate::label::segmentation_from_labelled_pixels(w, h, &pixels, &roots, minarea)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SHADERS;
+
+    #[test]
+    fn every_shader_parses_and_validates_with_naga() {
+        for (name, src) in SHADERS {
+            let module = naga::front::wgsl::parse_str(src)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            let mut v = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::empty(),
+            );
+            v.validate(&module)
+                .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+    }
+}
