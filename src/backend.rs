@@ -6,12 +6,13 @@ use crate::gpu::GpuContext;
 /// The compute backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// Rust on the CPU, multithreaded with rayon.
+    /// Rust on the CPU, multithreaded with rayon (the library's default: a GPU is
+    /// only initialised when asked for).
+    #[default]
     Cpu,
     /// WGSL compute shaders through wgpu.
     Gpu,
-    /// The GPU when one is usable, else the CPU.
-    #[default]
+    /// A hardware GPU when one is usable, else the CPU (the CLI's default).
     Auto,
 }
 

@@ -71,12 +71,12 @@ pub struct Inputs<'a> {
 pub struct Extractor {
     pub background: BackgroundParams,
     pub extract: ExtractParams,
-    /// Where filtering, thresholding and labelling run (the default, `Auto`, is
-    /// resolved on each call unless [`Extractor::prepare`] resolved it once).
+    /// Where filtering, thresholding and labelling run (default: the CPU). `Gpu` and
+    /// `Auto` build a GPU context on each call unless [`Extractor::prepare`] or
+    /// [`Extractor::with_gpu`] provided one.
     pub backend: Backend,
     /// The GPU context, once resolved (built once, reused for every image).
     pub gpu: Option<Arc<GpuContext>>,
-    resolved: bool,
 }
 
 impl Extractor {
@@ -86,7 +86,6 @@ impl Extractor {
             extract,
             backend,
             gpu: None,
-            resolved: false,
         }
     }
 
@@ -95,11 +94,13 @@ impl Extractor {
     /// the CPU.
     pub fn prepare(&mut self) -> Result<Option<String>> {
         let (resolved, notice) = self.backend.resolve()?;
-        self.gpu = match resolved {
-            Resolved::Gpu(ctx) => Some(ctx),
-            Resolved::Cpu => None,
-        };
-        self.resolved = true;
+        match resolved {
+            Resolved::Gpu(ctx) => self.gpu = Some(ctx),
+            Resolved::Cpu => {
+                self.gpu = None;
+                self.backend = Backend::Cpu;
+            }
+        }
         Ok(notice)
     }
 
@@ -107,7 +108,6 @@ impl Extractor {
     pub fn with_gpu(mut self, ctx: Arc<GpuContext>) -> Self {
         self.backend = Backend::Gpu;
         self.gpu = Some(ctx);
-        self.resolved = true;
         self
     }
 
@@ -121,13 +121,13 @@ impl Extractor {
     pub fn extract_owned(&self, image: Image, inputs: Inputs) -> Result<Extraction> {
         self.background.validate()?;
         self.extract.validate()?;
-        let gpu = if self.resolved {
-            self.gpu.clone()
-        } else {
-            match self.backend.resolve()?.0 {
+        let gpu = match (&self.gpu, self.backend) {
+            (Some(ctx), _) => Some(ctx.clone()),
+            (None, Backend::Cpu) => None,
+            (None, _) => match self.backend.resolve()?.0 {
                 Resolved::Gpu(ctx) => Some(ctx),
                 Resolved::Cpu => None,
-            }
+            },
         };
         let (w, h) = (image.width(), image.height());
         if let Some(m) = inputs.mask {

@@ -328,7 +328,6 @@ fn bad_input_is_refused_with_exit_code_2_and_no_output() {
         "connectivity",
         dir.path(),
     );
-    refused(&[&img, "-o", &out, "--backend", "gpu"], "GPU", dir.path());
     // Unwritable outputs: a missing folder, a folder as the file.
     refused(
         &[&img, "-o", &p("nowhere/out.csv")],

@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod gpu;
 mod inputs;
 mod reference;

@@ -11,29 +11,29 @@ use crate::common::{data, data_str, match_positions, rel, Table};
 use skysift::{io, Background, BackgroundParams, Extractor, Image, Inputs};
 use std::collections::{HashMap, HashSet};
 
-struct Case {
+pub(crate) struct Case {
     image: &'static str,
     prefix: &'static str,
     /// Subsampling of the committed reference maps.
     step: usize,
 }
 
-const SEP_IMAGE: Case = Case {
+pub(crate) const SEP_IMAGE: Case = Case {
     image: "sep_image.fits",
     prefix: "sep_image",
     step: 1,
 };
-const EMMI: Case = Case {
+pub(crate) const EMMI: Case = Case {
     image: "emmi_galaxies.fits.gz",
     prefix: "emmi_galaxies",
     step: 4,
 };
-const SIM: Case = Case {
+pub(crate) const SIM: Case = Case {
     image: "sim_crop.fits",
     prefix: "sim_crop",
     step: 1,
 };
-const SIM_MASKED: Case = Case {
+pub(crate) const SIM_MASKED: Case = Case {
     image: "sim_masked_crop.fits",
     prefix: "sim_masked_crop",
     step: 1,
@@ -107,11 +107,10 @@ fn angle(a: f64, b: f64) -> f64 {
     d.min(180.0 - d)
 }
 
-fn check_catalog(c: &Case) {
+/// The reference check, on the CPU or (with a GPU context) on the GPU backend.
+pub(crate) fn check_catalog_with(c: &Case, extractor: &Extractor) {
     let img = io::read_image(&data_str(c.image)).unwrap();
-    let result = Extractor::default()
-        .extract(&img, Inputs::default())
-        .unwrap();
+    let result = extractor.extract(&img, Inputs::default()).unwrap();
     let reference = Table::read_csv(&data(&format!("{}.sex_nodeblend.csv", c.prefix)));
     let refseg = io::read_image(&data_str(&format!("{}.sex_seg.fits.gz", c.prefix))).unwrap();
     let ourseg = result.segmentation.to_map();
@@ -295,6 +294,10 @@ fn background_sim() {
 fn background_sim_masked() {
     check_background(&SIM_MASKED, 1e-5, 1e-4);
 }
+fn check_catalog(c: &Case) {
+    check_catalog_with(c, &Extractor::default());
+}
+
 #[test]
 fn catalog_sep_image() {
     check_catalog(&SEP_IMAGE);
