@@ -122,6 +122,11 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
 }
 
 fn main() {
+    // Mesa's Vulkan drivers complain on stderr when XDG_RUNTIME_DIR is unset (common
+    // in containers and CI); give them the temporary folder before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
