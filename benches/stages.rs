@@ -89,5 +89,38 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// GPU filtering + thresholding + labelling + compaction (time with transfers: upload
+/// of the subtracted image, the shaders, readback of the detected pixels), against the
+/// same stages on the CPU. Skipped with a message when there is no adapter.
+fn gpu_stages(c: &mut Criterion) {
+    let ctx = match skysift::gpu::GpuContext::new() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
+            return;
+        }
+    };
+    eprintln!("{}", ctx.describe());
+    let mut g = c.benchmark_group(format!("gpu ({})", ctx.adapter_name()));
+    g.sample_size(10);
+    for n in [1024usize, 2048] {
+        let img = field(n);
+        let bg = Background::estimate(&img, None, &BackgroundParams::default()).unwrap();
+        let bm = bg.back_map();
+        let d = img.data().iter().zip(bm.data()).map(|(a, b)| a - b).collect();
+        let sub = Image::new(n, n, d).unwrap();
+        let t = 1.5 * bg.global_rms() as f32;
+        let k = Kernel::default_3x3();
+        g.throughput(Throughput::Elements((n * n) as u64));
+        g.bench_with_input(BenchmarkId::new("detect_with_transfers", n), &sub, |b, s| {
+            b.iter(|| {
+                ctx.detect(s, Some(&k), skysift::gpu::GpuThreshold::Const(t), None, Connectivity::Eight, 5)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages, gpu_stages);
 criterion_main!(benches);

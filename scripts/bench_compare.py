@@ -72,8 +72,8 @@ def best(fn, repeat):
     return min(ts), out
 
 
-def run_skysift(img, cat, threads):
-    args = [SKYSIFT, img, "-o", cat, "-q", "--params", ",".join(PARAMS)]
+def run_skysift(img, cat, threads, backend="cpu"):
+    args = [SKYSIFT, img, "-o", cat, "-q", "--params", ",".join(PARAMS), "--backend", backend]
     if threads:
         args += ["--threads", str(threads)]
     subprocess.run(args, check=True)
@@ -142,12 +142,17 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, ".bench"))
     ap.add_argument("--no-sextractor", action="store_true")
+    ap.add_argument("--gpu", action="store_true",
+                    help="also time skysift --backend gpu (the adapter is printed; lavapipe is a CPU emulation)")
     a = ap.parse_args()
     if not os.path.exists(SKYSIFT):
         sys.exit(f"{SKYSIFT} not found: run `cargo build --release` first")
     os.makedirs(a.out, exist_ok=True)
     ncores = os.cpu_count()
     print(f"machine: {os.uname().machine}, {ncores} cores; best of {a.repeat}")
+    if a.gpu:
+        info = subprocess.run([SKYSIFT, "--gpu-info"], capture_output=True, text=True)
+        print("GPU:", (info.stdout or info.stderr).strip().replace("\n", "; "))
     rows = []
     for n in [int(s) for s in a.sizes.split(",")]:
         img = os.path.join(a.out, f"field_{n}.fits")
@@ -164,6 +169,10 @@ def main():
             with tempfile.TemporaryDirectory() as wd:
                 write_sex_config(wd, n)
                 tx, nx = best(lambda: run_sextractor(img, os.path.join(wd, "cat.fits"), wd), a.repeat)
+        if a.gpu:
+            tg, ng = best(lambda: run_skysift(img, cat, None, backend="gpu"), a.repeat)
+            print(f"  skysift --backend gpu: {tg:.3f} s, {ng} objects; SEP/skysift(gpu) {ts / tg:.2f}x, "
+                  f"SExtractor/skysift(gpu) {tx / tg:.2f}x")
         rows.append((n, n1, ns, nx, t1, tn, ts, tx))
         print(f"{n}x{n}: objects skysift {n1}, SEP {ns}, SExtractor {nx}")
         print(f"  skysift 1 thread {t1:.3f} s | skysift {ncores} threads {tn:.3f} s | SEP {ts:.3f} s | SExtractor {tx:.3f} s")
