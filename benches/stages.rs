@@ -107,17 +107,33 @@ fn gpu_stages(c: &mut Criterion) {
         let img = field(n);
         let bg = Background::estimate(&img, None, &BackgroundParams::default()).unwrap();
         let bm = bg.back_map();
-        let d = img.data().iter().zip(bm.data()).map(|(a, b)| a - b).collect();
+        let d = img
+            .data()
+            .iter()
+            .zip(bm.data())
+            .map(|(a, b)| a - b)
+            .collect();
         let sub = Image::new(n, n, d).unwrap();
         let t = 1.5 * bg.global_rms() as f32;
         let k = Kernel::default_3x3();
         g.throughput(Throughput::Elements((n * n) as u64));
-        g.bench_with_input(BenchmarkId::new("detect_with_transfers", n), &sub, |b, s| {
-            b.iter(|| {
-                ctx.detect(s, Some(&k), skysift::gpu::GpuThreshold::Const(t), None, Connectivity::Eight, 5)
+        g.bench_with_input(
+            BenchmarkId::new("detect_with_transfers", n),
+            &sub,
+            |b, s| {
+                b.iter(|| {
+                    ctx.detect(
+                        s,
+                        Some(&k),
+                        skysift::gpu::GpuThreshold::Const(t),
+                        None,
+                        Connectivity::Eight,
+                        5,
+                    )
                     .unwrap()
-            })
-        });
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -146,6 +146,23 @@ pub struct Cli {
     #[arg(long, default_value_t = 50000.0, value_name = "ADU")]
     pub satur_level: f64,
 
+    /// DEBLEND_NTHRESH: number of deblending sub-thresholds (1-64)
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub deblend_nthresh: usize,
+
+    /// DEBLEND_MINCONT: minimum contrast for a branch to become its own object
+    /// (fraction of the object's flux; 1 turns deblending off)
+    #[arg(long, default_value_t = 0.005, value_name = "FRACTION")]
+    pub deblend_mincont: f64,
+
+    /// CLEAN N: keep spurious detections in the wings of bright objects
+    #[arg(long)]
+    pub no_clean: bool,
+
+    /// CLEAN_PARAM: Moffat beta of the cleaning model (0.1-10)
+    #[arg(long, default_value_t = 1.0, value_name = "BETA")]
+    pub clean_param: f64,
+
     /// Pixel connectivity: 8 (SExtractor) or 4
     #[arg(long, default_value = "8", value_parser = ["4", "8"])]
     pub connectivity: String,
@@ -244,6 +261,12 @@ impl Cli {
             gain: self.gain,
             mag_zeropoint: self.mag_zeropoint,
             satur_level: self.satur_level,
+            deblend: skysift::deblend::DeblendParams {
+                nthresh: self.deblend_nthresh,
+                mincont: self.deblend_mincont,
+            },
+            clean: !self.no_clean,
+            clean_param: self.clean_param,
         };
         p.validate()?;
         if let Some(t) = self.threads {

@@ -82,6 +82,25 @@ impl Segmentation {
         }
         map
     }
+    /// Builds a segmentation from objects given as run lists with the values of their
+    /// pixels (runs in raster order; values in run order).
+    pub fn from_parts(width: usize, height: usize, objects: Vec<(Vec<Run>, Vec<f32>)>) -> Self {
+        let mut seg = Segmentation {
+            width,
+            height,
+            offsets: vec![0],
+            value_offsets: vec![0],
+            ..Default::default()
+        };
+        for (r, v) in objects {
+            seg.runs.extend(r);
+            seg.values.extend(v);
+            seg.offsets.push(seg.runs.len());
+            seg.value_offsets.push(seg.values.len());
+        }
+        seg
+    }
+
     /// Builds a segmentation from objects given as run lists (runs in raster order).
     pub fn from_objects(width: usize, height: usize, objects: Vec<Vec<Run>>) -> Self {
         let mut runs = Vec::new();

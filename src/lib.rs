@@ -25,7 +25,9 @@
 pub mod backend;
 pub mod background;
 pub mod catalog;
+pub mod clean;
 pub mod convolve;
+pub mod deblend;
 pub mod error;
 pub mod gpu;
 pub mod image;

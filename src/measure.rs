@@ -58,6 +58,8 @@ pub struct MeasureInput<'a> {
     pub analysis_thresh: PixelField<'a>,
     pub gain: f64,
     pub mag_zeropoint: f64,
+    /// DETECT_MINAREA (for `mthresh`).
+    pub minarea: usize,
 }
 
 /// One object's isophotal measurements (0-based coordinates; angles in degrees,
@@ -107,6 +109,11 @@ pub struct Object {
     pub fdflux: f64,
     /// Maximum filtered value.
     pub fdpeak: f64,
+    /// SExtractor's isophotal area correction for a Gaussian profile (`abcor`).
+    pub abcor: f64,
+    /// DETECT_MINAREA-th largest (filtered value − threshold) of the object's pixels
+    /// (SExtractor's `mthresh`, used by cleaning).
+    pub mthresh: f64,
     pub flags: u32,
 }
 
@@ -114,6 +121,21 @@ pub struct Object {
 pub fn magnitude(flux: f64, zp: f64) -> f64 {
     if flux > 0.0 {
         -2.5 * flux.log10() + zp
+    } else {
+        99.0
+    }
+}
+
+/// SExtractor's corrected isophotal magnitude (MAG_ISOCOR): the isophotal flux
+/// divided by the fraction a Gaussian profile keeps above its isophote.
+pub fn mag_isocor(flux: f64, npix: f64, thresh: f64, zp: f64) -> f64 {
+    if flux <= 0.0 {
+        return 99.0;
+    }
+    let ati = (npix * thresh / flux).clamp(0.0, 1.0);
+    let corr = 1.0 - 0.196099 * ati - 0.751208 * ati * ati;
+    if corr > 0.0 {
+        magnitude(flux / corr, zp)
     } else {
         99.0
     }
@@ -135,8 +157,16 @@ fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
 }
 
 /// Measures one object from its runs; `fvalues` are the filtered values of its
-/// pixels in run order, or empty to read them from `inp.filtered`.
-pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Object {
+/// pixels in run order, or empty to read them from `inp.filtered`. With `centre`
+/// (0-based image coordinates), the position is that point and the second moments
+/// are taken about it (SExtractor's "robust" analysis of deblended objects, whose
+/// position is the barycentre of their core).
+pub fn measure_object(
+    runs: &[Run],
+    fvalues: &[f32],
+    centre: Option<(f64, f64)>,
+    inp: &MeasureInput,
+) -> Object {
     let w = inp.sub.width();
     let h = inp.sub.height();
     let mut o = Object::default();
@@ -160,6 +190,12 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
     let mut saturated = false;
     let gain = inp.gain;
     let mut vi = 0usize;
+    // mthresh (SExtractor's examineiso, with its quirks): the first `minarea` values
+    // fill the heap, the next one only triggers the sort and is never inserted, later
+    // ones replace the minimum when larger; with exactly `minarea` pixels the result
+    // is the first pixel's value.
+    let mut heap: Vec<f64> = Vec::with_capacity(inp.minarea);
+    let mut seen = 0usize;
     for r in runs {
         let y = r.y as usize;
         let dy = (r.y - ymin) as f64;
@@ -199,7 +235,22 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
             svxy += pv * dx * dy;
             flux += v;
             var_sum += var;
-            thresh_sum += inp.thresh.at(idx) as f64;
+            let tpix = inp.thresh.at(idx) as f64;
+            thresh_sum += tpix;
+            let m = c - tpix;
+            if seen < inp.minarea {
+                heap.push(m);
+            } else if seen > inp.minarea {
+                let (k, &lo) = heap
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .expect("heap is not empty");
+                if m > lo {
+                    heap[k] = m;
+                }
+            }
+            seen += 1;
             if v > inp.analysis_thresh.at(idx) as f64 {
                 isoarea += 1;
             }
@@ -214,6 +265,13 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
             }
         }
     }
+    o.mthresh = if (npix as usize) < inp.minarea || heap.is_empty() {
+        0.0
+    } else if npix as usize == inp.minarea {
+        heap[0]
+    } else {
+        heap.iter().copied().fold(f64::INFINITY, f64::min)
+    };
     o.xmin = xmin;
     o.xmax = xmax;
     o.ymin = ymin;
@@ -227,11 +285,28 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
     o.ypeak = ypeak;
     o.thresh = thresh_sum / npix as f64;
     // First and second moments (relative to the corner, then shifted).
-    let mx = scx / sc;
-    let my = scy / sc;
-    let mut x2 = scxx / sc - mx * mx;
-    let mut y2 = scyy / sc - my * my;
-    let xy = scxy / sc - mx * my;
+    let (mx, my, mut x2, mut y2, xy) = match centre {
+        None => {
+            let (mx, my) = (scx / sc, scy / sc);
+            (
+                mx,
+                my,
+                scxx / sc - mx * mx,
+                scyy / sc - my * my,
+                scxy / sc - mx * my,
+            )
+        }
+        Some((cx, cy)) => {
+            let (mx, my) = (cx - xmin as f64, cy - ymin as f64);
+            (
+                mx,
+                my,
+                scxx / sc - 2.0 * mx * scx / sc + mx * mx,
+                scyy / sc - 2.0 * my * scy / sc + my * my,
+                scxy / sc - mx * scy / sc - my * scx / sc + mx * my,
+            )
+        }
+    };
     o.x = xmin as f64 + mx;
     o.y = ymin as f64 + my;
     let singular = x2 * y2 - xy * xy < 0.00694;
@@ -275,6 +350,28 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
         o.errcyy = errx2 / edet;
         o.errcxy = -2.0 * errxy / edet;
     }
+    // Area correction of a Gaussian profile: the area above (thresh + peak)/2
+    // against the isophotal area (spec §4.4).
+    o.abcor = {
+        let t = o.thresh;
+        let t2 = (t + peak) / 2.0;
+        if t2 == 0.0 || t / t2 <= 0.0 || a * b == 0.0 {
+            1.0
+        } else {
+            let (mut dnpix, mut area2) = (0.0f64, 0.0f64);
+            for r in runs {
+                let row = &inp.sub.data()[r.y as usize * w..];
+                for &v in &row[r.x0 as usize..r.x1 as usize] {
+                    let v = v as f64;
+                    dnpix += (v > t) as u8 as f64;
+                    area2 += (v > t2) as u8 as f64;
+                }
+            }
+            let darea = area2 - dnpix;
+            let num = if darea < 0.0 { darea } else { -1.0 };
+            (num / (2.0 * std::f64::consts::PI * (t / t2).min(0.99).ln() * a * b)).min(1.0)
+        }
+    };
     // Photometry.
     o.flux = flux;
     let mut ferr2 = var_sum;
@@ -288,17 +385,7 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
     } else {
         99.0
     };
-    o.mag_isocor = if flux > 0.0 {
-        let ati = (npix as f64 * o.thresh / flux).clamp(0.0, 1.0);
-        let corr = 1.0 - 0.196099 * ati - 0.751208 * ati * ati;
-        if corr > 0.0 {
-            magnitude(flux / corr, inp.mag_zeropoint)
-        } else {
-            99.0
-        }
-    } else {
-        99.0
-    };
+    o.mag_isocor = mag_isocor(flux, npix as f64, o.thresh, inp.mag_zeropoint);
     if xmin == 0 || ymin == 0 || xmax as usize == w - 1 || ymax as usize == h - 1 {
         o.flags |= flags::TRUNCATED;
     }
@@ -308,12 +395,18 @@ pub fn measure_object(runs: &[Run], fvalues: &[f32], inp: &MeasureInput) -> Obje
     o
 }
 
-/// Measures every object of `seg` in parallel; `number` is k + 1.
-pub fn measure_all(seg: &Segmentation, inp: &MeasureInput) -> Vec<Object> {
+/// Measures every object of `seg` in parallel; `number` is k + 1. `centres[k]`, if
+/// given, fixes object k's position (deblended objects).
+pub fn measure_all(
+    seg: &Segmentation,
+    inp: &MeasureInput,
+    centres: &[Option<(f64, f64)>],
+) -> Vec<Object> {
     (0..seg.len())
         .into_par_iter()
         .map(|k| {
-            let mut o = measure_object(seg.object(k), seg.object_values(k), inp);
+            let centre = centres.get(k).copied().flatten();
+            let mut o = measure_object(seg.object(k), seg.object_values(k), centre, inp);
             o.number = k as u32 + 1;
             o
         })
@@ -335,6 +428,7 @@ mod tests {
             analysis_thresh: PixelField::Const(1.5),
             gain: 0.0,
             mag_zeropoint: 25.0,
+            minarea: 5,
         }
     }
 
@@ -353,7 +447,7 @@ mod tests {
             Run { y: 2, x0: 1, x1: 4 },
             Run { y: 3, x0: 2, x1: 3 },
         ];
-        let o = measure_object(&runs, &[], &input(&img));
+        let o = measure_object(&runs, &[], None, &input(&img));
         // Σc = 10; x̄ = 2, ȳ = 2; x2 = (1+1)/10 = 0.2; y2 = (2+2)/10 = 0.4; xy = 0.
         assert_eq!((o.x, o.y), (2.0, 2.0));
         assert!((o.x2 - 0.2).abs() < 1e-12 && (o.y2 - 0.4).abs() < 1e-12);
@@ -379,7 +473,7 @@ mod tests {
     #[test]
     fn single_pixel_is_singular_and_flagged_at_the_border() {
         let img = Image::new(3, 3, vec![9.0, 0., 0., 0., 0., 0., 0., 0., 0.]).unwrap();
-        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &[], &input(&img));
+        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &[], None, &input(&img));
         assert!((o.x2 - 0.0833333).abs() < 1e-12 && (o.y2 - 0.0833333).abs() < 1e-12);
         assert!((o.a - 0.0833333f64.sqrt()).abs() < 1e-12);
         // ρe = Σv·0.08333/F² = 4·0.08333/81 is added to the zero error moments.
@@ -399,7 +493,7 @@ mod tests {
                 vec![Run { y: 0, x0: 2, x1: 4 }],
             ],
         );
-        let objs = measure_all(&seg, &input(&img));
+        let objs = measure_all(&seg, &input(&img), &[]);
         assert_eq!(
             objs.iter().map(|o| o.number).collect::<Vec<_>>(),
             vec![1, 2]

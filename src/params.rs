@@ -1,6 +1,7 @@
 //! Parameters of every stage, with SExtractor's defaults and one `validate()` at the
 //! public boundary. Names follow SExtractor's configuration keywords.
 
+use crate::deblend::DeblendParams;
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
 
@@ -116,6 +117,12 @@ pub struct ExtractParams {
     pub mag_zeropoint: f64,
     /// `SATUR_LEVEL` in ADU before background subtraction (default 50000).
     pub satur_level: f64,
+    /// `DEBLEND_NTHRESH`, `DEBLEND_MINCONT` (default 32, 0.005; MINCONT 1 = off).
+    pub deblend: DeblendParams,
+    /// `CLEAN` (default on).
+    pub clean: bool,
+    /// `CLEAN_PARAM`: the Moffat β of the cleaning model (default 1.0).
+    pub clean_param: f64,
 }
 
 impl Default for ExtractParams {
@@ -131,6 +138,9 @@ impl Default for ExtractParams {
             gain: 0.0,
             mag_zeropoint: 0.0,
             satur_level: 50000.0,
+            deblend: DeblendParams::default(),
+            clean: true,
+            clean_param: 1.0,
         }
     }
 }
@@ -182,6 +192,27 @@ impl ExtractParams {
             ));
         }
         positive("--satur-level", self.satur_level)?;
+        if !(1..=64).contains(&self.deblend.nthresh) {
+            return Err(Error::param(
+                "--deblend-nthresh",
+                self.deblend.nthresh,
+                "must be between 1 and 64 (default 32)",
+            ));
+        }
+        if !(self.deblend.mincont >= 0.0 && self.deblend.mincont <= 1.0) {
+            return Err(Error::param(
+                "--deblend-mincont",
+                self.deblend.mincont,
+                "must be between 0 and 1 (default 0.005; 1 turns deblending off)",
+            ));
+        }
+        if !(self.clean_param >= 0.1 && self.clean_param <= 10.0) {
+            return Err(Error::param(
+                "--clean-param",
+                self.clean_param,
+                "must be between 0.1 and 10 (default 1.0)",
+            ));
+        }
         Ok(())
     }
 }

@@ -42,6 +42,134 @@ impl Extraction {
     }
 }
 
+/// Deblends every object of `seg` (in parallel); returns the new segmentation (objects
+/// ordered by first pixel), the fixed centres of deblended objects and which objects
+/// came out of a split.
+fn deblend_all(
+    seg: &Segmentation,
+    sub: &Image,
+    thresh: &PixelField,
+    p: &ExtractParams,
+) -> (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>) {
+    use crate::deblend::{deblend, runs_of, Pixel};
+    let w = sub.width();
+    type Part = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);
+    let parts: Vec<Vec<Part>> = (0..seg.len())
+        .into_par_iter()
+        .map(|k| {
+            let runs = seg.object(k);
+            let vals = seg.object_values(k);
+            let mut px = Vec::with_capacity(vals.len());
+            let mut tsum = 0.0f64;
+            for r in runs {
+                for x in r.x0..r.x1 {
+                    let idx = r.y as usize * w + x as usize;
+                    let c = vals[px.len()];
+                    px.push(Pixel {
+                        x,
+                        y: r.y,
+                        c,
+                        v: sub.data()[idx],
+                    });
+                    tsum += thresh.at(idx) as f64;
+                }
+            }
+            let t0 = tsum / px.len() as f64;
+            let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
+            match deblend(
+                &px,
+                t0,
+                p.minarea,
+                p.connectivity,
+                &p.deblend,
+                first ^ 0x5EED_5EED_5EED_5EED,
+            ) {
+                None => vec![(runs.to_vec(), vals.to_vec(), None, false)],
+                Some(children) => children
+                    .into_iter()
+                    .map(|ch| {
+                        let r = runs_of(&px, &ch.pixels);
+                        let v = ch.pixels.iter().map(|&i| px[i].c).collect();
+                        (r, v, Some(ch.centre), true)
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut all: Vec<Part> = parts.into_iter().flatten().collect();
+    all.sort_by_key(|part| (part.0[0].y, part.0[0].x0));
+    let centres = all.iter().map(|part| part.2).collect();
+    let merged = all.iter().map(|part| part.3).collect();
+    let seg = Segmentation::from_parts(
+        seg.width(),
+        seg.height(),
+        all.into_iter().map(|part| (part.0, part.1)).collect(),
+    );
+    (seg, centres, merged)
+}
+
+/// Merges every cleaned object into its target and renumbers the survivors; the
+/// segmentation follows (a victim's pixels join its eater's segment).
+fn apply_cleaning(
+    seg: Segmentation,
+    mut objects: Vec<crate::measure::Object>,
+    targets: &[usize],
+    zeropoint: f64,
+) -> (Segmentation, Vec<crate::measure::Object>) {
+    let n = objects.len();
+    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, &t) in targets.iter().enumerate() {
+        if t != i {
+            victims[t].push(i);
+        }
+    }
+    for t in 0..n {
+        for &v in &victims[t] {
+            let victim = objects[v].clone();
+            crate::clean::merge_into(&mut objects[t], &victim, zeropoint);
+        }
+    }
+    let mut parts = Vec::new();
+    let mut kept = Vec::new();
+    for t in 0..n {
+        if targets[t] != t {
+            continue;
+        }
+        // Runs and values of the eater and its victims, merged in raster order.
+        let mut pix: Vec<(u32, u32, f32)> = Vec::new();
+        for &k in std::iter::once(&t).chain(victims[t].iter()) {
+            let vals = seg.object_values(k);
+            let mut i = 0;
+            for r in seg.object(k) {
+                for x in r.x0..r.x1 {
+                    pix.push((r.y, x, vals.get(i).copied().unwrap_or(0.0)));
+                    i += 1;
+                }
+            }
+        }
+        pix.sort_by_key(|q| (q.0, q.1));
+        let mut runs: Vec<crate::label::Run> = Vec::new();
+        for &(y, x, _) in &pix {
+            match runs.last_mut() {
+                Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
+                _ => runs.push(crate::label::Run {
+                    y,
+                    x0: x,
+                    x1: x + 1,
+                }),
+            }
+        }
+        parts.push((runs, pix.iter().map(|q| q.2).collect()));
+        let mut o = objects[t].clone();
+        o.number = kept.len() as u32 + 1;
+        kept.push(o);
+    }
+    (
+        Segmentation::from_parts(seg.width(), seg.height(), parts),
+        kept,
+    )
+}
+
 /// Optional per-pixel inputs besides the image.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Inputs<'a> {
@@ -287,19 +415,39 @@ impl Extractor {
                 seg
             }
         };
-        let objects = measure_all(
-            &segmentation,
-            &MeasureInput {
-                saturated: &saturated,
-                sub: &subtracted,
-                filtered: None,
-                variance,
-                thresh,
-                analysis_thresh,
-                gain: p.gain,
-                mag_zeropoint: p.mag_zeropoint,
-            },
-        );
+        // Deblending, per object in parallel, seeded by each object's first pixel.
+        let (segmentation, centres, merged) = if p.deblend.mincont < 1.0 {
+            let (seg, c, m) = deblend_all(&segmentation, &subtracted, &thresh, p);
+            lap("deblending");
+            (seg, c, m)
+        } else {
+            (segmentation, Vec::new(), Vec::new())
+        };
+        let inp = MeasureInput {
+            saturated: &saturated,
+            sub: &subtracted,
+            filtered: None,
+            variance,
+            thresh,
+            analysis_thresh,
+            gain: p.gain,
+            mag_zeropoint: p.mag_zeropoint,
+            minarea: p.minarea,
+        };
+        let mut objects = measure_all(&segmentation, &inp, &centres);
+        for (o, &m) in objects.iter_mut().zip(&merged) {
+            if m {
+                o.flags |= crate::measure::flags::MERGED;
+            }
+        }
+        let (segmentation, objects) = if p.clean {
+            let targets = crate::clean::clean_targets(&objects, p.clean_param);
+            let r = apply_cleaning(segmentation, objects, &targets, p.mag_zeropoint);
+            lap("cleaning");
+            r
+        } else {
+            (segmentation, objects)
+        };
         lap("measurement");
         Ok(Extraction {
             timings,

@@ -77,7 +77,11 @@ fn assert_parity(img: &Image, cpu: &Extractor, gpu: &Extractor, inputs: Inputs, 
     let a = cpu.extract(img, inputs).unwrap();
     let b = gpu.extract(img, inputs).unwrap();
     assert!(!a.catalog.is_empty() || a.segmentation.is_empty(), "{what}");
-    assert_eq!(a.segmentation.len(), b.segmentation.len(), "{what}: object count");
+    assert_eq!(
+        a.segmentation.len(),
+        b.segmentation.len(),
+        "{what}: object count"
+    );
     assert_eq!(a.segmentation, b.segmentation, "{what}: segmentation");
     assert_eq!(a.catalog, b.catalog, "{what}: catalog");
 }
@@ -88,7 +92,13 @@ fn parity_on_every_test_image_and_strip_size() {
         let Some(g) = gpu(rows) else { return };
         for f in ["sep_image.fits", "sim_masked_crop.fits"] {
             let img = io::read_image(&data_str(f)).unwrap();
-            assert_parity(&img, &Extractor::default(), &g, Inputs::default(), &format!("{f}, strips {rows:?}"));
+            assert_parity(
+                &img,
+                &Extractor::default(),
+                &g,
+                Inputs::default(),
+                &format!("{f}, strips {rows:?}"),
+            );
         }
     }
 }
@@ -98,11 +108,41 @@ fn parity_with_masks_thresholds_and_kernels() {
     let Some(g) = gpu(Some(50)) else { return };
     let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
     let (w, h) = (img.width(), img.height());
-    let mask = Mask::new(w, h, (0..w * h).map(|i| (i / w) % 97 < 9 || (i % w) % 61 < 4).collect()).unwrap();
+    let mask = Mask::new(
+        w,
+        h,
+        (0..w * h)
+            .map(|i| (i / w) % 97 < 9 || (i % w) % 61 < 4)
+            .collect(),
+    )
+    .unwrap();
     let cpu = Extractor::default();
-    assert_parity(&img, &cpu, &g, Inputs { mask: Some(&mask), ..Default::default() }, "mask");
-    let t = Image::new(w, h, (0..w * h).map(|i| 12.0 + (i % w) as f32 * 0.02).collect()).unwrap();
-    assert_parity(&img, &cpu, &g, Inputs { threshold_image: Some(&t), ..Default::default() }, "threshold image");
+    assert_parity(
+        &img,
+        &cpu,
+        &g,
+        Inputs {
+            mask: Some(&mask),
+            ..Default::default()
+        },
+        "mask",
+    );
+    let t = Image::new(
+        w,
+        h,
+        (0..w * h).map(|i| 12.0 + (i % w) as f32 * 0.02).collect(),
+    )
+    .unwrap();
+    assert_parity(
+        &img,
+        &cpu,
+        &g,
+        Inputs {
+            threshold_image: Some(&t),
+            ..Default::default()
+        },
+        "threshold image",
+    );
     let mut c2 = cpu.clone();
     let mut g2 = g.clone();
     for e in [&mut c2, &mut g2] {
@@ -110,13 +150,21 @@ fn parity_with_masks_thresholds_and_kernels() {
         e.extract.kernel = Some(skysift::Kernel::gaussian(3.0).unwrap());
         e.extract.connectivity = Connectivity::Four;
     }
-    assert_parity(&img, &c2, &g2, Inputs::default(), "RMS map threshold, Gaussian kernel, 4-connectivity");
+    assert_parity(
+        &img,
+        &c2,
+        &g2,
+        Inputs::default(),
+        "RMS map threshold, Gaussian kernel, 4-connectivity",
+    );
 }
 
 /// A binary test image: `f(x, y)` true → 100, else 0; extracted with no filter and an
 /// absolute threshold of 50 and minimum area 1, so the pixels on are exactly the pattern.
 fn pattern(w: usize, h: usize, f: impl Fn(usize, usize) -> bool) -> Image {
-    let d = (0..w * h).map(|i| if f(i % w, i / w) { 100.0 } else { 0.0 }).collect();
+    let d = (0..w * h)
+        .map(|i| if f(i % w, i / w) { 100.0 } else { 0.0 })
+        .collect();
     Image::new(w, h, d).unwrap()
 }
 
@@ -136,14 +184,36 @@ fn binary(e: &Extractor, conn: Connectivity) -> Extractor {
 fn adversarial_shapes_label_like_the_cpu() {
     let shapes: Vec<(&str, Image)> = vec![
         // A 1-pixel-wide serpentine spanning the whole image: one object, a long chain.
-        ("serpentine", pattern(301, 203, |x, y| y % 4 == 0 || (y % 8 == 1 || y % 8 == 2 || y % 8 == 3) && x == 300 || (y % 8 == 5 || y % 8 == 6 || y % 8 == 7) && x == 0)),
+        (
+            "serpentine",
+            pattern(301, 203, |x, y| {
+                y % 4 == 0
+                    || (y % 8 == 1 || y % 8 == 2 || y % 8 == 3) && x == 300
+                    || (y % 8 == 5 || y % 8 == 6 || y % 8 == 7) && x == 0
+            }),
+        ),
         // One object covering ~90% of the image, with holes.
-        ("90 percent", pattern(257, 190, |x, y| !(x % 10 == 3 && y % 10 == 7))),
+        (
+            "90 percent",
+            pattern(257, 190, |x, y| !(x % 10 == 3 && y % 10 == 7)),
+        ),
         // One-pixel diagonal lines: 8-connected lines, 4-connected single pixels.
-        ("diagonals", pattern(129, 131, |x, y| (x + y) % 9 == 0 || (x + 200 - y) % 13 == 0)),
+        (
+            "diagonals",
+            pattern(129, 131, |x, y| (x + y) % 9 == 0 || (x + 200 - y) % 13 == 0),
+        ),
         ("checkerboard", pattern(97, 67, |x, y| (x + y) % 2 == 0)),
         // Objects crossing every strip seam (strips of 16 rows) and touching corners.
-        ("seams", pattern(120, 160, |x, y| (x % 20 < 3) || (y % 16 == 15 && x % 7 == 0) || (y % 16 == 0 && x % 7 == 1) || (x, y) == (119, 159) || (x, y) == (0, 0))),
+        (
+            "seams",
+            pattern(120, 160, |x, y| {
+                (x % 20 < 3)
+                    || (y % 16 == 15 && x % 7 == 0)
+                    || (y % 16 == 0 && x % 7 == 1)
+                    || (x, y) == (119, 159)
+                    || (x, y) == (0, 0)
+            }),
+        ),
         ("1xN", pattern(1, 999, |_, y| y % 5 != 0)),
         ("Nx1", pattern(1001, 1, |x, _| x % 7 != 3)),
         ("odd sizes", pattern(17, 33, |x, y| (x * 7 + y * 3) % 5 < 2)),
@@ -154,30 +224,54 @@ fn adversarial_shapes_label_like_the_cpu() {
             for conn in [Connectivity::Eight, Connectivity::Four] {
                 let c = binary(&Extractor::default(), conn);
                 let gg = binary(&g, conn);
-                assert_parity(img, &c, &gg, Inputs::default(), &format!("{name}, {conn:?}, strips {rows:?}"));
+                assert_parity(
+                    img,
+                    &c,
+                    &gg,
+                    Inputs::default(),
+                    &format!("{name}, {conn:?}, strips {rows:?}"),
+                );
             }
         }
     }
     // The shapes are what they claim (checked on the CPU path).
     let c8 = binary(&Extractor::default(), Connectivity::Eight);
     let c4 = binary(&Extractor::default(), Connectivity::Four);
-    let count = |e: &Extractor, img: &Image| e.extract(img, Inputs::default()).unwrap().catalog.len();
+    let count =
+        |e: &Extractor, img: &Image| e.extract(img, Inputs::default()).unwrap().catalog.len();
     assert_eq!(count(&c4, &shapes[0].1), 1, "serpentine is one object");
     assert_eq!(count(&c8, &shapes[1].1), 1, "90% object is one object");
-    assert_eq!(count(&c8, &shapes[3].1), 1, "checkerboard is one 8-connected object");
-    assert_eq!(count(&c4, &shapes[3].1), (97 * 67 + 1) / 2, "checkerboard is single pixels in 4-connectivity");
+    assert_eq!(
+        count(&c8, &shapes[3].1),
+        1,
+        "checkerboard is one 8-connected object"
+    );
+    assert_eq!(
+        count(&c4, &shapes[3].1),
+        (97 * 67 + 1) / 2,
+        "checkerboard is single pixels in 4-connectivity"
+    );
 }
 
 #[test]
 fn no_adapter_gives_a_clear_error_for_backend_gpu() {
     // With WGPU_BACKEND naming a backend that does not exist here, no adapter is found.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
-        .args([&data_str("sep_image.fits"), "-o", "/tmp/skysift-nogpu.csv", "--backend", "gpu"])
+        .args([
+            &data_str("sep_image.fits"),
+            "-o",
+            "/tmp/skysift-nogpu.csv",
+            "--backend",
+            "gpu",
+        ])
         .env("WGPU_BACKEND", "metal")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("no GPU adapter") && e.contains("--backend cpu"), "{e}");
+    assert!(
+        e.contains("no GPU adapter") && e.contains("--backend cpu"),
+        "{e}"
+    );
     assert!(!std::path::Path::new("/tmp/skysift-nogpu.csv").exists());
 }

@@ -1,0 +1,433 @@
+//! Deblending: SExtractor's multi-threshold tree (../shared/spec/deblend-clean.md §4.5),
+//! reproducible.
+//!
+//! For one detected object with threshold t₀ and filtered peak P, N = DEBLEND_NTHRESH
+//! levels t_k = t₀·(P/t₀)^(k/N) are cut through it. At each level every node of the
+//! previous level is re-segmented (filtered value > t_k, same connectivity as the
+//! detection); components of at least min(DETECT_MINAREA, 3) pixels become its
+//! children. A child is *significant* if its filtered flux above its own isophote,
+//! Σc − t·n, exceeds DEBLEND_MINCONT times the whole object's filtered flux. Going
+//! back up the tree, a node with two or more significant children emits those of them
+//! that were not split further as separate objects ("cores"), and is itself marked as
+//! split, as are all its ancestors. If the root was split, the pixels outside the
+//! cores are shared out: each core is modelled as an elliptical Gaussian (its own
+//! moments, SExtractor's area correction `abcor`, amplitude t₀·e^(n/(2π·abcor·a·b))
+//! capped at 4× its peak), and each pixel goes to a core drawn with probability
+//! proportional to the models' values there (to the nearest model if they all vanish).
+//!
+//! SExtractor draws these numbers from the C library's global `rand()`, so its
+//! catalogs depend on the platform and on the processing order. skysift seeds a
+//! generator per object from the object's first pixel, so the result is the same on
+//! every run, for any thread count and either backend. There is no limit on the
+//! number of levels' nodes or of sub-objects.
+
+use crate::label::Run;
+use crate::params::Connectivity;
+
+/// Deblending parameters (SExtractor keywords).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeblendParams {
+    /// DEBLEND_NTHRESH (default 32, 1..=64).
+    pub nthresh: usize,
+    /// DEBLEND_MINCONT (default 0.005; 1 turns deblending off).
+    pub mincont: f64,
+}
+
+impl Default for DeblendParams {
+    fn default() -> Self {
+        DeblendParams {
+            nthresh: 32,
+            mincont: 0.005,
+        }
+    }
+}
+
+/// One pixel of an object: position, filtered value, unfiltered value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pixel {
+    pub x: u32,
+    pub y: u32,
+    pub c: f32,
+    pub v: f32,
+}
+
+/// A deblended child: indices of its pixels (into the parent's pixel list, in raster
+/// order) and the barycentre of its core (0-based image coordinates), which is its
+/// position, as SExtractor reports deblended objects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Child {
+    pub pixels: Vec<usize>,
+    pub centre: (f64, f64),
+}
+
+/// A small, fast, seedable generator (SplitMix64), for the reproducible draws.
+#[derive(Clone, Debug)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1].
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / ((1u64 << 53) - 1) as f64
+    }
+}
+
+/// Local grid of an object's bounding box: pixel index per cell, or u32::MAX.
+struct Grid {
+    x0: u32,
+    y0: u32,
+    w: usize,
+    h: usize,
+    cell: Vec<u32>,
+}
+
+impl Grid {
+    fn new(px: &[Pixel]) -> Self {
+        let (mut x0, mut x1, mut y0, mut y1) = (u32::MAX, 0, u32::MAX, 0);
+        for p in px {
+            x0 = x0.min(p.x);
+            x1 = x1.max(p.x);
+            y0 = y0.min(p.y);
+            y1 = y1.max(p.y);
+        }
+        let (w, h) = ((x1 - x0 + 1) as usize, (y1 - y0 + 1) as usize);
+        let mut cell = vec![u32::MAX; w * h];
+        for (i, p) in px.iter().enumerate() {
+            cell[(p.y - y0) as usize * w + (p.x - x0) as usize] = i as u32;
+        }
+        Grid { x0, y0, w, h, cell }
+    }
+    fn at(&self, x: i64, y: i64) -> Option<usize> {
+        if x < 0 || y < 0 || x as usize >= self.w || y as usize >= self.h {
+            return None;
+        }
+        let c = self.cell[y as usize * self.w + x as usize];
+        (c != u32::MAX).then_some(c as usize)
+    }
+}
+
+/// A node of the tree: its pixels (indices, raster order) and pre-analysis.
+struct Node {
+    pixels: Vec<usize>,
+    thresh: f64,
+    fdflux: f64,
+    parent: usize,
+    ok: bool,
+    significant: bool,
+}
+
+/// Connected components of `members` (indices, raster order) among pixels with
+/// c > t, in raster order of their first pixel; each component in raster order.
+fn components(
+    px: &[Pixel],
+    grid: &Grid,
+    members: &[usize],
+    t: f64,
+    conn: Connectivity,
+    stamp: &mut [u32],
+    tag: u32,
+) -> Vec<Vec<usize>> {
+    // Mark the candidate pixels.
+    for &i in members {
+        if px[i].c as f64 > t {
+            stamp[i] = tag;
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack = Vec::new();
+    let seen_tag = tag.wrapping_add(1);
+    for &i in members {
+        if stamp[i] != tag {
+            continue;
+        }
+        let mut comp = Vec::new();
+        stamp[i] = seen_tag;
+        stack.push(i);
+        while let Some(k) = stack.pop() {
+            comp.push(k);
+            let (x, y) = ((px[k].x - grid.x0) as i64, (px[k].y - grid.y0) as i64);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
+                        continue;
+                    }
+                    if let Some(n) = grid.at(x + dx, y + dy) {
+                        if stamp[n] == tag {
+                            stamp[n] = seen_tag;
+                            stack.push(n);
+                        }
+                    }
+                }
+            }
+        }
+        comp.sort_unstable();
+        out.push(comp);
+    }
+    out
+}
+
+/// Moments of a set of pixels weighted by filtered values: (x̄, ȳ, x2, y2, xy)
+/// after SExtractor's singularity correction.
+fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
+    let (x0, y0) = (px[set[0]].x as f64, px[set[0]].y as f64);
+    let (mut s, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for &i in set {
+        let c = px[i].c as f64;
+        let (dx, dy) = (px[i].x as f64 - x0, px[i].y as f64 - y0);
+        s += c;
+        sx += c * dx;
+        sy += c * dy;
+        sxx += c * dx * dx;
+        syy += c * dy * dy;
+        sxy += c * dx * dy;
+    }
+    let (mx, my) = (sx / s, sy / s);
+    let mut x2 = sxx / s - mx * mx;
+    let mut y2 = syy / s - my * my;
+    let xy = sxy / s - mx * my;
+    if x2 * y2 - xy * xy < 0.00694 {
+        x2 += 0.0833333;
+        y2 += 0.0833333;
+    }
+    (x0 + mx, y0 + my, x2, y2, xy)
+}
+
+/// The Gaussian model of a core, for the pixel sharing.
+struct Model {
+    mx: f64,
+    my: f64,
+    cxx: f64,
+    cyy: f64,
+    cxy: f64,
+    abcor: f64,
+    amp: f64,
+}
+
+fn model(px: &[Pixel], core: &[usize], t_core: f64, t0: f64) -> Model {
+    let (mx, my, x2, y2, xy) = moments(px, core);
+    let det = x2 * y2 - xy * xy;
+    let d = x2 - y2;
+    let tt = (0.25 * d * d + xy * xy).sqrt();
+    let a = (0.5 * (x2 + y2) + tt).max(0.0).sqrt();
+    let b = (0.5 * (x2 + y2) - tt).max(0.0).sqrt();
+    let fdpeak = core
+        .iter()
+        .map(|&i| px[i].c as f64)
+        .fold(f64::MIN, f64::max);
+    let dpeak = core
+        .iter()
+        .map(|&i| px[i].v as f64)
+        .fold(f64::MIN, f64::max);
+    let dnpix = core.iter().filter(|&&i| px[i].v as f64 > t_core).count() as f64;
+    // Area correction for a Gaussian profile (spec §4.4, abcor).
+    let t2 = (t_core + dpeak) / 2.0;
+    let abcor = if t2 == 0.0 || t_core / t2 <= 0.0 || a * b == 0.0 {
+        1.0
+    } else {
+        let area2 = core.iter().filter(|&&i| px[i].v as f64 > t2).count() as f64;
+        let darea = area2 - dnpix;
+        let num = if darea < 0.0 { darea } else { -1.0 };
+        (num / (2.0 * std::f64::consts::PI * (t_core / t2).min(0.99).ln() * a * b)).min(1.0)
+    };
+    let npix = core.len() as f64;
+    let dd = npix / (2.0 * std::f64::consts::PI * abcor * a * b);
+    let mut amp = if dd < 70.0 {
+        t0 * dd.exp()
+    } else {
+        4.0 * fdpeak
+    };
+    if amp > 4.0 * fdpeak {
+        amp = 4.0 * fdpeak;
+    }
+    Model {
+        mx,
+        my,
+        cxx: y2 / det,
+        cyy: x2 / det,
+        cxy: -2.0 * xy / det,
+        abcor,
+        amp,
+    }
+}
+
+/// Deblends one object. `px` are its pixels in raster order, `t0` its detection
+/// threshold (filtered units), `seed` a per-object seed. Returns None if the object is
+/// not split, else its children (at least two), in raster order of their first pixel.
+pub fn deblend(
+    px: &[Pixel],
+    t0: f64,
+    minarea: usize,
+    conn: Connectivity,
+    p: &DeblendParams,
+    seed: u64,
+) -> Option<Vec<Child>> {
+    if p.mincont >= 1.0 || px.len() < 2 * minarea.min(3) {
+        return None;
+    }
+    let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
+    if !(t0 > 0.0) || peak <= t0 {
+        return None;
+    }
+    let n = p.nthresh.max(1);
+    let sub_minarea = minarea.min(3);
+    let grid = Grid::new(px);
+    let mut stamp = vec![0u32; px.len()];
+    let mut tag = 1u32;
+    let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
+    let mut nodes = vec![Node {
+        pixels: (0..px.len()).collect(),
+        thresh: t0,
+        fdflux: root_flux,
+        parent: usize::MAX,
+        ok: true,
+        significant: true,
+    }];
+    // levels[k] = indices of the nodes at level k.
+    let mut levels: Vec<Vec<usize>> = vec![vec![0]];
+    for k in 1..n {
+        let t = t0 * (peak / t0).powf(k as f64 / n as f64);
+        let mut this = Vec::new();
+        for &ni in &levels[k - 1] {
+            let members = std::mem::take(&mut nodes[ni].pixels);
+            tag = tag.wrapping_add(2);
+            if tag < 2 {
+                stamp.iter_mut().for_each(|s| *s = 0);
+                tag = 2;
+            }
+            let comps = components(px, &grid, &members, t, conn, &mut stamp, tag);
+            nodes[ni].pixels = members;
+            for comp in comps {
+                if comp.len() < sub_minarea {
+                    continue;
+                }
+                let fdflux: f64 = comp.iter().map(|&i| px[i].c as f64).sum();
+                let significant = fdflux - t * comp.len() as f64 > p.mincont * root_flux;
+                this.push(nodes.len());
+                nodes.push(Node {
+                    pixels: comp,
+                    thresh: t,
+                    fdflux,
+                    parent: ni,
+                    ok: true,
+                    significant,
+                });
+            }
+        }
+        if this.is_empty() {
+            break;
+        }
+        levels.push(this);
+    }
+    // Prune from the top: nodes with two or more significant children emit them.
+    let mut cores: Vec<usize> = Vec::new();
+    for k in (0..levels.len().saturating_sub(1)).rev() {
+        for &ni in &levels[k] {
+            let children: Vec<usize> = levels[k + 1]
+                .iter()
+                .copied()
+                .filter(|&c| nodes[c].parent == ni)
+                .collect();
+            let mut ok = nodes[ni].ok;
+            for &c in &children {
+                ok &= nodes[c].ok;
+            }
+            let sig: Vec<usize> = children
+                .iter()
+                .copied()
+                .filter(|&c| nodes[c].significant)
+                .collect();
+            if sig.len() >= 2 {
+                for &c in &sig {
+                    if nodes[c].ok {
+                        cores.push(c);
+                    }
+                }
+                ok = false;
+            }
+            nodes[ni].ok = ok;
+        }
+    }
+    if nodes[0].ok || cores.len() < 2 {
+        return None;
+    }
+    // Cores in raster order of their first pixel.
+    cores.sort_by_key(|&c| nodes[c].pixels[0]);
+    let models: Vec<Model> = cores
+        .iter()
+        .map(|&c| model(px, &nodes[c].pixels, nodes[c].thresh, t0))
+        .collect();
+    let _ = nodes.iter().map(|nd| nd.fdflux).count();
+    let mut owner = vec![usize::MAX; px.len()];
+    for (k, &c) in cores.iter().enumerate() {
+        for &i in &nodes[c].pixels {
+            owner[i] = k;
+        }
+    }
+    let mut rng = SplitMix64::new(seed);
+    let mut cum = vec![0.0f64; cores.len()];
+    for i in 0..px.len() {
+        if owner[i] != usize::MAX {
+            continue;
+        }
+        let (x, y) = (px[i].x as f64, px[i].y as f64);
+        let mut total = 0.0;
+        let (mut best, mut qmin) = (0usize, f64::INFINITY);
+        for (k, m) in models.iter().enumerate() {
+            let (dx, dy) = (x - m.mx, y - m.my);
+            let q = 0.5 * (m.cxx * dx * dx + m.cyy * dy * dy + m.cxy * dx * dy) / m.abcor;
+            if q < qmin {
+                qmin = q;
+                best = k;
+            }
+            if q < 70.0 {
+                total += m.amp * (-q).exp();
+            }
+            cum[k] = total;
+        }
+        owner[i] = if total > 1e-31 {
+            let u = total * rng.unit();
+            cum.iter().position(|&c| c >= u).unwrap_or(best)
+        } else {
+            best
+        };
+    }
+    let mut children: Vec<Child> = models
+        .iter()
+        .map(|m| Child {
+            pixels: Vec::new(),
+            centre: (m.mx, m.my),
+        })
+        .collect();
+    for (i, &o) in owner.iter().enumerate() {
+        children[o].pixels.push(i);
+    }
+    children.retain(|c| !c.pixels.is_empty());
+    children.sort_by_key(|c| c.pixels[0]);
+    Some(children)
+}
+
+/// Runs of a set of pixels given in raster order.
+pub fn runs_of(px: &[Pixel], set: &[usize]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for &i in set {
+        let (x, y) = (px[i].x, px[i].y);
+        match runs.last_mut() {
+            Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
+            _ => runs.push(Run {
+                y,
+                x0: x,
+                x1: x + 1,
+            }),
+        }
+    }
+    runs
+}
