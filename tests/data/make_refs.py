@@ -14,6 +14,8 @@ What it writes (all small):
 - <name>.sex_nodeblend.csv: SExtractor's catalog with the oracle configuration
   (shared/data/config/oracle.sex) and deblending and cleaning off
   (-DEBLEND_MINCONT 1.0 -CLEAN N), written as FITS_1.0 and converted to CSV.
+- <name>.sex_deblend.csv: the same with the oracle configuration unchanged
+  (DEBLEND_NTHRESH 32, DEBLEND_MINCONT 0.005, CLEAN Y, CLEAN_PARAM 1).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -53,6 +55,17 @@ def fits_to_csv(cat_fits, csv_path):
     t.write(csv_path, format="csv", overwrite=True)
 
 
+def run_sex_deblend(image, name):
+    """SExtractor's catalog with the oracle configuration as it is (deblending and
+    cleaning on): <name>.sex_deblend.csv."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(
+            ["source-extractor", image, "-c", "oracle.sex", "-CATALOG_TYPE", "FITS_1.0",
+             "-CATALOG_NAME", f"{d}/cat.fits", "-VERBOSE_TYPE", "QUIET",
+             "-STARNNW_NAME", "/usr/share/source-extractor/default.nnw"], cwd=cfg, check=True)
+        fits_to_csv(f"{d}/cat.fits", f"{out}/{name}.sex_deblend.csv")
+
+
 def run_sex(image, name, subsample=1):
     with tempfile.TemporaryDirectory() as d:
         subprocess.run(
@@ -80,6 +93,10 @@ for src, name in (("sim_1024", "sim_crop"), ("sim_masked_1024", "sim_masked_crop
         m = fits.getdata(f"{shared}/images/{src}.mask.fits")[:512, :512]
         fits.PrimaryHDU(np.asarray(m, dtype=np.uint8)).writeto(f"{out}/{name}.mask.fits", overwrite=True)
     run_sex(f"{out}/{name}.fits", name)
+run_sex_deblend(f"{out}/sep_image.fits", "sep_image")
+run_sex_deblend(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies")
+run_sex_deblend(f"{out}/sim_crop.fits", "sim_crop")
+run_sex_deblend(f"{out}/sim_masked_crop.fits", "sim_masked_crop")
 print("done")
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
 # x <= 512.5 and y <= 512.5 (1-based centres inside the crop), columns id, type,

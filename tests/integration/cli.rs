@@ -31,9 +31,22 @@ fn csv_catalog_and_summary() {
     let out = dir.path().join("cat.csv");
     let o = skysift(&[&data_str("sep_image.fits"), "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("71 objects"), "{}", stderr(&o));
+    // SExtractor's defaults deblend and clean: 68 objects, as SExtractor finds.
+    assert!(stderr(&o).contains("68 objects"), "{}", stderr(&o));
     let t = Table::read_csv(&out);
-    assert_eq!(t.len(), 71);
+    assert_eq!(t.len(), 68);
+    // --deblend-mincont 1 --no-clean turn both off, as in SExtractor: 71 objects.
+    let nd = dir.path().join("nodeblend.csv");
+    let o2 = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        nd.to_str().unwrap(),
+        "--deblend-mincont",
+        "1",
+        "--no-clean",
+    ]);
+    assert!(stderr(&o2).contains("71 objects"), "{}", stderr(&o2));
+    std::fs::remove_file(&nd).unwrap();
     assert!(t.cols.contains_key("X_IMAGE") && t.cols.contains_key("FLUX_ISO"));
     // 1-based: every position lies in [1, 256].
     for r in 0..t.len() {
@@ -80,7 +93,7 @@ fn ascii_head_and_fits_table_and_column_selection() {
         lines[1]
     );
     assert!(lines[3].contains("FLUX_ISO") && lines[3].ends_with("[count]"));
-    assert_eq!(lines.len(), 5 + 71);
+    assert_eq!(lines.len(), 5 + 68);
     assert_eq!(lines[5].split_whitespace().count(), 5);
 
     let fits = dir.path().join("cat.fits");
@@ -95,7 +108,7 @@ fn ascii_head_and_fits_table_and_column_selection() {
     let hdu = f.hdu(1).unwrap();
     let x: Vec<f64> = hdu.read_col(&mut f, "X_IMAGE").unwrap();
     let n: Vec<i32> = hdu.read_col(&mut f, "NUMBER").unwrap();
-    assert_eq!(x.len(), 71);
+    assert_eq!(x.len(), 68);
     assert_eq!(n[0], 1);
     let unit: String = hdu.read_key(&mut f, "TUNIT2").unwrap();
     assert_eq!(unit, "pixel");
@@ -171,7 +184,7 @@ fn check_images() {
     assert_eq!(read("BACKGROUND_RMS").width(), 256);
     assert_eq!(read("FILTERED").width(), 256);
     let max_label = seg.data().iter().fold(0f32, |a, &b| a.max(b));
-    assert_eq!(max_label, 71.0);
+    assert_eq!(max_label, 68.0);
     for i in 0..img.data().len() {
         assert!((sub.data()[i] - (img.data()[i] - back.data()[i])).abs() < 1e-3);
         if seg.data()[i] > 0.0 {

@@ -5,7 +5,7 @@
 //! SKYSIFT_REQUIRE_GPU=1 (set by .ci/run, which installs lavapipe), where they fail.
 
 use crate::common::data_str;
-use crate::reference::{check_catalog_with, Case, EMMI, SEP_IMAGE, SIM, SIM_MASKED};
+use crate::reference::{check_catalog_with, nodeblend, Case, EMMI, SEP_IMAGE, SIM, SIM_MASKED};
 use skysift::gpu::GpuContext;
 use skysift::params::{Connectivity, ThreshType};
 use skysift::{io, Extractor, Image, Inputs, Mask};
@@ -50,8 +50,8 @@ fn gpu_shaders_run_on_an_adapter() {
 }
 
 fn reference_on_gpu(c: &Case) {
-    if let Some(e) = gpu(None) {
-        check_catalog_with(c, &e);
+    if let Some(ctx) = context() {
+        check_catalog_with(c, &nodeblend().with_gpu(ctx));
     }
 }
 

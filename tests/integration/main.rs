@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod deblend;
 mod gpu;
 mod inputs;
 mod reference;

@@ -294,8 +294,16 @@ fn background_sim() {
 fn background_sim_masked() {
     check_background(&SIM_MASKED, 1e-5, 1e-4);
 }
+/// SExtractor's settings of the nodeblend references: deblending and cleaning off.
+pub(crate) fn nodeblend() -> Extractor {
+    let mut e = Extractor::default();
+    e.extract.deblend.mincont = 1.0;
+    e.extract.clean = false;
+    e
+}
+
 fn check_catalog(c: &Case) {
-    check_catalog_with(c, &Extractor::default());
+    check_catalog_with(c, &nodeblend());
 }
 
 #[test]
