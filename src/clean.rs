@@ -59,13 +59,15 @@ fn close(a: &Object, b: &Object) -> bool {
     dx * dx + dy * dy <= r * r
 }
 
-/// For each object, the object it is merged into (itself if it survives). Candidate
-/// pairs come from a grid.
+/// For each object, the object it is merged into (itself if it survives).
+///
+/// Candidate pairs: objects with a ≤ 4 × the median a ("small") go into a uniform
+/// grid of cell 2·CLEAN_ZONE·(4 × median a), so two small objects close enough to be
+/// tested are in the same or adjacent cells; the few larger objects are tested
+/// against every object. Each pair is considered once.
 pub fn clean_targets(objs: &[Object], beta: f64) -> Vec<usize> {
     let n = objs.len();
     let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
-    // Grid of cell size 2·CLEAN_ZONE·(median a): each object is entered in every cell
-    // its zone (radius CLEAN_ZONE·a) touches.
     let mut aa: Vec<f64> = objs.iter().map(|o| o.a).filter(|a| a.is_finite()).collect();
     aa.sort_by(|a, b| a.total_cmp(b));
     let med = if aa.is_empty() {
@@ -73,27 +75,24 @@ pub fn clean_targets(objs: &[Object], beta: f64) -> Vec<usize> {
     } else {
         aa[aa.len() / 2].max(0.1)
     };
-    let cell = 2.0 * CLEAN_ZONE * med;
+    let a_cut = 4.0 * med;
+    let cell = 2.0 * CLEAN_ZONE * a_cut;
+    let key = |o: &Object| ((o.x / cell).floor() as i64, (o.y / cell).floor() as i64);
     let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    let mut big = Vec::new();
     for (i, o) in objs.iter().enumerate() {
-        let r = CLEAN_ZONE * o.a;
-        let (cx0, cx1) = (
-            ((o.x - r) / cell).floor() as i64,
-            ((o.x + r) / cell).floor() as i64,
-        );
-        let (cy0, cy1) = (
-            ((o.y - r) / cell).floor() as i64,
-            ((o.y + r) / cell).floor() as i64,
-        );
-        for cy in cy0..=cy1 {
-            for cx in cx0..=cx1 {
-                grid.entry((cx, cy)).or_default().push(i);
-            }
+        if o.a <= a_cut {
+            grid.entry(key(o)).or_default().push(i);
+        } else {
+            big.push(i);
         }
     }
-    // best[f] = the brightest object that cleans f.
     let mut best: Vec<Option<usize>> = vec![None; n];
-    let consider = |b: usize, f: usize, best: &mut Vec<Option<usize>>| {
+    let test = |i: usize, j: usize, best: &mut Vec<Option<usize>>| {
+        if !close(&objs[i], &objs[j]) {
+            return;
+        }
+        let (b, f) = if brighter(objs, i, j) { (i, j) } else { (j, i) };
         if cleans(&objs[b], models[b], &objs[f], beta) {
             match best[f] {
                 Some(cur) if !brighter(objs, b, cur) => {}
@@ -101,21 +100,29 @@ pub fn clean_targets(objs: &[Object], beta: f64) -> Vec<usize> {
             }
         }
     };
-    let mut pairs_seen: std::collections::HashSet<(usize, usize)> =
-        std::collections::HashSet::new();
-    for members in grid.values() {
-        for (k, &i) in members.iter().enumerate() {
-            for &j in &members[k + 1..] {
-                let key = (i.min(j), i.max(j));
-                if !close(&objs[i], &objs[j]) || !pairs_seen.insert(key) {
+    for (&(cx, cy), members) in &grid {
+        for dy in -1..=1 {
+            for dx in -1..=1 {
+                let Some(other) = grid.get(&(cx + dx, cy + dy)) else {
                     continue;
-                }
-                if brighter(objs, i, j) {
-                    consider(i, j, &mut best);
-                } else {
-                    consider(j, i, &mut best);
+                };
+                for &i in members {
+                    for &j in other {
+                        if i < j {
+                            test(i, j, &mut best);
+                        }
+                    }
                 }
             }
+        }
+    }
+    for (k, &i) in big.iter().enumerate() {
+        for j in 0..n {
+            // Big-small pairs once; big-big pairs once (j after i in `big`).
+            if j == i || (objs[j].a > a_cut && !big[k + 1..].contains(&j)) {
+                continue;
+            }
+            test(i, j, &mut best);
         }
     }
     resolve(best)

@@ -119,7 +119,6 @@ impl Grid {
 struct Node {
     pixels: Vec<usize>,
     thresh: f64,
-    fdflux: f64,
     parent: usize,
     ok: bool,
     significant: bool,
@@ -142,18 +141,21 @@ fn components(
             stamp[i] = tag;
         }
     }
-    let mut out = Vec::new();
-    let mut stack = Vec::new();
+    // Flood fill from each unvisited candidate (in raster order, so components come
+    // out in raster order of their first pixel), recording each pixel's component;
+    // then gather the members in their (raster) order.
     let seen_tag = tag.wrapping_add(1);
+    let mut ncomp = 0usize;
+    let mut comp_of: Vec<(usize, usize)> = Vec::new(); // (pixel, component)
+    let mut stack = Vec::new();
     for &i in members {
         if stamp[i] != tag {
             continue;
         }
-        let mut comp = Vec::new();
         stamp[i] = seen_tag;
         stack.push(i);
         while let Some(k) = stack.pop() {
-            comp.push(k);
+            comp_of.push((k, ncomp));
             let (x, y) = ((px[k].x - grid.x0) as i64, (px[k].y - grid.y0) as i64);
             for dy in -1i64..=1 {
                 for dx in -1i64..=1 {
@@ -169,8 +171,17 @@ fn components(
                 }
             }
         }
-        comp.sort_unstable();
-        out.push(comp);
+        ncomp += 1;
+    }
+    if ncomp == 1 {
+        let mut c: Vec<usize> = comp_of.into_iter().map(|(k, _)| k).collect();
+        c.sort_unstable();
+        return vec![c];
+    }
+    let mut out = vec![Vec::new(); ncomp];
+    comp_of.sort_unstable_by_key(|&(k, _)| k);
+    for (k, c) in comp_of {
+        out[c].push(k);
     }
     out
 }
@@ -280,13 +291,40 @@ pub fn deblend(
     let n = p.nthresh.max(1);
     let sub_minarea = minarea.min(3);
     let grid = Grid::new(px);
+    // A component with fewer than two of the object's local maxima cannot split
+    // further (its brightest pixel at any level is one of them): it is not segmented
+    // again.
+    let is_max: Vec<bool> = px
+        .iter()
+        .map(|q| {
+            let (x, y) = ((q.x - grid.x0) as i64, (q.y - grid.y0) as i64);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
+                        continue;
+                    }
+                    if let Some(nb) = grid.at(x + dx, y + dy) {
+                        if px[nb].c > q.c {
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        })
+        .collect();
+    // The brightest pixel of any component at any level is a local maximum of the
+    // object (no connected neighbour is brighter), so an object with a single local
+    // maximum cannot split: most objects stop here.
+    if is_max.iter().filter(|&&m| m).take(2).count() < 2 {
+        return None;
+    }
     let mut stamp = vec![0u32; px.len()];
     let mut tag = 1u32;
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
     let mut nodes = vec![Node {
         pixels: (0..px.len()).collect(),
         thresh: t0,
-        fdflux: root_flux,
         parent: usize::MAX,
         ok: true,
         significant: true,
@@ -297,6 +335,16 @@ pub fn deblend(
         let t = t0 * (peak / t0).powf(k as f64 / n as f64);
         let mut this = Vec::new();
         for &ni in &levels[k - 1] {
+            if nodes[ni]
+                .pixels
+                .iter()
+                .filter(|&&i| is_max[i])
+                .take(2)
+                .count()
+                < 2
+            {
+                continue;
+            }
             let members = std::mem::take(&mut nodes[ni].pixels);
             tag = tag.wrapping_add(2);
             if tag < 2 {
@@ -315,7 +363,6 @@ pub fn deblend(
                 nodes.push(Node {
                     pixels: comp,
                     thresh: t,
-                    fdflux,
                     parent: ni,
                     ok: true,
                     significant,
@@ -329,15 +376,15 @@ pub fn deblend(
     }
     // Prune from the top: nodes with two or more significant children emit them.
     let mut cores: Vec<usize> = Vec::new();
+    let mut kids: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for (c, nd) in nodes.iter().enumerate().skip(1) {
+        kids[nd.parent].push(c);
+    }
     for k in (0..levels.len().saturating_sub(1)).rev() {
         for &ni in &levels[k] {
-            let children: Vec<usize> = levels[k + 1]
-                .iter()
-                .copied()
-                .filter(|&c| nodes[c].parent == ni)
-                .collect();
+            let children = &kids[ni];
             let mut ok = nodes[ni].ok;
-            for &c in &children {
+            for &c in children {
                 ok &= nodes[c].ok;
             }
             let sig: Vec<usize> = children
@@ -365,7 +412,6 @@ pub fn deblend(
         .iter()
         .map(|&c| model(px, &nodes[c].pixels, nodes[c].thresh, t0))
         .collect();
-    let _ = nodes.iter().map(|nd| nd.fdflux).count();
     let mut owner = vec![usize::MAX; px.len()];
     for (k, &c) in cores.iter().enumerate() {
         for &i in &nodes[c].pixels {

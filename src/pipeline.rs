@@ -135,6 +135,13 @@ fn apply_cleaning(
         if targets[t] != t {
             continue;
         }
+        if victims[t].is_empty() {
+            parts.push((seg.object(t).to_vec(), seg.object_values(t).to_vec()));
+            let mut o = objects[t].clone();
+            o.number = kept.len() as u32 + 1;
+            kept.push(o);
+            continue;
+        }
         // Runs and values of the eater and its victims, merged in raster order.
         let mut pix: Vec<(u32, u32, f32)> = Vec::new();
         for &k in std::iter::once(&t).chain(victims[t].iter()) {
