@@ -6,9 +6,10 @@
 Needs: numpy, astropy, sep (pip install numpy astropy sep), SExtractor
 (apt-get install source-extractor) and a release build of skysift
 (cargo build --release). Every code runs with the same settings, SExtractor's
-defaults with deblending and cleaning off: BACK_SIZE 64, BACK_FILTERSIZE 3, the
-default 3x3 filter, DETECT_THRESH 1.5 x global RMS, DETECT_MINAREA 5,
-DEBLEND_MINCONT 1 (off), CLEAN N, and the same isophotal catalog columns.
+defaults with deblending and cleaning off (--deblend: on): BACK_SIZE 64,
+BACK_FILTERSIZE 3, the default 3x3 filter, DETECT_THRESH 1.5 x global RMS,
+DETECT_MINAREA 5, DEBLEND_MINCONT 1 (off), CLEAN N, and the same isophotal catalog
+columns.
 
 What is timed, per code, from the FITS file on disk to the catalog in memory or
 on disk (best of --repeat runs, files already in the page cache):
@@ -72,8 +73,13 @@ def best(fn, repeat):
     return min(ts), out
 
 
+DEBLEND = False  # set by --deblend
+
+
 def run_skysift(img, cat, threads, backend="cpu"):
     args = [SKYSIFT, img, "-o", cat, "-q", "--params", ",".join(PARAMS), "--backend", backend]
+    if not DEBLEND:
+        args += ["--deblend-mincont", "1", "--no-clean"]
     if threads:
         args += ["--threads", str(threads)]
     subprocess.run(args, check=True)
@@ -90,7 +96,7 @@ def run_sep(img):
     sub = data - bkg.back()
     kernel = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32)
     objs = sep.extract(sub, 1.5, err=bkg.globalrms, minarea=5, filter_kernel=kernel,
-                       filter_type="conv", deblend_cont=1.0, clean=False)
+                       filter_type="conv", deblend_cont=0.005 if DEBLEND else 1.0, clean=DEBLEND)
     return time.perf_counter() - t0, len(objs)
 
 
@@ -117,8 +123,8 @@ THRESH_TYPE RELATIVE
 FILTER Y
 FILTER_NAME default.conv
 DEBLEND_NTHRESH 32
-DEBLEND_MINCONT 1.0
-CLEAN N
+DEBLEND_MINCONT {0.005 if DEBLEND else 1.0}
+CLEAN {"Y" if DEBLEND else "N"}
 WEIGHT_TYPE NONE
 GAIN 0
 MAG_ZEROPOINT 0
@@ -142,9 +148,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(ROOT, ".bench"))
     ap.add_argument("--no-sextractor", action="store_true")
+    ap.add_argument("--deblend", action="store_true",
+                    help="deblending and cleaning on for all three (DEBLEND_MINCONT 0.005, CLEAN Y)")
     ap.add_argument("--gpu", action="store_true",
                     help="also time skysift --backend gpu (the adapter is printed; lavapipe is a CPU emulation)")
     a = ap.parse_args()
+    global DEBLEND
+    DEBLEND = a.deblend
     if not os.path.exists(SKYSIFT):
         sys.exit(f"{SKYSIFT} not found: run `cargo build --release` first")
     os.makedirs(a.out, exist_ok=True)

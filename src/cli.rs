@@ -169,13 +169,23 @@ pub struct Cli {
 
     /// Check image, TYPE:PATH; repeatable. TYPE is one of BACKGROUND, BACKGROUND_RMS,
     /// MINIBACKGROUND, MINIBACK_RMS, -BACKGROUND, FILTERED, SEGMENTATION, OBJECTS,
-    /// -OBJECTS
+    /// -OBJECTS, APERTURES; SEGMENTATION to a .tif/.tiff path is written as a 32-bit TIFF,
+    /// any type to a .png path as a picture
     #[arg(
         long = "check-image",
         value_name = "TYPE:PATH",
         allow_hyphen_values = true
     )]
     pub check_image: Vec<String>,
+
+    /// Write pictures (PNG) into this folder: data.png (asinh stretch),
+    /// background.png, rms.png, segmentation.png and sources.png (ellipses)
+    #[arg(long, value_name = "DIR")]
+    pub png_dir: Option<PathBuf>,
+
+    /// Also write the objects' ellipses (3A x 3B at THETA) as a DS9 region file
+    #[arg(long, value_name = "FILE")]
+    pub regions: Option<PathBuf>,
 
     /// Catalog columns, comma-separated SExtractor names (default: all)
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]

@@ -36,6 +36,7 @@ pub mod kernel;
 pub mod label;
 pub mod measure;
 pub mod params;
+pub mod picture;
 pub mod pipeline;
 
 pub use backend::Backend;

@@ -28,7 +28,16 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     let bg = cli.background_params()?;
     let ex = cli.extract_params()?;
     let cols = catalog::select_columns(&cli.params)?;
-    let checks = checkimage::parse_all(&cli.check_image)?;
+    let mut checks = checkimage::parse_all(&cli.check_image)?;
+    if let Some(dir) = &cli.png_dir {
+        if !dir.is_dir() {
+            std::fs::create_dir_all(dir).map_err(|e| skysift::Error::Output {
+                path: dir.clone(),
+                reason: format!("cannot create the picture folder: {e}"),
+            })?;
+        }
+        checks.extend(checkimage::png_dir(dir));
+    }
     let backend = match cli.backend {
         BackendArg::Cpu => Backend::Cpu,
         BackendArg::Gpu => Backend::Gpu,
@@ -38,6 +47,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     io::check_writable(&output)?;
     for c in &checks {
         io::check_writable(&c.path)?;
+    }
+    if let Some(r) = &cli.regions {
+        io::check_writable(r)?;
     }
     let t_read = Instant::now();
     let image = io::read_image(&image_path)?;
@@ -89,6 +101,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     let t_write = Instant::now();
     for c in &checks {
         checkimage::write(c, &result)?;
+    }
+    if let Some(r) = &cli.regions {
+        io::regions::write_regions(r, &result.catalog)?;
     }
     io::catalog::write_catalog(&output, &result.catalog, &cols, cli.catalog_format())?;
     if cli.timings {

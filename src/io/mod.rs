@@ -3,6 +3,8 @@
 pub mod catalog;
 pub mod fits;
 pub mod fits_table;
+pub mod png;
+pub mod regions;
 pub mod tiff;
 
 use crate::error::{Error, Result};

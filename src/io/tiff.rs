@@ -51,3 +51,15 @@ pub fn write_tiff_f32(path: &Path, img: &Image) -> Result<()> {
         Ok(())
     })
 }
+
+/// Writes a grey 32-bit unsigned TIFF (segmentation maps, as the Galaxy tool writes them).
+pub fn write_tiff_u32(path: &Path, width: usize, height: usize, data: &[u32]) -> Result<()> {
+    super::write_atomic(path, |tmp| {
+        let err = |e: tiff::TiffError| Error::output(path, e.to_string());
+        let f = std::fs::File::create(tmp).map_err(|e| Error::output(path, e.to_string()))?;
+        let mut enc = tiff::encoder::TiffEncoder::new(std::io::BufWriter::new(f)).map_err(err)?;
+        enc.write_image::<tiff::encoder::colortype::Gray32>(width as u32, height as u32, data)
+            .map_err(err)?;
+        Ok(())
+    })
+}

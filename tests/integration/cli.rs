@@ -397,3 +397,78 @@ fn help_speaks_sextractor() {
         assert!(h.contains(k), "help lacks {k}");
     }
 }
+
+#[test]
+fn regions_pictures_tiff_segmentation_and_apertures() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        &p("c.csv"),
+        "-q",
+        "--regions",
+        &p("objects.reg"),
+        "--png-dir",
+        &p("pictures"),
+        "--check-image",
+        &format!("SEGMENTATION:{}", p("seg.tiff")),
+        "--check-image",
+        &format!("SEGMENTATION:{}", p("seg.fits")),
+        "--check-image",
+        &format!("APERTURES:{}", p("apertures.fits")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // DS9 regions: one ellipse per catalog row, 1-based, 3A x 3B.
+    let reg = std::fs::read_to_string(p("objects.reg")).unwrap();
+    let t = Table::read_csv(&dir.path().join("c.csv"));
+    let ellipses: Vec<&str> = reg.lines().filter(|l| l.starts_with("ellipse(")).collect();
+    assert_eq!(ellipses.len(), t.len());
+    let first: Vec<f64> = ellipses[0]["ellipse(".len()..ellipses[0].find(')').unwrap()]
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert!((first[0] - t.get(0, "X_IMAGE")).abs() < 1e-3);
+    assert!((first[2] - 3.0 * t.get(0, "A_IMAGE")).abs() < 1e-3);
+    // The TIFF segmentation equals the FITS one.
+    let fits_seg = skysift::io::read_image(&p("seg.fits")).unwrap();
+    let mut dec = tiff::decoder::Decoder::new(std::fs::File::open(p("seg.tiff")).unwrap()).unwrap();
+    let tiff_seg = match dec.read_image().unwrap() {
+        tiff::decoder::DecodingResult::U32(v) => v,
+        other => panic!("not u32: {:?}", std::mem::discriminant(&other)),
+    };
+    assert_eq!(tiff_seg.len(), 256 * 256);
+    assert!(tiff_seg
+        .iter()
+        .zip(fits_seg.data())
+        .all(|(&a, &b)| a as f32 == b));
+    assert_eq!(*tiff_seg.iter().max().unwrap() as usize, t.len());
+    // APERTURES: ellipse outlines drawn at the image maximum.
+    let ap = skysift::io::read_image(&p("apertures.fits")).unwrap();
+    let top = ap.data().iter().fold(f32::MIN, |a, &b| a.max(b));
+    assert!(ap.data().iter().filter(|&&v| v == top).count() > 10 * t.len());
+    // Pictures: five PNGs of the image's size; the segmentation is black off objects.
+    for f in [
+        "data.png",
+        "background.png",
+        "rms.png",
+        "segmentation.png",
+        "sources.png",
+    ] {
+        let dec = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(dir.path().join("pictures").join(f)).unwrap(),
+        ));
+        let mut reader = dec.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (256, 256), "{f}");
+        if f == "segmentation.png" {
+            // PNG rows run top-down: image row y is PNG row 255 - y.
+            for (k, &label) in fits_seg.data().iter().enumerate() {
+                let (x, y) = (k % 256, k / 256);
+                let px = &buf[((255 - y) * 256 + x) * 3..][..3];
+                assert_eq!(label == 0.0, px == [0, 0, 0], "pixel ({x},{y})");
+            }
+        }
+    }
+}
