@@ -11,26 +11,7 @@
 // 4 offsets (u32), 5 out_index (u32), 6 out_root (u32), 7 out_value (f32).
 // CPU twin: src/gpu/mod.rs (Segmentation built from the compacted pixels).
 
-struct Params {
-    width: u32,
-    rows: u32,
-    y0: u32,
-    height: u32,
-    src_y0: u32,
-    src_rows: u32,
-    kw: u32,
-    kh: u32,
-    thresh_mode: u32,
-    thresh: f32,
-    has_mask: u32,
-    connectivity: u32,
-    never: u32,
-    groups_x: u32,
-    n_groups: u32,
-    pad: u32,
-}
-
-const NONE: u32 = 0xffffffffu;
+// Params, NONE and is_nan_bits come from common.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> labels: array<u32>;

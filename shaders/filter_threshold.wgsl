@@ -13,26 +13,7 @@
 // 6 labels (u32 out).
 // CPU twin: src/pipeline.rs (per-row filtering and thresholding) + src/convolve.rs.
 
-struct Params {
-    width: u32,
-    rows: u32,
-    y0: u32,
-    height: u32,
-    src_y0: u32,
-    src_rows: u32,
-    kw: u32,
-    kh: u32,
-    thresh_mode: u32,
-    thresh: f32,
-    has_mask: u32,
-    connectivity: u32,
-    never: u32,
-    groups_x: u32,
-    n_groups: u32,
-    pad: u32,
-}
-
-const NONE: u32 = 0xffffffffu;
+// Params, NONE and is_nan_bits come from common.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -41,10 +22,6 @@ const NONE: u32 = 0xffffffffu;
 @group(0) @binding(4) var<storage, read> mask_bits: array<u32>;
 @group(0) @binding(5) var<storage, read_write> filtered: array<f32>;
 @group(0) @binding(6) var<storage, read_write> labels: array<u32>;
-
-fn is_nan_bits(v: f32) -> bool {
-    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
 
 @compute @workgroup_size(16, 16)
 fn filter_threshold(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -13,27 +13,8 @@
 // Bindings: 0 params (uniform), 1 labels (atomic u32, read-write), 2 flags (atomic u32).
 // CPU twin: src/label.rs (label_runs).
 
-struct Params {
-    width: u32,
-    rows: u32,
-    y0: u32,
-    height: u32,
-    src_y0: u32,
-    src_rows: u32,
-    kw: u32,
-    kh: u32,
-    thresh_mode: u32,
-    thresh: f32,
-    has_mask: u32,
-    connectivity: u32,
-    never: u32,
-    groups_x: u32,
-    n_groups: u32,
-    pad: u32,
-}
-
-const NONE: u32 = 0xffffffffu;
 const MAX_STEPS: u32 = 4096u;
+// Params, NONE and is_nan_bits come from common.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read_write> labels: array<atomic<u32>>;

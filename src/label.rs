@@ -119,34 +119,6 @@ impl Segmentation {
     }
 }
 
-/// Runs of `on` pixels in one row.
-fn row_runs(y: usize, on: impl Iterator<Item = bool>, out: &mut Vec<Run>) {
-    let mut start: Option<u32> = None;
-    let mut x = 0u32;
-    for b in on {
-        match (b, start) {
-            (true, None) => start = Some(x),
-            (false, Some(s)) => {
-                out.push(Run {
-                    y: y as u32,
-                    x0: s,
-                    x1: x,
-                });
-                start = None;
-            }
-            _ => {}
-        }
-        x += 1;
-    }
-    if let Some(s) = start {
-        out.push(Run {
-            y: y as u32,
-            x0: s,
-            x1: x,
-        });
-    }
-}
-
 fn find(parent: &mut [u32], mut i: u32) -> u32 {
     let mut root = i;
     while parent[root as usize] != root {
@@ -177,8 +149,7 @@ where
             || vec![false; width],
             |buf, y| {
                 on_row(y, buf);
-                let mut runs = Vec::new();
-                row_runs(y, buf.iter().copied(), &mut runs);
+                let (runs, _) = row_runs_with_values(y, width, |x| buf[x], |_| 0.0);
                 (runs, Vec::new())
             },
         )

@@ -77,7 +77,15 @@ impl std::fmt::Debug for GpuContext {
     }
 }
 
-/// The WGSL sources, embedded at build time.
+/// Shared WGSL definitions, prepended to every stage.
+pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
+
+/// A stage's complete source: common.wgsl followed by the stage.
+pub fn shader_source(stage: &str) -> String {
+    format!("{COMMON}\n{stage}")
+}
+
+/// The WGSL sources of the stages, embedded at build time.
 pub const SHADERS: &[(&str, &str)] = &[
     (
         "filter_threshold.wgsl",
@@ -141,7 +149,7 @@ impl GpuContext {
         let module = |name: &str, src: &str| {
             device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
+                source: wgpu::ShaderSource::Wgsl(shader_source(src).into()),
             })
         };
         let m_filter = module(SHADERS[0].0, SHADERS[0].1);
@@ -669,11 +677,12 @@ fn merge_strips(
 
 #[cfg(test)]
 mod tests {
-    use super::SHADERS;
+    use super::{shader_source, SHADERS};
 
     #[test]
     fn every_shader_parses_and_validates_with_naga() {
-        for (name, src) in SHADERS {
+        for (name, stage) in SHADERS {
+            let src = &shader_source(stage);
             let module = naga::front::wgsl::parse_str(src)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
             let mut v = naga::valid::Validator::new(

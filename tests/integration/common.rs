@@ -115,3 +115,12 @@ impl Table {
             .collect()
     }
 }
+
+/// Runs `f` in a rayon pool of `n` threads.
+pub fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .unwrap()
+        .install(f)
+}

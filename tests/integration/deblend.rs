@@ -2,7 +2,7 @@
 //! (tests/data/*.sex_deblend.csv, DEBLEND_NTHRESH 32, DEBLEND_MINCONT 0.005, CLEAN Y),
 //! on blends of known geometry, and for reproducibility.
 
-use crate::common::{data, data_str, match_positions, Table};
+use crate::common::{data, data_str, match_positions, with_threads, Table};
 use skysift::{io, Extractor, Image, Inputs};
 
 /// Completeness, purity, median |ΔFLUX_ISO|/FLUX_ISO and median position error of
@@ -201,15 +201,11 @@ fn two_and_three_gaussian_blends_split_as_predicted() {
 fn deblending_is_reproducible_across_runs_and_thread_counts() {
     let img = io::read_image(&data_str("emmi_galaxies.fits.gz")).unwrap();
     let run = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| {
-                Extractor::default()
-                    .extract(&img, Inputs::default())
-                    .unwrap()
-            })
+        with_threads(n, || {
+            Extractor::default()
+                .extract(&img, Inputs::default())
+                .unwrap()
+        })
     };
     let (a, b, c) = (run(1), run(2), run(4));
     assert!(

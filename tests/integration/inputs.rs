@@ -1,7 +1,7 @@
 //! Input formats, masks, thresholds, kernels and options, on small hand-checkable
 //! images and on simulated truth.
 
-use crate::common::{data, data_str, Table};
+use crate::common::{data, data_str, with_threads, Table};
 use skysift::params::{Connectivity, RmsSource, ThreshType};
 use skysift::{io, BackgroundParams, Error, ExtractParams, Extractor, Image, Inputs, Kernel, Mask};
 
@@ -457,15 +457,11 @@ fn invalid_parameters_are_refused_by_name() {
 fn results_do_not_depend_on_the_thread_count() {
     let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
     let run = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| {
-                Extractor::default()
-                    .extract(&img, Inputs::default())
-                    .unwrap()
-            })
+        with_threads(n, || {
+            Extractor::default()
+                .extract(&img, Inputs::default())
+                .unwrap()
+        })
     };
     let (a, b) = (run(1), run(3));
     assert_eq!(a.catalog, b.catalog);
