@@ -117,6 +117,8 @@ struct Moments {
 }
 
 /// Accumulates over one band the moments of the pixels that `keep` accepts.
+// The lane loops index four arrays in step on purpose (four independent chains).
+#[allow(clippy::needless_range_loop)]
 fn band_moments(band: &[f32], w: usize, bw: usize, nx: usize, keep: &[(f32, f32)]) -> Moments {
     let mut m = Moments {
         n: vec![0; nx],
@@ -128,11 +130,9 @@ fn band_moments(band: &[f32], w: usize, bw: usize, nx: usize, keep: &[(f32, f32)
         let mut i = 0;
         while i + 4 <= full {
             let (mut n, mut s, mut s2) = ([0usize; 4], [0f64; 4], [0f64; 4]);
-            for l in 0..4 {
-                n[l] = m.n[i + l];
-                s[l] = m.s[i + l];
-                s2[l] = m.s2[i + l];
-            }
+            n.copy_from_slice(&m.n[i..i + 4]);
+            s.copy_from_slice(&m.s[i..i + 4]);
+            s2.copy_from_slice(&m.s2[i..i + 4]);
             let segs: [&[f32]; 4] = std::array::from_fn(|l| &row[(i + l) * bw..(i + l + 1) * bw]);
             let cuts: [(f32, f32); 4] = std::array::from_fn(|l| keep[i + l]);
             for k in 0..bw {
@@ -145,11 +145,9 @@ fn band_moments(band: &[f32], w: usize, bw: usize, nx: usize, keep: &[(f32, f32)
                     s2[l] += x * x;
                 }
             }
-            for l in 0..4 {
-                m.n[i + l] = n[l];
-                m.s[i + l] = s[l];
-                m.s2[i + l] = s2[l];
-            }
+            m.n[i..i + 4].copy_from_slice(&n);
+            m.s[i..i + 4].copy_from_slice(&s);
+            m.s2[i..i + 4].copy_from_slice(&s2);
             i += 4;
         }
         while i < nx {
@@ -175,6 +173,8 @@ fn mean_sigma(n: usize, s: f64, s2: f64) -> (f64, f64) {
     (mean, if var > 0.0 { var.sqrt() } else { 0.0 })
 }
 
+// Meshes are indexed in step across several per-mesh arrays.
+#[allow(clippy::needless_range_loop)]
 /// The statistics of the meshes of one band of rows `y0..y1` (see [`mesh_stat`],
 /// which states the same computation for one mesh).
 fn band_stats(
@@ -229,7 +229,7 @@ fn band_stats(
         for row in band.chunks_exact(w) {
             for &v in &row[x0..x1] {
                 let b = (v / qscale + cste) as i64; // NaN → 0, so test validity
-                if v == v && b >= 0 && (b as usize) < nlevels {
+                if !v.is_nan() && b >= 0 && (b as usize) < nlevels {
                     hist[b as usize] += 1;
                 }
             }
@@ -920,7 +920,7 @@ mod tests {
                 // Sum of uniforms: a bell around `centre`.
                 let u = (0..4).map(|_| (next() % 1000) as f64 / 1000.0).sum::<f64>() - 2.0;
                 let b = (centre + u * width) as i64;
-                if b >= 0 && (b as usize) < n && (b as usize) % comb == 0 {
+                if b >= 0 && (b as usize) < n && (b as usize).is_multiple_of(comb) {
                     h[b as usize] += 1;
                 }
             }
@@ -931,6 +931,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn band_statistics_equal_the_per_mesh_statement() {
         // 203x150 image (partial last mesh column and row), noise + a gradient, NaN,
         // -1e30 and masked pixels, integer-valued rows (comb histograms) too.

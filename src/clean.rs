@@ -117,6 +117,7 @@ pub fn clean_targets(objs: &[Object], beta: f64) -> Vec<usize> {
         }
     }
     for (k, &i) in big.iter().enumerate() {
+        #[allow(clippy::needless_range_loop)]
         for j in 0..n {
             // Big-small pairs once; big-big pairs once (j after i in `big`).
             if j == i || (objs[j].a > a_cut && !big[k + 1..].contains(&j)) {

@@ -285,7 +285,7 @@ pub fn deblend(
         return None;
     }
     let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
-    if !(t0 > 0.0) || peak <= t0 {
+    if t0.is_nan() || t0 <= 0.0 || peak <= t0 {
         return None;
     }
     let n = p.nthresh.max(1);

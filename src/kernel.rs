@@ -136,7 +136,7 @@ impl Kernel {
         }
         let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
         let total: usize = rows.iter().map(|r| r.len()).sum();
-        if total % width != 0 {
+        if !total.is_multiple_of(width) {
             return Err(format!(
                 "the kernel has {total} values, not a multiple of its width {width}"
             ));

@@ -42,6 +42,10 @@ impl Extraction {
     }
 }
 
+/// What deblending returns: the new segmentation, each object's fixed centre (for
+/// deblended objects) and whether it came out of a split.
+type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>);
+
 /// Deblends every object of `seg` (in parallel); returns the new segmentation (objects
 /// ordered by first pixel), the fixed centres of deblended objects and which objects
 /// came out of a split.
@@ -50,7 +54,7 @@ fn deblend_all(
     sub: &Image,
     thresh: &PixelField,
     p: &ExtractParams,
-) -> (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>) {
+) -> Deblended {
     use crate::deblend::{deblend, runs_of, Pixel};
     let w = sub.width();
     type Part = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);

@@ -452,7 +452,7 @@ impl GpuContext {
                 bytemuck::cast_slice(&sub.data()[src_y0 * w..src_y1 * w]),
             );
             if let GpuThreshold::PerPixel(f) = &threshold {
-                let t: Vec<f32> = (y0 * w..(y0 + rows) * w).map(|i| f(i)).collect();
+                let t: Vec<f32> = (y0 * w..(y0 + rows) * w).map(f).collect();
                 self.queue
                     .write_buffer(&b_thresh, 0, bytemuck::cast_slice(&t));
             }
@@ -644,8 +644,7 @@ fn merge_strips(
     } else {
         0
     };
-    for s in 1..strip_starts.len() {
-        let (start, y0) = strip_starts[s];
+    for &(start, y0) in strip_starts.iter().skip(1) {
         // Pixels of the last row of the previous strip (row y0 - 1) by column.
         let prev_start = pixels[..start].partition_point(|p| p.0 < (y0 - 1) * w);
         let mut above: HashMap<usize, usize> = HashMap::new();

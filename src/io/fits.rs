@@ -44,7 +44,7 @@ fn fits_err(path: &Path, e: fitsio::errors::Error) -> Error {
 /// beyond the second are accepted.
 fn shape_2d(shape: &[usize]) -> Option<(usize, usize)> {
     let n = shape.len();
-    if n < 2 || shape.iter().any(|&s| s == 0) {
+    if n < 2 || shape.contains(&0) {
         return None;
     }
     // fitsio lists axes slowest first: [.., NAXIS2, NAXIS1].

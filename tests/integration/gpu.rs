@@ -248,7 +248,7 @@ fn adversarial_shapes_label_like_the_cpu() {
     );
     assert_eq!(
         count(&c4, &shapes[3].1),
-        (97 * 67 + 1) / 2,
+        (97usize * 67).div_ceil(2),
         "checkerboard is single pixels in 4-connectivity"
     );
 }

@@ -386,9 +386,11 @@ fn kernels_parse_and_normalise() {
 #[test]
 fn manual_background_and_no_filter() {
     let img = synthetic(128, 128, &[(64.0, 64.0, 5000.0)], 1.5, 5.0);
-    let mut e = Extractor::default();
-    e.background = BackgroundParams {
-        manual_value: Some(500.0),
+    let mut e = Extractor {
+        background: BackgroundParams {
+            manual_value: Some(500.0),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let r = e.extract(&img, Inputs::default()).unwrap();
