@@ -468,15 +468,23 @@ fn spline_d2(y: &[f64]) -> Vec<f64> {
 /// Evaluates the natural spline (`y`, `d2`) at node coordinate `t`; the end
 /// intervals extrapolate.
 #[inline]
+#[cfg(test)]
 fn spline_eval(y: &[f64], d2: &[f64], t: f64) -> f64 {
-    let n = y.len();
+    spline_eval_strided(y, d2, 1, y.len(), t)
+}
+
+/// [`spline_eval`] over `n` nodes stored every `stride` elements (a column of a
+/// row-major grid).
+#[inline]
+fn spline_eval_strided(y: &[f64], d2: &[f64], stride: usize, n: usize, t: f64) -> f64 {
     if n == 1 {
         return y[0];
     }
     let i = (t.floor().max(0.0) as usize).min(n - 2);
     let b = t - i as f64;
     let a = 1.0 - b;
-    a * y[i] + b * y[i + 1] + ((a * a * a - a) * d2[i] + (b * b * b - b) * d2[i + 1]) / 6.0
+    let (k0, k1) = (i * stride, (i + 1) * stride);
+    a * y[k0] + b * y[k1] + ((a * a * a - a) * d2[k0] + (b * b * b - b) * d2[k1]) / 6.0
 }
 
 /// Precomputed x-interpolation weights, one per pixel column (structure of arrays),
@@ -678,16 +686,12 @@ impl Background {
 
     fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &XCoefs, out: &mut [f32]) {
         let t = y as f64 / self.mesh_h as f64 - 0.5;
-        let mut col = vec![0.0; self.ny];
-        let mut d2c = vec![0.0; self.ny];
-        let mut nodes = vec![0.0; self.nx];
-        for i in 0..self.nx {
-            for j in 0..self.ny {
-                col[j] = grid[j * self.nx + i];
-                d2c[j] = d2[j * self.nx + i];
-            }
-            nodes[i] = spline_eval(&col, &d2c, t);
-        }
+        // The y spline of each node column at this row: only the two nodes around t
+        // and their second derivatives are read (grid and d2 are row-major nx x ny).
+        let ny = self.ny;
+        let nodes: Vec<f64> = (0..self.nx)
+            .map(|i| spline_eval_strided(&grid[i..], &d2[i..], self.nx, ny, t))
+            .collect();
         if self.nx == 1 {
             out.iter_mut().for_each(|o| *o = nodes[0] as f32);
             return;
