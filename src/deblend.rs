@@ -117,73 +117,14 @@ impl Grid {
 
 /// A node of the tree: its pixels (indices, raster order) and pre-analysis.
 struct Node {
+    /// Pixels (filled for emitted cores only).
     pixels: Vec<usize>,
+    /// A pixel of the component (its union-find root when the level was cut).
+    rep: usize,
     thresh: f64,
     parent: usize,
     ok: bool,
     significant: bool,
-}
-
-/// Connected components of `members` (indices, raster order) among pixels with
-/// c > t, in raster order of their first pixel; each component in raster order.
-fn components(
-    px: &[Pixel],
-    grid: &Grid,
-    members: &[usize],
-    t: f64,
-    conn: Connectivity,
-    stamp: &mut [u32],
-    tag: u32,
-) -> Vec<Vec<usize>> {
-    // Mark the candidate pixels.
-    for &i in members {
-        if px[i].c as f64 > t {
-            stamp[i] = tag;
-        }
-    }
-    // Flood fill from each unvisited candidate (in raster order, so components come
-    // out in raster order of their first pixel), recording each pixel's component;
-    // then gather the members in their (raster) order.
-    let seen_tag = tag.wrapping_add(1);
-    let mut ncomp = 0usize;
-    let mut comp_of: Vec<(usize, usize)> = Vec::new(); // (pixel, component)
-    let mut stack = Vec::new();
-    for &i in members {
-        if stamp[i] != tag {
-            continue;
-        }
-        stamp[i] = seen_tag;
-        stack.push(i);
-        while let Some(k) = stack.pop() {
-            comp_of.push((k, ncomp));
-            let (x, y) = ((px[k].x - grid.x0) as i64, (px[k].y - grid.y0) as i64);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
-                        continue;
-                    }
-                    if let Some(n) = grid.at(x + dx, y + dy) {
-                        if stamp[n] == tag {
-                            stamp[n] = seen_tag;
-                            stack.push(n);
-                        }
-                    }
-                }
-            }
-        }
-        ncomp += 1;
-    }
-    if ncomp == 1 {
-        let mut c: Vec<usize> = comp_of.into_iter().map(|(k, _)| k).collect();
-        c.sort_unstable();
-        return vec![c];
-    }
-    let mut out = vec![Vec::new(); ncomp];
-    comp_of.sort_unstable_by_key(|&(k, _)| k);
-    for (k, c) in comp_of {
-        out[c].push(k);
-    }
-    out
 }
 
 /// Moments of a set of pixels weighted by filtered values: (x̄, ȳ, x2, y2, xy)
@@ -319,61 +260,110 @@ pub fn deblend(
     if is_max.iter().filter(|&&m| m).take(2).count() < 2 {
         return None;
     }
-    let mut stamp = vec![0u32; px.len()];
-    let mut tag = 1u32;
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
+    // The tree, built in one pass (a component tree): pixels are added in decreasing
+    // filtered value to a union-find that keeps each component's area and flux; after
+    // the pixels above t_k are in, its components are the nodes of level k. Level 0
+    // is the whole object.
     let mut nodes = vec![Node {
-        pixels: (0..px.len()).collect(),
+        pixels: Vec::new(),
+        rep: 0,
         thresh: t0,
         parent: usize::MAX,
         ok: true,
         significant: true,
     }];
-    // levels[k] = indices of the nodes at level k.
-    let mut levels: Vec<Vec<usize>> = vec![vec![0]];
-    for k in 1..n {
+    let mut order: Vec<usize> = (0..px.len()).collect();
+    order.sort_by(|&a, &b| px[b].c.total_cmp(&px[a].c).then(a.cmp(&b)));
+    let mut uf_parent: Vec<usize> = (0..px.len()).collect();
+    let mut size = vec![0usize; px.len()];
+    let mut flux = vec![0f64; px.len()];
+    let mut added = vec![false; px.len()];
+    let mut live: Vec<usize> = Vec::new();
+    let mut live_pos = vec![usize::MAX; px.len()];
+    fn find(p: &mut [usize], mut a: usize) -> usize {
+        while p[a] != a {
+            p[a] = p[p[a]];
+            a = p[a];
+        }
+        a
+    }
+    let mut next = 0usize;
+    // levels[k] = node indices at level k (k = 0..n-1); filled from the top down.
+    let mut levels: Vec<Vec<usize>> = vec![Vec::new(); n];
+    levels[0].push(0);
+    for k in (1..n).rev() {
         let t = t0 * (peak / t0).powf(k as f64 / n as f64);
-        let mut this = Vec::new();
-        for &ni in &levels[k - 1] {
-            if nodes[ni]
-                .pixels
-                .iter()
-                .filter(|&&i| is_max[i])
-                .take(2)
-                .count()
-                < 2
-            {
+        while next < order.len() && px[order[next]].c as f64 > t {
+            let i = order[next];
+            next += 1;
+            added[i] = true;
+            size[i] = 1;
+            flux[i] = px[i].c as f64;
+            live_pos[i] = live.len();
+            live.push(i);
+            let (x, y) = ((px[i].x - grid.x0) as i64, (px[i].y - grid.y0) as i64);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
+                        continue;
+                    }
+                    let Some(nb) = grid.at(x + dx, y + dy) else {
+                        continue;
+                    };
+                    if !added[nb] {
+                        continue;
+                    }
+                    let (a, b) = (find(&mut uf_parent, i), find(&mut uf_parent, nb));
+                    if a == b {
+                        continue;
+                    }
+                    let (keep, gone) = if size[a] >= size[b] { (a, b) } else { (b, a) };
+                    uf_parent[gone] = keep;
+                    size[keep] += size[gone];
+                    flux[keep] += flux[gone];
+                    let pos = live_pos[gone];
+                    live.swap_remove(pos);
+                    if pos < live.len() {
+                        live_pos[live[pos]] = pos;
+                    }
+                    live_pos[gone] = usize::MAX;
+                }
+            }
+        }
+        for &r in &live {
+            if size[r] < sub_minarea {
                 continue;
             }
-            let members = std::mem::take(&mut nodes[ni].pixels);
-            tag = tag.wrapping_add(2);
-            if tag < 2 {
-                stamp.iter_mut().for_each(|s| *s = 0);
-                tag = 2;
-            }
-            let comps = components(px, &grid, &members, t, conn, &mut stamp, tag);
-            nodes[ni].pixels = members;
-            for comp in comps {
-                if comp.len() < sub_minarea {
-                    continue;
-                }
-                let fdflux: f64 = comp.iter().map(|&i| px[i].c as f64).sum();
-                let significant = fdflux - t * comp.len() as f64 > p.mincont * root_flux;
-                this.push(nodes.len());
-                nodes.push(Node {
-                    pixels: comp,
-                    thresh: t,
-                    parent: ni,
-                    ok: true,
-                    significant,
-                });
+            let significant = flux[r] - t * size[r] as f64 > p.mincont * root_flux;
+            levels[k].push(nodes.len());
+            nodes.push(Node {
+                pixels: Vec::new(),
+                rep: r,
+                thresh: t,
+                parent: usize::MAX,
+                ok: true,
+                significant,
+            });
+        }
+        // Parents of the level-(k+1) nodes: the level-k node now holding their pixels.
+        if k + 1 < n {
+            let here: std::collections::HashMap<usize, usize> =
+                levels[k].iter().map(|&ni| (nodes[ni].rep, ni)).collect();
+            for idx in 0..levels[k + 1].len() {
+                let ci = levels[k + 1][idx];
+                let r = find(&mut uf_parent, nodes[ci].rep);
+                nodes[ci].parent = here[&r];
             }
         }
-        if this.is_empty() {
-            break;
-        }
-        levels.push(this);
     }
+    for &ci in &levels[1] {
+        nodes[ci].parent = 0;
+    }
+    // Keep the levels down to the last one that has nodes (the old per-level loop
+    // stopped at the first empty level; nodes below an empty level cannot exist).
+    let depth = levels.iter().position(|l| l.is_empty()).unwrap_or(n);
+    levels.truncate(depth);
     // Prune from the top: nodes with two or more significant children emit them.
     let mut cores: Vec<usize> = Vec::new();
     let mut kids: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
@@ -405,6 +395,34 @@ pub fn deblend(
     }
     if nodes[0].ok || cores.len() < 2 {
         return None;
+    }
+    // The pixels of each core: its component above its threshold, grown from its
+    // representative pixel.
+    for &c in &cores {
+        let (rep, t) = (nodes[c].rep, nodes[c].thresh);
+        let mut seen = vec![false; px.len()];
+        let mut stack = vec![rep];
+        seen[rep] = true;
+        let mut set = Vec::new();
+        while let Some(k) = stack.pop() {
+            set.push(k);
+            let (x, y) = ((px[k].x - grid.x0) as i64, (px[k].y - grid.y0) as i64);
+            for dy in -1i64..=1 {
+                for dx in -1i64..=1 {
+                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
+                        continue;
+                    }
+                    if let Some(nb) = grid.at(x + dx, y + dy) {
+                        if !seen[nb] && px[nb].c as f64 > t {
+                            seen[nb] = true;
+                            stack.push(nb);
+                        }
+                    }
+                }
+            }
+        }
+        set.sort_unstable();
+        nodes[c].pixels = set;
     }
     // Cores in raster order of their first pixel.
     cores.sort_by_key(|&c| nodes[c].pixels[0]);
