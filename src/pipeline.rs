@@ -451,6 +451,7 @@ impl Extractor {
                 o.flags |= crate::measure::flags::MERGED;
             }
         }
+        lap("measurement");
         let (segmentation, objects) = if p.clean {
             let targets = crate::clean::clean_targets(&objects, p.clean_param);
             let r = apply_cleaning(segmentation, objects, &targets, p.mag_zeropoint);
@@ -459,7 +460,6 @@ impl Extractor {
         } else {
             (segmentation, objects)
         };
-        lap("measurement");
         Ok(Extraction {
             timings,
             background,
