@@ -21,6 +21,12 @@ pub enum RmsArg {
     Map,
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum FilterTypeArg {
+    Conv,
+    Matched,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum BackendArg {
     Cpu,
@@ -98,6 +104,16 @@ pub struct Cli {
     /// path of a kernel: a SExtractor .conv file or a plain-text matrix
     #[arg(long, default_value = "default", value_name = "default|none|PATH")]
     pub filter: String,
+
+    /// conv: convolve and threshold the filtered value (SExtractor); matched: detect on
+    /// the matched-filter S/N with the noise map (SEP's default with a noise array)
+    #[arg(long, value_enum, default_value = "conv")]
+    pub filter_type: FilterTypeArg,
+
+    /// Noise (RMS) map for the matched filter (FITS or TIFF); default: the
+    /// background RMS map
+    #[arg(long, value_name = "FILE")]
+    pub noise_image: Option<String>,
 
     /// Filter with a Gaussian of this FWHM (pixels) instead of --filter
     #[arg(long, value_name = "PIXELS")]
@@ -263,6 +279,11 @@ impl Cli {
             },
             minarea: self.detect_minarea,
             kernel,
+            filter_type: if self.filter_type == FilterTypeArg::Matched {
+                skysift::params::FilterType::Matched
+            } else {
+                skysift::params::FilterType::Conv
+            },
             connectivity: if self.connectivity == "4" {
                 Connectivity::Four
             } else {

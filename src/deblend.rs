@@ -350,10 +350,10 @@ pub fn deblend(
         if k + 1 < n {
             let here: std::collections::HashMap<usize, usize> =
                 levels[k].iter().map(|&ni| (nodes[ni].rep, ni)).collect();
-            for idx in 0..levels[k + 1].len() {
-                let ci = levels[k + 1][idx];
-                let r = find(&mut uf_parent, nodes[ci].rep);
-                nodes[ci].parent = here[&r];
+            let (upper, lower) = (&levels[k + 1], &mut nodes);
+            for &ci in upper {
+                let r = find(&mut uf_parent, lower[ci].rep);
+                lower[ci].parent = here[&r];
             }
         }
     }

@@ -84,6 +84,10 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
         None => None,
     };
+    let noise_img = match &cli.noise_image {
+        Some(n) => Some(io::read_image(n)?),
+        None => None,
+    };
     let mut extractor = Extractor::new(bg, ex, backend);
     if let Some(notice) = extractor.prepare()? {
         if !cli.quiet {
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         Inputs {
             mask: mask.as_ref(),
             threshold_image: thresh_img.as_ref(),
+            noise: noise_img.as_ref(),
         },
     )?;
     let t_write = Instant::now();

@@ -85,6 +85,19 @@ pub enum RmsSource {
     Map,
 }
 
+/// How the detection image is filtered (SEP's `filter_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FilterType {
+    /// Convolution with the normalised kernel; detection on filtered value > threshold
+    /// (SExtractor; the default).
+    #[default]
+    Conv,
+    /// Matched filter with a per-pixel noise map: detection on
+    /// S/N = Σk·f/σ² / √(Σk²/σ²) > DETECT_THRESH (SEP's default when it has a noise
+    /// array). Relative thresholds only.
+    Matched,
+}
+
 /// Pixel connectivity for labelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Connectivity {
@@ -109,6 +122,8 @@ pub struct ExtractParams {
     pub minarea: usize,
     /// The detection kernel (`FILTER`/`FILTER_NAME`); `None` = no filtering.
     pub kernel: Option<Kernel>,
+    /// Convolution or matched filter (default convolution).
+    pub filter_type: FilterType,
     /// Pixel connectivity (default 8).
     pub connectivity: Connectivity,
     /// `GAIN` in e-/ADU; 0 = no Poisson term (default 0).
@@ -134,6 +149,7 @@ impl Default for ExtractParams {
             rms_source: RmsSource::Global,
             minarea: 5,
             kernel: Some(Kernel::default_3x3()),
+            filter_type: FilterType::Conv,
             connectivity: Connectivity::Eight,
             gain: 0.0,
             mag_zeropoint: 0.0,
@@ -169,6 +185,13 @@ impl ExtractParams {
                     }
                 }
             }
+        }
+        if self.filter_type == FilterType::Matched && self.thresh_type != ThreshType::Relative {
+            return Err(Error::param(
+                "--filter-type",
+                "matched",
+                "the matched filter detects on S/N, so it needs --thresh-type relative",
+            ));
         }
         if self.minarea == 0 {
             return Err(Error::param(

@@ -31,6 +31,59 @@ pub struct Extraction {
     pub timings: Vec<(&'static str, f64)>,
 }
 
+/// The matched-filter S/N image: Σk·f·w / √(Σk²·w) with w = 1/σ² (0 where the noise
+/// is not positive and finite, or the pixel is masked); 0 where Σk²·w = 0.
+pub fn matched_filter(
+    sub: &Image,
+    noise: &Image,
+    mask: Option<&[bool]>,
+    kernel: Option<&crate::kernel::Kernel>,
+) -> Image {
+    let (w, h) = (sub.width(), sub.height());
+    let identity = crate::kernel::Kernel::new(1, 1, vec![1.0], false).expect("1x1 kernel");
+    let k = kernel.unwrap_or(&identity);
+    let k2 = crate::kernel::Kernel::new(
+        k.width(),
+        k.height(),
+        k.data().iter().map(|&v| (v as f64) * (v as f64)).collect(),
+        false,
+    )
+    .expect("same shape");
+    let weight: Vec<f32> = noise
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let ok = s.is_finite() && s > 0.0 && !mask.is_some_and(|m| m[i]);
+            if ok {
+                1.0 / (s * s)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let fw: Vec<f32> = sub
+        .data()
+        .iter()
+        .zip(&weight)
+        .map(|(&f, &wt)| f * wt)
+        .collect();
+    let fw = Image::new(w, h, fw).expect("same shape");
+    let weight = Image::new(w, h, weight).expect("same shape");
+    let mut out = vec![0f32; w * h];
+    out.par_chunks_mut(w).enumerate().for_each_init(
+        || vec![0f32; w],
+        |den, (y, row)| {
+            convolve_row(&fw, k, y, row);
+            convolve_row(&weight, &k2, y, den);
+            for (o, &d) in row.iter_mut().zip(den.iter()) {
+                *o = if d > 0.0 { *o / d.sqrt() } else { 0.0 };
+            }
+        },
+    );
+    Image::new(w, h, out).expect("same shape")
+}
+
 impl Extraction {
     /// The filtered, background-subtracted detection image (computed on demand: the
     /// pipeline itself only keeps the filtered values of detected pixels).
@@ -189,6 +242,9 @@ pub struct Inputs<'a> {
     /// A per-pixel detection threshold in ADU above the background (as photutils'
     /// 2-D `threshold`); replaces `detect_thresh`.
     pub threshold_image: Option<&'a Image>,
+    /// A per-pixel noise (RMS) map for the matched filter; without it the matched
+    /// filter uses the background RMS map.
+    pub noise: Option<&'a Image>,
 }
 
 /// Runs the pipeline with validated parameters.
@@ -345,8 +401,10 @@ impl Extractor {
         let saturated: Vec<usize> = saturated_rows.into_iter().flatten().collect();
         let subtracted = Image::new(w, h, sub).expect("shape is consistent");
         lap("background map and subtraction");
+        let matched = p.filter_type == crate::params::FilterType::Matched;
         let rms_map = match (p.thresh_type, p.rms_source) {
             (ThreshType::Relative, RmsSource::Map) => Some(background.rms_map()),
+            _ if matched => Some(background.rms_map()),
             _ => None,
         };
         let var_map = rms_map.as_ref().map(|r| {
@@ -373,8 +431,48 @@ impl Extractor {
             Some(v) => PixelField::Map(v),
             None => PixelField::Const(g * g),
         };
-        let segmentation = match &gpu {
-            Some(ctx) => {
+        // Matched filter (CPU): S/N = Σk·f·w / √(Σk²·w) with w = 1/σ² (0 for masked or
+        // invalid noise). Detection, deblending and cleaning then work in S/N units.
+        let snr_image = if matched {
+            let noise = inputs.noise.or(rms_map.as_ref()).expect("noise map");
+            if (noise.width(), noise.height()) != (w, h) {
+                return Err(Error::Mismatch(format!(
+                    "the noise map is {}x{} but the image is {w}x{h}: they must have the same shape",
+                    noise.width(),
+                    noise.height()
+                )));
+            }
+            Some(matched_filter(&subtracted, noise, mask, p.kernel.as_ref()))
+        } else {
+            None
+        };
+        let snr_thresh = PixelField::Const(p.detect_thresh as f32);
+        let thresh = if matched { snr_thresh } else { thresh };
+        let segmentation = match (&gpu, &snr_image) {
+            (_, Some(snr)) => {
+                let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
+                    .into_par_iter()
+                    .map(|y| {
+                        let src = subtracted.row(y);
+                        let s = snr.row(y);
+                        row_runs_with_values(
+                            y,
+                            w,
+                            |x| {
+                                !src[x].is_nan()
+                                    && !mask.is_some_and(|m| m[y * w + x])
+                                    && s[x] > p.detect_thresh as f32
+                            },
+                            |x| s[x],
+                        )
+                    })
+                    .collect();
+                lap("matched filter and thresholding");
+                let seg = label_runs(w, h, p.connectivity, p.minarea, per_row);
+                lap("labelling");
+                seg
+            }
+            (Some(ctx), None) => {
                 let per_pixel = |i: usize| thresh.at(i);
                 let t = match thresh {
                     PixelField::Const(v) => GpuThreshold::Const(v),
@@ -391,7 +489,7 @@ impl Extractor {
                 lap("filtering, thresholding and labelling (GPU)");
                 seg
             }
-            None => {
+            (None, None) => {
                 // Filtering, thresholding and labelling, row by row: the filtered image
                 // is never stored whole; the filtered values of detected pixels travel
                 // with the segmentation to the measurement.

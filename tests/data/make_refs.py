@@ -35,7 +35,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-shared = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+shared = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("--") else "../shared/data")
 out = os.path.dirname(os.path.abspath(__file__))
 cfg = os.path.join(shared, "config")
 
@@ -81,23 +81,50 @@ def run_sex(image, name, subsample=1):
         gz_write(fits.getdata(f"{d}/seg.fits"), f"{out}/{name}.sex_seg.fits.gz", np.int32)
 
 
-shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
-run_sex(f"{out}/sep_image.fits", "sep_image")
-with open(f"{shared}/images/emmi_galaxies.fits", "rb") as fi, gzip.open(f"{out}/emmi_galaxies.fits.gz", "wb", 9) as fo:
-    shutil.copyfileobj(fi, fo)
-run_sex(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies", subsample=4)
-for src, name in (("sim_1024", "sim_crop"), ("sim_masked_1024", "sim_masked_crop")):
-    data = fits.getdata(f"{shared}/images/{src}.fits")[:512, :512]
-    fits.PrimaryHDU(np.asarray(data, dtype=np.float32)).writeto(f"{out}/{name}.fits", overwrite=True)
-    if src == "sim_masked_1024":
-        m = fits.getdata(f"{shared}/images/{src}.mask.fits")[:512, :512]
-        fits.PrimaryHDU(np.asarray(m, dtype=np.uint8)).writeto(f"{out}/{name}.mask.fits", overwrite=True)
-    run_sex(f"{out}/{name}.fits", name)
-run_sex_deblend(f"{out}/sep_image.fits", "sep_image")
-run_sex_deblend(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies")
-run_sex_deblend(f"{out}/sim_crop.fits", "sim_crop")
-run_sex_deblend(f"{out}/sim_masked_crop.fits", "sim_masked_crop")
-print("done")
+def main():
+    shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
+    run_sex(f"{out}/sep_image.fits", "sep_image")
+    with open(f"{shared}/images/emmi_galaxies.fits", "rb") as fi, gzip.open(f"{out}/emmi_galaxies.fits.gz", "wb", 9) as fo:
+        shutil.copyfileobj(fi, fo)
+    run_sex(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies", subsample=4)
+    for src, name in (("sim_1024", "sim_crop"), ("sim_masked_1024", "sim_masked_crop")):
+        data = fits.getdata(f"{shared}/images/{src}.fits")[:512, :512]
+        fits.PrimaryHDU(np.asarray(data, dtype=np.float32)).writeto(f"{out}/{name}.fits", overwrite=True)
+        if src == "sim_masked_1024":
+            m = fits.getdata(f"{shared}/images/{src}.mask.fits")[:512, :512]
+            fits.PrimaryHDU(np.asarray(m, dtype=np.uint8)).writeto(f"{out}/{name}.mask.fits", overwrite=True)
+        run_sex(f"{out}/{name}.fits", name)
+    run_sex_deblend(f"{out}/sep_image.fits", "sep_image")
+    run_sex_deblend(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies")
+    run_sex_deblend(f"{out}/sim_crop.fits", "sim_crop")
+    run_sex_deblend(f"{out}/sim_masked_crop.fits", "sim_masked_crop")
+    sep_matched()
+    print("done")
+
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
 # x <= 512.5 and y <= 512.5 (1-based centres inside the crop), columns id, type,
 # x, y, flux, peak.
+
+# sep_image.sep_matched.csv: SEP 1.4.1 (pip install sep) with its matched filter on
+# sep_image.fits: Background(bw=bh=64, fw=fh=3), extract(data - back, 1.5,
+# err=bkg.rms(), minarea=5, filter_kernel=[[1,2,1],[2,4,2],[1,2,1]],
+# filter_type='matched', deblend_cont=1.0, clean=False); columns X_IMAGE, Y_IMAGE
+# (1-based), ISOAREAF_IMAGE (npix), FLUX_ISO (flux).
+def sep_matched():
+    import sep
+    data = np.ascontiguousarray(fits.getdata(f"{out}/sep_image.fits").astype(np.float32))
+    bkg = sep.Background(data, bw=64, bh=64, fw=3, fh=3)
+    k = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], dtype=np.float32)
+    o = sep.extract(data - bkg.back(), 1.5, err=bkg.rms(), minarea=5, filter_kernel=k,
+                    filter_type="matched", deblend_cont=1.0, clean=False)
+    with open(f"{out}/sep_image.sep_matched.csv", "w") as f:
+        f.write("X_IMAGE,Y_IMAGE,ISOAREAF_IMAGE,FLUX_ISO\n")
+        for r in o:
+            f.write(f"{float(r['x']) + 1!r},{float(r['y']) + 1!r},{int(r['npix'])},{float(r['flux'])!r}\n")
+
+
+if __name__ == "__main__":
+    if "--sep-only" in sys.argv:
+        sep_matched()
+    else:
+        main()
