@@ -55,13 +55,15 @@ pub enum FormatArg {
 #[derive(Debug, Parser)]
 #[command(name = "skysift", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
-    /// Image to process: FITS (file.fits, file.fits.gz, file.fits[1] for an extension)
-    /// or single-channel TIFF
-    #[arg(required_unless_present = "gpu_info")]
-    pub image: Option<String>,
+    /// Image(s) to process: FITS (file.fits, file.fits.gz, file.fits[1] for an
+    /// extension) or single-channel TIFF. With several images, -o names a folder that
+    /// receives one catalog per image (IMAGE_STEM.fits, or per --catalog-type)
+    #[arg(required_unless_present = "gpu_info", value_name = "IMAGE")]
+    pub images: Vec<String>,
 
     /// Output catalog; the format follows the extension: .csv, .fits (binary table),
-    /// anything else SExtractor's ASCII_HEAD
+    /// anything else SExtractor's ASCII_HEAD. A folder (existing, or ending in /) for
+    /// several images
     #[arg(
         short = 'o',
         long = "output",
@@ -312,14 +314,13 @@ impl Cli {
         Ok(p)
     }
 
-    pub fn catalog_format(&self) -> CatalogFormat {
+    /// The catalog format for `path`: --catalog-type, else the extension.
+    pub fn catalog_format_for(&self, path: &std::path::Path) -> CatalogFormat {
         match self.catalog_type {
             Some(FormatArg::Csv) => CatalogFormat::Csv,
             Some(FormatArg::AsciiHead) => CatalogFormat::AsciiHead,
             Some(FormatArg::Fits) => CatalogFormat::Fits,
-            None => {
-                CatalogFormat::from_path(self.output.as_deref().unwrap_or(std::path::Path::new("")))
-            }
+            None => CatalogFormat::from_path(path),
         }
     }
 }

@@ -9,26 +9,105 @@ use anyhow::Context;
 use clap::Parser;
 use cli::{BackendArg, Cli};
 use skysift::{catalog, io, Backend, Extractor, Inputs, Mask};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// One image to process and where its catalog goes.
+struct Job {
+    image: String,
+    output: PathBuf,
+}
+
+/// The images and their catalogs: one image → the -o path; several images → one
+/// catalog per image in the -o folder, named after the image.
+fn jobs(cli: &Cli) -> Result<Vec<Job>, skysift::Error> {
+    let output = cli
+        .output
+        .clone()
+        .ok_or_else(|| skysift::Error::InvalidParam {
+            name: "-o",
+            value: String::new(),
+            reason: "an output catalog (or folder, for several images) is required".into(),
+        })?;
+    if cli.images.is_empty() {
+        return Err(skysift::Error::InvalidParam {
+            name: "IMAGE",
+            value: String::new(),
+            reason: "give at least one image".into(),
+        });
+    }
+    let to_dir = cli.images.len() > 1 || output.is_dir() || output.to_string_lossy().ends_with('/');
+    if !to_dir {
+        return Ok(vec![Job {
+            image: cli.images[0].clone(),
+            output,
+        }]);
+    }
+    if !output.is_dir() {
+        std::fs::create_dir_all(&output).map_err(|e| skysift::Error::Output {
+            path: output.clone(),
+            reason: format!("cannot create the catalog folder: {e}"),
+        })?;
+    }
+    let ext = match cli.catalog_type {
+        Some(cli::FormatArg::Csv) => "csv",
+        Some(cli::FormatArg::AsciiHead) => "cat",
+        Some(cli::FormatArg::Fits) | None => "fits",
+    };
+    let mut seen = std::collections::HashSet::new();
+    cli.images
+        .iter()
+        .map(|image| {
+            let base = image.split('[').next().unwrap_or(image);
+            let name = Path::new(base)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = name
+                .trim_end_matches(".gz")
+                .trim_end_matches(".fz")
+                .trim_end_matches(".fits")
+                .trim_end_matches(".fit")
+                .trim_end_matches(".fts")
+                .trim_end_matches(".tiff")
+                .trim_end_matches(".tif")
+                .to_string();
+            if !seen.insert(stem.clone()) {
+                return Err(skysift::Error::InvalidParam {
+                    name: "IMAGE",
+                    value: image.clone(),
+                    reason: format!(
+                        "two images would both write {stem}.{ext} into {}",
+                        output.display()
+                    ),
+                });
+            }
+            Ok(Job {
+                image: image.clone(),
+                output: output.join(format!("{stem}.{ext}")),
+            })
+        })
+        .collect()
+}
+
 fn run(cli: Cli) -> Result<(), skysift::Error> {
-    let start = Instant::now();
     if cli.gpu_info {
         let ctx = skysift::gpu::GpuContext::new()?;
         println!("{}", ctx.describe());
         return Ok(());
     }
-    let (Some(image_path), Some(output)) = (cli.image.clone(), cli.output.clone()) else {
-        return Err(skysift::Error::InvalidParam {
-            name: "IMAGE",
-            value: String::new(),
-            reason: "an image and -o CATALOG are required".into(),
-        });
-    };
+    let jobs = jobs(&cli)?;
     let bg = cli.background_params()?;
     let ex = cli.extract_params()?;
     let cols = catalog::select_columns(&cli.params)?;
     let mut checks = checkimage::parse_all(&cli.check_image)?;
+    if jobs.len() > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
+        return Err(skysift::Error::InvalidParam {
+            name: "--check-image",
+            value: format!("{} images", jobs.len()),
+            reason: "check images, --png-dir and --regions name one file each: use them with a single image".into(),
+        });
+    }
     if let Some(dir) = &cli.png_dir {
         if !dir.is_dir() {
             std::fs::create_dir_all(dir).map_err(|e| skysift::Error::Output {
@@ -44,44 +123,21 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         BackendArg::Auto => Backend::Auto,
     };
     // Fail on unwritable outputs before the work, not after it.
-    io::check_writable(&output)?;
+    for j in &jobs {
+        io::check_writable(&j.output)?;
+    }
     for c in &checks {
         io::check_writable(&c.path)?;
     }
     if let Some(r) = &cli.regions {
         io::check_writable(r)?;
     }
-    let t_read = Instant::now();
-    let image = io::read_image(&image_path)?;
-    let read_s = t_read.elapsed().as_secs_f64();
     let mask = match &cli.mask {
-        Some(m) => {
-            let mimg = io::read_image(m)?;
-            if (mimg.width(), mimg.height()) != (image.width(), image.height()) {
-                return Err(skysift::Error::Mismatch(format!(
-                    "the mask {m} is {} but the image {} is {}: they must have the same shape",
-                    mimg.shape_string(),
-                    image_path,
-                    image.shape_string()
-                )));
-            }
-            Some(Mask::from_image(&mimg, cli.mask_thresh as f32))
-        }
+        Some(m) => Some((m.clone(), io::read_image(m)?)),
         None => None,
     };
     let thresh_img = match &cli.threshold_image {
-        Some(t) => {
-            let timg = io::read_image(t)?;
-            if (timg.width(), timg.height()) != (image.width(), image.height()) {
-                return Err(skysift::Error::Mismatch(format!(
-                    "the threshold image {t} is {} but the image {} is {}: they must have the same shape",
-                    timg.shape_string(),
-                    image_path,
-                    image.shape_string()
-                )));
-            }
-            Some(timg)
-        }
+        Some(t) => Some((t.clone(), io::read_image(t)?)),
         None => None,
     };
     let noise_img = match &cli.noise_image {
@@ -94,49 +150,87 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             eprintln!("{notice}");
         }
     }
-    let shape = image.shape_string();
-    let result = extractor.extract_owned(
-        image,
-        Inputs {
-            mask: mask.as_ref(),
-            threshold_image: thresh_img.as_ref(),
-            noise: noise_img.as_ref(),
-        },
-    )?;
-    let t_write = Instant::now();
-    for c in &checks {
-        checkimage::write(c, &result)?;
-    }
-    if let Some(r) = &cli.regions {
-        io::regions::write_regions(r, &result.catalog)?;
-    }
-    io::catalog::write_catalog(&output, &result.catalog, &cols, cli.catalog_format())?;
-    if cli.timings {
-        eprintln!("{:>32}: {:8.4} s", "read image", read_s);
-        for (name, t) in &result.timings {
-            eprintln!("{name:>32}: {t:8.4} s");
-        }
-        eprintln!(
-            "{:>32}: {:8.4} s",
-            "write outputs",
-            t_write.elapsed().as_secs_f64()
-        );
-    }
-    if !cli.quiet {
-        eprintln!(
-            "skysift: {} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
-            result.catalog.len(),
-            image_path,
-            shape,
-            result.background.global_back(),
-            result.background.global_rms(),
-            output.display(),
-            start.elapsed().as_secs_f64(),
-            match &extractor.gpu {
-                Some(g) => format!("GPU: {}", g.adapter_name()),
-                None => "CPU".to_string(),
+    let n = jobs.len();
+    for (k, job) in jobs.iter().enumerate() {
+        let start = Instant::now();
+        let image = io::read_image(&job.image)?;
+        let read_s = start.elapsed().as_secs_f64();
+        let same_shape = |what: &str, name: &str, img: &skysift::Image| {
+            if (img.width(), img.height()) != (image.width(), image.height()) {
+                Err(skysift::Error::Mismatch(format!(
+                    "the {what} {name} is {} but the image {} is {}: they must have the same shape",
+                    img.shape_string(),
+                    job.image,
+                    image.shape_string()
+                )))
+            } else {
+                Ok(())
             }
-        );
+        };
+        let mask_bits = match &mask {
+            Some((name, m)) => {
+                same_shape("mask", name, m)?;
+                Some(Mask::from_image(m, cli.mask_thresh as f32))
+            }
+            None => None,
+        };
+        if let Some((name, t)) = &thresh_img {
+            same_shape("threshold image", name, t)?;
+        }
+        let shape = image.shape_string();
+        let result = extractor.extract_owned(
+            image,
+            Inputs {
+                mask: mask_bits.as_ref(),
+                threshold_image: thresh_img.as_ref().map(|(_, t)| t),
+                noise: noise_img.as_ref(),
+            },
+        )?;
+        let t_write = Instant::now();
+        for c in &checks {
+            checkimage::write(c, &result)?;
+        }
+        if let Some(r) = &cli.regions {
+            io::regions::write_regions(r, &result.catalog)?;
+        }
+        io::catalog::write_catalog(
+            &job.output,
+            &result.catalog,
+            &cols,
+            cli.catalog_format_for(&job.output),
+        )?;
+        if cli.timings {
+            eprintln!("{:>32}: {:8.4} s", "read image", read_s);
+            for (name, t) in &result.timings {
+                eprintln!("{name:>32}: {t:8.4} s");
+            }
+            eprintln!(
+                "{:>32}: {:8.4} s",
+                "write outputs",
+                t_write.elapsed().as_secs_f64()
+            );
+        }
+        if !cli.quiet {
+            let counter = if n > 1 {
+                format!("[{}/{n}] ", k + 1)
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "skysift: {counter}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+                result.catalog.len(),
+                job.image,
+                shape,
+                result.background.global_back(),
+                result.background.global_rms(),
+                job.output.display(),
+                start.elapsed().as_secs_f64(),
+                match &extractor.gpu {
+                    Some(g) => format!("GPU: {}", g.adapter_name()),
+                    None => "CPU".to_string(),
+                }
+            );
+        }
     }
     Ok(())
 }

@@ -347,8 +347,12 @@ fn bad_input_is_refused_with_exit_code_2_and_no_output() {
         "does not exist",
         dir.path(),
     );
-    std::fs::create_dir(p("input_dir")).unwrap();
-    refused(&[&img, "-o", &p("input_dir")], "directory", dir.path());
+    std::fs::write(p("input_file.txt"), "x").unwrap();
+    refused(
+        &[&img, "-o", &p("input_file.txt/out.csv")],
+        "does not exist",
+        dir.path(),
+    );
     refused(
         &[
             &img,
@@ -471,4 +475,48 @@ fn regions_pictures_tiff_segmentation_and_apertures() {
             }
         }
     }
+}
+
+#[test]
+fn several_images_write_one_catalog_each_into_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("catalogs");
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        &data_str("sim_crop.fits"),
+        "-o",
+        &format!("{}/", out.display()),
+        "--catalog-type",
+        "csv",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("[1/2]") && e.contains("[2/2]"), "{e}");
+    assert_eq!(Table::read_csv(&out.join("sep_image.csv")).len(), 68);
+    assert_eq!(Table::read_csv(&out.join("sim_crop.csv")).len(), 78);
+    // Check images name one file: refused with several images, nothing written.
+    let out2 = dir.path().join("other");
+    std::fs::create_dir(&out2).unwrap();
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        &data_str("sim_crop.fits"),
+        "-o",
+        out2.to_str().unwrap(),
+        "--check-image",
+        &format!("SEGMENTATION:{}", dir.path().join("seg.fits").display()),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("single image"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_dir(&out2).unwrap().count(), 0);
+    // The same stem twice would overwrite: refused.
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        &data_str("sep_image.fits"),
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("both write"), "{}", stderr(&o));
 }
