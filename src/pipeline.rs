@@ -448,6 +448,7 @@ impl Extractor {
         };
         let snr_thresh = PixelField::Const(p.detect_thresh as f32);
         let thresh = if matched { snr_thresh } else { thresh };
+        let mut gpu_detail: Option<crate::gpu::GpuTimings> = None;
         let segmentation = match (&gpu, &snr_image) {
             (_, Some(snr)) => {
                 let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
@@ -478,7 +479,7 @@ impl Extractor {
                     PixelField::Const(v) => GpuThreshold::Const(v),
                     _ => GpuThreshold::PerPixel(&per_pixel),
                 };
-                let seg = ctx.detect(
+                let (seg, gt) = ctx.detect(
                     &subtracted,
                     p.kernel.as_ref(),
                     t,
@@ -487,6 +488,7 @@ impl Extractor {
                     p.minarea,
                 )?;
                 lap("filtering, thresholding and labelling (GPU)");
+                gpu_detail = Some(gt);
                 seg
             }
             (None, None) => {
@@ -558,6 +560,15 @@ impl Extractor {
         } else {
             (segmentation, objects)
         };
+        if let Some(gt) = gpu_detail {
+            timings.push(("GPU stage: upload", gt.upload));
+            timings.push(("GPU stage: filter + labelling", gt.filter_and_label));
+            timings.push((
+                "GPU stage: compaction + readback",
+                gt.compaction_and_readback,
+            ));
+            timings.push(("GPU stage: seam merge (CPU)", gt.merge));
+        }
         Ok(Extraction {
             timings,
             background,

@@ -54,6 +54,34 @@ pub enum GpuThreshold<'a> {
     PerPixel(&'a (dyn Fn(usize) -> f32 + Sync)),
 }
 
+/// Where the GPU detection spent its time (wall clock on the host; a stage's time
+/// includes waiting for the device to finish it).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GpuTimings {
+    /// Writing the strips (and thresholds, mask bits) into device buffers.
+    pub upload: f64,
+    /// Filtering, thresholding and union-find labelling, until the last flag readback.
+    pub filter_and_label: f64,
+    /// Counting, offsets, scatter and reading back the detected pixels.
+    pub compaction_and_readback: f64,
+    /// Seam merging and building the segmentation on the CPU.
+    pub merge: f64,
+    /// Number of strips.
+    pub strips: usize,
+}
+
+/// Why a strip pass failed: out of memory (retried with smaller strips) or anything else.
+enum Failure {
+    OutOfMemory { rows: usize, message: String },
+    Other(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
 /// Device, queue and pipelines, built once.
 pub struct GpuContext {
     device: wgpu::Device,
@@ -299,7 +327,8 @@ impl GpuContext {
 
     /// Filters, thresholds and labels the background-subtracted image `sub` on the
     /// GPU; returns the segmentation (with the filtered values of its pixels), equal
-    /// to the CPU path's.
+    /// to the CPU path's, and where the time went. If the device runs out of memory
+    /// for the strips, they are halved and the work retried (down to 16 rows).
     pub fn detect(
         &self,
         sub: &Image,
@@ -308,21 +337,52 @@ impl GpuContext {
         mask: Option<&[bool]>,
         connectivity: Connectivity,
         minarea: usize,
-    ) -> Result<Segmentation> {
+    ) -> Result<(Segmentation, GpuTimings)> {
+        let mut cap = self.max_strip_rows.unwrap_or(usize::MAX);
+        loop {
+            match self.detect_strips(sub, kernel, &threshold, mask, connectivity, minarea, cap) {
+                Err(Failure::OutOfMemory { rows, message }) => {
+                    if rows <= 16 {
+                        return Err(Error::Backend(format!(
+                            "the GPU is out of memory even for strips of {rows} rows x {} pixels: {message}; use --backend cpu",
+                            sub.width()
+                        )));
+                    }
+                    cap = rows / 2;
+                }
+                Err(Failure::Other(e)) => return Err(e),
+                Ok(r) => return Ok(r),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn detect_strips(
+        &self,
+        sub: &Image,
+        kernel: Option<&Kernel>,
+        threshold: &GpuThreshold,
+        mask: Option<&[bool]>,
+        connectivity: Connectivity,
+        minarea: usize,
+        rows_cap: usize,
+    ) -> std::result::Result<(Segmentation, GpuTimings), Failure> {
+        let mut times = GpuTimings::default();
         let (w, h) = (sub.width(), sub.height());
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
         let halo = kernel.height() / 2;
+        let threshold = threshold;
         // Strip height from the binding limit: the source strip (rows + 2 halos) and the
         // per-pixel buffers must each fit one binding.
         let max_bind = self.limits.max_storage_buffer_binding_size as usize;
         let max_rows_by_limit = (max_bind / (4 * w)).saturating_sub(2 * halo);
         if max_rows_by_limit == 0 {
-            return Err(Error::Backend(format!(
+            return Err(Failure::Other(Error::Backend(format!(
                 "an image row of {w} pixels does not fit one GPU storage binding of {max_bind} bytes; use --backend cpu"
-            )));
+            ))));
         }
-        let rows_cap = self.max_strip_rows.unwrap_or(usize::MAX).max(1);
+        let rows_cap = rows_cap.max(1);
         let strip_rows = h
             .min(max_rows_by_limit)
             .min(rows_cap)
@@ -369,9 +429,10 @@ impl GpuContext {
         let b_counts = self.storage("counts", 4 * n_groups as u64, wgpu::BufferUsages::empty());
         let b_offsets = self.storage("offsets", 4 * n_groups as u64, wgpu::BufferUsages::empty());
         if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Backend(format!(
-                "the GPU is out of memory for strips of {strip_rows} rows x {w} pixels: {e}; use --backend cpu"
-            )));
+            return Err(Failure::OutOfMemory {
+                rows: strip_rows,
+                message: e.to_string(),
+            });
         }
         self.queue
             .write_buffer(&b_kernel, 0, bytemuck::cast_slice(kernel.data()));
@@ -429,7 +490,7 @@ impl GpuContext {
                 kw: kernel.width() as u32,
                 kh: kernel.height() as u32,
                 thresh_mode: per_pixel_thresh as u32,
-                thresh: match threshold {
+                thresh: match *threshold {
                     GpuThreshold::Const(t) => t,
                     GpuThreshold::PerPixel(_) => 0.0,
                 },
@@ -444,6 +505,7 @@ impl GpuContext {
                 n_groups: groups as u32,
                 pad: 0,
             };
+            let t_upload = std::time::Instant::now();
             self.queue
                 .write_buffer(&b_params, 0, bytemuck::bytes_of(&params));
             self.queue.write_buffer(
@@ -451,7 +513,7 @@ impl GpuContext {
                 0,
                 bytemuck::cast_slice(&sub.data()[src_y0 * w..src_y1 * w]),
             );
-            if let GpuThreshold::PerPixel(f) = &threshold {
+            if let GpuThreshold::PerPixel(f) = threshold {
                 let t: Vec<f32> = (y0 * w..(y0 + rows) * w).map(f).collect();
                 self.queue
                     .write_buffer(&b_thresh, 0, bytemuck::cast_slice(&t));
@@ -466,6 +528,8 @@ impl GpuContext {
                 self.queue
                     .write_buffer(&b_mask, 0, bytemuck::cast_slice(&bits));
             }
+            times.upload += t_upload.elapsed().as_secs_f64();
+            let t_label = std::time::Instant::now();
             let wx = (w as u32).div_ceil(16);
             let wy = (rows as u32).div_ceil(16);
             let mut enc = self
@@ -523,10 +587,14 @@ impl GpuContext {
                     break;
                 }
                 if rounds > 10_000 {
-                    return Err(Error::Backend("GPU labelling did not converge".into()));
+                    return Err(Failure::Other(Error::Backend(
+                        "GPU labelling did not converge".into(),
+                    )));
                 }
             }
+            times.filter_and_label += t_label.elapsed().as_secs_f64();
             // Compaction.
+            let t_compact = std::time::Instant::now();
             let mut enc = self
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -595,24 +663,22 @@ impl GpuContext {
                 let base = y0 * w;
                 for k in 0..total {
                     if root[k] == NONE || root[k] as usize >= rows * w {
-                        return Err(Error::Backend(
+                        return Err(Failure::Other(Error::Backend(
                             "GPU labelling returned an invalid label".into(),
-                        ));
+                        )));
                     }
                     pixels.push((base + idx[k] as usize, base + root[k] as usize, val[k]));
                 }
             }
             self.check_errors("filtering")?;
+            times.compaction_and_readback += t_compact.elapsed().as_secs_f64();
             y0 += rows;
         }
-        Ok(merge_strips(
-            w,
-            h,
-            pixels,
-            &strip_starts,
-            connectivity,
-            minarea,
-        ))
+        times.strips = strip_starts.len();
+        let t_merge = std::time::Instant::now();
+        let seg = merge_strips(w, h, pixels, &strip_starts, connectivity, minarea);
+        times.merge = t_merge.elapsed().as_secs_f64();
+        Ok((seg, times))
     }
 }
 
