@@ -372,7 +372,6 @@ impl GpuContext {
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
         let halo = kernel.height() / 2;
-        let threshold = threshold;
         // Strip height from the binding limit: the source strip (rows + 2 halos) and the
         // per-pixel buffers must each fit one binding.
         let max_bind = self.limits.max_storage_buffer_binding_size as usize;
