@@ -45,8 +45,12 @@ impl PixelField<'_> {
 pub struct MeasureInput<'a> {
     /// Linear indices (y·width + x) of the saturated pixels, ascending.
     pub saturated: &'a [usize],
-    /// The background-subtracted image.
-    pub sub: &'a Image,
+    /// The background-subtracted image (None when every object carries its unfiltered
+    /// values, as in streaming).
+    pub sub: Option<&'a Image>,
+    /// Image width and height (border flags).
+    pub width: usize,
+    pub height: usize,
     /// The filtered background-subtracted image, if the segmentation does not carry
     /// the filtered values of its pixels.
     pub filtered: Option<&'a Image>,
@@ -160,15 +164,25 @@ fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
 /// pixels in run order, or empty to read them from `inp.filtered`. With `centre`
 /// (0-based image coordinates), the position is that point and the second moments
 /// are taken about it (SExtractor's "robust" analysis of deblended objects, whose
-/// position is the barycentre of their core).
+/// position is the barycentre of their core). `rvalues` are the unfiltered values in
+/// the same order, or empty to read them from `inp.sub`.
 pub fn measure_object(
     runs: &[Run],
     fvalues: &[f32],
+    rvalues: &[f32],
     centre: Option<(f64, f64)>,
     inp: &MeasureInput,
 ) -> Object {
-    let w = inp.sub.width();
-    let h = inp.sub.height();
+    let w = inp.width;
+    let h = inp.height;
+    // Unfiltered value of the k-th pixel (run order) at linear index idx.
+    let raw = |k: usize, idx: usize| -> f32 {
+        if rvalues.is_empty() {
+            inp.sub.expect("subtracted image or values").data()[idx]
+        } else {
+            rvalues[k]
+        }
+    };
     let mut o = Object::default();
     let (mut xmin, mut xmax) = (u32::MAX, 0u32);
     let (mut ymin, mut ymax) = (u32::MAX, 0u32);
@@ -212,7 +226,7 @@ pub fn measure_object(
                 vi += 1;
                 fvalues[vi - 1] as f64
             };
-            let v = inp.sub.data()[idx] as f64;
+            let v = raw(npix as usize, idx) as f64;
             let var = inp.variance.at(idx) as f64;
             let dx = (x as u32 - xmin) as f64;
             npix += 1;
@@ -359,10 +373,11 @@ pub fn measure_object(
             1.0
         } else {
             let (mut dnpix, mut area2) = (0.0f64, 0.0f64);
+            let mut k = 0usize;
             for r in runs {
-                let row = &inp.sub.data()[r.y as usize * w..];
-                for &v in &row[r.x0 as usize..r.x1 as usize] {
-                    let v = v as f64;
+                for x in r.x0 as usize..r.x1 as usize {
+                    let v = raw(k, r.y as usize * w + x) as f64;
+                    k += 1;
                     dnpix += (v > t) as u8 as f64;
                     area2 += (v > t2) as u8 as f64;
                 }
@@ -406,7 +421,7 @@ pub fn measure_all(
         .into_par_iter()
         .map(|k| {
             let centre = centres.get(k).copied().flatten();
-            let mut o = measure_object(seg.object(k), seg.object_values(k), centre, inp);
+            let mut o = measure_object(seg.object(k), seg.object_values(k), &[], centre, inp);
             o.number = k as u32 + 1;
             o
         })
@@ -421,7 +436,9 @@ mod tests {
     fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
         MeasureInput {
             saturated: &[],
-            sub: img,
+            sub: Some(img),
+            width: img.width(),
+            height: img.height(),
             filtered: Some(img),
             variance: PixelField::Const(4.0),
             thresh: PixelField::Const(0.5),
@@ -447,7 +464,7 @@ mod tests {
             Run { y: 2, x0: 1, x1: 4 },
             Run { y: 3, x0: 2, x1: 3 },
         ];
-        let o = measure_object(&runs, &[], None, &input(&img));
+        let o = measure_object(&runs, &[], &[], None, &input(&img));
         // Σc = 10; x̄ = 2, ȳ = 2; x2 = (1+1)/10 = 0.2; y2 = (2+2)/10 = 0.4; xy = 0.
         assert_eq!((o.x, o.y), (2.0, 2.0));
         assert!((o.x2 - 0.2).abs() < 1e-12 && (o.y2 - 0.4).abs() < 1e-12);
@@ -473,7 +490,7 @@ mod tests {
     #[test]
     fn single_pixel_is_singular_and_flagged_at_the_border() {
         let img = Image::new(3, 3, vec![9.0, 0., 0., 0., 0., 0., 0., 0., 0.]).unwrap();
-        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &[], None, &input(&img));
+        let o = measure_object(&[Run { y: 0, x0: 0, x1: 1 }], &[], &[], None, &input(&img));
         assert!((o.x2 - 0.0833333).abs() < 1e-12 && (o.y2 - 0.0833333).abs() < 1e-12);
         assert!((o.a - 0.0833333f64.sqrt()).abs() < 1e-12);
         // ρe = Σv·0.08333/F² = 4·0.08333/81 is added to the zero error moments.

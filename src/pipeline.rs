@@ -536,7 +536,9 @@ impl Extractor {
         };
         let inp = MeasureInput {
             saturated: &saturated,
-            sub: &subtracted,
+            sub: Some(&subtracted),
+            width: w,
+            height: h,
             filtered: None,
             variance,
             thresh,
