@@ -187,22 +187,30 @@ fn band_stats(
     band: &mut Vec<f32>,
 ) -> Vec<Option<MeshStat>> {
     let w = img.width();
-    // The band, with invalid and masked pixels as NaN (they fail every test below);
-    // `band` is a buffer reused across bands.
     band.clear();
     band.extend_from_slice(&img.data()[y0 * w..y1 * w]);
-    let band = &mut band[..];
+    mesh_row_stats(band, w, mask.map(|m| &m[y0 * w..y1 * w]), bw, nx)
+}
+
+/// The statistics of the meshes of one band of rows given as `band` (a copy of the
+/// rows, `w` pixels wide, reused as scratch: invalid and masked pixels are set to
+/// NaN in it), meshes `bw` wide. Used by [`Background::estimate`] and by streaming,
+/// which reads the image one mesh row at a time.
+pub fn mesh_row_stats(band: &mut [f32], w: usize, mask: Option<&[bool]>, bw: usize, nx: usize) -> Vec<Option<MeshStat>> {
+    let rows = band.len() / w;
+    // Invalid and masked pixels become NaN (they fail every test below).
     for (k, v) in band.iter_mut().enumerate() {
-        if !is_valid(*v) || mask.is_some_and(|m| m[y0 * w + k]) {
+        if !is_valid(*v) || mask.is_some_and(|m| m[k]) {
             *v = f32::NAN;
         }
     }
+    let band = &*band;
     let all = vec![(f32::NEG_INFINITY, f32::INFINITY); nx];
     let m0 = band_moments(band, w, bw, nx, &all);
     let mut cuts = vec![(f32::NAN, f32::NAN); nx]; // NaN cuts keep nothing
     let mut good = vec![false; nx];
     for i in 0..nx {
-        let total = (((i + 1) * bw).min(w) - i * bw) * (y1 - y0);
+        let total = (((i + 1) * bw).min(w) - i * bw) * rows;
         let n = m0.n[i];
         if n == 0 || (n as f64) < BACK_MINGOODFRAC * total as f64 {
             continue;
