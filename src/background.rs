@@ -196,7 +196,13 @@ fn band_stats(
 /// rows, `w` pixels wide, reused as scratch: invalid and masked pixels are set to
 /// NaN in it), meshes `bw` wide. Used by [`Background::estimate`] and by streaming,
 /// which reads the image one mesh row at a time.
-pub fn mesh_row_stats(band: &mut [f32], w: usize, mask: Option<&[bool]>, bw: usize, nx: usize) -> Vec<Option<MeshStat>> {
+pub fn mesh_row_stats(
+    band: &mut [f32],
+    w: usize,
+    mask: Option<&[bool]>,
+    bw: usize,
+    nx: usize,
+) -> Vec<Option<MeshStat>> {
     let rows = band.len() / w;
     // Invalid and masked pixels become NaN (they fail every test below).
     for (k, v) in band.iter_mut().enumerate() {

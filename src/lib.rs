@@ -38,6 +38,7 @@ pub mod measure;
 pub mod params;
 pub mod picture;
 pub mod pipeline;
+pub mod stream;
 
 pub use backend::Backend;
 pub use background::Background;

@@ -95,6 +95,76 @@ impl Extraction {
     }
 }
 
+/// Subtracts the background from image row `y` in place: invalid pixels (NaN, Inf,
+/// <= -1e30) become NaN, masked pixels 0; returns the columns of the saturated pixels
+/// (>= `satur` before subtraction). `back` is a scratch row.
+pub(crate) fn subtract_row(
+    background: &Background,
+    y: usize,
+    row: &mut [f32],
+    mask: Option<&[bool]>,
+    satur: f32,
+    back: &mut [f32],
+) -> Vec<usize> {
+    background.back_row(y, back);
+    let mut sat = Vec::new();
+    // Fast path: no mask, every pixel valid and below saturation (NaN fails both).
+    let plain = mask.is_none()
+        && row
+            .iter()
+            .fold(true, |ok, &v| ok & (v > -crate::image::BIG) & (v < satur));
+    if plain {
+        for (v, b) in row.iter_mut().zip(back.iter()) {
+            *v -= *b;
+        }
+        return sat;
+    }
+    for x in 0..row.len() {
+        let v = row[x];
+        row[x] = if !is_valid(v) {
+            f32::NAN
+        } else if mask.is_some_and(|m| m[x]) {
+            0.0
+        } else {
+            if v >= satur {
+                sat.push(x);
+            }
+            v - back[x]
+        };
+    }
+    sat
+}
+
+/// One object (pixels in raster order, their runs, its first pixel's linear index,
+/// its mean threshold) split by deblending: each part's runs, pixel indices, fixed
+/// centre (deblended parts) and whether it came out of a split. Shared by the
+/// whole-image and the streaming pipelines, so that both give the same catalog.
+pub(crate) fn split_object(
+    px: &[crate::deblend::Pixel],
+    runs: &[crate::label::Run],
+    first: u64,
+    t0: f64,
+    p: &ExtractParams,
+) -> Vec<(Vec<crate::label::Run>, Vec<usize>, Option<(f64, f64)>, bool)> {
+    use crate::deblend::{deblend, runs_of};
+    if p.deblend.mincont < 1.0 {
+        if let Some(children) = deblend(
+            px,
+            t0,
+            p.minarea,
+            p.connectivity,
+            &p.deblend,
+            first ^ 0x5EED_5EED_5EED_5EED,
+        ) {
+            return children
+                .into_iter()
+                .map(|ch| (runs_of(px, &ch.pixels), ch.pixels, Some(ch.centre), true))
+                .collect();
+        }
+    }
+    vec![(runs.to_vec(), (0..px.len()).collect(), None, false)]
+}
+
 /// What deblending returns: the new segmentation, each object's fixed centre (for
 /// deblended objects) and whether it came out of a split.
 type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>);
@@ -108,7 +178,7 @@ fn deblend_all(
     thresh: &PixelField,
     p: &ExtractParams,
 ) -> Deblended {
-    use crate::deblend::{deblend, runs_of, Pixel};
+    use crate::deblend::Pixel;
     let w = sub.width();
     type Part = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);
     let parts: Vec<Vec<Part>> = (0..seg.len())
@@ -133,24 +203,12 @@ fn deblend_all(
             }
             let t0 = tsum / px.len() as f64;
             let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
-            match deblend(
-                &px,
-                t0,
-                p.minarea,
-                p.connectivity,
-                &p.deblend,
-                first ^ 0x5EED_5EED_5EED_5EED,
-            ) {
-                None => vec![(runs.to_vec(), vals.to_vec(), None, false)],
-                Some(children) => children
-                    .into_iter()
-                    .map(|ch| {
-                        let r = runs_of(&px, &ch.pixels);
-                        let v = ch.pixels.iter().map(|&i| px[i].c).collect();
-                        (r, v, Some(ch.centre), true)
-                    })
-                    .collect(),
-            }
+            split_object(&px, runs, first, t0, p)
+                .into_iter()
+                .map(|(r, idx, centre, merged)| {
+                    (r, idx.iter().map(|&i| px[i].c).collect(), centre, merged)
+                })
+                .collect()
         })
         .collect();
     let mut all: Vec<Part> = parts.into_iter().flatten().collect();
@@ -165,6 +223,28 @@ fn deblend_all(
     (seg, centres, merged)
 }
 
+/// Merges every cleaned object's measurements into its target (in index order);
+/// returns each object's victims.
+pub(crate) fn merge_cleaned(
+    objects: &mut [crate::measure::Object],
+    targets: &[usize],
+    zeropoint: f64,
+) -> Vec<Vec<usize>> {
+    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); objects.len()];
+    for (i, &t) in targets.iter().enumerate() {
+        if t != i {
+            victims[t].push(i);
+        }
+    }
+    for t in 0..objects.len() {
+        for &v in &victims[t] {
+            let victim = objects[v].clone();
+            crate::clean::merge_into(&mut objects[t], &victim, zeropoint);
+        }
+    }
+    victims
+}
+
 /// Merges every cleaned object into its target and renumbers the survivors; the
 /// segmentation follows (a victim's pixels join its eater's segment).
 fn apply_cleaning(
@@ -174,18 +254,7 @@ fn apply_cleaning(
     zeropoint: f64,
 ) -> (Segmentation, Vec<crate::measure::Object>) {
     let n = objects.len();
-    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, &t) in targets.iter().enumerate() {
-        if t != i {
-            victims[t].push(i);
-        }
-    }
-    for t in 0..n {
-        for &v in &victims[t] {
-            let victim = objects[v].clone();
-            crate::clean::merge_into(&mut objects[t], &victim, zeropoint);
-        }
-    }
+    let victims = merge_cleaned(&mut objects, targets, zeropoint);
     let mut parts = Vec::new();
     let mut kept = Vec::new();
     for t in 0..n {
@@ -367,34 +436,17 @@ impl Extractor {
             .map_init(
                 || vec![0f32; w],
                 |back, (y, row)| {
-                    background.back_row(y, back);
-                    let mut sat = Vec::new();
-                    // Fast path: no mask, every pixel valid and below saturation
-                    // (NaN fails both comparisons).
-                    let plain = mask.is_none()
-                        && row
-                            .iter()
-                            .fold(true, |ok, &v| ok & (v > -crate::image::BIG) & (v < satur));
-                    if plain {
-                        for (v, b) in row.iter_mut().zip(back.iter()) {
-                            *v -= *b;
-                        }
-                        return sat;
-                    }
-                    for x in 0..w {
-                        let v = row[x];
-                        row[x] = if !is_valid(v) {
-                            f32::NAN
-                        } else if mask.is_some_and(|m| m[y * w + x]) {
-                            0.0
-                        } else {
-                            if v >= satur {
-                                sat.push(y * w + x);
-                            }
-                            v - back[x]
-                        };
-                    }
-                    sat
+                    subtract_row(
+                        &background,
+                        y,
+                        row,
+                        mask.map(|m| &m[y * w..(y + 1) * w]),
+                        satur,
+                        back,
+                    )
+                    .into_iter()
+                    .map(|x| y * w + x)
+                    .collect::<Vec<usize>>()
                 },
             )
             .collect();

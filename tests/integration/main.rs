@@ -6,3 +6,4 @@ mod deblend;
 mod gpu;
 mod inputs;
 mod reference;
+mod stream;

@@ -1,0 +1,421 @@
+//! Streaming extraction: images of any size in memory bounded by the strip height.
+//!
+//! Two passes over a [`RowSource`]. The background pass reads one mesh row at a time
+//! and keeps only the mesh grid. The detection pass reads strips of rows (plus the
+//! kernel's halo), subtracts the background, filters and thresholds row by row, and
+//! labels incrementally: components stay open while the current row continues them;
+//! a component that the row does not continue is complete, and is deblended and
+//! measured at once with the same code as the whole-image pipeline
+//! ([`crate::pipeline`]), from the filtered and unfiltered values it carried along.
+//! Only open components, the current strip and the measured objects are in memory.
+//! Cleaning runs at the end on the measured objects. The catalog equals the
+//! whole-image run's: same objects, same numbering (first pixel in raster order),
+//! same values to the bit (tested for strips from 1 row up).
+//!
+//! Supported here: the global-RMS relative or absolute threshold, no mask, the
+//! convolution filter, the CPU backend. Check images need the whole image and are not
+//! produced in streaming mode.
+
+use crate::background::{mesh_row_stats, Background, MeshStat};
+use crate::catalog::Catalog;
+use crate::convolve::convolve_row;
+use crate::deblend::Pixel;
+use crate::error::{Error, Result};
+use crate::image::Image;
+use crate::label::Run;
+use crate::measure::{measure_object, MeasureInput, Object, PixelField};
+use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
+use crate::pipeline::{merge_cleaned, split_object, subtract_row, Extractor};
+
+/// Rows of an image, read on demand.
+pub trait RowSource {
+    fn width(&self) -> usize;
+    fn height(&self) -> usize;
+    /// Reads rows `y0..y0 + n` (row-major) into `out`, replacing its content.
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()>;
+}
+
+/// An in-memory image as a row source.
+pub struct ImageRows<'a>(pub &'a Image);
+
+impl RowSource for ImageRows<'_> {
+    fn width(&self) -> usize {
+        self.0.width()
+    }
+    fn height(&self) -> usize {
+        self.0.height()
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        let w = self.0.width();
+        out.clear();
+        out.extend_from_slice(&self.0.data()[y0 * w..(y0 + n) * w]);
+        Ok(())
+    }
+}
+
+/// What a streamed extraction returns.
+#[derive(Debug)]
+pub struct StreamExtraction {
+    pub background: Background,
+    pub catalog: Catalog,
+    /// The largest number of open components held at once.
+    pub max_open: usize,
+}
+
+/// An open component: its runs with the filtered and unfiltered values of their
+/// pixels, its saturated pixels, and the last row it reached.
+#[derive(Default)]
+struct Comp {
+    runs: Vec<Run>,
+    /// Start of each run's values in `f` and `r`.
+    starts: Vec<usize>,
+    f: Vec<f32>,
+    r: Vec<f32>,
+    sat: Vec<usize>,
+    last_y: u32,
+}
+
+impl Comp {
+    fn npix(&self) -> usize {
+        self.f.len()
+    }
+    fn absorb(&mut self, other: Comp) {
+        let off = self.f.len();
+        self.runs.extend(other.runs);
+        self.starts
+            .extend(other.starts.into_iter().map(|s| s + off));
+        self.f.extend(other.f);
+        self.r.extend(other.r);
+        self.sat.extend(other.sat);
+        self.last_y = self.last_y.max(other.last_y);
+    }
+}
+
+/// Checks that the settings are ones streaming supports.
+fn check_supported(e: &Extractor) -> Result<()> {
+    let p = &e.extract;
+    let unsupported = |what: &str| {
+        Err(Error::param(
+            "--memory-limit",
+            what,
+            "is not supported in streaming mode yet; run without --memory-limit/--stream-rows",
+        ))
+    };
+    if p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map {
+        return unsupported("--thresh-rms map");
+    }
+    if p.filter_type == FilterType::Matched {
+        return unsupported("--filter-type matched");
+    }
+    Ok(())
+}
+
+/// Streams the extraction over `src` in strips of `strip_rows` rows.
+pub fn extract_streaming(
+    src: &mut dyn RowSource,
+    e: &Extractor,
+    strip_rows: usize,
+) -> Result<StreamExtraction> {
+    e.background.validate()?;
+    e.extract.validate()?;
+    check_supported(e)?;
+    if strip_rows == 0 {
+        return Err(Error::param(
+            "--stream-rows",
+            0,
+            "strips must have at least one row",
+        ));
+    }
+    let p = &e.extract;
+    let (w, h) = (src.width(), src.height());
+    // Pass 1: the background, one mesh row at a time.
+    let (bw, bh) = (
+        e.background.mesh_size.0.min(w),
+        e.background.mesh_size.1.min(h),
+    );
+    let (nx, ny) = (w.div_ceil(bw), h.div_ceil(bh));
+    let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
+    let mut band = Vec::new();
+    for j in 0..ny {
+        let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
+        src.read_rows(y0, y1 - y0, &mut band)?;
+        stats.extend(mesh_row_stats(&mut band, w, None, bw, nx));
+    }
+    let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
+    let g = background.global_rms() as f32;
+    let thresh_of = |k: f64| match p.thresh_type {
+        ThreshType::Absolute => k as f32,
+        ThreshType::Relative => k as f32 * g,
+    };
+    let (t_detect, t_analysis) = (thresh_of(p.detect_thresh), thresh_of(p.analysis_thresh));
+    let satur = p.satur_level as f32;
+    let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
+    // Pass 2: strips.
+    let mut open = Open::default();
+    let mut prev: Vec<(Run, usize)> = Vec::new(); // previous row's runs and their components
+    let mut objects: Vec<((u32, u32), Object)> = Vec::new();
+    let mut max_open = 0usize;
+    let mut raw = Vec::new();
+    let mut back = vec![0f32; w];
+    let mut fbuf = vec![0f32; w];
+    let reach: u32 = if p.connectivity == Connectivity::Eight {
+        1
+    } else {
+        0
+    };
+    let finish = |c: Comp, objects: &mut Vec<((u32, u32), Object)>| {
+        if c.npix() >= p.minarea {
+            objects.extend(measure_component(c, w, h, t_detect, t_analysis, g, p));
+        }
+    };
+    let mut y0 = 0;
+    while y0 < h {
+        let rows = strip_rows.min(h - y0);
+        let (sy0, sy1) = (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
+        src.read_rows(sy0, sy1 - sy0, &mut raw)?;
+        let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
+        for (k, row) in raw.chunks_exact_mut(w).enumerate() {
+            sat_rows.push(subtract_row(
+                &background,
+                sy0 + k,
+                row,
+                None,
+                satur,
+                &mut back,
+            ));
+        }
+        let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
+        for y in y0..y0 + rows {
+            let ly = y - sy0;
+            match &p.kernel {
+                Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
+                None => fbuf.copy_from_slice(strip.row(ly)),
+            }
+            let subrow = strip.row(ly);
+            let sat = &sat_rows[ly];
+            // This row's runs, joined to the previous row's components.
+            let mut current: Vec<(Run, usize)> = Vec::new();
+            let mut x = 0usize;
+            let mut pi = 0usize;
+            while x < w {
+                // Detected: valid and filtered value above the threshold (a NaN
+                // filtered value, next to an invalid pixel, is not).
+                let on = |x: usize| !subrow[x].is_nan() && fbuf[x] > t_detect;
+                if !on(x) {
+                    x += 1;
+                    continue;
+                }
+                let x0 = x;
+                while x < w && on(x) {
+                    x += 1;
+                }
+                let run = Run {
+                    y: y as u32,
+                    x0: x0 as u32,
+                    x1: x as u32,
+                };
+                // Components of the previous row that this run touches.
+                while pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
+                    pi += 1;
+                }
+                let mut target: Option<usize> = None;
+                let mut k = pi;
+                while k < prev.len() && prev[k].0.x0 < run.x1 + reach {
+                    if let Some(c) = open.resolve(prev[k].1) {
+                        target = Some(match target {
+                            Some(t) if t != c => open.merge(t, c),
+                            _ => c,
+                        });
+                    }
+                    k += 1;
+                }
+                let id = match target {
+                    Some(t) => t,
+                    None => open.create(),
+                };
+                let comp = open.comps[id].as_mut().expect("open component");
+                comp.starts.push(comp.f.len());
+                comp.runs.push(run);
+                comp.f.extend_from_slice(&fbuf[x0..x]);
+                comp.r.extend_from_slice(&subrow[x0..x]);
+                comp.sat.extend(
+                    sat.iter()
+                        .filter(|&&sx| sx >= x0 && sx < x)
+                        .map(|&sx| y * w + sx),
+                );
+                comp.last_y = y as u32;
+                current.push((run, id));
+            }
+            // Components of the previous row that this row did not continue are complete.
+            for &(_, c0) in &prev {
+                if let Some(c) = open.resolve(c0) {
+                    if open.comps[c]
+                        .as_ref()
+                        .is_some_and(|q| (q.last_y as usize) < y)
+                    {
+                        let done = open.complete(c);
+                        finish(done, &mut objects);
+                    }
+                }
+            }
+            // Merges during this row may have moved components.
+            for item in current.iter_mut() {
+                item.1 = open.resolve(item.1).expect("continued component is open");
+            }
+            prev = current;
+            max_open = max_open.max(open.live());
+        }
+        raw = strip.into_data();
+        y0 += rows;
+    }
+    for c in open.comps.into_iter().flatten() {
+        finish(c, &mut objects);
+    }
+    // Whole-image order: by first pixel; then cleaning, as in the pipeline.
+    objects.sort_by_key(|(key, _)| *key);
+    let mut objs: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
+    for (k, o) in objs.iter_mut().enumerate() {
+        o.number = k as u32 + 1;
+    }
+    if p.clean {
+        let targets = crate::clean::clean_targets(&objs, p.clean_param);
+        merge_cleaned(&mut objs, &targets, p.mag_zeropoint);
+        let mut kept: Vec<Object> = objs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| targets[*i] == *i)
+            .map(|(_, o)| o)
+            .collect();
+        for (k, o) in kept.iter_mut().enumerate() {
+            o.number = k as u32 + 1;
+        }
+        objs = kept;
+    }
+    Ok(StreamExtraction {
+        background,
+        catalog: Catalog { objects: objs },
+        max_open,
+    })
+}
+
+/// The open components: slots (None once completed or merged away), forwarding of
+/// merged-away slots to the component that absorbed them, and reusable slots.
+#[derive(Default)]
+struct Open {
+    comps: Vec<Option<Comp>>,
+    fwd: Vec<usize>,
+    free: Vec<usize>,
+}
+
+impl Open {
+    /// The live component that slot `c` now belongs to, if any.
+    fn resolve(&self, mut c: usize) -> Option<usize> {
+        while self.comps[c].is_none() {
+            c = self.fwd[c];
+            if c == usize::MAX {
+                return None;
+            }
+        }
+        Some(c)
+    }
+    fn create(&mut self) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.comps[slot] = Some(Comp::default());
+                self.fwd[slot] = usize::MAX;
+                slot
+            }
+            None => {
+                self.comps.push(Some(Comp::default()));
+                self.fwd.push(usize::MAX);
+                self.comps.len() - 1
+            }
+        }
+    }
+    /// Merges two live components (the smaller into the larger); returns the survivor.
+    fn merge(&mut self, a: usize, b: usize) -> usize {
+        let size = |c: usize| self.comps[c].as_ref().map_or(0, |q| q.npix());
+        let (keep, gone) = if size(a) >= size(b) { (a, b) } else { (b, a) };
+        let g = self.comps[gone].take().expect("open component");
+        self.comps[keep].as_mut().expect("open component").absorb(g);
+        self.fwd[gone] = keep;
+        keep
+    }
+    /// Takes a completed component out; its slot can be reused.
+    fn complete(&mut self, c: usize) -> Comp {
+        let comp = self.comps[c].take().expect("open component");
+        self.fwd[c] = usize::MAX;
+        self.free.push(c);
+        comp
+    }
+    fn live(&self) -> usize {
+        self.comps.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+/// Deblends and measures a completed component, exactly as the whole-image pipeline
+/// does; returns each object with its sort key (first pixel).
+#[allow(clippy::too_many_arguments)]
+fn measure_component(
+    c: Comp,
+    w: usize,
+    h: usize,
+    t_detect: f32,
+    t_analysis: f32,
+    g: f32,
+    p: &crate::params::ExtractParams,
+) -> Vec<((u32, u32), Object)> {
+    // Runs (and their values) in raster order.
+    let mut order: Vec<usize> = (0..c.runs.len()).collect();
+    order.sort_by_key(|&i| (c.runs[i].y, c.runs[i].x0));
+    let mut runs = Vec::with_capacity(c.runs.len());
+    let mut f = Vec::with_capacity(c.f.len());
+    let mut r = Vec::with_capacity(c.r.len());
+    for &i in &order {
+        let run = c.runs[i];
+        let s = c.starts[i];
+        runs.push(run);
+        f.extend_from_slice(&c.f[s..s + run.len()]);
+        r.extend_from_slice(&c.r[s..s + run.len()]);
+    }
+    let mut sat = c.sat;
+    sat.sort_unstable();
+    let mut px = Vec::with_capacity(f.len());
+    for run in &runs {
+        for x in run.x0..run.x1 {
+            let k = px.len();
+            px.push(Pixel {
+                x,
+                y: run.y,
+                c: f[k],
+                v: r[k],
+            });
+        }
+    }
+    let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
+    let inp = MeasureInput {
+        saturated: &sat,
+        sub: None,
+        width: w,
+        height: h,
+        filtered: None,
+        variance: PixelField::Const(g * g),
+        thresh: PixelField::Const(t_detect),
+        analysis_thresh: PixelField::Const(t_analysis),
+        gain: p.gain,
+        mag_zeropoint: p.mag_zeropoint,
+        minarea: p.minarea,
+    };
+    split_object(&px, &runs, first, t_detect as f64, p)
+        .into_iter()
+        .map(|(part_runs, idx, centre, merged)| {
+            let pf: Vec<f32> = idx.iter().map(|&i| px[i].c).collect();
+            let pr: Vec<f32> = idx.iter().map(|&i| px[i].v).collect();
+            let mut o = measure_object(&part_runs, &pf, &pr, centre, &inp);
+            if merged {
+                o.flags |= crate::measure::flags::MERGED;
+            }
+            ((part_runs[0].y, part_runs[0].x0), o)
+        })
+        .collect()
+}
