@@ -196,6 +196,8 @@ fn band_stats(
 /// rows, `w` pixels wide, reused as scratch: invalid and masked pixels are set to
 /// NaN in it), meshes `bw` wide. Used by [`Background::estimate`] and by streaming,
 /// which reads the image one mesh row at a time.
+// Meshes are indexed in step across several per-mesh arrays.
+#[allow(clippy::needless_range_loop)]
 pub fn mesh_row_stats(
     band: &mut [f32],
     w: usize,

@@ -27,7 +27,7 @@ pub enum FilterTypeArg {
     Matched,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum BackendArg {
     Cpu,
     Gpu,
@@ -208,6 +208,17 @@ pub struct Cli {
     /// Catalog columns, comma-separated SExtractor names (default: all)
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
     pub params: Vec<String>,
+
+    /// Stream the image from disk in strips of this many rows (bounded memory; the
+    /// catalog equals the whole-image run's). FITS input, CPU, global-RMS or absolute
+    /// thresholds, no mask; no check images
+    #[arg(long, value_name = "ROWS")]
+    pub stream_rows: Option<usize>,
+
+    /// Stream the image with strips sized to keep the working memory under this many
+    /// MiB (see --stream-rows)
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit: Option<f64>,
 
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]

@@ -12,6 +12,78 @@ use skysift::{catalog, io, Backend, Extractor, Inputs, Mask};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Streams one FITS image from disk (bounded memory) and writes its catalog.
+fn stream_one(
+    cli: &Cli,
+    extractor: &Extractor,
+    job: &Job,
+    cols: &[&'static catalog::Column],
+    k: usize,
+    n: usize,
+) -> Result<(), skysift::Error> {
+    let start = Instant::now();
+    let mut rows = io::fits::FitsRows::open(&job.image)?;
+    let w = skysift::stream::RowSource::width(&rows);
+    let strip_rows = match (cli.stream_rows, cli.memory_limit) {
+        (Some(r), _) => r,
+        (None, Some(mib)) => {
+            // The strip (raw + filtered rows, f32) takes about 12 bytes per pixel; keep a
+            // quarter of the budget for open objects and the catalog.
+            let budget = mib * 1024.0 * 1024.0 * 0.75;
+            let r = (budget / (12.0 * w as f64)).floor();
+            if r.is_nan() || r < 1.0 {
+                return Err(skysift::Error::InvalidParam {
+                    name: "--memory-limit",
+                    value: format!("{mib}"),
+                    reason: format!(
+                        "too small to hold one strip of this {w}-pixel-wide image; give at least {:.1} MiB",
+                        12.0 * w as f64 / 0.75 / 1024.0 / 1024.0
+                    ),
+                });
+            }
+            r as usize
+        }
+        (None, None) => unreachable!("streaming needs --stream-rows or --memory-limit"),
+    };
+    let result = skysift::stream::extract_streaming(&mut rows, extractor, strip_rows)?;
+    io::catalog::write_catalog(
+        &job.output,
+        &result.catalog,
+        cols,
+        cli.catalog_format_for(&job.output),
+    )?;
+    if cli.timings {
+        eprintln!("{:>32}: {strip_rows} rows", "strip height");
+        eprintln!("{:>32}: {}", "most open objects", result.max_open);
+        if let Some(peak) = peak_rss_mib() {
+            eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
+        }
+    }
+    if !cli.quiet {
+        let counter = if n > 1 {
+            format!("[{}/{n}] ", k + 1)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s",
+            result.catalog.len(),
+            job.image,
+            job.output.display(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory in MiB (Linux: VmHWM in /proc/self/status).
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 /// One image to process and where its catalog goes.
 struct Job {
     image: String,
@@ -150,8 +222,31 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             eprintln!("{notice}");
         }
     }
+    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    if streaming {
+        if !checks.is_empty()
+            || cli.mask.is_some()
+            || cli.threshold_image.is_some()
+            || cli.noise_image.is_some()
+        {
+            return Err(skysift::Error::InvalidParam {
+                name: "--memory-limit",
+                value: "streaming".into(),
+                reason: "check images, --png-dir, --mask, --threshold-image and --noise-image need the whole image; \
+                         leave out --memory-limit/--stream-rows to use them"
+                    .into(),
+            });
+        }
+        if extractor.gpu.is_some() && cli.backend == BackendArg::Gpu {
+            eprintln!("skysift: streaming runs on the CPU");
+        }
+    }
     let n = jobs.len();
     for (k, job) in jobs.iter().enumerate() {
+        if streaming {
+            stream_one(&cli, &extractor, job, &cols, k, n)?;
+            continue;
+        }
         let start = Instant::now();
         let image = io::read_image(&job.image)?;
         let read_s = start.elapsed().as_secs_f64();
@@ -200,6 +295,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             cli.catalog_format_for(&job.output),
         )?;
         if cli.timings {
+            if let Some(peak) = peak_rss_mib() {
+                eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
+            }
             eprintln!("{:>32}: {:8.4} s", "read image", read_s);
             for (name, t) in &result.timings {
                 eprintln!("{name:>32}: {t:8.4} s");

@@ -135,6 +135,10 @@ pub(crate) fn subtract_row(
     sat
 }
 
+/// A part of a split object: its runs, its pixels (indices into the object's pixel
+/// list), its fixed centre if it was deblended, and whether it was.
+pub(crate) type Part = (Vec<crate::label::Run>, Vec<usize>, Option<(f64, f64)>, bool);
+
 /// One object (pixels in raster order, their runs, its first pixel's linear index,
 /// its mean threshold) split by deblending: each part's runs, pixel indices, fixed
 /// centre (deblended parts) and whether it came out of a split. Shared by the
@@ -145,7 +149,7 @@ pub(crate) fn split_object(
     first: u64,
     t0: f64,
     p: &ExtractParams,
-) -> Vec<(Vec<crate::label::Run>, Vec<usize>, Option<(f64, f64)>, bool)> {
+) -> Vec<Part> {
     use crate::deblend::{deblend, runs_of};
     if p.deblend.mincont < 1.0 {
         if let Some(children) = deblend(

@@ -59,6 +59,19 @@ fn shape_2d(shape: &[usize]) -> Option<(usize, usize)> {
 /// tile-compressed files). `spec` may select an HDU: `file.fits[1]` (0 = primary)
 /// or `file.fits[SCI]`; the default is the first HDU holding a 2-D image.
 pub fn read_fits_image(spec: &str) -> Result<Image> {
+    let (mut f, hdu, w, h, path) = open_image_hdu(spec)?;
+    let data = read_scaled(&mut f, &hdu).map_err(|e| fits_err(&path, e))?;
+    if data.len() != w * h {
+        return Err(Error::input(
+            &path,
+            format!("read {} pixels but the header promises {w}x{h}", data.len()),
+        ));
+    }
+    Image::new(w, h, data).map_err(|e| Error::input(&path, e.to_string()))
+}
+
+/// Opens the selected 2-D image HDU: (file, HDU, width, height, path).
+fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, usize, PathBuf)> {
     let (path, sel) = parse_spec(spec);
     if !path.exists() {
         return Err(Error::input(&path, "no such file"));
@@ -138,14 +151,83 @@ pub fn read_fits_image(spec: &str) -> Result<Image> {
             ),
         )
     })?;
-    let data = read_scaled(&mut f, &hdu).map_err(|e| fits_err(&path, e))?;
-    if data.len() != w * h {
-        return Err(Error::input(
-            &path,
-            format!("read {} pixels but the header promises {w}x{h}", data.len()),
-        ));
+    Ok((f, hdu, w, h, path))
+}
+
+/// A FITS image read row by row (streaming): only the rows asked for are in memory.
+pub struct FitsRows {
+    file: FitsFile,
+    hdu: fitsio::hdu::FitsHdu,
+    width: usize,
+    height: usize,
+    path: PathBuf,
+    /// (BSCALE, BZERO) of an integer image that needs SExtractor's f32 scaling.
+    scaling: Option<(f64, f64)>,
+}
+
+impl FitsRows {
+    /// Opens `spec` (same syntax as [`read_fits_image`]).
+    pub fn open(spec: &str) -> Result<Self> {
+        let (mut file, hdu, width, height, path) = open_image_hdu(spec)?;
+        let scaling = integer_scaling(&mut file, &hdu);
+        Ok(FitsRows {
+            file,
+            hdu,
+            width,
+            height,
+            path,
+            scaling,
+        })
     }
-    Image::new(w, h, data).map_err(|e| Error::input(&path, e.to_string()))
+}
+
+impl crate::stream::RowSource for FitsRows {
+    fn width(&self) -> usize {
+        self.width
+    }
+    fn height(&self) -> usize {
+        self.height
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        let path = self.path.clone();
+        let err = |e| fits_err(&path, e);
+        out.clear();
+        match self.scaling {
+            None => {
+                let v: Vec<f32> = self.hdu.read_rows(&mut self.file, y0, n).map_err(err)?;
+                out.extend(v);
+            }
+            Some((bscale, bzero)) => {
+                let v: Vec<f64> = self.hdu.read_rows(&mut self.file, y0, n).map_err(err)?;
+                out.extend(v.into_iter().map(|x| scale_f32(x, bscale, bzero)));
+            }
+        }
+        if out.len() != n * self.width {
+            return Err(Error::input(
+                &self.path,
+                format!("rows {y0}..{} could not be read", y0 + n),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// (BSCALE, BZERO) of an integer image whose scaling must be redone in f32.
+fn integer_scaling(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> Option<(f64, f64)> {
+    let bitpix: i64 = hdu.read_key(f, "BITPIX").unwrap_or(-32);
+    let bscale: f64 = hdu.read_key(f, "BSCALE").unwrap_or(1.0);
+    let bzero: f64 = hdu.read_key(f, "BZERO").unwrap_or(0.0);
+    (bitpix > 0 && !(bscale == 1.0 && bzero == 0.0) && bscale != 0.0).then_some((bscale, bzero))
+}
+
+/// One integer pixel scaled as SExtractor does: the raw value recovered from cfitsio's
+/// f64 scaling, then `raw·BSCALE + BZERO` in f32 arithmetic.
+fn scale_f32(v: f64, bscale: f64, bzero: f64) -> f32 {
+    if v.is_nan() {
+        return f32::NAN;
+    }
+    let raw = ((v - bzero) / bscale).round();
+    raw as f32 * bscale as f32 + bzero as f32
 }
 
 /// Reads an image HDU as f32. Integer images with BSCALE/BZERO are scaled in f32
@@ -153,23 +235,13 @@ pub fn read_fits_image(spec: &str) -> Result<Image> {
 /// astropy do (cfitsio scales in double, which differs in the last bit for a quarter
 /// of the pixels of emmi_galaxies.fits and moves whole background meshes by 5e-5).
 fn read_scaled(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> fitsio::errors::Result<Vec<f32>> {
-    let bitpix: i64 = hdu.read_key(f, "BITPIX").unwrap_or(-32);
-    let bscale: f64 = hdu.read_key(f, "BSCALE").unwrap_or(1.0);
-    let bzero: f64 = hdu.read_key(f, "BZERO").unwrap_or(0.0);
-    if bitpix < 0 || (bscale == 1.0 && bzero == 0.0) || bscale == 0.0 {
+    let Some((bscale, bzero)) = integer_scaling(f, hdu) else {
         return hdu.read_image(f);
-    }
+    };
     let scaled: Vec<f64> = hdu.read_image(f)?;
-    let (bs, bz) = (bscale as f32, bzero as f32);
     Ok(scaled
         .into_iter()
-        .map(|v| {
-            if v.is_nan() {
-                return f32::NAN;
-            }
-            let raw = ((v - bzero) / bscale).round();
-            raw as f32 * bs + bz
-        })
+        .map(|v| scale_f32(v, bscale, bzero))
         .collect())
 }
 
