@@ -45,7 +45,38 @@ fn stream_one(
         }
         (None, None) => unreachable!("streaming needs --stream-rows or --memory-limit"),
     };
-    let result = skysift::stream::extract_streaming(&mut rows, extractor, strip_rows)?;
+    // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
+    use std::io::IsTerminal;
+    let show = !cli.quiet && std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let mut report = |p: skysift::stream::Progress| {
+        if !show || (last.elapsed().as_secs_f64() < 0.5 && p.rows_done < p.rows) {
+            return;
+        }
+        last = Instant::now();
+        let rate = (p.rows_done * w) as f64 / start.elapsed().as_secs_f64().max(1e-9) / 1e6;
+        let what = if p.pass == 1 {
+            "background"
+        } else {
+            "detection"
+        };
+        eprint!(
+            "\rskysift: {what} pass, row {}/{} ({:.0}%), {} objects, {rate:.0} Mpix/s   ",
+            p.rows_done,
+            p.rows,
+            100.0 * p.rows_done as f64 / p.rows as f64,
+            p.objects
+        );
+        if p.pass == 2 && p.rows_done == p.rows {
+            eprintln!();
+        }
+    };
+    let result = skysift::stream::extract_streaming_with_progress(
+        &mut rows,
+        extractor,
+        strip_rows,
+        &mut report,
+    )?;
     io::catalog::write_catalog(
         &job.output,
         &result.catalog,

@@ -184,8 +184,8 @@ fn deblend_all(
 ) -> Deblended {
     use crate::deblend::Pixel;
     let w = sub.width();
-    type Part = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);
-    let parts: Vec<Vec<Part>> = (0..seg.len())
+    type Piece = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);
+    let parts: Vec<Vec<Piece>> = (0..seg.len())
         .into_par_iter()
         .map(|k| {
             let runs = seg.object(k);
@@ -215,7 +215,7 @@ fn deblend_all(
                 .collect()
         })
         .collect();
-    let mut all: Vec<Part> = parts.into_iter().flatten().collect();
+    let mut all: Vec<Piece> = parts.into_iter().flatten().collect();
     all.sort_by_key(|part| (part.0[0].y, part.0[0].x0));
     let centres = all.iter().map(|part| part.2).collect();
     let merged = all.iter().map(|part| part.3).collect();

@@ -116,6 +116,28 @@ pub fn extract_streaming(
     e: &Extractor,
     strip_rows: usize,
 ) -> Result<StreamExtraction> {
+    extract_streaming_with_progress(src, e, strip_rows, &mut |_| {})
+}
+
+/// Progress of a streamed extraction, reported after each mesh row and each strip.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Rows done in the current pass, of `rows`.
+    pub rows_done: usize,
+    pub rows: usize,
+    /// 1 = background pass, 2 = detection pass.
+    pub pass: u8,
+    /// Objects measured so far.
+    pub objects: usize,
+}
+
+/// [`extract_streaming`], calling `progress` after each mesh row and each strip.
+pub fn extract_streaming_with_progress(
+    src: &mut dyn RowSource,
+    e: &Extractor,
+    strip_rows: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<StreamExtraction> {
     e.background.validate()?;
     e.extract.validate()?;
     check_supported(e)?;
@@ -140,6 +162,12 @@ pub fn extract_streaming(
         let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
         src.read_rows(y0, y1 - y0, &mut band)?;
         stats.extend(mesh_row_stats(&mut band, w, None, bw, nx));
+        progress(Progress {
+            rows_done: y1,
+            rows: h,
+            pass: 1,
+            objects: 0,
+        });
     }
     let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
     let g = background.global_rms() as f32;
@@ -267,6 +295,12 @@ pub fn extract_streaming(
         }
         raw = strip.into_data();
         y0 += rows;
+        progress(Progress {
+            rows_done: y0,
+            rows: h,
+            pass: 2,
+            objects: objects.len(),
+        });
     }
     for c in open.comps.into_iter().flatten() {
         finish(c, &mut objects);
