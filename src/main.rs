@@ -20,11 +20,12 @@ fn stream_one(
     cols: &[&'static catalog::Column],
     k: usize,
     n: usize,
+    auto_limit: Option<f64>,
 ) -> Result<(), skysift::Error> {
     let start = Instant::now();
     let mut rows = io::fits::FitsRows::open(&job.image)?;
     let w = skysift::stream::RowSource::width(&rows);
-    let strip_rows = match (cli.stream_rows, cli.memory_limit) {
+    let strip_rows = match (cli.stream_rows, cli.memory_limit.or(auto_limit)) {
         (Some(r), _) => r,
         (None, Some(mib)) => {
             // The strip (raw + filtered rows, f32) takes about 12 bytes per pixel; keep a
@@ -43,7 +44,7 @@ fn stream_one(
             }
             r as usize
         }
-        (None, None) => unreachable!("streaming needs --stream-rows or --memory-limit"),
+        (None, None) => 256,
     };
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal;
@@ -91,11 +92,7 @@ fn stream_one(
         }
     }
     if !cli.quiet {
-        let counter = if n > 1 {
-            format!("[{}/{n}] ", k + 1)
-        } else {
-            String::new()
-        };
+        let counter = counter(k, n);
         eprintln!(
             "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s",
             result.catalog.len(),
@@ -105,6 +102,43 @@ fn stream_one(
         );
     }
     Ok(())
+}
+
+/// For a FITS image whose whole-image run would need more than 60% of the available
+/// memory (≈ 6 bytes per pixel), a streaming memory limit (MiB): a quarter of the
+/// available memory, at most 1 GiB. None otherwise, or when it cannot tell.
+fn auto_stream_limit(image: &str) -> Option<f64> {
+    let lower = image.to_ascii_lowercase();
+    if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+        return None;
+    }
+    let rows = io::fits::FitsRows::open(image).ok()?;
+    let pixels = (skysift::stream::RowSource::width(&rows)
+        * skysift::stream::RowSource::height(&rows)) as f64;
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let avail_kb: f64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    stream_limit_for(pixels, avail_kb * 1024.0)
+}
+
+/// The decision of [`auto_stream_limit`] for an image of `pixels` pixels and `avail`
+/// bytes of available memory.
+fn stream_limit_for(pixels: f64, avail: f64) -> Option<f64> {
+    (pixels * 6.0 > 0.6 * avail).then(|| (avail * 0.25 / 1048576.0).min(1024.0))
+}
+
+/// "[k/n] " before a summary line when several images are processed.
+fn counter(k: usize, n: usize) -> String {
+    if n > 1 {
+        format!("[{}/{n}] ", k + 1)
+    } else {
+        String::new()
+    }
 }
 
 /// The process's peak resident memory in MiB (Linux: VmHWM in /proc/self/status).
@@ -273,10 +307,32 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
     }
     let n = jobs.len();
+    // Images too large for this machine's memory are streamed automatically when the
+    // settings allow it (FITS input, no whole-image outputs or inputs, CPU settings).
+    let can_stream = checks.is_empty()
+        && cli.mask.is_none()
+        && cli.threshold_image.is_none()
+        && cli.noise_image.is_none()
+        && cli.backend != BackendArg::Gpu
+        && extractor.extract.rms_source == skysift::RmsSource::Global
+        && extractor.extract.filter_type == skysift::params::FilterType::Conv;
     for (k, job) in jobs.iter().enumerate() {
         if streaming {
-            stream_one(&cli, &extractor, job, &cols, k, n)?;
+            stream_one(&cli, &extractor, job, &cols, k, n, None)?;
             continue;
+        }
+        if can_stream {
+            if let Some(limit) = auto_stream_limit(&job.image) {
+                if !cli.quiet {
+                    eprintln!(
+                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
+                         streaming it with --memory-limit {limit:.0}",
+                        job.image
+                    );
+                }
+                stream_one(&cli, &extractor, job, &cols, k, n, Some(limit))?;
+                continue;
+            }
         }
         let start = Instant::now();
         let image = io::read_image(&job.image)?;
@@ -340,11 +396,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             );
         }
         if !cli.quiet {
-            let counter = if n > 1 {
-                format!("[{}/{n}] ", k + 1)
-            } else {
-                String::new()
-            };
+            let counter = counter(k, n);
             eprintln!(
                 "skysift: {counter}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
                 result.catalog.len(),
@@ -396,5 +448,24 @@ fn main() {
             eprintln!("skysift: error: {e}");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stream_limit_for;
+
+    #[test]
+    fn large_images_are_streamed_small_ones_are_not() {
+        let gib = 1024.0 * 1024.0 * 1024.0;
+        // 8192² needs ≈ 0.4 GB: whole-image with 24 GiB available.
+        assert_eq!(stream_limit_for(8192.0 * 8192.0, 24.0 * gib), None);
+        // 65536² needs ≈ 26 GB: streamed, with a 1 GiB limit.
+        assert_eq!(
+            stream_limit_for(65536.0 * 65536.0, 24.0 * gib),
+            Some(1024.0)
+        );
+        // With 2 GiB available, 32768² is streamed within a quarter of it.
+        assert_eq!(stream_limit_for(32768.0 * 32768.0, 2.0 * gib), Some(512.0));
     }
 }
