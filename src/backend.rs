@@ -32,15 +32,19 @@ impl Backend {
         match self {
             Backend::Cpu => Ok((Resolved::Cpu, None)),
             Backend::Gpu => Ok((Resolved::Gpu(std::sync::Arc::new(GpuContext::new()?)), None)),
-            Backend::Auto => match GpuContext::new() {
-                Ok(ctx) if !ctx.is_software() => Ok((Resolved::Gpu(std::sync::Arc::new(ctx)), None)),
-                Ok(ctx) => Ok((
+            // Probe the adapter first: a software one (lavapipe) is slower than the CPU
+            // path and is not worth a device.
+            Backend::Auto => match crate::gpu::probe_adapter() {
+                Ok((name, true)) => Ok((
                     Resolved::Cpu,
                     Some(format!(
-                        "skysift: the only GPU adapter is the software rasteriser {}; using the CPU (--backend gpu forces it)",
-                        ctx.adapter_name()
+                        "skysift: the only GPU adapter is the software rasteriser {name}; using the CPU (--backend gpu forces it)"
                     )),
                 )),
+                Ok((_, false)) => match GpuContext::new() {
+                    Ok(ctx) => Ok((Resolved::Gpu(std::sync::Arc::new(ctx)), None)),
+                    Err(e) => Ok((Resolved::Cpu, Some(format!("skysift: no usable GPU ({e}); using the CPU")))),
+                },
                 Err(e) => Ok((Resolved::Cpu, Some(format!("skysift: no usable GPU ({e}); using the CPU")))),
             },
         }

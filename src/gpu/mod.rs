@@ -123,6 +123,21 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("compact.wgsl", include_str!("../../shaders/compact.wgsl")),
 ];
 
+/// The adapter wgpu would use, without creating a device: (name, is software).
+pub fn probe_adapter() -> Result<(String, bool)> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Backend(format!("no GPU adapter found ({e})")))?;
+    let info = adapter.get_info();
+    Ok((info.name, info.device_type == wgpu::DeviceType::Cpu))
+}
+
 impl GpuContext {
     /// Finds an adapter (any backend; `WGPU_BACKEND` restricts them) and builds the
     /// device and the pipelines. Errors say why no GPU can be used.

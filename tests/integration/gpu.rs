@@ -9,7 +9,8 @@ use crate::reference::{check_catalog_with, nodeblend, Case, EMMI, SEP_IMAGE, SIM
 use skysift::gpu::GpuContext;
 use skysift::params::{Connectivity, ThreshType};
 use skysift::{io, Extractor, Image, Inputs, Mask};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 fn context() -> Option<Arc<GpuContext>> {
     static CTX: OnceLock<Result<Arc<GpuContext>, String>> = OnceLock::new();
@@ -26,16 +27,25 @@ fn context() -> Option<Arc<GpuContext>> {
     }
 }
 
-/// A GPU extractor with strips of at most `rows` rows (None: as large as the device allows).
+/// A GPU extractor with strips of at most `rows` rows (None: as large as the device
+/// allows). Contexts are cached for the whole test run and never dropped: tearing a
+/// lavapipe device down while other threads use Vulkan corrupted the heap in rare
+/// runs (see src/main.rs).
 fn gpu(rows: Option<usize>) -> Option<Extractor> {
-    let ctx = context()?;
-    // A context per strip size: `max_strip_rows` is a property of the context.
+    let base = context()?;
     let ctx = match rows {
-        None => ctx,
+        None => base,
         Some(r) => {
-            let mut c = GpuContext::new().expect("adapter present");
-            c.max_strip_rows = Some(r);
-            Arc::new(c)
+            static BY_ROWS: OnceLock<Mutex<HashMap<usize, Arc<GpuContext>>>> = OnceLock::new();
+            let map = BY_ROWS.get_or_init(|| Mutex::new(HashMap::new()));
+            let mut map = map.lock().unwrap();
+            map.entry(r)
+                .or_insert_with(|| {
+                    let mut c = GpuContext::new().expect("adapter present");
+                    c.max_strip_rows = Some(r);
+                    Arc::new(c)
+                })
+                .clone()
         }
     };
     Some(Extractor::default().with_gpu(ctx))
