@@ -281,6 +281,28 @@ impl GpuContext {
         })
     }
 
+    /// Encodes one compute pass per entry (pipeline, bind group, label, workgroups in
+    /// x and y) into one command buffer and submits it.
+    fn run_passes(
+        &self,
+        label: &str,
+        passes: &[(&wgpu::ComputePipeline, &wgpu::BindGroup, &str, (u32, u32))],
+    ) {
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        for &(pipeline, bind_group, pass_label, (x, y)) in passes {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(pass_label),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        self.queue.submit([enc.finish()]);
+    }
+
     fn read<T: Pod>(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
         let bytes = (n * std::mem::size_of::<T>()) as u64;
         if bytes == 0 {
@@ -546,55 +568,27 @@ impl GpuContext {
             let t_label = std::time::Instant::now();
             let wx = (w as u32).div_ceil(16);
             let wy = (rows as u32).div_ceil(16);
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("filter + init"),
-                });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("filter"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.filter);
-                pass.set_bind_group(0, &bg_filter, &[]);
-                pass.dispatch_workgroups(wx, wy, 1);
-            }
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("init"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.init);
-                pass.set_bind_group(0, &bg_init, &[]);
-                pass.dispatch_workgroups(wx, wy, 1);
-            }
-            self.queue.submit([enc.finish()]);
+            self.run_passes(
+                "filter + init",
+                &[
+                    (&self.filter, &bg_filter, "filter", (wx, wy)),
+                    (&self.init, &bg_init, "init", (wx, wy)),
+                ],
+            );
             // compress, reduce, compress until no invocation ran out of steps.
             let mut rounds = 0;
             loop {
                 rounds += 1;
                 self.queue
                     .write_buffer(&b_flags, 0, bytemuck::bytes_of(&0u32));
-                let mut enc = self
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("union-find"),
-                    });
-                for (p, bg, label) in [
-                    (&self.compress, &bg_compress, "compress"),
-                    (&self.reduce, &bg_reduce, "reduce"),
-                    (&self.compress, &bg_compress, "compress"),
-                ] {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some(label),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(p);
-                    pass.set_bind_group(0, bg, &[]);
-                    pass.dispatch_workgroups(wx, wy, 1);
-                }
-                self.queue.submit([enc.finish()]);
+                self.run_passes(
+                    "union-find",
+                    &[
+                        (&self.compress, &bg_compress, "compress", (wx, wy)),
+                        (&self.reduce, &bg_reduce, "reduce", (wx, wy)),
+                        (&self.compress, &bg_compress, "compress", (wx, wy)),
+                    ],
+                );
                 let flag: Vec<u32> = self.read(&b_flags, 1)?;
                 self.check_errors("labelling")?;
                 if flag[0] == 0 {
@@ -609,21 +603,8 @@ impl GpuContext {
             times.filter_and_label += t_label.elapsed().as_secs_f64();
             // Compaction.
             let t_compact = std::time::Instant::now();
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("count"),
-                });
-            {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("count"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.count);
-                pass.set_bind_group(0, &bg_count, &[]);
-                pass.dispatch_workgroups(gx as u32, wg_groups.div_ceil(65535) as u32, 1);
-            }
-            self.queue.submit([enc.finish()]);
+            let compact_grid = (gx as u32, wg_groups.div_ceil(65535) as u32);
+            self.run_passes("count", &[(&self.count, &bg_count, "count", compact_grid)]);
             let counts: Vec<u32> = self.read(&b_counts, groups)?;
             let mut offsets = Vec::with_capacity(groups);
             let mut total = 0u64;
@@ -655,21 +636,10 @@ impl GpuContext {
                         (7, &b_val),
                     ],
                 );
-                let mut enc = self
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("scatter"),
-                    });
-                {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("scatter"),
-                        timestamp_writes: None,
-                    });
-                    pass.set_pipeline(&self.scatter);
-                    pass.set_bind_group(0, &bg_scatter, &[]);
-                    pass.dispatch_workgroups(gx as u32, wg_groups.div_ceil(65535) as u32, 1);
-                }
-                self.queue.submit([enc.finish()]);
+                self.run_passes(
+                    "scatter",
+                    &[(&self.scatter, &bg_scatter, "scatter", compact_grid)],
+                );
                 let idx: Vec<u32> = self.read(&b_idx, total)?;
                 let root: Vec<u32> = self.read(&b_root, total)?;
                 let val: Vec<f32> = self.read(&b_val, total)?;
