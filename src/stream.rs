@@ -290,6 +290,7 @@ pub fn extract_streaming_with_progress(
             for item in current.iter_mut() {
                 item.1 = open.resolve(item.1).expect("continued component is open");
             }
+            open.end_row();
             prev = current;
             max_open = max_open.max(open.live());
         }
@@ -339,6 +340,9 @@ struct Open {
     comps: Vec<Option<Comp>>,
     fwd: Vec<usize>,
     free: Vec<usize>,
+    /// Slots merged away during the current row (forwarding still needed until the
+    /// row's runs are resolved).
+    merged_away: Vec<usize>,
 }
 
 impl Open {
@@ -373,7 +377,16 @@ impl Open {
         let g = self.comps[gone].take().expect("open component");
         self.comps[keep].as_mut().expect("open component").absorb(g);
         self.fwd[gone] = keep;
+        self.merged_away.push(gone);
         keep
+    }
+    /// At the end of a row, once nothing refers to merged-away slots any more, makes
+    /// them reusable.
+    fn end_row(&mut self) {
+        for s in self.merged_away.drain(..) {
+            self.fwd[s] = usize::MAX;
+            self.free.push(s);
+        }
     }
     /// Takes a completed component out; its slot can be reused.
     fn complete(&mut self, c: usize) -> Comp {

@@ -135,6 +135,10 @@ pub fn probe_adapter() -> Result<(String, bool)> {
     }))
     .map_err(|e| Error::Backend(format!("no GPU adapter found ({e})")))?;
     let info = adapter.get_info();
+    // Left to process exit, like the CLI's contexts: tearing Vulkan objects down early
+    // crashed lavapipe now and then under load (see docs/architecture.md).
+    std::mem::forget(adapter);
+    std::mem::forget(instance);
     Ok((info.name, info.device_type == wgpu::DeviceType::Cpu))
 }
 
