@@ -72,8 +72,17 @@ fn stream_one(
             eprintln!();
         }
     };
+    let mut mask_rows = match &cli.mask {
+        Some(m) => Some(io::fits::FitsRows::open(m)?),
+        None => None,
+    };
+    let mask = mask_rows.as_mut().map(|r| skysift::stream::MaskRows {
+        rows: r,
+        thresh: cli.mask_thresh as f32,
+    });
     let result = skysift::stream::extract_streaming_with_progress(
         &mut rows,
+        mask,
         extractor,
         strip_rows,
         &mut report,
@@ -290,15 +299,11 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
     if streaming {
-        if !checks.is_empty()
-            || cli.mask.is_some()
-            || cli.threshold_image.is_some()
-            || cli.noise_image.is_some()
-        {
+        if !checks.is_empty() || cli.threshold_image.is_some() || cli.noise_image.is_some() {
             return Err(skysift::Error::InvalidParam {
                 name: "--memory-limit",
                 value: "streaming".into(),
-                reason: "check images, --png-dir, --mask, --threshold-image and --noise-image need the whole image; \
+                reason: "check images, --png-dir, --threshold-image and --noise-image need the whole image; \
                          leave out --memory-limit/--stream-rows to use them"
                     .into(),
             });
@@ -311,7 +316,6 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     // Images too large for this machine's memory are streamed automatically when the
     // settings allow it (FITS input, no whole-image outputs or inputs, CPU settings).
     let can_stream = checks.is_empty()
-        && cli.mask.is_none()
         && cli.threshold_image.is_none()
         && cli.noise_image.is_none()
         && cli.backend != BackendArg::Gpu

@@ -12,8 +12,8 @@
 //! whole-image run's: same objects, same numbering (first pixel in raster order),
 //! same values to the bit (tested for strips from 1 row up).
 //!
-//! Supported here: the global-RMS relative or absolute threshold, no mask, the
-//! convolution filter, the CPU backend. Check images need the whole image and are not
+//! Supported here: the global-RMS relative or absolute threshold, a mask streamed
+//! beside the image, the convolution filter, the CPU backend. Check images need the whole image and are not
 //! produced in streaming mode.
 
 use crate::background::{mesh_row_stats, Background, MeshStat};
@@ -116,7 +116,24 @@ pub fn extract_streaming(
     e: &Extractor,
     strip_rows: usize,
 ) -> Result<StreamExtraction> {
-    extract_streaming_with_progress(src, e, strip_rows, &mut |_| {})
+    extract_streaming_with_progress(src, None, e, strip_rows, &mut |_| {})
+}
+
+/// A mask streamed beside the image: its rows, and the value above which a pixel is bad.
+pub struct MaskRows<'a> {
+    pub rows: &'a mut dyn RowSource,
+    pub thresh: f32,
+}
+
+impl MaskRows<'_> {
+    /// Rows `y0..y0 + n` of the mask as booleans (bad = value > thresh or NaN).
+    fn read(&mut self, y0: usize, n: usize, buf: &mut Vec<f32>, out: &mut Vec<bool>) -> Result<()> {
+        self.rows.read_rows(y0, n, buf)?;
+        out.clear();
+        let t = self.thresh;
+        out.extend(buf.iter().map(|&v| v.is_nan() || v > t));
+        Ok(())
+    }
 }
 
 /// Progress of a streamed extraction, reported after each mesh row and each strip.
@@ -134,6 +151,7 @@ pub struct Progress {
 /// [`extract_streaming`], calling `progress` after each mesh row and each strip.
 pub fn extract_streaming_with_progress(
     src: &mut dyn RowSource,
+    mut mask: Option<MaskRows>,
     e: &Extractor,
     strip_rows: usize,
     progress: &mut dyn FnMut(Progress),
@@ -141,6 +159,19 @@ pub fn extract_streaming_with_progress(
     e.background.validate()?;
     e.extract.validate()?;
     check_supported(e)?;
+    if let Some(m) = &mask {
+        if (m.rows.width(), m.rows.height()) != (src.width(), src.height()) {
+            return Err(Error::Mismatch(format!(
+                "the mask is {}x{} but the image is {}x{}: they must have the same shape",
+                m.rows.width(),
+                m.rows.height(),
+                src.width(),
+                src.height()
+            )));
+        }
+    }
+    let mut mbuf = Vec::new();
+    let mut mbits: Vec<bool> = Vec::new();
     if strip_rows == 0 {
         return Err(Error::param(
             "--stream-rows",
@@ -161,7 +192,14 @@ pub fn extract_streaming_with_progress(
     for j in 0..ny {
         let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
         src.read_rows(y0, y1 - y0, &mut band)?;
-        stats.extend(mesh_row_stats(&mut band, w, None, bw, nx));
+        let m = match mask.as_mut() {
+            Some(m) => {
+                m.read(y0, y1 - y0, &mut mbuf, &mut mbits)?;
+                Some(&mbits[..])
+            }
+            None => None,
+        };
+        stats.extend(mesh_row_stats(&mut band, w, m, bw, nx));
         progress(Progress {
             rows_done: y1,
             rows: h,
@@ -201,13 +239,21 @@ pub fn extract_streaming_with_progress(
         let rows = strip_rows.min(h - y0);
         let (sy0, sy1) = (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
         src.read_rows(sy0, sy1 - sy0, &mut raw)?;
+        let have_mask = match mask.as_mut() {
+            Some(m) => {
+                m.read(sy0, sy1 - sy0, &mut mbuf, &mut mbits)?;
+                true
+            }
+            None => false,
+        };
         let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
         for (k, row) in raw.chunks_exact_mut(w).enumerate() {
+            let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
             sat_rows.push(subtract_row(
                 &background,
                 sy0 + k,
                 row,
-                None,
+                mrow,
                 satur,
                 &mut back,
             ));
@@ -221,6 +267,7 @@ pub fn extract_streaming_with_progress(
             }
             let subrow = strip.row(ly);
             let sat = &sat_rows[ly];
+            let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
             // This row's runs, joined to the previous row's components.
             let mut current: Vec<(Run, usize)> = Vec::new();
             let mut x = 0usize;
@@ -228,7 +275,9 @@ pub fn extract_streaming_with_progress(
             while x < w {
                 // Detected: valid and filtered value above the threshold (a NaN
                 // filtered value, next to an invalid pixel, is not).
-                let on = |x: usize| !subrow[x].is_nan() && fbuf[x] > t_detect;
+                let on = |x: usize| {
+                    !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
+                };
                 if !on(x) {
                     x += 1;
                     continue;

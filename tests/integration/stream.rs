@@ -146,3 +146,57 @@ fn a_streamed_run_of_a_large_file_stays_small_and_equals_the_whole_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("too small to hold one strip"));
 }
+
+#[test]
+fn a_streamed_mask_gives_the_whole_image_catalog() {
+    let img = io::read_image(&data_str("sim_masked_crop.fits")).unwrap();
+    // The fixture's mask (bad columns and NaN blocks, which NaN already excludes)
+    // plus a box over real objects, so that the mask matters.
+    let fixture = io::read_image(&data_str("sim_masked_crop.mask.fits")).unwrap();
+    let w = fixture.width();
+    let d: Vec<f32> = fixture
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if (100..220).contains(&(i / w)) && (150..330).contains(&(i % w)) {
+                1.0
+            } else {
+                v
+            }
+        })
+        .collect();
+    let mimg = skysift::Image::new(w, fixture.height(), d).unwrap();
+    let mask = skysift::Mask::from_image(&mimg, 0.0);
+    assert!(mask.count() > 1000, "the fixture masks something");
+    let e = Extractor::default();
+    let whole = e
+        .extract(
+            &img,
+            Inputs {
+                mask: Some(&mask),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let unmasked = e.extract(&img, Inputs::default()).unwrap();
+    assert_ne!(
+        whole.catalog, unmasked.catalog,
+        "the mask changes the catalog"
+    );
+    for rows in [1, 9, 128] {
+        let mut mrows = ImageRows(&mimg);
+        let s = skysift::stream::extract_streaming_with_progress(
+            &mut ImageRows(&img),
+            Some(skysift::stream::MaskRows {
+                rows: &mut mrows,
+                thresh: 0.0,
+            }),
+            &e,
+            rows,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(s.catalog, whole.catalog, "strips of {rows}");
+    }
+}
