@@ -211,7 +211,7 @@ pub struct Cli {
 
     /// Stream the image from disk in strips of this many rows (bounded memory; the
     /// catalog equals the whole-image run's). FITS input, CPU, global-RMS or absolute
-    /// thresholds, no mask; no check images
+    /// thresholds, an optional FITS --mask; no check images
     #[arg(long, value_name = "ROWS")]
     pub stream_rows: Option<usize>,
 
