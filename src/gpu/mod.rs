@@ -123,8 +123,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("compact.wgsl", include_str!("../../shaders/compact.wgsl")),
 ];
 
-/// The adapter wgpu would use, without creating a device: (name, is software).
-pub fn probe_adapter() -> Result<(String, bool)> {
+/// The instance and the adapter wgpu chooses (any backend; `WGPU_BACKEND` restricts
+/// them), or an error that says how to get one.
+fn request_adapter() -> Result<(wgpu::Instance, wgpu::Adapter)> {
     let instance =
         wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
@@ -133,7 +134,18 @@ pub fn probe_adapter() -> Result<(String, bool)> {
         compatible_surface: None,
         ..Default::default()
     }))
-    .map_err(|e| Error::Backend(format!("no GPU adapter found ({e})")))?;
+    .map_err(|e| {
+        Error::Backend(format!(
+            "no GPU adapter found ({e}); install a Vulkan driver (on Debian without a GPU: \
+             apt-get install mesa-vulkan-drivers for lavapipe) or use --backend cpu"
+        ))
+    })?;
+    Ok((instance, adapter))
+}
+
+/// The adapter wgpu would use, without creating a device: (name, is software).
+pub fn probe_adapter() -> Result<(String, bool)> {
+    let (instance, adapter) = request_adapter()?;
     let info = adapter.get_info();
     // Left to process exit, like the CLI's contexts: tearing Vulkan objects down early
     // crashed lavapipe now and then under load (see docs/architecture.md).
@@ -146,20 +158,7 @@ impl GpuContext {
     /// Finds an adapter (any backend; `WGPU_BACKEND` restricts them) and builds the
     /// device and the pipelines. Errors say why no GPU can be used.
     pub fn new() -> Result<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: None,
-            ..Default::default()
-        }))
-        .map_err(|e| {
-            Error::Backend(format!(
-                "no GPU adapter found ({e}); install a Vulkan driver (on Debian without a GPU: \
-                 apt-get install mesa-vulkan-drivers for lavapipe) or use --backend cpu"
-            ))
-        })?;
+        let (_instance, adapter) = request_adapter()?;
         let info = adapter.get_info();
         let alimits = adapter.limits();
         // Ask for the adapter's own storage limits (the WebGPU defaults are 128 MiB).
