@@ -39,6 +39,18 @@ fn field(n: usize) -> Image {
     Image::new(n, n, d).unwrap()
 }
 
+/// The image minus its background map.
+fn subtracted(img: &Image, bg: &Background) -> Image {
+    let bm = bg.back_map();
+    let d = img
+        .data()
+        .iter()
+        .zip(bm.data())
+        .map(|(a, b)| a - b)
+        .collect();
+    Image::new(img.width(), img.height(), d).unwrap()
+}
+
 fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu");
     g.sample_size(10);
@@ -53,16 +65,7 @@ fn stages(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("background_map", n), &bg, |b, bg| {
             b.iter(|| bg.back_map())
         });
-        let sub = {
-            let bm = bg.back_map();
-            let d = img
-                .data()
-                .iter()
-                .zip(bm.data())
-                .map(|(a, b)| a - b)
-                .collect();
-            Image::new(n, n, d).unwrap()
-        };
+        let sub = subtracted(&img, &bg);
         let k = Kernel::default_3x3();
         g.bench_with_input(BenchmarkId::new("convolve_3x3", n), &sub, |b, s| {
             b.iter(|| convolve(s, &k))
@@ -106,14 +109,7 @@ fn gpu_stages(c: &mut Criterion) {
     for n in [1024usize, 2048] {
         let img = field(n);
         let bg = Background::estimate(&img, None, &BackgroundParams::default()).unwrap();
-        let bm = bg.back_map();
-        let d = img
-            .data()
-            .iter()
-            .zip(bm.data())
-            .map(|(a, b)| a - b)
-            .collect();
-        let sub = Image::new(n, n, d).unwrap();
+        let sub = subtracted(&img, &bg);
         let t = 1.5 * bg.global_rms() as f32;
         let k = Kernel::default_3x3();
         g.throughput(Throughput::Elements((n * n) as u64));
