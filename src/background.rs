@@ -505,15 +505,35 @@ fn spline_eval_strided(y: &[f64], d2: &[f64], stride: usize, n: usize, t: f64) -
 
 /// Precomputed x-interpolation weights, one per pixel column (structure of arrays),
 /// and the pixel span of each node interval, so that a row is evaluated interval by
-/// interval in a loop the compiler vectorises.
+/// interval in a loop the compiler vectorises. The weights are f32: the per-pixel
+/// evaluation is [`eval_pixel`], in f32, so that the GPU (shaders/subtract.wgsl)
+/// computes the same bits.
 #[derive(Clone, Debug, Default)]
 struct XCoefs {
-    a: Vec<f64>,
-    b: Vec<f64>,
-    ca: Vec<f64>,
-    cb: Vec<f64>,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    ca: Vec<f32>,
+    cb: Vec<f32>,
     /// (interval i, first pixel, end pixel), in increasing x.
     spans: Vec<(usize, usize, usize)>,
+}
+
+/// One pixel of an interpolated map, in f32 and in this order, each product rounded
+/// on its own: ((a·n0 + b·n1) + ca·d0) + cb·d1, where n0, n1 are the row's spline
+/// node values on either side of the pixel, d0, d1 their second derivatives along x
+/// and a, b, ca, cb the pixel's weights. The GPU twin is `eval_pixel` in
+/// shaders/subtract.wgsl; both must round identically (no fused multiply-add).
+#[inline(always)]
+pub fn eval_pixel(w: [f32; 4], n0: f32, n1: f32, d0: f32, d1: f32) -> f32 {
+    ((w[0] * n0 + w[1] * n1) + w[2] * d0) + w[3] * d1
+}
+
+/// The background (or RMS) map of one row as the GPU evaluates it: the nodes and
+/// their second derivatives along x at that row, in f32 (nx values each).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RowNodes {
+    pub nodes: Vec<f32>,
+    pub d2: Vec<f32>,
 }
 
 impl Background {
@@ -688,10 +708,10 @@ impl Background {
                 let b = t - i as f64;
                 (i, 1.0 - b, b)
             };
-            c.a.push(a);
-            c.b.push(b);
-            c.ca.push((a * a * a - a) / 6.0);
-            c.cb.push((b * b * b - b) / 6.0);
+            c.a.push(a as f32);
+            c.b.push(b as f32);
+            c.ca.push(((a * a * a - a) / 6.0) as f32);
+            c.cb.push(((b * b * b - b) / 6.0) as f32);
             match c.spans.last_mut() {
                 Some(last) if last.0 == i => last.2 = x + 1,
                 _ => c.spans.push((i, x, x + 1)),
@@ -700,31 +720,75 @@ impl Background {
         c
     }
 
-    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &XCoefs, out: &mut [f32]) {
+    /// The f32 nodes of row `y` of the map with mesh values `grid` (second
+    /// derivatives along y `d2`): the y spline of every node column at that row, and
+    /// the second derivatives of the natural spline through them along x (0 with a
+    /// single mesh row, where SExtractor interpolates linearly along x). With a single
+    /// mesh column, the one node is repeated so that [`eval_pixel`] needs no special case.
+    fn row_nodes(&self, grid: &[f64], d2: &[f64], y: usize) -> RowNodes {
         let t = y as f64 / self.mesh_h as f64 - 0.5;
-        // The y spline of each node column at this row: only the two nodes around t
-        // and their second derivatives are read (grid and d2 are row-major nx x ny).
+        // Only the two nodes around t of each column and their second derivatives
+        // are read (grid and d2 are row-major nx x ny).
         let ny = self.ny;
         let nodes: Vec<f64> = (0..self.nx)
             .map(|i| spline_eval_strided(&grid[i..], &d2[i..], self.nx, ny, t))
             .collect();
         if self.nx == 1 {
-            out.iter_mut().for_each(|o| *o = nodes[0] as f32);
-            return;
+            return RowNodes {
+                nodes: vec![nodes[0] as f32; 2],
+                d2: vec![0.0; 2],
+            };
         }
-        // With a single mesh row SExtractor interpolates linearly along x.
         let d2x = if self.ny > 1 {
             spline_d2(&nodes)
         } else {
             vec![0.0; self.nx]
         };
+        RowNodes {
+            nodes: nodes.iter().map(|&v| v as f32).collect(),
+            d2: d2x.iter().map(|&v| v as f32).collect(),
+        }
+    }
+
+    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &XCoefs, out: &mut [f32]) {
+        let rn = self.row_nodes(grid, d2, y);
         for &(i, x0, x1) in &xc.spans {
-            let (n0, n1, d0, d1) = (nodes[i], nodes[i + 1], d2x[i], d2x[i + 1]);
+            let (n0, n1, d0, d1) = (rn.nodes[i], rn.nodes[i + 1], rn.d2[i], rn.d2[i + 1]);
             let (a, b) = (&xc.a[x0..x1], &xc.b[x0..x1]);
             let (ca, cb) = (&xc.ca[x0..x1], &xc.cb[x0..x1]);
             for (k, o) in out[x0..x1].iter_mut().enumerate() {
-                *o = (a[k] * n0 + b[k] * n1 + ca[k] * d0 + cb[k] * d1) as f32;
+                *o = eval_pixel([a[k], b[k], ca[k], cb[k]], n0, n1, d0, d1);
             }
+        }
+    }
+
+    /// The per-column interpolation table for the GPU: for each pixel column, its
+    /// node interval and its weights (a, b, ca, cb) of [`eval_pixel`].
+    /// With a manual background the weights are (1, 0, 0, 0) on interval 0, so that
+    /// every pixel is the constant exactly.
+    pub fn column_table(&self) -> (Vec<u32>, Vec<[f32; 4]>) {
+        if self.manual.is_some() {
+            return (vec![0; self.width], vec![[1.0, 0.0, 0.0, 0.0]; self.width]);
+        }
+        let mut idx = vec![0u32; self.width];
+        for &(i, x0, x1) in &self.xc.spans {
+            idx[x0..x1].fill(i as u32);
+        }
+        let w = (0..self.width)
+            .map(|x| [self.xc.a[x], self.xc.b[x], self.xc.ca[x], self.xc.cb[x]])
+            .collect();
+        (idx, w)
+    }
+
+    /// The background nodes of row `y` (see [`RowNodes`]); a manual background is one
+    /// constant node.
+    pub fn back_row_nodes(&self, y: usize) -> RowNodes {
+        match self.manual {
+            Some(v) => RowNodes {
+                nodes: vec![v as f32; self.nx.max(2)],
+                d2: vec![0.0; self.nx.max(2)],
+            },
+            None => self.row_nodes(&self.back, &self.d2_back, y),
         }
     }
 
