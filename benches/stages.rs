@@ -120,6 +120,7 @@ fn gpu_stages(c: &mut Criterion) {
                 b.iter(|| {
                     ctx.detect(
                         s,
+                        None,
                         Some(&k),
                         skysift::gpu::GpuThreshold::Const(t),
                         None,

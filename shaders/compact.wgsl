@@ -3,12 +3,15 @@
 //
 // One invocation: one group of 32 consecutive strip pixels. `count` writes how many
 // of them are detected; the host turns the counts into offsets (prefix sum) and
-// `scatter` writes each detected pixel's strip-local index, root label and filtered
-// value at offsets[group] + its rank in the group. No atomics: the output order is
-// raster order on every run. Workgroup: 64, dispatched in 2-D as
-// (min(n, 65535), ceil(n / 65535)) workgroups with n = ceil(groups / 64).
+// `scatter` writes each detected pixel as four words at 4·(offsets[group] + its rank
+// in the group): its strip-local index (bit 31 set if the raw pixel is saturated),
+// its root label, its filtered value and its unfiltered (background-subtracted)
+// value. No atomics: the output order is raster order on every run.
+// Workgroup: 64, dispatched in 2-D as (min(n, 65535), ceil(n / 65535)) workgroups
+// with n = ceil(groups / 64).
 // Bindings: 0 params (uniform), 1 labels (u32), 2 filtered (f32), 3 counts (u32 out),
-// 4 offsets (u32), 5 out_index (u32), 6 out_root (u32), 7 out_value (f32).
+// 4 offsets (u32), 5 out (u32 x 4 per pixel), 6 subtracted source rows (f32),
+// 7 raw source rows (f32).
 // CPU twin: src/gpu/mod.rs (Segmentation built from the compacted pixels).
 
 // Params, NONE and is_nan_bits come from common.wgsl.
@@ -18,9 +21,9 @@
 @group(0) @binding(2) var<storage, read> filtered: array<f32>;
 @group(0) @binding(3) var<storage, read_write> counts: array<u32>;
 @group(0) @binding(4) var<storage, read> offsets: array<u32>;
-@group(0) @binding(5) var<storage, read_write> out_index: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out_root: array<u32>;
-@group(0) @binding(7) var<storage, read_write> out_value: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<u32>;
+@group(0) @binding(6) var<storage, read> sub: array<f32>;
+@group(0) @binding(7) var<storage, read> raw: array<f32>;
 
 fn group_id(wg: vec3<u32>, lid: u32) -> u32 {
     return (wg.y * params.groups_x + wg.x) * 64u + lid;
@@ -54,12 +57,16 @@ fn scatter(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     let start = g * 32u;
     let end = min(start + 32u, n);
     var o = offsets[g];
+    // Strip index -> source-row index (the source rows start src_y0, the strip y0).
+    let shift = (params.y0 - params.src_y0) * params.width;
     for (var i = start; i < end; i = i + 1u) {
         let l = labels[i];
         if (l != NONE) {
-            out_index[o] = i;
-            out_root[o] = l;
-            out_value[o] = filtered[i];
+            let saturated = params.has_satur == 1u && raw[i + shift] >= params.satur;
+            out[4u * o] = i | select(0u, 0x80000000u, saturated);
+            out[4u * o + 1u] = l;
+            out[4u * o + 2u] = bitcast<u32>(filtered[i]);
+            out[4u * o + 3u] = bitcast<u32>(sub[i + shift]);
             o = o + 1u;
         }
     }

@@ -1,4 +1,5 @@
-// Filtering and thresholding of one strip of the background-subtracted image.
+// Filtering and thresholding of one strip of the background-subtracted image
+// (written by subtract.wgsl).
 //
 // One invocation: one pixel (x, y) of the strip. It correlates the image with the
 // detection kernel exactly as the CPU twin does (src/convolve.rs, convolve_row:
@@ -9,11 +10,11 @@
 // Workgroup: 16 x 16, dispatched in 2-D as (ceil(width/16), ceil(rows/16)).
 // Bindings: 0 params (uniform), 1 src rows (image rows src_y0.., f32), 2 kernel (f32),
 // 3 per-pixel thresholds of the strip (f32; unused when thresh_mode = 0),
-// 4 mask bits of the strip (u32 words; unused when has_mask = 0), 5 filtered (f32 out),
+// 4 mask bits of the source rows (u32 words; unused when has_mask = 0), 5 filtered (f32 out),
 // 6 labels (u32 out).
 // CPU twin: src/pipeline.rs (per-row filtering and thresholding) + src/convolve.rs.
 
-// Params, NONE and is_nan_bits come from common.wgsl.
+// Params, NONE, is_nan_bits and keep come from common.wgsl.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -50,10 +51,8 @@ fn filter_threshold(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (sx < 0 || sx >= i32(w)) {
                 continue;
             }
-            let prod = c * src[srow * w + u32(sx)];
-            // The select on a uniform that is always 0 keeps the product rounded on its
-            // own (no fused multiply-add), as on the CPU.
-            acc = acc + select(prod, 0.0, params.never != 0u);
+            // keep(): the product is rounded on its own (no fused multiply-add), as on the CPU.
+            acc = acc + keep(c * src[srow * w + u32(sx)]);
         }
     }
     let idx = r * w + x;
@@ -65,7 +64,8 @@ fn filter_threshold(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var masked = false;
     if (params.has_mask == 1u) {
-        masked = ((mask_bits[idx / 32u] >> (idx % 32u)) & 1u) == 1u;
+        let m = (y - params.src_y0) * w + x;
+        masked = ((mask_bits[m / 32u] >> (m % 32u)) & 1u) == 1u;
     }
     let on = !is_nan_bits(centre) && !masked && !is_nan_bits(acc) && acc > t;
     labels[idx] = select(NONE, idx, on);

@@ -80,22 +80,22 @@ fn write_picture(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::BackgroundRms => picture::linear(&r.background.rms_map()),
         CheckType::MiniBackground => picture::linear(&r.background.mesh_back()),
         CheckType::MiniBackRms => picture::linear(&r.background.mesh_rms()),
-        CheckType::MinusBackground => picture::data_asinh(&r.subtracted, sigma),
+        CheckType::MinusBackground => picture::data_asinh(r.subtracted(), sigma),
         CheckType::Filtered => picture::data_asinh(&r.filtered(), sigma),
         CheckType::Segmentation => picture::segmentation(&r.segmentation),
-        CheckType::Apertures => picture::sources(&r.subtracted, sigma, &r.catalog),
+        CheckType::Apertures => picture::sources(r.subtracted(), sigma, &r.catalog),
         CheckType::Objects | CheckType::MinusObjects => {
             let map = r.segmentation.to_map();
             let keep = c.kind == CheckType::Objects;
             let d = r
-                .subtracted
+                .subtracted()
                 .data()
                 .iter()
                 .zip(&map)
                 .map(|(&v, &l)| if (l != 0) == keep { v } else { 0.0 })
                 .collect();
             let img =
-                Image::new(r.subtracted.width(), r.subtracted.height(), d).expect("same shape");
+                Image::new(r.subtracted().width(), r.subtracted().height(), d).expect("same shape");
             picture::data_asinh(&img, sigma)
         }
     };
@@ -128,7 +128,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
     {
         return write_picture(c, r);
     }
-    let (w, h) = (r.subtracted.width(), r.subtracted.height());
+    let (w, h) = (r.subtracted().width(), r.subtracted().height());
     let f32img = |img: &Image| {
         io::fits::write_fits_f32(&c.path, img.width(), img.height(), img.data(), c.name)
     };
@@ -137,7 +137,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::BackgroundRms => f32img(&r.background.rms_map()),
         CheckType::MiniBackground => f32img(&r.background.mesh_back()),
         CheckType::MiniBackRms => f32img(&r.background.mesh_rms()),
-        CheckType::MinusBackground => f32img(&r.subtracted),
+        CheckType::MinusBackground => f32img(r.subtracted()),
         CheckType::Filtered => f32img(&r.filtered()),
         CheckType::Segmentation => {
             let map = r.segmentation.to_map();
@@ -152,7 +152,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::Apertures => {
             // The background-subtracted image with each object's ellipse (3A x 3B at
             // THETA) drawn at the image's maximum value.
-            let mut data = r.subtracted.data().to_vec();
+            let mut data = r.subtracted().data().to_vec();
             let top = data
                 .iter()
                 .copied()
@@ -169,7 +169,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
             let map = r.segmentation.to_map();
             let keep_objects = c.kind == CheckType::Objects;
             let data: Vec<f32> = r
-                .subtracted
+                .subtracted()
                 .data()
                 .iter()
                 .zip(&map)

@@ -31,7 +31,10 @@ impl Run {
 /// The labelled objects as lists of runs (object `k` is label `k + 1`), and
 /// optionally one value per pixel of those runs (the filtered detection image: the
 /// only part of it that measurement needs, so the full image is never kept).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Equality compares the objects' pixels and filtered values, not the unfiltered
+/// values a backend may carry along (they are the subtracted image's, see
+/// [`Segmentation::object_raw`]).
+#[derive(Clone, Debug, Default)]
 pub struct Segmentation {
     width: usize,
     height: usize,
@@ -43,6 +46,20 @@ pub struct Segmentation {
     values: Vec<f32>,
     /// `values[value_offsets[k]..value_offsets[k + 1]]` are object k's values.
     value_offsets: Vec<usize>,
+    /// Unfiltered (background-subtracted) values of the pixels, laid out as `values`
+    /// (empty unless the backend produced them: the GPU path, which subtracts the
+    /// background itself and never builds the subtracted image on the CPU).
+    raw: Vec<f32>,
+}
+
+impl PartialEq for Segmentation {
+    fn eq(&self, o: &Self) -> bool {
+        (self.width, self.height) == (o.width, o.height)
+            && self.runs == o.runs
+            && self.offsets == o.offsets
+            && self.values == o.values
+            && self.value_offsets == o.value_offsets
+    }
 }
 
 impl Segmentation {
@@ -64,6 +81,20 @@ impl Segmentation {
             return &[];
         }
         &self.values[self.value_offsets[k]..self.value_offsets[k + 1]]
+    }
+    /// The unfiltered values of object `k`'s pixels, in the order of its runs
+    /// (empty if the segmentation carries none).
+    pub fn object_raw(&self, k: usize) -> &[f32] {
+        if self.raw.is_empty() {
+            return &[];
+        }
+        &self.raw[self.value_offsets[k]..self.value_offsets[k + 1]]
+    }
+    /// Attaches unfiltered values, laid out as the filtered ones (one per pixel).
+    pub fn with_raw(mut self, raw: Vec<f32>) -> Self {
+        assert_eq!(raw.len(), self.values.len(), "one raw value per pixel");
+        self.raw = raw;
+        self
     }
     pub fn width(&self) -> usize {
         self.width
@@ -281,6 +312,7 @@ pub fn label_runs(
         } else {
             Vec::new()
         },
+        raw: Vec::new(),
     }
 }
 
@@ -288,10 +320,12 @@ pub fn label_runs(
 /// in raster order, `roots[k]` its component's root, the component's smallest pixel
 /// index. Components smaller than `minarea` are dropped; the others are numbered by
 /// root, i.e. by first pixel in raster order, as [`label_runs`] numbers them.
+/// `raw`, if not empty, holds the pixels' unfiltered values (same order as `pixels`).
 pub fn segmentation_from_labelled_pixels(
     width: usize,
     height: usize,
     pixels: &[(usize, usize, f32)],
+    raw: &[f32],
     roots: &[usize],
     minarea: usize,
 ) -> Segmentation {
@@ -329,11 +363,15 @@ pub fn segmentation_from_labelled_pixels(
     let mut runs = Vec::new();
     let mut offsets = vec![0usize];
     let mut values = Vec::with_capacity(order.len());
+    let mut raw_out = Vec::with_capacity(if raw.is_empty() { 0 } else { order.len() });
     for k in 0..count {
         let mut current: Option<Run> = None;
         for &i in &order[value_offsets[k]..value_offsets[k + 1]] {
             let (idx, _, v) = pixels[i];
             values.push(v);
+            if !raw.is_empty() {
+                raw_out.push(raw[i]);
+            }
             let (x, y) = ((idx % width) as u32, (idx / width) as u32);
             match current.as_mut() {
                 Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
@@ -361,6 +399,7 @@ pub fn segmentation_from_labelled_pixels(
         offsets,
         values,
         value_offsets,
+        raw: raw_out,
     }
 }
 

@@ -421,7 +421,13 @@ pub fn measure_all(
         .into_par_iter()
         .map(|k| {
             let centre = centres.get(k).copied().flatten();
-            let mut o = measure_object(seg.object(k), seg.object_values(k), &[], centre, inp);
+            let mut o = measure_object(
+                seg.object(k),
+                seg.object_values(k),
+                seg.object_raw(k),
+                centre,
+                inp,
+            );
             o.number = k as u32 + 1;
             o
         })

@@ -21,8 +21,11 @@ pub struct Extraction {
     pub background: Background,
     /// The detection kernel that was used (None: no filtering).
     pub kernel: Option<crate::kernel::Kernel>,
-    /// The background-subtracted image (masked pixels 0, invalid pixels NaN).
-    pub subtracted: Image,
+    /// The background-subtracted image, once built (see [`Extraction::subtracted`]).
+    subtracted: std::sync::OnceLock<Image>,
+    /// What the subtracted image is built from when the GPU subtracted the background
+    /// (the raw image and the mask); None when the CPU built it during the run.
+    pending: Option<(Image, Option<Vec<bool>>)>,
     /// The objects as pixel runs; label k + 1 is catalog row k.
     pub segmentation: Segmentation,
     /// The measured objects.
@@ -85,12 +88,35 @@ pub fn matched_filter(
 }
 
 impl Extraction {
+    /// The background-subtracted image (masked pixels 0, invalid pixels NaN). On the
+    /// CPU path it is built during the run; on the GPU path, where the device
+    /// subtracts the background, it is built here on first use, with the same f32
+    /// arithmetic, so it equals the CPU path's.
+    pub fn subtracted(&self) -> &Image {
+        self.subtracted.get_or_init(|| {
+            let (image, mask) = self
+                .pending
+                .as_ref()
+                .expect("an extraction keeps its subtracted image or what builds it");
+            let w = image.width();
+            let mut sub = image.data().to_vec();
+            sub.par_chunks_mut(w).enumerate().for_each_init(
+                || vec![0f32; w],
+                |back, (y, row)| {
+                    let m = mask.as_ref().map(|m| &m[y * w..(y + 1) * w]);
+                    subtract_row(&self.background, y, row, m, f32::INFINITY, back);
+                },
+            );
+            Image::new(w, image.height(), sub).expect("shape is consistent")
+        })
+    }
+
     /// The filtered, background-subtracted detection image (computed on demand: the
     /// pipeline itself only keeps the filtered values of detected pixels).
     pub fn filtered(&self) -> Image {
         match &self.kernel {
-            Some(k) => convolve(&self.subtracted, k),
-            None => self.subtracted.clone(),
+            Some(k) => convolve(self.subtracted(), k),
+            None => self.subtracted().clone(),
         }
     }
 }
@@ -176,32 +202,42 @@ type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>);
 /// Deblends every object of `seg` (in parallel); returns the new segmentation (objects
 /// ordered by first pixel), the fixed centres of deblended objects and which objects
 /// came out of a split.
+/// Unfiltered values come from the segmentation when it carries them (GPU path),
+/// else from `sub`.
 fn deblend_all(
     seg: &Segmentation,
-    sub: &Image,
+    sub: Option<&Image>,
     thresh: &PixelField,
     p: &ExtractParams,
 ) -> Deblended {
     use crate::deblend::Pixel;
-    let w = sub.width();
-    type Piece = (Vec<crate::label::Run>, Vec<f32>, Option<(f64, f64)>, bool);
+    let w = seg.width();
+    let with_raw = !seg.is_empty() && !seg.object_raw(0).is_empty();
+    type Piece = (
+        Vec<crate::label::Run>,
+        Vec<f32>,
+        Vec<f32>,
+        Option<(f64, f64)>,
+        bool,
+    );
     let parts: Vec<Vec<Piece>> = (0..seg.len())
         .into_par_iter()
         .map(|k| {
             let runs = seg.object(k);
             let vals = seg.object_values(k);
+            let raw = seg.object_raw(k);
             let mut px = Vec::with_capacity(vals.len());
             let mut tsum = 0.0f64;
             for r in runs {
                 for x in r.x0..r.x1 {
                     let idx = r.y as usize * w + x as usize;
                     let c = vals[px.len()];
-                    px.push(Pixel {
-                        x,
-                        y: r.y,
-                        c,
-                        v: sub.data()[idx],
-                    });
+                    let v = if with_raw {
+                        raw[px.len()]
+                    } else {
+                        sub.expect("subtracted image or raw values").data()[idx]
+                    };
+                    px.push(Pixel { x, y: r.y, c, v });
                     tsum += thresh.at(idx) as f64;
                 }
             }
@@ -210,20 +246,30 @@ fn deblend_all(
             split_object(&px, runs, first, t0, p)
                 .into_iter()
                 .map(|(r, idx, centre, merged)| {
-                    (r, idx.iter().map(|&i| px[i].c).collect(), centre, merged)
+                    let c = idx.iter().map(|&i| px[i].c).collect();
+                    let v = if with_raw {
+                        idx.iter().map(|&i| px[i].v).collect()
+                    } else {
+                        Vec::new()
+                    };
+                    (r, c, v, centre, merged)
                 })
                 .collect()
         })
         .collect();
     let mut all: Vec<Piece> = parts.into_iter().flatten().collect();
     all.sort_by_key(|part| (part.0[0].y, part.0[0].x0));
-    let centres = all.iter().map(|part| part.2).collect();
-    let merged = all.iter().map(|part| part.3).collect();
-    let seg = Segmentation::from_parts(
+    let centres = all.iter().map(|part| part.3).collect();
+    let merged = all.iter().map(|part| part.4).collect();
+    let raw: Vec<f32> = all.iter().flat_map(|part| part.2.iter().copied()).collect();
+    let mut seg = Segmentation::from_parts(
         seg.width(),
         seg.height(),
         all.into_iter().map(|part| (part.0, part.1)).collect(),
     );
+    if with_raw {
+        seg = seg.with_raw(raw);
+    }
     (seg, centres, merged)
 }
 
@@ -425,39 +471,48 @@ impl Extractor {
         };
         let background = Background::estimate(&image, inputs.mask, &self.background)?;
         lap("background mesh statistics");
-        // Background subtraction in place, row by row from the spline (the full
-        // background map is only built on demand: `background.back_map()`). Pixels
-        // masked by the mask image become 0 (as SEP does); invalid pixels (NaN, Inf,
-        // <= -1e30) become NaN, so that, as in SExtractor, no filtered pixel whose
-        // kernel footprint touches one is detected. Saturated pixels (>= SATUR_LEVEL
-        // before subtraction) are listed on the way.
-        let mut sub = image.into_data();
+        let matched = p.filter_type == crate::params::FilterType::Matched;
         let mask = inputs.mask.map(|m| m.data());
         let satur = p.satur_level as f32;
-        let saturated_rows: Vec<Vec<usize>> = sub
-            .par_chunks_mut(w)
-            .enumerate()
-            .map_init(
-                || vec![0f32; w],
-                |back, (y, row)| {
-                    subtract_row(
-                        &background,
-                        y,
-                        row,
-                        mask.map(|m| &m[y * w..(y + 1) * w]),
-                        satur,
-                        back,
-                    )
-                    .into_iter()
-                    .map(|x| y * w + x)
-                    .collect::<Vec<usize>>()
-                },
-            )
-            .collect();
-        let saturated: Vec<usize> = saturated_rows.into_iter().flatten().collect();
-        let subtracted = Image::new(w, h, sub).expect("shape is consistent");
-        lap("background map and subtraction");
-        let matched = p.filter_type == crate::params::FilterType::Matched;
+        // On the GPU the device subtracts the background (except for the matched
+        // filter, which runs on the CPU); the raw image is kept to build the subtracted
+        // image later if anything asks for it.
+        let gpu_subtracts = gpu.is_some() && !matched;
+        let (raw_image, subtracted, mut saturated) = if gpu_subtracts {
+            (Some(image), None, Vec::new())
+        } else {
+            // Background subtraction in place, row by row from the spline (the full
+            // background map is only built on demand: `background.back_map()`).
+            // Pixels masked by the mask image become 0 (as SEP does); invalid pixels
+            // (NaN, Inf, <= -1e30) become NaN, so that, as in SExtractor, no filtered
+            // pixel whose kernel footprint touches one is detected. Saturated pixels
+            // (>= SATUR_LEVEL before subtraction) are listed on the way.
+            let mut sub = image.into_data();
+            let saturated_rows: Vec<Vec<usize>> = sub
+                .par_chunks_mut(w)
+                .enumerate()
+                .map_init(
+                    || vec![0f32; w],
+                    |back, (y, row)| {
+                        subtract_row(
+                            &background,
+                            y,
+                            row,
+                            mask.map(|m| &m[y * w..(y + 1) * w]),
+                            satur,
+                            back,
+                        )
+                        .into_iter()
+                        .map(|x| y * w + x)
+                        .collect::<Vec<usize>>()
+                    },
+                )
+                .collect();
+            let saturated: Vec<usize> = saturated_rows.into_iter().flatten().collect();
+            let sub = Image::new(w, h, sub).expect("shape is consistent");
+            lap("background map and subtraction");
+            (None, Some(sub), saturated)
+        };
         let rms_map = match (p.thresh_type, p.rms_source) {
             (ThreshType::Relative, RmsSource::Map) => Some(background.rms_map()),
             _ if matched => Some(background.rms_map()),
@@ -498,7 +553,10 @@ impl Extractor {
                     noise.height()
                 )));
             }
-            Some(matched_filter(&subtracted, noise, mask, p.kernel.as_ref()))
+            let sub = subtracted
+                .as_ref()
+                .expect("the CPU subtracts for the matched filter");
+            Some(matched_filter(sub, noise, mask, p.kernel.as_ref()))
         } else {
             None
         };
@@ -510,7 +568,7 @@ impl Extractor {
                 let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
                     .into_par_iter()
                     .map(|y| {
-                        let src = subtracted.row(y);
+                        let src = subtracted.as_ref().expect("CPU subtraction").row(y);
                         let s = snr.row(y);
                         row_runs_with_values(
                             y,
@@ -535,22 +593,29 @@ impl Extractor {
                     PixelField::Const(v) => GpuThreshold::Const(v),
                     _ => GpuThreshold::PerPixel(&per_pixel),
                 };
-                let (seg, gt) = ctx.detect(
-                    &subtracted,
+                let raw = raw_image.as_ref().expect("the GPU subtracts");
+                let det = ctx.detect(
+                    raw,
+                    Some(crate::gpu::Subtraction {
+                        background: &background,
+                        satur,
+                    }),
                     p.kernel.as_ref(),
                     t,
                     mask,
                     p.connectivity,
                     p.minarea,
                 )?;
-                lap("filtering, thresholding and labelling (GPU)");
-                gpu_detail = Some(gt);
-                seg
+                lap("subtraction, filtering, thresholding and labelling (GPU)");
+                gpu_detail = Some(det.timings);
+                saturated = det.saturated;
+                det.segmentation
             }
             (None, None) => {
                 // Filtering, thresholding and labelling, row by row: the filtered image
                 // is never stored whole; the filtered values of detected pixels travel
                 // with the segmentation to the measurement.
+                let subtracted = subtracted.as_ref().expect("CPU subtraction");
                 let per_row: Vec<(Vec<crate::label::Run>, Vec<f32>)> = (0..h)
                     .into_par_iter()
                     .map_init(
@@ -558,7 +623,7 @@ impl Extractor {
                         |fbuf, y| {
                             let src = subtracted.row(y);
                             match &p.kernel {
-                                Some(k) => convolve_row(&subtracted, k, y, fbuf),
+                                Some(k) => convolve_row(subtracted, k, y, fbuf),
                                 None => fbuf.copy_from_slice(src),
                             }
                             row_runs_with_values(
@@ -584,7 +649,7 @@ impl Extractor {
         };
         // Deblending, per object in parallel, seeded by each object's first pixel.
         let (segmentation, centres, merged) = if p.deblend.mincont < 1.0 {
-            let (seg, c, m) = deblend_all(&segmentation, &subtracted, &thresh, p);
+            let (seg, c, m) = deblend_all(&segmentation, subtracted.as_ref(), &thresh, p);
             lap("deblending");
             (seg, c, m)
         } else {
@@ -592,7 +657,7 @@ impl Extractor {
         };
         let inp = MeasureInput {
             saturated: &saturated,
-            sub: Some(&subtracted),
+            sub: subtracted.as_ref(),
             width: w,
             height: h,
             filtered: None,
@@ -631,7 +696,11 @@ impl Extractor {
             timings,
             background,
             kernel: p.kernel.clone(),
-            subtracted,
+            pending: raw_image.map(|img| (img, mask.map(|m| m.to_vec()))),
+            subtracted: match subtracted {
+                Some(sub) => std::sync::OnceLock::from(sub),
+                None => std::sync::OnceLock::new(),
+            },
             segmentation,
             catalog: Catalog { objects },
         })

@@ -10,9 +10,14 @@
 //! into the same [`Segmentation`] the CPU path builds: components are rooted at their
 //! smallest pixel index on both paths, so numbering and catalog are identical.
 //!
-//! The background (mesh statistics, spline, subtraction) and the measurement run on
-//! the CPU for both backends.
+//! The raw image is uploaded and the background subtracted on the device
+//! (shaders/subtract.wgsl) from the spline's per-row nodes and per-column weights,
+//! which the CPU computes from the mesh grid; the compaction returns each detected
+//! pixel's filtered and unfiltered values and a saturation bit, so the CPU never
+//! builds the subtracted image. The mesh statistics, the mesh-grid spline and the
+//! measurement run on the CPU.
 
+use crate::background::Background;
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::kernel::Kernel;
@@ -43,7 +48,11 @@ struct Params {
     never: u32,
     groups_x: u32,
     n_groups: u32,
-    pad: u32,
+    nodes_len: u32,
+    satur: f32,
+    has_satur: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 /// The detection threshold of each pixel, for the GPU.
@@ -54,13 +63,37 @@ pub enum GpuThreshold<'a> {
     PerPixel(&'a (dyn Fn(usize) -> f32 + Sync)),
 }
 
+/// The background the GPU subtracts from the raw image: the spline is evaluated per
+/// pixel on the device from per-row node tables and per-column weights, in the same
+/// f32 operations as the CPU ([`crate::background::eval_pixel`]).
+#[derive(Clone, Copy)]
+pub struct Subtraction<'a> {
+    pub background: &'a Background,
+    /// Raw pixels at or above this level are saturated (FLAGS 4); not finite: none.
+    pub satur: f32,
+}
+
+/// What the GPU detection returns.
+#[derive(Clone, Debug)]
+pub struct GpuDetection {
+    /// The objects, with the filtered and the unfiltered (background-subtracted)
+    /// values of their pixels.
+    pub segmentation: Segmentation,
+    /// Linear indices of the detected pixels that are saturated, ascending.
+    pub saturated: Vec<usize>,
+    /// Where the time went.
+    pub timings: GpuTimings,
+}
+
 /// Where the GPU detection spent its time (wall clock on the host; a stage's time
 /// includes waiting for the device to finish it).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct GpuTimings {
-    /// Writing the strips (and thresholds, mask bits) into device buffers.
+    /// Writing the strips (and background tables, thresholds, mask bits) into device
+    /// buffers, with the CPU's evaluation of the background spline's row nodes.
     pub upload: f64,
-    /// Filtering, thresholding and union-find labelling, until the last flag readback.
+    /// Background subtraction, filtering, thresholding and union-find labelling,
+    /// until the last flag readback.
     pub filter_and_label: f64,
     /// Counting, offsets, scatter and reading back the detected pixels.
     pub compaction_and_readback: f64,
@@ -88,6 +121,7 @@ pub struct GpuContext {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
+    subtract: wgpu::ComputePipeline,
     filter: wgpu::ComputePipeline,
     init: wgpu::ComputePipeline,
     compress: wgpu::ComputePipeline,
@@ -121,6 +155,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ),
     ("label.wgsl", include_str!("../../shaders/label.wgsl")),
     ("compact.wgsl", include_str!("../../shaders/compact.wgsl")),
+    ("subtract.wgsl", include_str!("../../shaders/subtract.wgsl")),
 ];
 
 /// The instance and the adapter wgpu chooses (any backend; `WGPU_BACKEND` restricts
@@ -201,6 +236,7 @@ impl GpuContext {
         let m_filter = module(SHADERS[0].0, SHADERS[0].1);
         let m_label = module(SHADERS[1].0, SHADERS[1].1);
         let m_compact = module(SHADERS[2].0, SHADERS[2].1);
+        let m_subtract = module(SHADERS[3].0, SHADERS[3].1);
         let pipeline = |m: &wgpu::ShaderModule, entry: &str| {
             device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -212,6 +248,7 @@ impl GpuContext {
             })
         };
         let ctx = GpuContext {
+            subtract: pipeline(&m_subtract, "subtract"),
             filter: pipeline(&m_filter, "filter_threshold"),
             init: pipeline(&m_label, "init"),
             compress: pipeline(&m_label, "compress"),
@@ -365,27 +402,41 @@ impl GpuContext {
         })
     }
 
-    /// Filters, thresholds and labels the background-subtracted image `sub` on the
-    /// GPU; returns the segmentation (with the filtered values of its pixels), equal
-    /// to the CPU path's, and where the time went. If the device runs out of memory
-    /// for the strips, they are halved and the work retried (down to 16 rows).
+    /// Subtracts the background (if `subtraction` is given; otherwise `image` is
+    /// already background-subtracted, with NaN for invalid and 0 for masked pixels),
+    /// filters, thresholds and labels `image` on the GPU; returns the segmentation
+    /// (with the filtered and unfiltered values of its pixels), equal to the CPU
+    /// path's, the saturated detected pixels and where the time went. If the device
+    /// runs out of memory for the strips, they are halved and the work retried (down
+    /// to 16 rows).
+    #[allow(clippy::too_many_arguments)]
     pub fn detect(
         &self,
-        sub: &Image,
+        image: &Image,
+        subtraction: Option<Subtraction>,
         kernel: Option<&Kernel>,
         threshold: GpuThreshold,
         mask: Option<&[bool]>,
         connectivity: Connectivity,
         minarea: usize,
-    ) -> Result<(Segmentation, GpuTimings)> {
+    ) -> Result<GpuDetection> {
         let mut cap = self.max_strip_rows.unwrap_or(usize::MAX);
         loop {
-            match self.detect_strips(sub, kernel, &threshold, mask, connectivity, minarea, cap) {
+            match self.detect_strips(
+                image,
+                subtraction,
+                kernel,
+                &threshold,
+                mask,
+                connectivity,
+                minarea,
+                cap,
+            ) {
                 Err(Failure::OutOfMemory { rows, message }) => {
                     if rows <= 16 {
                         return Err(Error::Backend(format!(
                             "the GPU is out of memory even for strips of {rows} rows x {} pixels: {message}; use --backend cpu",
-                            sub.width()
+                            image.width()
                         )));
                     }
                     cap = rows / 2;
@@ -399,35 +450,50 @@ impl GpuContext {
     #[allow(clippy::too_many_arguments)]
     fn detect_strips(
         &self,
-        sub: &Image,
+        image: &Image,
+        subtraction: Option<Subtraction>,
         kernel: Option<&Kernel>,
         threshold: &GpuThreshold,
         mask: Option<&[bool]>,
         connectivity: Connectivity,
         minarea: usize,
         rows_cap: usize,
-    ) -> std::result::Result<(Segmentation, GpuTimings), Failure> {
+    ) -> std::result::Result<GpuDetection, Failure> {
         let mut times = GpuTimings::default();
-        let (w, h) = (sub.width(), sub.height());
+        let (w, h) = (image.width(), image.height());
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
         let halo = kernel.height() / 2;
-        // Strip height from the binding limit: the source strip (rows + 2 halos) and the
-        // per-pixel buffers must each fit one binding.
+        // The background tables: per column its interval and weights, per row its
+        // nodes (computed per strip). Without a subtraction, a zero background.
+        let (col_interval, col_weights) = match subtraction {
+            Some(s) => s.background.column_table(),
+            None => (vec![0u32; w], vec![[0f32; 4]; w]),
+        };
+        let nodes_len = match subtraction {
+            Some(s) => s.background.back_row_nodes(0).nodes.len(),
+            None => 2,
+        };
+        // Strip height from the binding limit: the source strip (rows + 2 halos), its
+        // row-node table and the per-pixel buffers must each fit one binding.
         let max_bind = self.limits.max_storage_buffer_binding_size as usize;
-        let max_rows_by_limit = (max_bind / (4 * w)).saturating_sub(2 * halo);
+        let max_rows_by_limit = (max_bind / (4 * w))
+            .min(max_bind / (8 * nodes_len))
+            .saturating_sub(2 * halo);
         if max_rows_by_limit == 0 {
             return Err(Failure::Other(Error::Backend(format!(
                 "an image row of {w} pixels does not fit one GPU storage binding of {max_bind} bytes; use --backend cpu"
             ))));
         }
         let rows_cap = rows_cap.max(1);
+        // Strip-local indices keep bit 31 free (the compaction's saturation flag).
         let strip_rows = h
             .min(max_rows_by_limit)
             .min(rows_cap)
-            .min((u32::MAX as usize - 1) / w);
+            .min((i32::MAX as usize) / w);
         let n_strip = strip_rows * w;
-        let src_cap = (strip_rows + 2 * halo).min(h) * w;
+        let src_cap_rows = (strip_rows + 2 * halo).min(h);
+        let src_cap = src_cap_rows * w;
         let n_groups = n_strip.div_ceil(32);
         // Buffers, sized once for the largest strip and reused.
         let b_params = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -437,7 +503,28 @@ impl GpuContext {
             mapped_at_creation: false,
         });
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let b_src = self.storage("src strip", 4 * src_cap as u64, wgpu::BufferUsages::empty());
+        let b_raw = self.storage(
+            "raw source rows",
+            4 * src_cap as u64,
+            wgpu::BufferUsages::empty(),
+        );
+        let b_sub = self.storage(
+            "subtracted source rows",
+            4 * src_cap as u64,
+            wgpu::BufferUsages::empty(),
+        );
+        let b_col_interval = self.storage(
+            "column intervals",
+            4 * w as u64,
+            wgpu::BufferUsages::empty(),
+        );
+        let b_col_weights =
+            self.storage("column weights", 16 * w as u64, wgpu::BufferUsages::empty());
+        let b_row_nodes = self.storage(
+            "row nodes",
+            8 * (src_cap_rows * nodes_len) as u64,
+            wgpu::BufferUsages::empty(),
+        );
         let b_kernel = self.storage(
             "kernel",
             4 * kernel.data().len() as u64,
@@ -456,7 +543,7 @@ impl GpuContext {
         let b_mask = self.storage(
             "mask bits",
             if mask.is_some() {
-                4 * n_strip.div_ceil(32) as u64
+                4 * src_cap.div_ceil(32) as u64
             } else {
                 4
             },
@@ -475,12 +562,34 @@ impl GpuContext {
         }
         self.queue
             .write_buffer(&b_kernel, 0, bytemuck::cast_slice(kernel.data()));
+        self.queue
+            .write_buffer(&b_col_interval, 0, bytemuck::cast_slice(&col_interval));
+        self.queue
+            .write_buffer(&b_col_weights, 0, bytemuck::cast_slice(&col_weights));
+        if subtraction.is_none() {
+            let zeros = vec![0f32; 2 * src_cap_rows * nodes_len];
+            self.queue
+                .write_buffer(&b_row_nodes, 0, bytemuck::cast_slice(&zeros));
+        }
+        let bg_subtract = self.bind(
+            &self.subtract,
+            "subtract bind group",
+            &[
+                (0, &b_params),
+                (1, &b_raw),
+                (2, &b_sub),
+                (3, &b_col_interval),
+                (4, &b_col_weights),
+                (5, &b_row_nodes),
+                (6, &b_mask),
+            ],
+        );
         let bg_filter = self.bind(
             &self.filter,
             "filter bind group",
             &[
                 (0, &b_params),
-                (1, &b_src),
+                (1, &b_sub),
                 (2, &b_kernel),
                 (3, &b_thresh),
                 (4, &b_mask),
@@ -507,15 +616,24 @@ impl GpuContext {
             "count bind group",
             &[(0, &b_params), (1, &b_labels), (3, &b_counts)],
         );
-        // Every detected pixel of the image: global index, global root, filtered value.
+        // Every detected pixel of the image: global index, global root, filtered value;
+        // its unfiltered value; the saturated ones.
         let mut pixels: Vec<(usize, usize, f32)> = Vec::new();
+        let mut raw_values: Vec<f32> = Vec::new();
+        let mut saturated: Vec<usize> = Vec::new();
         // For each strip, where its first row's pixels start in `pixels`, and the strip's first row.
         let mut strip_starts: Vec<(usize, usize)> = Vec::new();
+        let (has_satur, satur) = match subtraction {
+            Some(s) if s.satur.is_finite() => (1, s.satur),
+            _ => (0, 0.0),
+        };
+        let mut row_table: Vec<f32> = Vec::new();
         let mut y0 = 0usize;
         while y0 < h {
             let rows = strip_rows.min(h - y0);
             let src_y0 = y0.saturating_sub(halo);
             let src_y1 = (y0 + rows + halo).min(h);
+            let src_rows = src_y1 - src_y0;
             let groups = (rows * w).div_ceil(32);
             let wg_groups = groups.div_ceil(64);
             let gx = wg_groups.min(65535);
@@ -525,7 +643,7 @@ impl GpuContext {
                 y0: y0 as u32,
                 height: h as u32,
                 src_y0: src_y0 as u32,
-                src_rows: (src_y1 - src_y0) as u32,
+                src_rows: src_rows as u32,
                 kw: kernel.width() as u32,
                 kh: kernel.height() as u32,
                 thresh_mode: per_pixel_thresh as u32,
@@ -542,24 +660,42 @@ impl GpuContext {
                 never: 0,
                 groups_x: gx as u32,
                 n_groups: groups as u32,
-                pad: 0,
+                nodes_len: nodes_len as u32,
+                satur,
+                has_satur,
+                pad0: 0,
+                pad1: 0,
             };
             let t_upload = std::time::Instant::now();
             self.queue
                 .write_buffer(&b_params, 0, bytemuck::bytes_of(&params));
             self.queue.write_buffer(
-                &b_src,
+                &b_raw,
                 0,
-                bytemuck::cast_slice(&sub.data()[src_y0 * w..src_y1 * w]),
+                bytemuck::cast_slice(&image.data()[src_y0 * w..src_y1 * w]),
             );
+            if let Some(s) = subtraction {
+                use rayon::prelude::*;
+                row_table.resize(2 * nodes_len * src_rows, 0.0);
+                row_table
+                    .par_chunks_mut(2 * nodes_len)
+                    .enumerate()
+                    .for_each(|(r, out)| {
+                        let rn = s.background.back_row_nodes(src_y0 + r);
+                        out[..nodes_len].copy_from_slice(&rn.nodes);
+                        out[nodes_len..].copy_from_slice(&rn.d2);
+                    });
+                self.queue
+                    .write_buffer(&b_row_nodes, 0, bytemuck::cast_slice(&row_table));
+            }
             if let GpuThreshold::PerPixel(f) = threshold {
                 let t: Vec<f32> = (y0 * w..(y0 + rows) * w).map(f).collect();
                 self.queue
                     .write_buffer(&b_thresh, 0, bytemuck::cast_slice(&t));
             }
             if let Some(m) = mask {
-                let mut bits = vec![0u32; (rows * w).div_ceil(32)];
-                for (k, &b) in m[y0 * w..(y0 + rows) * w].iter().enumerate() {
+                let mut bits = vec![0u32; (src_rows * w).div_ceil(32)];
+                for (k, &b) in m[src_y0 * w..src_y1 * w].iter().enumerate() {
                     if b {
                         bits[k / 32] |= 1 << (k % 32);
                     }
@@ -571,9 +707,11 @@ impl GpuContext {
             let t_label = std::time::Instant::now();
             let wx = (w as u32).div_ceil(16);
             let wy = (rows as u32).div_ceil(16);
+            let wy_src = (src_rows as u32).div_ceil(16);
             self.run_passes(
-                "filter + init",
+                "subtract + filter + init",
                 &[
+                    (&self.subtract, &bg_subtract, "subtract", (wx, wy_src)),
                     (&self.filter, &bg_filter, "filter", (wx, wy)),
                     (&self.init, &bg_init, "init", (wx, wy)),
                 ],
@@ -620,12 +758,11 @@ impl GpuContext {
             if total > 0 {
                 self.queue
                     .write_buffer(&b_offsets, 0, bytemuck::cast_slice(&offsets));
-                let b_idx =
-                    self.storage("out index", 4 * total as u64, wgpu::BufferUsages::empty());
-                let b_root =
-                    self.storage("out root", 4 * total as u64, wgpu::BufferUsages::empty());
-                let b_val =
-                    self.storage("out value", 4 * total as u64, wgpu::BufferUsages::empty());
+                let b_out = self.storage(
+                    "detected pixels",
+                    16 * total as u64,
+                    wgpu::BufferUsages::empty(),
+                );
                 let bg_scatter = self.bind(
                     &self.scatter,
                     "scatter bind group",
@@ -634,27 +771,30 @@ impl GpuContext {
                         (1, &b_labels),
                         (2, &b_filtered),
                         (4, &b_offsets),
-                        (5, &b_idx),
-                        (6, &b_root),
-                        (7, &b_val),
+                        (5, &b_out),
+                        (6, &b_sub),
+                        (7, &b_raw),
                     ],
                 );
                 self.run_passes(
                     "scatter",
                     &[(&self.scatter, &bg_scatter, "scatter", compact_grid)],
                 );
-                let idx: Vec<u32> = self.read(&b_idx, total)?;
-                let root: Vec<u32> = self.read(&b_root, total)?;
-                let val: Vec<f32> = self.read(&b_val, total)?;
+                let out: Vec<u32> = self.read(&b_out, 4 * total)?;
                 self.check_errors("compaction")?;
                 let base = y0 * w;
-                for k in 0..total {
-                    if root[k] == NONE || root[k] as usize >= rows * w {
+                for q in out.chunks_exact(4) {
+                    let (i, root) = ((q[0] & 0x7fff_ffff) as usize, q[1]);
+                    if root == NONE || root as usize >= rows * w || i >= rows * w {
                         return Err(Failure::Other(Error::Backend(
                             "GPU labelling returned an invalid label".into(),
                         )));
                     }
-                    pixels.push((base + idx[k] as usize, base + root[k] as usize, val[k]));
+                    if q[0] & 0x8000_0000 != 0 {
+                        saturated.push(base + i);
+                    }
+                    pixels.push((base + i, base + root as usize, f32::from_bits(q[2])));
+                    raw_values.push(f32::from_bits(q[3]));
                 }
             }
             self.check_errors("filtering")?;
@@ -663,9 +803,21 @@ impl GpuContext {
         }
         times.strips = strip_starts.len();
         let t_merge = std::time::Instant::now();
-        let seg = merge_strips(w, h, pixels, &strip_starts, connectivity, minarea);
+        let segmentation = merge_strips(
+            w,
+            h,
+            pixels,
+            &raw_values,
+            &strip_starts,
+            connectivity,
+            minarea,
+        );
         times.merge = t_merge.elapsed().as_secs_f64();
-        Ok((seg, times))
+        Ok(GpuDetection {
+            segmentation,
+            saturated,
+            timings: times,
+        })
     }
 }
 
@@ -676,6 +828,7 @@ fn merge_strips(
     w: usize,
     h: usize,
     pixels: Vec<(usize, usize, f32)>,
+    raw: &[f32],
     strip_starts: &[(usize, usize)],
     connectivity: Connectivity,
     minarea: usize,
@@ -724,7 +877,7 @@ fn merge_strips(
         }
     }
     let roots: Vec<usize> = pixels.iter().map(|p| find(&mut parent, p.1)).collect();
-    crate::label::segmentation_from_labelled_pixels(w, h, &pixels, &roots, minarea)
+    crate::label::segmentation_from_labelled_pixels(w, h, &pixels, raw, &roots, minarea)
 }
 
 #[cfg(test)]

@@ -169,6 +169,61 @@ fn parity_with_masks_thresholds_and_kernels() {
     );
 }
 
+/// The GPU subtracts the background itself: the unfiltered values it returns for the
+/// detected pixels, its saturation flags and the subtracted image built afterwards
+/// are the CPU's to the bit (spline background with a mask and saturated stars, and a
+/// manual background).
+#[test]
+fn gpu_background_subtraction_equals_the_cpu_subtraction() {
+    let Some(g) = gpu(Some(40)) else { return };
+    let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let mask = Mask::new(w, h, (0..w * h).map(|i| (i / w) % 53 < 3).collect()).unwrap();
+    let inputs = Inputs {
+        mask: Some(&mask),
+        ..Default::default()
+    };
+    let bits = |im: &Image| im.data().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    for manual in [None, Some(1000.5)] {
+        let mut cpu = Extractor::default();
+        cpu.extract.deblend.mincont = 1.0; // keep the GPU's per-pixel values
+        cpu.extract.clean = false;
+        cpu.extract.satur_level = 1400.0;
+        cpu.background.manual_value = manual;
+        let mut gpu = g.clone();
+        gpu.extract = cpu.extract.clone();
+        gpu.background = cpu.background.clone();
+        let a = cpu.extract(&img, inputs).unwrap();
+        let b = gpu.extract(&img, inputs).unwrap();
+        assert_eq!(a.segmentation, b.segmentation, "manual {manual:?}");
+        assert_eq!(a.catalog, b.catalog, "manual {manual:?}");
+        let saturated = a
+            .catalog
+            .objects
+            .iter()
+            .filter(|o| o.flags & 4 != 0)
+            .count();
+        assert!(saturated >= 3, "only {saturated} saturated objects");
+        let sub = a.subtracted();
+        let mut checked = 0;
+        for k in 0..b.segmentation.len() {
+            let raw = b.segmentation.object_raw(k);
+            let mut i = 0;
+            for r in b.segmentation.object(k) {
+                for x in r.x0..r.x1 {
+                    let idx = r.y as usize * w + x as usize;
+                    assert_eq!(raw[i].to_bits(), sub.data()[idx].to_bits(), "pixel {idx}");
+                    i += 1;
+                    checked += 1;
+                }
+            }
+            assert_eq!(i, raw.len());
+        }
+        assert!(checked > 1000, "{checked} pixels");
+        assert_eq!(bits(b.subtracted()), bits(sub), "subtracted image");
+    }
+}
+
 /// A binary test image: `f(x, y)` true → 100, else 0; extracted with no filter and an
 /// absolute threshold of 50 and minimum area 1, so the pixels on are exactly the pattern.
 fn pattern(w: usize, h: usize, f: impl Fn(usize, usize) -> bool) -> Image {

@@ -398,7 +398,7 @@ fn manual_background_and_no_filter() {
     assert_eq!(r.background.global_back(), 500.0);
     e.extract.kernel = None;
     let r2 = e.extract(&img, Inputs::default()).unwrap();
-    assert_eq!(r2.filtered(), r2.subtracted);
+    assert_eq!(r2.filtered(), *r2.subtracted());
 }
 
 #[test]
