@@ -216,47 +216,96 @@ pub fn mesh_row_stats(
     let all = vec![(f32::NEG_INFINITY, f32::INFINITY); nx];
     let m0 = band_moments(band, w, bw, nx, &all);
     let mut cuts = vec![(f32::NAN, f32::NAN); nx]; // NaN cuts keep nothing
-    let mut good = vec![false; nx];
     for i in 0..nx {
         let total = (((i + 1) * bw).min(w) - i * bw) * rows;
-        let n = m0.n[i];
-        if n == 0 || (n as f64) < BACK_MINGOODFRAC * total as f64 {
-            continue;
+        if let Some(c) = clip_cuts(m0.n[i], m0.s[i], m0.s2[i], total) {
+            cuts[i] = c;
         }
-        good[i] = true;
-        let (mean, sig) = mean_sigma(n, m0.s[i], m0.s2[i]);
-        cuts[i] = ((mean - 2.0 * sig) as f32, (mean + 2.0 * sig) as f32);
     }
     let m1 = band_moments(band, w, bw, nx, &cuts);
     let mut out = Vec::with_capacity(nx);
     let mut hist = Vec::new();
     for i in 0..nx {
-        let n1 = m1.n[i];
-        if !good[i] || n1 == 0 {
+        let Some(q) = (!cuts[i].0.is_nan())
+            .then(|| Quantisation::of(m1.n[i], m1.s[i], m1.s2[i]))
+            .flatten()
+        else {
             out.push(None);
             continue;
-        }
-        let (mean1, sig1) = mean_sigma(n1, m1.s[i], m1.s2[i]);
-        let (qscale, qzero, nlevels) = quantisation(n1, mean1, sig1);
-        let cste: f32 = 0.499999 - qzero / qscale;
+        };
         hist.clear();
-        hist.resize(nlevels, 0u32);
+        hist.resize(q.nlevels, 0u32);
         let (x0, x1) = (i * bw, ((i + 1) * bw).min(w));
         for row in band.chunks_exact(w) {
             for &v in &row[x0..x1] {
-                let b = (v / qscale + cste) as i64; // NaN → 0, so test validity
-                if !v.is_nan() && b >= 0 && (b as usize) < nlevels {
+                let b = (v / q.qscale + q.cste) as i64; // NaN → 0, so test validity
+                if !v.is_nan() && b >= 0 && (b as usize) < q.nlevels {
                     hist[b as usize] += 1;
                 }
             }
         }
-        let (mode, sigma) = histogram_mode(&hist, qzero as f64, qscale as f64);
+        let (mode, sigma) = histogram_mode(&hist, q.qzero as f64, q.qscale as f64);
         out.push(Some(MeshStat {
             back: mode as f32,
             sigma: sigma as f32,
         }));
     }
     out
+}
+
+/// The 2σ clipping cuts of a mesh from the moments of its valid pixels (`total`: its
+/// pixel count), or None for a bad mesh (too few valid pixels).
+pub fn clip_cuts(n: usize, s: f64, s2: f64, total: usize) -> Option<(f32, f32)> {
+    if n == 0 || (n as f64) < BACK_MINGOODFRAC * total as f64 {
+        return None;
+    }
+    let (mean, sig) = mean_sigma(n, s, s2);
+    Some(((mean - 2.0 * sig) as f32, (mean + 2.0 * sig) as f32))
+}
+
+/// A mesh's histogram binning: bin = trunc(v / qscale + cste) in f32, `nlevels` bins;
+/// the mode is converted back to ADU with qzero and qscale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantisation {
+    pub qscale: f32,
+    pub qzero: f32,
+    pub cste: f32,
+    pub nlevels: usize,
+}
+
+impl Quantisation {
+    /// From the moments of the clipped pixels; None if none are left.
+    pub fn of(n1: usize, s: f64, s2: f64) -> Option<Self> {
+        if n1 == 0 {
+            return None;
+        }
+        let (mean1, sig1) = mean_sigma(n1, s, s2);
+        let (qscale, qzero, nlevels) = quantisation(n1, mean1, sig1);
+        Some(Quantisation {
+            qscale,
+            qzero,
+            cste: 0.499999 - qzero / qscale,
+            nlevels,
+        })
+    }
+}
+
+/// The mesh statistics of the whole image on the CPU (mesh rows in parallel), as a
+/// row-major `nx` x `ny` grid; `mask` flags bad pixels.
+pub fn cpu_mesh_stats(
+    img: &Image,
+    mask: Option<&[bool]>,
+    (bw, bh): (usize, usize),
+    (nx, ny): (usize, usize),
+) -> Vec<Option<MeshStat>> {
+    let h = img.height();
+    let bands: Vec<Vec<Option<MeshStat>>> = (0..ny)
+        .into_par_iter()
+        .map_init(Vec::new, |buf, j| {
+            band_stats(img, mask, j * bh, ((j + 1) * bh).min(h), bw, nx, buf)
+        })
+        .collect();
+    bands.into_iter().flatten().collect()
 }
 
 /// The histogram quantisation of a mesh: (qscale, qzero, nlevels). qscale and
@@ -540,6 +589,29 @@ impl Background {
     /// Estimates the background of `img`; `mask` marks bad pixels (NaN, Inf and
     /// values <= -1e30 are bad too).
     pub fn estimate(img: &Image, mask: Option<&Mask>, p: &BackgroundParams) -> Result<Self> {
+        Self::estimate_with(img, mask, p, |img, maskd, mesh, grid| {
+            Ok(cpu_mesh_stats(img, maskd, mesh, grid))
+        })
+    }
+
+    /// Estimates the background with the mesh statistics computed by `stats` (given
+    /// the image, the mask's flags, the mesh size and the grid size, it returns the
+    /// row-major grid of [`MeshStat`]s): the CPU's own in [`Background::estimate`],
+    /// or the GPU's.
+    pub fn estimate_with<F>(
+        img: &Image,
+        mask: Option<&Mask>,
+        p: &BackgroundParams,
+        stats: F,
+    ) -> Result<Self>
+    where
+        F: FnOnce(
+            &Image,
+            Option<&[bool]>,
+            (usize, usize),
+            (usize, usize),
+        ) -> Result<Vec<Option<MeshStat>>>,
+    {
         p.validate()?;
         if let Some(m) = mask {
             if m.width() != img.width() || m.height() != img.height() {
@@ -555,14 +627,7 @@ impl Background {
         let (bw, bh) = (p.mesh_size.0.min(w), p.mesh_size.1.min(h));
         let nx = w.div_ceil(bw);
         let ny = h.div_ceil(bh);
-        let maskd = mask.map(|m| m.data());
-        let bands: Vec<Vec<Option<MeshStat>>> = (0..ny)
-            .into_par_iter()
-            .map_init(Vec::new, |buf, j| {
-                band_stats(img, maskd, j * bh, ((j + 1) * bh).min(h), bw, nx, buf)
-            })
-            .collect();
-        let stats: Vec<Option<MeshStat>> = bands.into_iter().flatten().collect();
+        let stats = stats(img, mask.map(|m| m.data()), (bw, bh), (nx, ny))?;
         Self::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, p)
     }
 

@@ -469,8 +469,27 @@ impl Extractor {
             timings.push((name, clock.elapsed().as_secs_f64()));
             clock = std::time::Instant::now();
         };
-        let background = Background::estimate(&image, inputs.mask, &self.background)?;
-        lap("background mesh statistics");
+        // Mesh statistics on the GPU where the device can (f64 in shaders), else the CPU.
+        let mut on_gpu = false;
+        let background = Background::estimate_with(
+            &image,
+            inputs.mask,
+            &self.background,
+            |img, maskd, mesh, grid| {
+                if let Some(ctx) = gpu.as_ref().filter(|c| c.has_mesh_stats()) {
+                    if let Some(stats) = ctx.mesh_stats(img, maskd, mesh, grid)? {
+                        on_gpu = true;
+                        return Ok(stats);
+                    }
+                }
+                Ok(crate::background::cpu_mesh_stats(img, maskd, mesh, grid))
+            },
+        )?;
+        lap(if on_gpu {
+            "background mesh statistics (GPU)"
+        } else {
+            "background mesh statistics"
+        });
         let matched = p.filter_type == crate::params::FilterType::Matched;
         let mask = inputs.mask.map(|m| m.data());
         let satur = p.satur_level as f32;

@@ -17,7 +17,7 @@
 //! builds the subtracted image. The mesh statistics, the mesh-grid spline and the
 //! measurement run on the CPU.
 
-use crate::background::Background;
+use crate::background::{clip_cuts, Background, MeshStat, Quantisation};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::kernel::Kernel;
@@ -129,6 +129,10 @@ pub struct GpuContext {
     count: wgpu::ComputePipeline,
     scatter: wgpu::ComputePipeline,
     errors: Arc<Mutex<Vec<String>>>,
+    /// Whether the device runs f64 in shaders (SHADER_F64).
+    has_f64: bool,
+    /// The mesh statistics pipelines (moments, mode), where the device can run them.
+    mesh: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     /// Upper bound on strip rows (tests use small strips to exercise the seams).
     pub max_strip_rows: Option<usize>,
 }
@@ -156,6 +160,10 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("label.wgsl", include_str!("../../shaders/label.wgsl")),
     ("compact.wgsl", include_str!("../../shaders/compact.wgsl")),
     ("subtract.wgsl", include_str!("../../shaders/subtract.wgsl")),
+    (
+        "meshstats.wgsl",
+        include_str!("../../shaders/meshstats.wgsl"),
+    ),
 ];
 
 /// The instance and the adapter wgpu chooses (any backend; `WGPU_BACKEND` restricts
@@ -203,11 +211,15 @@ impl GpuContext {
             max_storage_buffers_per_shader_stage: alimits
                 .max_storage_buffers_per_shader_stage
                 .max(8),
+            max_compute_workgroup_storage_size: alimits.max_compute_workgroup_storage_size,
             ..wgpu::Limits::downlevel_defaults()
         };
+        // f64 in shaders (the mesh statistics need SExtractor's f64 sums) where the
+        // adapter has it; without it the mesh statistics run on the CPU.
+        let features = adapter.features() & wgpu::Features::SHADER_F64;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("skysift device"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -247,7 +259,14 @@ impl GpuContext {
                 cache: None,
             })
         };
+        let mesh = (!features.is_empty()
+            && limits.max_compute_workgroup_storage_size >= MESH_WORKGROUP_BYTES)
+            .then(|| {
+                let m = module(SHADERS[4].0, SHADERS[4].1);
+                (pipeline(&m, "moments"), pipeline(&m, "mode"))
+            });
         let ctx = GpuContext {
+            mesh,
             subtract: pipeline(&m_subtract, "subtract"),
             filter: pipeline(&m_filter, "filter_threshold"),
             init: pipeline(&m_label, "init"),
@@ -260,6 +279,7 @@ impl GpuContext {
             info,
             limits,
             errors,
+            has_f64: !features.is_empty(),
             max_strip_rows: None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -274,7 +294,7 @@ impl GpuContext {
     pub fn describe(&self) -> String {
         format!(
             "adapter: {} ({:?}, {:?} backend, driver {} {})\nmax storage binding: {} MiB, max buffer: {} MiB, \
-             max workgroups per dimension: {}",
+             max workgroups per dimension: {}, f64 in shaders: {}",
             self.info.name,
             self.info.device_type,
             self.info.backend,
@@ -283,6 +303,11 @@ impl GpuContext {
             self.limits.max_storage_buffer_binding_size / (1 << 20),
             self.limits.max_buffer_size / (1 << 20),
             self.limits.max_compute_workgroups_per_dimension,
+            match (self.has_f64, self.mesh.is_some()) {
+                (true, true) => "yes (mesh statistics on the GPU)",
+                (true, false) => "yes, but too little workgroup memory (mesh statistics on the CPU)",
+                _ => "no (mesh statistics on the CPU)",
+            },
         )
     }
 
@@ -694,12 +719,7 @@ impl GpuContext {
                     .write_buffer(&b_thresh, 0, bytemuck::cast_slice(&t));
             }
             if let Some(m) = mask {
-                let mut bits = vec![0u32; (src_rows * w).div_ceil(32)];
-                for (k, &b) in m[src_y0 * w..src_y1 * w].iter().enumerate() {
-                    if b {
-                        bits[k / 32] |= 1 << (k % 32);
-                    }
-                }
+                let bits = mask_bits(&m[src_y0 * w..src_y1 * w]);
                 self.queue
                     .write_buffer(&b_mask, 0, bytemuck::cast_slice(&bits));
             }
@@ -821,6 +841,244 @@ impl GpuContext {
     }
 }
 
+/// Uniform parameters of shaders/meshstats.wgsl (mirrors `MeshParams` there).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct MeshParams {
+    width: u32,
+    rows: u32,
+    bw: u32,
+    bh: u32,
+    nx: u32,
+    mesh_rows: u32,
+    r0: u32,
+    r1: u32,
+    clip: u32,
+    has_mask: u32,
+    never: u32,
+    pad: u32,
+}
+
+/// A mesh's histogram binning for shaders/meshstats.wgsl (`Quant` there); nlevels 0
+/// marks a bad mesh.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct QuantGpu {
+    qscale: f32,
+    cste: f32,
+    qzero: f32,
+    nlevels: u32,
+}
+
+/// Workgroup memory the mode pass needs (histogram, partial sums, reduction).
+const MESH_WORKGROUP_BYTES: u32 = 4096 * 4 + 256 * 4 + 768 * 8 + 16;
+
+impl GpuContext {
+    /// Whether this device computes the mesh statistics (f64 in shaders and enough
+    /// workgroup memory); otherwise the CPU does.
+    pub fn has_mesh_stats(&self) -> bool {
+        self.mesh.is_some()
+    }
+
+    /// The background mesh statistics of `img` on the GPU (mesh size `bw` x `bh`, grid
+    /// `nx` x `ny`), equal to the CPU's ([`crate::background::mesh_row_stats`]): the
+    /// sums are the same sequential f64 sums, the histogram binning the same f32
+    /// values, the mode the same f64 arithmetic. The image goes up in chunks of whole
+    /// mesh rows that fit one storage binding. Returns None when this device cannot
+    /// (see [`GpuContext::has_mesh_stats`], or a mesh row larger than one binding).
+    pub fn mesh_stats(
+        &self,
+        img: &Image,
+        mask: Option<&[bool]>,
+        (bw, bh): (usize, usize),
+        (nx, ny): (usize, usize),
+    ) -> Result<Option<Vec<Option<MeshStat>>>> {
+        let Some((p_moments, p_mode)) = &self.mesh else {
+            return Ok(None);
+        };
+        let (w, h) = (img.width(), img.height());
+        let max_bind = self.limits.max_storage_buffer_binding_size as usize;
+        let band_bytes = 4 * bh * w;
+        if band_bytes > max_bind || nx > 65535 {
+            return Ok(None);
+        }
+        let chunk_rows = (max_bind / band_bytes).min(ny).min(65535);
+        let chunk_meshes = chunk_rows * nx;
+        let b_params = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("mesh params"),
+            size: std::mem::size_of::<MeshParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let none = wgpu::BufferUsages::empty();
+        let b_raw = self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none);
+        let b_mask = self.storage(
+            "mesh mask bits",
+            if mask.is_some() {
+                4 * (chunk_rows * bh * w).div_ceil(32) as u64
+            } else {
+                4
+            },
+            none,
+        );
+        let b_counts = self.storage("mesh counts", 4 * chunk_meshes as u64, none);
+        let b_sums = self.storage("mesh sums", 16 * chunk_meshes as u64, none);
+        let b_cuts = self.storage("mesh cuts", 8 * chunk_meshes as u64, none);
+        let b_good = self.storage("mesh good", 4 * chunk_meshes as u64, none);
+        let b_quant = self.storage("mesh quantisation", 16 * chunk_meshes as u64, none);
+        let b_out = self.storage("mesh mode and sigma", 16 * chunk_meshes as u64, none);
+        if pollster::block_on(scope.pop()).is_some() {
+            return Ok(None); // the CPU computes them instead
+        }
+        let bg_moments = self.bind(
+            p_moments,
+            "mesh moments bind group",
+            &[
+                (0, &b_params),
+                (1, &b_raw),
+                (2, &b_mask),
+                (3, &b_counts),
+                (4, &b_sums),
+                (5, &b_cuts),
+                (6, &b_good),
+            ],
+        );
+        let bg_mode = self.bind(
+            p_mode,
+            "mesh mode bind group",
+            &[
+                (0, &b_params),
+                (1, &b_raw),
+                (2, &b_mask),
+                (7, &b_quant),
+                (8, &b_out),
+            ],
+        );
+        // Rows of a mesh per moments dispatch: at most ~32k pixels per invocation.
+        let rows_per_dispatch = (32768 / bw).max(1);
+        let mut stats = Vec::with_capacity(nx * ny);
+        let mut j0 = 0;
+        while j0 < ny {
+            let j1 = (j0 + chunk_rows).min(ny);
+            let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
+            let mr = j1 - j0;
+            let n = mr * nx;
+            self.queue
+                .write_buffer(&b_raw, 0, bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]));
+            if let Some(m) = mask {
+                let bits = mask_bits(&m[y0 * w..y1 * w]);
+                self.queue
+                    .write_buffer(&b_mask, 0, bytemuck::cast_slice(&bits));
+            }
+            let base = MeshParams {
+                width: w as u32,
+                rows: (y1 - y0) as u32,
+                bw: bw as u32,
+                bh: bh as u32,
+                nx: nx as u32,
+                mesh_rows: mr as u32,
+                has_mask: mask.is_some() as u32,
+                ..Default::default()
+            };
+            let moments = |clip: u32| -> Result<(Vec<u32>, Vec<f64>)> {
+                self.queue
+                    .write_buffer(&b_counts, 0, bytemuck::cast_slice(&vec![0u32; n]));
+                self.queue
+                    .write_buffer(&b_sums, 0, bytemuck::cast_slice(&vec![0f64; 2 * n]));
+                for r0 in (0..bh).step_by(rows_per_dispatch) {
+                    let p = MeshParams {
+                        r0: r0 as u32,
+                        r1: (r0 + rows_per_dispatch) as u32,
+                        clip,
+                        ..base
+                    };
+                    self.queue
+                        .write_buffer(&b_params, 0, bytemuck::bytes_of(&p));
+                    self.run_passes(
+                        "mesh moments",
+                        &[(
+                            p_moments,
+                            &bg_moments,
+                            "moments",
+                            ((nx as u32).div_ceil(64), mr as u32),
+                        )],
+                    );
+                }
+                let counts: Vec<u32> = self.read(&b_counts, n)?;
+                let sums: Vec<f64> = self.read(&b_sums, 2 * n)?;
+                self.check_errors("mesh statistics")?;
+                Ok((counts, sums))
+            };
+            let total = |k: usize| {
+                let (i, j) = (k % nx, j0 + k / nx);
+                (((i + 1) * bw).min(w) - i * bw) * (((j + 1) * bh).min(h) - j * bh)
+            };
+            let (c0, s0) = moments(0)?;
+            let mut cuts = vec![[0f32; 2]; n];
+            let mut good = vec![0u32; n];
+            for k in 0..n {
+                if let Some((lo, hi)) =
+                    clip_cuts(c0[k] as usize, s0[2 * k], s0[2 * k + 1], total(k))
+                {
+                    cuts[k] = [lo, hi];
+                    good[k] = 1;
+                }
+            }
+            self.queue
+                .write_buffer(&b_cuts, 0, bytemuck::cast_slice(&cuts));
+            self.queue
+                .write_buffer(&b_good, 0, bytemuck::cast_slice(&good));
+            let (c1, s1) = moments(1)?;
+            let quant: Vec<QuantGpu> = (0..n)
+                .map(|k| {
+                    match (good[k] == 1)
+                        .then(|| Quantisation::of(c1[k] as usize, s1[2 * k], s1[2 * k + 1]))
+                        .flatten()
+                    {
+                        Some(q) => QuantGpu {
+                            qscale: q.qscale,
+                            cste: q.cste,
+                            qzero: q.qzero,
+                            nlevels: q.nlevels as u32,
+                        },
+                        None => QuantGpu::default(),
+                    }
+                })
+                .collect();
+            self.queue
+                .write_buffer(&b_quant, 0, bytemuck::cast_slice(&quant));
+            self.queue
+                .write_buffer(&b_params, 0, bytemuck::bytes_of(&base));
+            self.run_passes(
+                "mesh mode",
+                &[(p_mode, &bg_mode, "mode", (nx as u32, mr as u32))],
+            );
+            let out: Vec<f64> = self.read(&b_out, 2 * n)?;
+            self.check_errors("mesh statistics")?;
+            for k in 0..n {
+                stats.push((quant[k].nlevels > 0).then(|| MeshStat {
+                    back: out[2 * k] as f32,
+                    sigma: out[2 * k + 1] as f32,
+                }));
+            }
+            j0 = j1;
+        }
+        Ok(Some(stats))
+    }
+}
+
+/// Mask flags packed 32 to a word, bit k % 32 of word k / 32 (as the shaders read them).
+fn mask_bits(m: &[bool]) -> Vec<u32> {
+    let mut bits = vec![0u32; m.len().div_ceil(32)];
+    for (k, &b) in m.iter().enumerate() {
+        if b {
+            bits[k / 32] |= 1 << (k % 32);
+        }
+    }
+    bits
+}
+
 /// Joins the strips' components across their seams and builds the segmentation.
 /// `pixels` are all detected pixels in raster order with their strip-level roots
 /// (each root is its component's smallest index within its strip).
@@ -892,7 +1150,7 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
             let mut v = naga::valid::Validator::new(
                 naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::empty(),
+                naga::valid::Capabilities::FLOAT64,
             );
             v.validate(&module)
                 .unwrap_or_else(|e| panic!("{name}: {e:?}"));

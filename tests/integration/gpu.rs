@@ -169,6 +169,74 @@ fn parity_with_masks_thresholds_and_kernels() {
     );
 }
 
+/// The mesh statistics on the GPU (f64 sums, histograms, modes) equal the CPU's to
+/// the bit: every test image, integer-valued (comb histograms) and float, with a mask
+/// and NaN holes, for mesh sizes that split a mesh's rows over several dispatches
+/// (256 x 256), odd ones and partial last meshes.
+#[test]
+fn gpu_mesh_statistics_equal_the_cpu_ones() {
+    let Some(ctx) = context() else { return };
+    assert!(
+        ctx.has_mesh_stats(),
+        "this adapter cannot run the mesh statistics (needs f64 in shaders): {}",
+        ctx.describe()
+    );
+    use skysift::background::cpu_mesh_stats;
+    let mut images: Vec<(String, Image, Option<Mask>)> = Vec::new();
+    for f in ["sep_image.fits", "emmi_galaxies.fits.gz", "sim_crop.fits"] {
+        images.push((f.into(), io::read_image(&data_str(f)).unwrap(), None));
+    }
+    let masked = io::read_image(&data_str("sim_masked_crop.fits")).unwrap();
+    let mimg = io::read_image(&data_str("sim_masked_crop.mask.fits")).unwrap();
+    let (mw, mh) = (mimg.width(), mimg.height());
+    // The fixture's mask plus bad columns, so that some meshes go bad.
+    let flags = mimg
+        .data()
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| v > 0.0 || (i % mw) % 64 < 40 && (i / mw) < 128)
+        .collect();
+    let mask = Mask::new(mw, mh, flags).unwrap();
+    images.push(("sim_masked_crop.fits + mask".into(), masked, Some(mask)));
+    // NaN holes, an -1e30 block and a nearly empty mesh.
+    let mut holes = io::read_image(&data_str("sim_crop.fits"))
+        .unwrap()
+        .into_data();
+    for (i, v) in holes.iter_mut().enumerate() {
+        let (x, y) = (i % 512, i / 512);
+        if (i * 7919) % 23 == 0 || (x < 40 && y < 40) {
+            *v = f32::NAN;
+        } else if (100..170).contains(&x) && (300..330).contains(&y) {
+            *v = -1e31;
+        }
+    }
+    images.push(("holes".into(), Image::new(512, 512, holes).unwrap(), None));
+    let mut compared = 0;
+    for (name, img, mask) in &images {
+        let (w, h) = (img.width(), img.height());
+        for (bw, bh) in [(64, 64), (32, 48), (256, 256), (100, 7), (w, h)] {
+            let (bw, bh) = (bw.min(w), bh.min(h));
+            let grid = (w.div_ceil(bw), h.div_ceil(bh));
+            let m = mask.as_ref().map(|m| m.data());
+            let cpu = cpu_mesh_stats(img, m, (bw, bh), grid);
+            let gpu = ctx.mesh_stats(img, m, (bw, bh), grid).unwrap().unwrap();
+            assert_eq!(cpu.len(), gpu.len());
+            for (k, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
+                let bits = |s: &Option<skysift::background::MeshStat>| {
+                    s.map(|s| (s.back.to_bits(), s.sigma.to_bits()))
+                };
+                assert_eq!(
+                    bits(a),
+                    bits(b),
+                    "{name}, mesh {bw}x{bh}, mesh {k}: CPU {a:?} vs GPU {b:?}"
+                );
+                compared += a.is_some() as usize;
+            }
+        }
+    }
+    assert!(compared > 1500, "{compared} good meshes compared");
+}
+
 /// The GPU subtracts the background itself: the unfiltered values it returns for the
 /// detected pixels, its saturation flags and the subtracted image built afterwards
 /// are the CPU's to the bit (spline background with a mask and saturated stars, and a
