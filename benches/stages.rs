@@ -1,13 +1,16 @@
-//! Criterion benchmarks: each stage of the CPU path and the whole extraction, on a
-//! generated star field, with throughput in pixels.
+//! Criterion benchmarks: each stage of the CPU path and the whole extraction, and
+//! the GPU stages (device time of the shaders from timestamp queries, and time with
+//! transfers), on a generated star field, with throughput in pixels.
 //!
-//!     cargo bench --bench stages            # all sizes (1024², 2048², 4096²)
+//!     cargo bench --bench stages            # sizes 1024², 2048², 4096²
 //!     cargo bench --bench stages -- 2048    # one size
+//!     SKYSIFT_BENCH_SIZES=1024,8192 cargo bench --bench stages
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use skysift::convolve::convolve;
 use skysift::label::label;
 use skysift::{Background, BackgroundParams, Connectivity, Extractor, Image, Inputs, Kernel};
+use std::time::Duration;
 
 /// A noisy sky (σ = 10 around 1000) with a Gaussian star every ~1600 px².
 fn field(n: usize) -> Image {
@@ -51,10 +54,18 @@ fn subtracted(img: &Image, bg: &Background) -> Image {
     Image::new(img.width(), img.height(), d).unwrap()
 }
 
+/// Image sizes: SKYSIFT_BENCH_SIZES (comma-separated) or 1024, 2048, 4096.
+fn sizes() -> Vec<usize> {
+    std::env::var("SKYSIFT_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1024, 2048, 4096])
+}
+
 fn stages(c: &mut Criterion) {
     let mut g = c.benchmark_group("cpu");
     g.sample_size(10);
-    for n in [1024usize, 2048, 4096] {
+    for n in sizes() {
         let img = field(n);
         g.throughput(Throughput::Elements((n * n) as u64));
         let bp = BackgroundParams::default();
@@ -92,12 +103,28 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-/// GPU filtering + thresholding + labelling + compaction (time with transfers: upload
-/// of the subtracted image, the shaders, readback of the detected pixels), against the
-/// same stages on the CPU. Skipped with a message when there is no adapter.
+/// Device time of the shaders that `f` dispatches, `iters` times (timestamp queries).
+fn kernel_time(ctx: &skysift::gpu::GpuContext, iters: u64, f: &dyn Fn()) -> Duration {
+    assert!(ctx.set_profiling(true), "no timestamp queries on this GPU");
+    ctx.take_kernel_times();
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        f();
+        let t: f64 = ctx.take_kernel_times().iter().map(|k| k.1).sum();
+        total += Duration::from_secs_f64(t);
+    }
+    ctx.set_profiling(false);
+    total
+}
+
+/// The GPU stages against the same stages on the CPU (group `cpu`): the mesh
+/// statistics, and subtraction + filtering + thresholding + labelling + compaction of
+/// the raw image, each as device time of its shaders (timestamp queries, summed over
+/// the dispatches) and as time with transfers (upload, shaders, readback), and the
+/// whole extraction on the GPU backend. Skipped with a message when there is no adapter.
 fn gpu_stages(c: &mut Criterion) {
     let ctx = match skysift::gpu::GpuContext::new() {
-        Ok(c) => c,
+        Ok(c) => std::sync::Arc::new(c),
         Err(e) => {
             eprintln!("no GPU adapter, GPU benchmarks skipped: {e}");
             return;
@@ -106,31 +133,50 @@ fn gpu_stages(c: &mut Criterion) {
     eprintln!("{}", ctx.describe());
     let mut g = c.benchmark_group(format!("gpu ({})", ctx.adapter_name()));
     g.sample_size(10);
-    for n in [1024usize, 2048] {
+    for n in sizes() {
         let img = field(n);
-        let bg = Background::estimate(&img, None, &BackgroundParams::default()).unwrap();
-        let sub = subtracted(&img, &bg);
+        let bp = BackgroundParams::default();
+        let bg = Background::estimate(&img, None, &bp).unwrap();
         let t = 1.5 * bg.global_rms() as f32;
         let k = Kernel::default_3x3();
+        let grid = (n.div_ceil(64), n.div_ceil(64));
         g.throughput(Throughput::Elements((n * n) as u64));
-        g.bench_with_input(
-            BenchmarkId::new("detect_with_transfers", n),
-            &sub,
-            |b, s| {
-                b.iter(|| {
-                    ctx.detect(
-                        s,
-                        None,
-                        Some(&k),
-                        skysift::gpu::GpuThreshold::Const(t),
-                        None,
-                        Connectivity::Eight,
-                        5,
-                    )
-                    .unwrap()
-                })
-            },
-        );
+        let mesh = || {
+            ctx.mesh_stats(&img, None, (64, 64), grid).unwrap().unwrap();
+        };
+        let detect = || {
+            ctx.detect(
+                &img,
+                Some(skysift::gpu::Subtraction {
+                    background: &bg,
+                    satur: 50000.0,
+                }),
+                Some(&k),
+                skysift::gpu::GpuThreshold::Const(t),
+                None,
+                Connectivity::Eight,
+                5,
+            )
+            .unwrap();
+        };
+        if ctx.has_mesh_stats() {
+            g.bench_function(BenchmarkId::new("mesh_stats_with_transfers", n), |b| {
+                b.iter(mesh)
+            });
+            g.bench_function(BenchmarkId::new("mesh_stats_kernels", n), |b| {
+                b.iter_custom(|iters| kernel_time(&ctx, iters, &mesh))
+            });
+        }
+        g.bench_function(BenchmarkId::new("detect_with_transfers", n), |b| {
+            b.iter(detect)
+        });
+        g.bench_function(BenchmarkId::new("detect_kernels", n), |b| {
+            b.iter_custom(|iters| kernel_time(&ctx, iters, &detect))
+        });
+        let e = Extractor::default().with_gpu(ctx.clone());
+        g.bench_with_input(BenchmarkId::new("extract_end_to_end", n), &img, |b, img| {
+            b.iter(|| e.extract(img, Inputs::default()).unwrap())
+        });
     }
     g.finish();
 }

@@ -297,6 +297,12 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             eprintln!("{notice}");
         }
     }
+    if let (true, Some(ctx)) = (cli.timings, &extractor.gpu) {
+        // Device time per shader, from timestamp queries, in the --timings report.
+        if !ctx.set_profiling(true) {
+            eprintln!("skysift: this GPU has no timestamp queries: no per-shader times");
+        }
+    }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
     if streaming {
         if !checks.is_empty() || cli.threshold_image.is_some() || cli.noise_image.is_some() {

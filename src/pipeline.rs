@@ -702,6 +702,11 @@ impl Extractor {
         } else {
             (segmentation, objects)
         };
+        if let Some(ctx) = &gpu {
+            for (pass, t) in ctx.take_kernel_times() {
+                timings.push((crate::gpu::kernel_label(pass), t));
+            }
+        }
         if let Some(gt) = gpu_detail {
             timings.push(("GPU stage: upload", gt.upload));
             timings.push(("GPU stage: filter + labelling", gt.filter_and_label));

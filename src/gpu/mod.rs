@@ -131,6 +131,11 @@ pub struct GpuContext {
     errors: Arc<Mutex<Vec<String>>>,
     /// Whether the device runs f64 in shaders (SHADER_F64).
     has_f64: bool,
+    /// Whether the device has timestamp queries, and whether to use them.
+    has_timestamps: bool,
+    profiling: std::sync::atomic::AtomicBool,
+    /// Device time per shader entry point (seconds), accumulated while profiling.
+    kernel_times: Mutex<Vec<(&'static str, f64)>>,
     /// The mesh statistics pipelines (moments, mode), where the device can run them.
     mesh: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     /// Upper bound on strip rows (tests use small strips to exercise the seams).
@@ -217,9 +222,11 @@ impl GpuContext {
         // f64 in shaders (the mesh statistics need SExtractor's f64 sums) where the
         // adapter has it; without it the mesh statistics run on the CPU.
         let features = adapter.features() & wgpu::Features::SHADER_F64;
+        // Timestamp queries time each shader on the device (--timings, benches).
+        let timestamps = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("skysift device"),
-            required_features: features,
+            required_features: features | timestamps,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -280,6 +287,9 @@ impl GpuContext {
             limits,
             errors,
             has_f64: !features.is_empty(),
+            has_timestamps: !timestamps.is_empty(),
+            profiling: std::sync::atomic::AtomicBool::new(false),
+            kernel_times: Mutex::new(Vec::new()),
             max_strip_rows: None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
@@ -294,7 +304,7 @@ impl GpuContext {
     pub fn describe(&self) -> String {
         format!(
             "adapter: {} ({:?}, {:?} backend, driver {} {})\nmax storage binding: {} MiB, max buffer: {} MiB, \
-             max workgroups per dimension: {}, f64 in shaders: {}",
+             max workgroups per dimension: {}, f64 in shaders: {}, timestamp queries: {}",
             self.info.name,
             self.info.device_type,
             self.info.backend,
@@ -308,6 +318,7 @@ impl GpuContext {
                 (true, false) => "yes, but too little workgroup memory (mesh statistics on the CPU)",
                 _ => "no (mesh statistics on the CPU)",
             },
+            if self.has_timestamps { "yes" } else { "no" },
         )
     }
 
@@ -346,26 +357,95 @@ impl GpuContext {
         })
     }
 
+    /// Times every shader dispatch on the device with timestamp queries from now on
+    /// (where the device has them; returns whether it does). Each submission then
+    /// waits for its timestamps, so this slows the run a little.
+    pub fn set_profiling(&self, on: bool) -> bool {
+        self.profiling.store(
+            on && self.has_timestamps,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.has_timestamps
+    }
+
+    /// The device time per shader entry point accumulated while profiling (seconds, in
+    /// first-use order), and resets it.
+    pub fn take_kernel_times(&self) -> Vec<(&'static str, f64)> {
+        self.kernel_times
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+
     /// Encodes one compute pass per entry (pipeline, bind group, label, workgroups in
-    /// x and y) into one command buffer and submits it.
+    /// x and y) into one command buffer and submits it; while profiling, each pass
+    /// writes timestamps at its start and end and their difference is added to the
+    /// pass label's kernel time.
     fn run_passes(
         &self,
         label: &str,
-        passes: &[(&wgpu::ComputePipeline, &wgpu::BindGroup, &str, (u32, u32))],
+        passes: &[(
+            &wgpu::ComputePipeline,
+            &wgpu::BindGroup,
+            &'static str,
+            (u32, u32),
+        )],
     ) {
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
-        for &(pipeline, bind_group, pass_label, (x, y)) in passes {
+        let profiling = self.profiling.load(std::sync::atomic::Ordering::Relaxed);
+        let queries = profiling.then(|| {
+            let n = 2 * passes.len() as u32;
+            let set = self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: n,
+            });
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("kernel timestamps"),
+                size: 8 * n as u64,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            (set, buf, n)
+        });
+        for (k, &(pipeline, bind_group, pass_label, (x, y))) in passes.iter().enumerate() {
+            let timestamp_writes =
+                queries
+                    .as_ref()
+                    .map(|(set, _, _)| wgpu::ComputePassTimestampWrites {
+                        query_set: set,
+                        beginning_of_pass_write_index: Some(2 * k as u32),
+                        end_of_pass_write_index: Some(2 * k as u32 + 1),
+                    });
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(pass_label),
-                timestamp_writes: None,
+                timestamp_writes,
             });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind_group, &[]);
             pass.dispatch_workgroups(x, y, 1);
         }
+        if let Some((set, buf, n)) = &queries {
+            enc.resolve_query_set(set, 0..*n, buf, 0);
+        }
         self.queue.submit([enc.finish()]);
+        if let Some((_, buf, n)) = queries {
+            // A failed read leaves the times out; the run itself is unaffected.
+            if let Ok(ticks) = self.read::<u64>(&buf, n as usize) {
+                let period = self.queue.get_timestamp_period() as f64 * 1e-9;
+                if let Ok(mut times) = self.kernel_times.lock() {
+                    for (k, p) in passes.iter().enumerate() {
+                        let dt = ticks[2 * k + 1].saturating_sub(ticks[2 * k]) as f64 * period;
+                        match times.iter_mut().find(|(name, _)| *name == p.2) {
+                            Some(t) => t.1 += dt,
+                            None => times.push((p.2, dt)),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn read<T: Pod>(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {
@@ -1065,6 +1145,23 @@ impl GpuContext {
             j0 = j1;
         }
         Ok(Some(stats))
+    }
+}
+
+/// The timing label of a shader entry point's device time (see
+/// [`GpuContext::set_profiling`]).
+pub fn kernel_label(pass: &str) -> &'static str {
+    match pass {
+        "moments" => "GPU kernel: mesh moments",
+        "mode" => "GPU kernel: mesh histogram + mode",
+        "subtract" => "GPU kernel: subtract",
+        "filter" => "GPU kernel: filter + threshold",
+        "init" => "GPU kernel: label init",
+        "compress" => "GPU kernel: label compress",
+        "reduce" => "GPU kernel: label reduce",
+        "count" => "GPU kernel: compaction count",
+        "scatter" => "GPU kernel: compaction scatter",
+        _ => "GPU kernel: other",
     }
 }
 
