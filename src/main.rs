@@ -117,13 +117,24 @@ fn stream_one(
 /// memory (≈ 6 bytes per pixel), a streaming memory limit (MiB): a quarter of the
 /// available memory, at most 1 GiB. None otherwise, or when it cannot tell.
 fn auto_stream_limit(image: &str) -> Option<f64> {
+    stream_limit_for(image_pixels(image)?, mem_available()?)
+}
+
+/// The pixel count of a FITS image from its header (None for TIFF or unreadable).
+fn image_pixels(image: &str) -> Option<f64> {
     let lower = image.to_ascii_lowercase();
     if lower.ends_with(".tif") || lower.ends_with(".tiff") {
         return None;
     }
     let rows = io::fits::FitsRows::open(image).ok()?;
-    let pixels = (skysift::stream::RowSource::width(&rows)
-        * skysift::stream::RowSource::height(&rows)) as f64;
+    Some(
+        (skysift::stream::RowSource::width(&rows) * skysift::stream::RowSource::height(&rows))
+            as f64,
+    )
+}
+
+/// MemAvailable from /proc/meminfo, in bytes.
+fn mem_available() -> Option<f64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let avail_kb: f64 = meminfo
         .lines()
@@ -132,7 +143,24 @@ fn auto_stream_limit(image: &str) -> Option<f64> {
         .nth(1)?
         .parse()
         .ok()?;
-    stream_limit_for(pixels, avail_kb * 1024.0)
+    Some(avail_kb * 1024.0)
+}
+
+/// Whether the next image may be read while this one is processed: the largest of
+/// the images (FITS headers) fits twice over with its working memory (≈ 6 bytes per
+/// pixel for the run, 4 for the image read ahead) in 60% of the available memory.
+fn can_read_ahead<'a>(images: impl Iterator<Item = &'a str>) -> bool {
+    let Some(avail) = mem_available() else {
+        return false;
+    };
+    let mut largest = 0.0f64;
+    for im in images {
+        match image_pixels(im) {
+            Some(p) => largest = largest.max(p),
+            None => return false,
+        }
+    }
+    largest * 10.0 <= 0.6 * avail
 }
 
 /// The decision of [`auto_stream_limit`] for an image of `pixels` pixels and `avail`
@@ -327,27 +355,112 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         && cli.backend != BackendArg::Gpu
         && extractor.extract.rms_source == skysift::RmsSource::Global
         && extractor.extract.filter_type == skysift::params::FilterType::Conv;
+    // Which images are streamed, decided up front; the others are read one ahead by a
+    // reader thread while the current one is processed (when two fit in memory), so
+    // that the cores and the GPU are not idle while a file is read.
+    let auto: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|job| {
+            (!streaming && can_stream)
+                .then(|| auto_stream_limit(&job.image))
+                .flatten()
+        })
+        .collect();
+    let whole: Vec<usize> = (0..n)
+        .filter(|&k| !streaming && auto[k].is_none())
+        .collect();
+    // Reading competes with the extraction for the cores: measured on 2 cores, reading
+    // ahead made 4 images of 8192² 10% slower with both cores extracting and 8% faster
+    // with one (docs/benchmarks.md); so only with a GPU or at least 4 cores.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let read_ahead = whole.len() > 1
+        && (extractor.gpu.is_some() || cores >= 4)
+        && can_read_ahead(whole.iter().map(|&k| jobs[k].image.as_str()));
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(skysift::Result<skysift::Image>, f64)>(0);
+        if read_ahead {
+            let (jobs, whole) = (&jobs, &whole);
+            scope.spawn(move || {
+                for &k in whole {
+                    let t = Instant::now();
+                    let r = io::read_image(&jobs[k].image);
+                    if tx.send((r, t.elapsed().as_secs_f64())).is_err() {
+                        break; // the run stopped
+                    }
+                }
+            });
+        }
+        let result = run_jobs(
+            &cli,
+            &extractor,
+            &jobs,
+            &cols,
+            &checks,
+            (&mask, &thresh_img, &noise_img),
+            &auto,
+            read_ahead.then_some(&rx),
+        );
+        drop(rx); // unblocks the reader if the run stopped early
+        result
+    })?;
+    // Leave the GPU context to process exit instead of tearing the device down here:
+    // under load, Mesa's lavapipe corrupted the heap while destroying its device in
+    // about 1 run in 80 (never reproduced under a debugger); the OS reclaims it all.
+    std::mem::forget(extractor);
+    Ok(())
+}
+
+/// The images read ahead, in order, with their read times.
+type ReadAhead = std::sync::mpsc::Receiver<(skysift::Result<skysift::Image>, f64)>;
+
+/// The optional whole-image inputs: mask, threshold image (with their file names), noise image.
+type SideInputs<'a> = (
+    &'a Option<(String, skysift::Image)>,
+    &'a Option<(String, skysift::Image)>,
+    &'a Option<skysift::Image>,
+);
+
+/// Processes every job in order (see [`run`]); `auto[k]` is the memory limit of an
+/// image streamed because it is too large; `ahead` delivers the other images.
+#[allow(clippy::too_many_arguments)]
+fn run_jobs(
+    cli: &Cli,
+    extractor: &Extractor,
+    jobs: &[Job],
+    cols: &[&'static catalog::Column],
+    checks: &[checkimage::CheckImage],
+    (mask, thresh_img, noise_img): SideInputs,
+    auto: &[Option<f64>],
+    ahead: Option<&ReadAhead>,
+) -> Result<(), skysift::Error> {
+    let n = jobs.len();
+    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
     for (k, job) in jobs.iter().enumerate() {
         if streaming {
-            stream_one(&cli, &extractor, job, &cols, k, n, None)?;
+            stream_one(cli, extractor, job, cols, k, n, None)?;
             continue;
         }
-        if can_stream {
-            if let Some(limit) = auto_stream_limit(&job.image) {
-                if !cli.quiet {
-                    eprintln!(
-                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
-                         streaming it with --memory-limit {limit:.0}",
-                        job.image
-                    );
-                }
-                stream_one(&cli, &extractor, job, &cols, k, n, Some(limit))?;
-                continue;
+        if let Some(limit) = auto[k] {
+            if !cli.quiet {
+                eprintln!(
+                    "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
+                     streaming it with --memory-limit {limit:.0}",
+                    job.image
+                );
             }
+            stream_one(cli, extractor, job, cols, k, n, Some(limit))?;
+            continue;
         }
         let start = Instant::now();
-        let image = io::read_image(&job.image)?;
-        let read_s = start.elapsed().as_secs_f64();
+        let (image, read_s) = match ahead {
+            Some(rx) => {
+                let (image, t) = rx
+                    .recv()
+                    .map_err(|_| skysift::Error::Backend("the image reader stopped".into()))?;
+                (image?, t)
+            }
+            None => (io::read_image(&job.image)?, start.elapsed().as_secs_f64()),
+        };
         let same_shape = |what: &str, name: &str, img: &skysift::Image| {
             if (img.width(), img.height()) != (image.width(), image.height()) {
                 Err(skysift::Error::Mismatch(format!(
@@ -380,7 +493,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             },
         )?;
         let t_write = Instant::now();
-        for c in &checks {
+        for c in checks {
             checkimage::write(c, &result)?;
         }
         if let Some(r) = &cli.regions {
@@ -389,7 +502,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         io::catalog::write_catalog(
             &job.output,
             &result.catalog,
-            &cols,
+            cols,
             cli.catalog_format_for(&job.output),
         )?;
         if cli.timings {
@@ -424,10 +537,6 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
             );
         }
     }
-    // Leave the GPU context to process exit instead of tearing the device down here:
-    // under load, Mesa's lavapipe corrupted the heap while destroying its device in
-    // about 1 run in 80 (never reproduced under a debugger); the OS reclaims it all.
-    std::mem::forget(extractor);
     Ok(())
 }
 

@@ -31,7 +31,11 @@ fn parse_spec(spec: &str) -> (PathBuf, HduSel) {
 
 fn fits_err(path: &Path, e: fitsio::errors::Error) -> Error {
     let msg = e.to_string();
-    let hint = if msg.contains("END_OF_FILE") || msg.contains("end of file") || msg.contains("107")
+    // cfitsio status 107 (END_OF_FILE) or 108 (READ_ERROR): fewer bytes than the header promises.
+    let hint = if msg.contains("END_OF_FILE")
+        || msg.contains("end of file")
+        || msg.contains("status: 107")
+        || msg.contains("status: 108")
     {
         " (the file looks truncated)"
     } else {

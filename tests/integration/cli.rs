@@ -4,14 +4,14 @@ use crate::common::{data, data_str, Table};
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn skysift(args: &[&str]) -> Output {
+pub fn skysift(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_skysift"))
         .args(args)
         .output()
         .expect("runs")
 }
 
-fn stderr(o: &Output) -> String {
+pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 

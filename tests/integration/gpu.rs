@@ -468,3 +468,50 @@ fn random_small_images_agree_on_both_backends() {
         "{with_objects} with objects, {deblended} deblended"
     );
 }
+
+/// Several images on the GPU backend, where the next image is read while the current
+/// one is processed: each catalog equals a run on that image alone, and a bad image
+/// in the middle stops the run with exit code 2 after the ones before it (the reader
+/// thread does not hang the process).
+#[test]
+fn several_images_read_ahead_on_the_gpu_backend() {
+    if context().is_none() {
+        return;
+    }
+    use crate::cli::{skysift, stderr};
+    let dir = tempfile::tempdir().unwrap();
+    let images = [data_str("sep_image.fits"), data_str("sim_crop.fits")];
+    let all = dir.path().join("all");
+    let mut args: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let all_s = format!("{}/", all.display());
+    args.extend(["-o", &all_s, "--backend", "gpu", "--catalog-type", "csv"]);
+    let o = skysift(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for im in &images {
+        let stem = std::path::Path::new(im).file_stem().unwrap().to_str().unwrap();
+        let one = dir.path().join(format!("{stem}.one.csv"));
+        let o = skysift(&[im, "-o", one.to_str().unwrap(), "--backend", "gpu"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let a = std::fs::read(all.join(format!("{stem}.csv"))).unwrap();
+        assert_eq!(a, std::fs::read(&one).unwrap(), "{stem}");
+    }
+    // A readable header with its data cut short: the reader thread meets the error.
+    let bad = dir.path().join("broken.fits");
+    let whole = std::fs::read(&images[1]).unwrap();
+    std::fs::write(&bad, &whole[..whole.len() / 2]).unwrap();
+    let out = dir.path().join("bad");
+    let out_s = format!("{}/", out.display());
+    let o = skysift(&[
+        &images[0],
+        bad.to_str().unwrap(),
+        &images[1],
+        "-o",
+        &out_s,
+        "--backend",
+        "gpu",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("broken.fits"), "{}", stderr(&o));
+    assert!(out.join("sep_image.fits").exists());
+    assert!(!out.join("sim_crop.fits").exists());
+}
