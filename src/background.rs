@@ -845,6 +845,20 @@ impl Background {
         (idx, w)
     }
 
+    /// The node table of rows `y0..y0 + rows` for the GPU: per row, its
+    /// background nodes then their second derivatives ([`Background::back_row_nodes`]),
+    /// into `out` (rows computed in parallel).
+    pub fn row_node_table(&self, y0: usize, rows: usize, out: &mut Vec<f32>) {
+        let nl = self.back_row_nodes(0).nodes.len();
+        out.clear();
+        out.resize(2 * nl * rows, 0.0);
+        out.par_chunks_mut(2 * nl).enumerate().for_each(|(r, o)| {
+            let rn = self.back_row_nodes(y0 + r);
+            o[..nl].copy_from_slice(&rn.nodes);
+            o[nl..].copy_from_slice(&rn.d2);
+        });
+    }
+
     /// The background nodes of row `y` (see [`RowNodes`]); a manual background is one
     /// constant node.
     pub fn back_row_nodes(&self, y: usize) -> RowNodes {

@@ -29,16 +29,22 @@ fn stream_one(
         (Some(r), _) => r,
         (None, Some(mib)) => {
             // The strip (raw + filtered rows, f32) takes about 12 bytes per pixel; keep a
-            // quarter of the budget for open objects and the catalog.
+            // quarter of the budget for open objects and the catalog. A software GPU
+            // (lavapipe) keeps its device buffers in this process's memory too: raw,
+            // subtracted, filtered and label rows, 16 bytes per pixel more.
+            let per_pixel = match &extractor.gpu {
+                Some(g) if g.is_software() => 28.0,
+                _ => 12.0,
+            };
             let budget = mib * 1024.0 * 1024.0 * 0.75;
-            let r = (budget / (12.0 * w as f64)).floor();
+            let r = (budget / (per_pixel * w as f64)).floor();
             if r.is_nan() || r < 1.0 {
                 return Err(skysift::Error::InvalidParam {
                     name: "--memory-limit",
                     value: format!("{mib}"),
                     reason: format!(
                         "too small to hold one strip of this {w}-pixel-wide image; give at least {:.1} MiB",
-                        12.0 * w as f64 / 0.75 / 1024.0 / 1024.0
+                        per_pixel * w as f64 / 0.75 / 1024.0 / 1024.0
                     ),
                 });
             }
@@ -103,11 +109,15 @@ fn stream_one(
     if !cli.quiet {
         let counter = counter(k, n);
         eprintln!(
-            "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s",
+            "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
             result.catalog.len(),
             job.image,
             job.output.display(),
-            start.elapsed().as_secs_f64()
+            start.elapsed().as_secs_f64(),
+            match &extractor.gpu {
+                Some(g) => format!("GPU: {}", g.adapter_name()),
+                None => "CPU".to_string(),
+            }
         );
     }
     Ok(())
@@ -332,27 +342,24 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
-    if streaming {
-        if !checks.is_empty() || cli.threshold_image.is_some() || cli.noise_image.is_some() {
-            return Err(skysift::Error::InvalidParam {
-                name: "--memory-limit",
-                value: "streaming".into(),
-                reason: "check images, --png-dir, --threshold-image and --noise-image need the whole image; \
-                         leave out --memory-limit/--stream-rows to use them"
-                    .into(),
-            });
-        }
-        if extractor.gpu.is_some() && cli.backend == BackendArg::Gpu {
-            eprintln!("skysift: streaming runs on the CPU");
-        }
+    if streaming
+        && (!checks.is_empty() || cli.threshold_image.is_some() || cli.noise_image.is_some())
+    {
+        return Err(skysift::Error::InvalidParam {
+            name: "--memory-limit",
+            value: "streaming".into(),
+            reason: "check images, --png-dir, --threshold-image and --noise-image need the whole image; \
+                     leave out --memory-limit/--stream-rows to use them"
+                .into(),
+        });
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
-    // settings allow it (FITS input, no whole-image outputs or inputs, CPU settings).
+    // settings allow it (FITS input, no whole-image outputs or inputs, global thresholds,
+    // the convolution filter), on either backend.
     let can_stream = checks.is_empty()
         && cli.threshold_image.is_none()
         && cli.noise_image.is_none()
-        && cli.backend != BackendArg::Gpu
         && extractor.extract.rms_source == skysift::RmsSource::Global
         && extractor.extract.filter_type == skysift::params::FilterType::Conv;
     // Which images are streamed, decided up front; the others are read one ahead by a

@@ -13,8 +13,11 @@
 //! same values to the bit (tested for strips from 1 row up).
 //!
 //! Supported here: the global-RMS relative or absolute threshold, a mask streamed
-//! beside the image, the convolution filter, the CPU backend. Check images need the whole image and are not
-//! produced in streaming mode.
+//! beside the image, the convolution filter, both backends. On the GPU
+//! ([`crate::gpu::GpuStrips`]) the device computes each mesh row's statistics and
+//! subtracts, filters and thresholds each strip, returning only its detected pixels;
+//! the rows are joined here exactly as on the CPU. Check images need the whole image
+//! and are not produced in streaming mode.
 
 use crate::background::{mesh_row_stats, Background, MeshStat};
 use crate::catalog::Catalog;
@@ -181,6 +184,7 @@ pub fn extract_streaming_with_progress(
     }
     let p = &e.extract;
     let (w, h) = (src.width(), src.height());
+    let gpu = e.gpu.as_deref();
     // Pass 1: the background, one mesh row at a time.
     let (bw, bh) = (
         e.background.mesh_size.0.min(w),
@@ -199,7 +203,19 @@ pub fn extract_streaming_with_progress(
             }
             None => None,
         };
-        stats.extend(mesh_row_stats(&mut band, w, m, bw, nx));
+        let gpu_stats = match gpu.filter(|c| c.has_mesh_stats()) {
+            Some(ctx) => {
+                let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
+                let r = ctx.mesh_stats(&img, m, (bw, y1 - y0), (nx, 1));
+                band = img.into_data();
+                r?
+            }
+            None => None,
+        };
+        match gpu_stats {
+            Some(st) => stats.extend(st),
+            None => stats.extend(mesh_row_stats(&mut band, w, m, bw, nx)),
+        }
         progress(Progress {
             rows_done: y1,
             rows: h,
@@ -234,6 +250,23 @@ pub fn extract_streaming_with_progress(
             objects.extend(measure_component(c, w, h, t_detect, t_analysis, g, p));
         }
     };
+    // On the GPU, the device subtracts, filters and thresholds each strip and returns
+    // its detected pixels; the rows are joined here as on the CPU.
+    let mut gpu_strips = match gpu {
+        Some(ctx) => Some(ctx.strips(
+            w,
+            h,
+            strip_rows,
+            &background,
+            p.kernel.as_ref(),
+            t_detect,
+            satur,
+            mask.is_some(),
+        )?),
+        None => None,
+    };
+    let strip_rows = gpu_strips.as_ref().map_or(strip_rows, |g| g.strip_rows());
+    let mut dets: Vec<RowDetections> = Vec::new();
     let mut y0 = 0;
     while y0 < h {
         let rows = strip_rows.min(h - y0);
@@ -246,46 +279,81 @@ pub fn extract_streaming_with_progress(
             }
             None => false,
         };
-        let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
-        for (k, row) in raw.chunks_exact_mut(w).enumerate() {
-            let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
-            sat_rows.push(subtract_row(
-                &background,
-                sy0 + k,
-                row,
-                mrow,
-                satur,
-                &mut back,
-            ));
-        }
-        let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
-        for y in y0..y0 + rows {
-            let ly = y - sy0;
-            match &p.kernel {
-                Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
-                None => fbuf.copy_from_slice(strip.row(ly)),
+        dets.resize_with(rows, RowDetections::default);
+        dets.iter_mut().for_each(RowDetections::clear);
+        match gpu_strips.as_mut() {
+            Some(g) => {
+                let px = g.detect(&raw, have_mask.then_some(&mbits[..]), (y0, rows))?;
+                for q in px {
+                    let (y, x) = (q.index / w, q.index % w);
+                    let d = &mut dets[y - y0];
+                    match d.runs.last_mut() {
+                        Some(r) if r.1 == x => r.1 += 1,
+                        _ => d.runs.push((x, x + 1)),
+                    }
+                    d.f.push(q.filtered);
+                    d.r.push(q.value);
+                    if q.saturated {
+                        d.sat.push(x);
+                    }
+                }
             }
-            let subrow = strip.row(ly);
-            let sat = &sat_rows[ly];
-            let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
+            None => {
+                let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
+                for (k, row) in raw.chunks_exact_mut(w).enumerate() {
+                    let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
+                    sat_rows.push(subtract_row(
+                        &background,
+                        sy0 + k,
+                        row,
+                        mrow,
+                        satur,
+                        &mut back,
+                    ));
+                }
+                let strip =
+                    Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
+                for y in y0..y0 + rows {
+                    let ly = y - sy0;
+                    match &p.kernel {
+                        Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
+                        None => fbuf.copy_from_slice(strip.row(ly)),
+                    }
+                    let subrow = strip.row(ly);
+                    let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
+                    // Detected: valid and filtered value above the threshold (a NaN
+                    // filtered value, next to an invalid pixel, is not).
+                    let on = |x: usize| {
+                        !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
+                    };
+                    let d = &mut dets[y - y0];
+                    let mut x = 0usize;
+                    while x < w {
+                        if !on(x) {
+                            x += 1;
+                            continue;
+                        }
+                        let x0 = x;
+                        while x < w && on(x) {
+                            x += 1;
+                        }
+                        d.runs.push((x0, x));
+                        d.f.extend_from_slice(&fbuf[x0..x]);
+                        d.r.extend_from_slice(&subrow[x0..x]);
+                        d.sat
+                            .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
+                    }
+                }
+                raw = strip.into_data();
+            }
+        }
+        for y in y0..y0 + rows {
+            let d = &dets[y - y0];
             // This row's runs, joined to the previous row's components.
             let mut current: Vec<(Run, usize)> = Vec::new();
-            let mut x = 0usize;
             let mut pi = 0usize;
-            while x < w {
-                // Detected: valid and filtered value above the threshold (a NaN
-                // filtered value, next to an invalid pixel, is not).
-                let on = |x: usize| {
-                    !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
-                };
-                if !on(x) {
-                    x += 1;
-                    continue;
-                }
-                let x0 = x;
-                while x < w && on(x) {
-                    x += 1;
-                }
+            let mut off = 0usize;
+            for &(x0, x) in &d.runs {
                 let run = Run {
                     y: y as u32,
                     x0: x0 as u32,
@@ -311,12 +379,15 @@ pub fn extract_streaming_with_progress(
                     None => open.create(),
                 };
                 let comp = open.comps[id].as_mut().expect("open component");
+                let len = x - x0;
                 comp.starts.push(comp.f.len());
                 comp.runs.push(run);
-                comp.f.extend_from_slice(&fbuf[x0..x]);
-                comp.r.extend_from_slice(&subrow[x0..x]);
+                comp.f.extend_from_slice(&d.f[off..off + len]);
+                comp.r.extend_from_slice(&d.r[off..off + len]);
+                off += len;
                 comp.sat.extend(
-                    sat.iter()
+                    d.sat
+                        .iter()
                         .filter(|&&sx| sx >= x0 && sx < x)
                         .map(|&sx| y * w + sx),
                 );
@@ -343,7 +414,6 @@ pub fn extract_streaming_with_progress(
             prev = current;
             max_open = max_open.max(open.live());
         }
-        raw = strip.into_data();
         y0 += rows;
         progress(Progress {
             rows_done: y0,
@@ -380,6 +450,25 @@ pub fn extract_streaming_with_progress(
         catalog: Catalog { objects: objs },
         max_open,
     })
+}
+
+/// The detected pixels of one row: runs (x0..x1); the filtered and unfiltered values
+/// of their pixels, run after run; the columns of the saturated ones.
+#[derive(Default)]
+struct RowDetections {
+    runs: Vec<(usize, usize)>,
+    f: Vec<f32>,
+    r: Vec<f32>,
+    sat: Vec<usize>,
+}
+
+impl RowDetections {
+    fn clear(&mut self) {
+        self.runs.clear();
+        self.f.clear();
+        self.r.clear();
+        self.sat.clear();
+    }
 }
 
 /// The open components: slots (None once completed or merged away), forwarding of

@@ -124,3 +124,11 @@ pub fn with_threads<T: Send>(n: usize, f: impl FnOnce() -> T + Send) -> T {
         .unwrap()
         .install(f)
 }
+
+/// Extraction inputs with only a mask.
+pub fn masked(mask: &skysift::Mask) -> skysift::Inputs<'_> {
+    skysift::Inputs {
+        mask: Some(mask),
+        ..Default::default()
+    }
+}

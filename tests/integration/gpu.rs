@@ -127,16 +127,7 @@ fn parity_with_masks_thresholds_and_kernels() {
     )
     .unwrap();
     let cpu = Extractor::default();
-    assert_parity(
-        &img,
-        &cpu,
-        &g,
-        Inputs {
-            mask: Some(&mask),
-            ..Default::default()
-        },
-        "mask",
-    );
+    assert_parity(&img, &cpu, &g, crate::common::masked(&mask), "mask");
     let t = Image::new(
         w,
         h,
@@ -247,10 +238,7 @@ fn gpu_background_subtraction_equals_the_cpu_subtraction() {
     let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
     let (w, h) = (img.width(), img.height());
     let mask = Mask::new(w, h, (0..w * h).map(|i| (i / w) % 53 < 3).collect()).unwrap();
-    let inputs = Inputs {
-        mask: Some(&mask),
-        ..Default::default()
-    };
+    let inputs = crate::common::masked(&mask);
     let bits = |im: &Image| im.data().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
     for manual in [None, Some(1000.5)] {
         let mut cpu = Extractor::default();
@@ -488,7 +476,11 @@ fn several_images_read_ahead_on_the_gpu_backend() {
     let o = skysift(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     for im in &images {
-        let stem = std::path::Path::new(im).file_stem().unwrap().to_str().unwrap();
+        let stem = std::path::Path::new(im)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap();
         let one = dir.path().join(format!("{stem}.one.csv"));
         let o = skysift(&[im, "-o", one.to_str().unwrap(), "--backend", "gpu"]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -514,4 +506,60 @@ fn several_images_read_ahead_on_the_gpu_backend() {
     assert!(stderr(&o).contains("broken.fits"), "{}", stderr(&o));
     assert!(out.join("sep_image.fits").exists());
     assert!(!out.join("sim_crop.fits").exists());
+}
+
+/// Streaming on the GPU backend (mesh statistics per mesh row and detection per strip
+/// on the device, rows joined on the CPU) gives the CPU whole-image catalog, for strips
+/// of 1 row up to the whole image, with deblending and cleaning, without them, with
+/// 4-connectivity and a Gaussian kernel, and with a streamed mask.
+#[test]
+fn gpu_streaming_equals_the_cpu_whole_image_run() {
+    let Some(g) = gpu(None) else { return };
+    use skysift::stream::{
+        extract_streaming, extract_streaming_with_progress, ImageRows, MaskRows,
+    };
+    let mut nodeblend = Extractor::default();
+    nodeblend.extract.deblend.mincont = 1.0;
+    nodeblend.extract.clean = false;
+    let mut four = Extractor::default();
+    four.extract.connectivity = Connectivity::Four;
+    four.extract.kernel = Some(skysift::Kernel::gaussian(3.0).unwrap());
+    let cases: [(&str, &Extractor, &[usize]); 4] = [
+        ("sep_image.fits", &Extractor::default(), &[1, 7, 64, 10_000]),
+        ("emmi_galaxies.fits.gz", &Extractor::default(), &[5, 100]),
+        ("sim_crop.fits", &nodeblend, &[1, 16]),
+        ("sim_crop.fits", &four, &[4, 50]),
+    ];
+    for (f, cpu, strips) in cases {
+        let img = io::read_image(&data_str(f)).unwrap();
+        let whole = cpu.extract(&img, Inputs::default()).unwrap();
+        let mut ge = g.clone();
+        ge.extract = cpu.extract.clone();
+        for &rows in strips {
+            let s = extract_streaming(&mut ImageRows(&img), &ge, rows).unwrap();
+            assert_eq!(s.catalog, whole.catalog, "{f}, GPU strips of {rows}");
+        }
+    }
+    // A streamed mask.
+    let img = io::read_image(&data_str("sim_masked_crop.fits")).unwrap();
+    let m = io::read_image(&data_str("sim_masked_crop.mask.fits")).unwrap();
+    let mask = Mask::from_image(&m, 0.0);
+    let whole = Extractor::default()
+        .extract(&img, crate::common::masked(&mask))
+        .unwrap();
+    for rows in [9, 128] {
+        let mut mrows = ImageRows(&m);
+        let s = extract_streaming_with_progress(
+            &mut ImageRows(&img),
+            Some(MaskRows {
+                rows: &mut mrows,
+                thresh: 0.0,
+            }),
+            &g,
+            rows,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(s.catalog, whole.catalog, "mask, GPU strips of {rows}");
+    }
 }

@@ -222,13 +222,7 @@ fn masked_pixels_are_never_detected_and_a_mask_must_match_the_image() {
         .extract(&img, Inputs::default())
         .unwrap();
     let b = Extractor::default()
-        .extract(
-            &img,
-            Inputs {
-                mask: Some(&mask),
-                ..Default::default()
-            },
-        )
+        .extract(&img, crate::common::masked(&mask))
         .unwrap();
     assert_eq!(b.catalog.len() + 1, a.catalog.len());
     for o in &b.catalog.objects {
@@ -239,13 +233,7 @@ fn masked_pixels_are_never_detected_and_a_mask_must_match_the_image() {
     }
     let small = Mask::new(10, 10, vec![false; 100]).unwrap();
     let e = Extractor::default()
-        .extract(
-            &img,
-            Inputs {
-                mask: Some(&small),
-                ..Default::default()
-            },
-        )
+        .extract(&img, crate::common::masked(&small))
         .unwrap_err();
     assert!(
         matches!(e, Error::Mismatch(_)) && e.to_string().contains("10x10"),

@@ -170,15 +170,7 @@ fn a_streamed_mask_gives_the_whole_image_catalog() {
     let mask = skysift::Mask::from_image(&mimg, 0.0);
     assert!(mask.count() > 1000, "the fixture masks something");
     let e = Extractor::default();
-    let whole = e
-        .extract(
-            &img,
-            Inputs {
-                mask: Some(&mask),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let whole = e.extract(&img, crate::common::masked(&mask)).unwrap();
     let unmasked = e.extract(&img, Inputs::default()).unwrap();
     assert_ne!(
         whole.catalog, unmasked.catalog,
