@@ -5,7 +5,7 @@ reports skysift's throughput (Mpix/s) and peak resident memory, streamed
 given with --sextractor.
 
     python3 scripts/bench_mosaic.py [--sizes 16384,32768,65536] [--sextractor 16384,32768]
-                                    [--memory-limit 256] [--out .bench]
+                                    [--memory-limit 256] [--out .bench] [--gpu]
 
 Mosaics are written row block by row block (astropy StreamingHDU), so generating a
 64k x 64k (16 GiB) file does not need 16 GiB of memory. Sources: one per ~6000 px²
@@ -52,9 +52,9 @@ def make_mosaic(n, path, seed=7, block=1024):
     s.close()
 
 
-def skysift(img, cat, extra):
+def skysift(img, cat, extra, backend="cpu"):
     t0 = time.perf_counter()
-    r = subprocess.run([SKYSIFT, img, "-o", cat, "--timings", "--backend", "cpu"] + extra,
+    r = subprocess.run([SKYSIFT, img, "-o", cat, "--timings", "--backend", backend] + extra,
                        capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
@@ -90,6 +90,7 @@ def main():
     ap.add_argument("--sextractor", default="16384,32768")
     ap.add_argument("--memory-limit", default="256")
     ap.add_argument("--whole-max", type=int, default=32768, help="largest size also run whole-image")
+    ap.add_argument("--gpu", action="store_true", help="also stream on the GPU backend")
     ap.add_argument("--out", default=os.path.join(ROOT, ".bench"))
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
@@ -105,8 +106,13 @@ def main():
         cat = os.path.join(a.out, f"mosaic_{n}.cat.fits")
         for label, extra in [(f"streamed --memory-limit {a.memory_limit}", ["--memory-limit", a.memory_limit]),
                              ("streamed, 1 thread", ["--memory-limit", a.memory_limit, "--threads", "1"])] + (
-                [("whole image", [])] if n <= a.whole_max else []):
-            dt, peak, nobj, err = skysift(img, cat, extra)
+                [("whole image", [])] if n <= a.whole_max else []) + (
+                [(f"GPU streamed --memory-limit {a.memory_limit}", ["--memory-limit", a.memory_limit, "gpu"])]
+                if a.gpu else []):
+            backend = "cpu"
+            if extra and extra[-1] == "gpu":
+                extra, backend = extra[:-1], "gpu"
+            dt, peak, nobj, err = skysift(img, cat, extra, backend)
             if err:
                 print(f"  {n}x{n} skysift {label}: failed: {err}")
                 continue

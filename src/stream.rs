@@ -115,7 +115,7 @@ fn check_supported(e: &Extractor) -> Result<()> {
 
 /// Streams the extraction over `src` in strips of `strip_rows` rows.
 pub fn extract_streaming(
-    src: &mut dyn RowSource,
+    src: &mut (dyn RowSource + Send),
     e: &Extractor,
     strip_rows: usize,
 ) -> Result<StreamExtraction> {
@@ -124,7 +124,7 @@ pub fn extract_streaming(
 
 /// A mask streamed beside the image: its rows, and the value above which a pixel is bad.
 pub struct MaskRows<'a> {
-    pub rows: &'a mut dyn RowSource,
+    pub rows: &'a mut (dyn RowSource + Send),
     pub thresh: f32,
 }
 
@@ -153,7 +153,7 @@ pub struct Progress {
 
 /// [`extract_streaming`], calling `progress` after each mesh row and each strip.
 pub fn extract_streaming_with_progress(
-    src: &mut dyn RowSource,
+    src: &mut (dyn RowSource + Send),
     mut mask: Option<MaskRows>,
     e: &Extractor,
     strip_rows: usize,
@@ -237,7 +237,6 @@ pub fn extract_streaming_with_progress(
     let mut prev: Vec<(Run, usize)> = Vec::new(); // previous row's runs and their components
     let mut objects: Vec<((u32, u32), Object)> = Vec::new();
     let mut max_open = 0usize;
-    let mut raw = Vec::new();
     let mut back = vec![0f32; w];
     let mut fbuf = vec![0f32; w];
     let reach: u32 = if p.connectivity == Connectivity::Eight {
@@ -267,161 +266,204 @@ pub fn extract_streaming_with_progress(
     };
     let strip_rows = gpu_strips.as_ref().map_or(strip_rows, |g| g.strip_rows());
     let mut dets: Vec<RowDetections> = Vec::new();
-    let mut y0 = 0;
-    while y0 < h {
-        let rows = strip_rows.min(h - y0);
-        let (sy0, sy1) = (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
-        src.read_rows(sy0, sy1 - sy0, &mut raw)?;
-        let have_mask = match mask.as_mut() {
-            Some(m) => {
-                m.read(sy0, sy1 - sy0, &mut mbuf, &mut mbits)?;
-                true
-            }
-            None => false,
-        };
-        dets.resize_with(rows, RowDetections::default);
-        dets.iter_mut().for_each(RowDetections::clear);
-        match gpu_strips.as_mut() {
-            Some(g) => {
-                let px = g.detect(&raw, have_mask.then_some(&mbits[..]), (y0, rows))?;
-                for q in px {
-                    let (y, x) = (q.index / w, q.index % w);
-                    let d = &mut dets[y - y0];
-                    match d.runs.last_mut() {
-                        Some(r) if r.1 == x => r.1 += 1,
-                        _ => d.runs.push((x, x + 1)),
-                    }
-                    d.f.push(q.filtered);
-                    d.r.push(q.value);
-                    if q.saturated {
-                        d.sat.push(x);
-                    }
-                }
-            }
-            None => {
-                let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
-                for (k, row) in raw.chunks_exact_mut(w).enumerate() {
-                    let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
-                    sat_rows.push(subtract_row(
-                        &background,
-                        sy0 + k,
-                        row,
-                        mrow,
-                        satur,
-                        &mut back,
-                    ));
-                }
-                let strip =
-                    Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
-                for y in y0..y0 + rows {
-                    let ly = y - sy0;
-                    match &p.kernel {
-                        Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
-                        None => fbuf.copy_from_slice(strip.row(ly)),
-                    }
-                    let subrow = strip.row(ly);
-                    let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
-                    // Detected: valid and filtered value above the threshold (a NaN
-                    // filtered value, next to an invalid pixel, is not).
-                    let on = |x: usize| {
-                        !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
-                    };
-                    let d = &mut dets[y - y0];
-                    let mut x = 0usize;
-                    while x < w {
-                        if !on(x) {
-                            x += 1;
-                            continue;
-                        }
-                        let x0 = x;
-                        while x < w && on(x) {
-                            x += 1;
-                        }
-                        d.runs.push((x0, x));
-                        d.f.extend_from_slice(&fbuf[x0..x]);
-                        d.r.extend_from_slice(&subrow[x0..x]);
-                        d.sat
-                            .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
-                    }
-                }
-                raw = strip.into_data();
-            }
+    // The strips, read one ahead on a second thread (file reading and decoding overlap
+    // the detection of the previous strip, on the CPU or the GPU).
+    let strips: Vec<(usize, usize)> = {
+        let (mut v, mut y) = (Vec::new(), 0);
+        while y < h {
+            let r = strip_rows.min(h - y);
+            v.push((y, r));
+            y += r;
         }
-        for y in y0..y0 + rows {
-            let d = &dets[y - y0];
-            // This row's runs, joined to the previous row's components.
-            let mut current: Vec<(Run, usize)> = Vec::new();
-            let mut pi = 0usize;
-            let mut off = 0usize;
-            for &(x0, x) in &d.runs {
-                let run = Run {
-                    y: y as u32,
-                    x0: x0 as u32,
-                    x1: x as u32,
-                };
-                // Components of the previous row that this run touches.
-                while pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
-                    pi += 1;
-                }
-                let mut target: Option<usize> = None;
-                let mut k = pi;
-                while k < prev.len() && prev[k].0.x0 < run.x1 + reach {
-                    if let Some(c) = open.resolve(prev[k].1) {
-                        target = Some(match target {
-                            Some(t) if t != c => open.merge(t, c),
-                            _ => c,
-                        });
-                    }
-                    k += 1;
-                }
-                let id = match target {
-                    Some(t) => t,
-                    None => open.create(),
-                };
-                let comp = open.comps[id].as_mut().expect("open component");
-                let len = x - x0;
-                comp.starts.push(comp.f.len());
-                comp.runs.push(run);
-                comp.f.extend_from_slice(&d.f[off..off + len]);
-                comp.r.extend_from_slice(&d.r[off..off + len]);
-                off += len;
-                comp.sat.extend(
-                    d.sat
-                        .iter()
-                        .filter(|&&sx| sx >= x0 && sx < x)
-                        .map(|&sx| y * w + sx),
-                );
-                comp.last_y = y as u32;
-                current.push((run, id));
-            }
-            // Components of the previous row that this row did not continue are complete.
-            for &(_, c0) in &prev {
-                if let Some(c) = open.resolve(c0) {
-                    if open.comps[c]
-                        .as_ref()
-                        .is_some_and(|q| (q.last_y as usize) < y)
-                    {
-                        let done = open.complete(c);
-                        finish(done, &mut objects);
-                    }
+        v
+    };
+    let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
+    type Strip = (Vec<f32>, Option<Vec<bool>>);
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Strip>>(0);
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Strip>();
+        let strips_r = &strips;
+        let src = &mut *src;
+        let mut mask = mask.take();
+        scope.spawn(move || {
+            let mut mbuf = Vec::new();
+            for &(y0, rows) in strips_r {
+                let (sy0, sy1) = span(y0, rows);
+                let (mut raw, bits) = recycle_rx.try_recv().unwrap_or_default();
+                let mut bits = bits.unwrap_or_default();
+                let r = src
+                    .read_rows(sy0, sy1 - sy0, &mut raw)
+                    .and_then(|()| match mask.as_mut() {
+                        Some(m) => m
+                            .read(sy0, sy1 - sy0, &mut mbuf, &mut bits)
+                            .map(|()| Some(bits)),
+                        None => Ok(None),
+                    })
+                    .map(|b| (raw, b));
+                let failed = r.is_err();
+                if tx.send(r).is_err() || failed {
+                    break; // the detection stopped, or reading failed
                 }
             }
-            // Merges during this row may have moved components.
-            for item in current.iter_mut() {
-                item.1 = open.resolve(item.1).expect("continued component is open");
-            }
-            open.end_row();
-            prev = current;
-            max_open = max_open.max(open.live());
-        }
-        y0 += rows;
-        progress(Progress {
-            rows_done: y0,
-            rows: h,
-            pass: 2,
-            objects: objects.len(),
         });
-    }
+        let mut run = || -> Result<()> {
+            for &(y0, rows) in &strips {
+                let (sy0, sy1) = span(y0, rows);
+                let (mut raw, bits) = rx
+                    .recv()
+                    .map_err(|_| Error::Backend("the strip reader stopped".into()))??;
+                let have_mask = bits.is_some();
+                let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
+                dets.resize_with(rows, RowDetections::default);
+                dets.iter_mut().for_each(RowDetections::clear);
+                match gpu_strips.as_mut() {
+                    Some(g) => {
+                        let px = g.detect(&raw, have_mask.then_some(mbits), (y0, rows))?;
+                        for q in px {
+                            let (y, x) = (q.index / w, q.index % w);
+                            let d = &mut dets[y - y0];
+                            match d.runs.last_mut() {
+                                Some(r) if r.1 == x => r.1 += 1,
+                                _ => d.runs.push((x, x + 1)),
+                            }
+                            d.f.push(q.filtered);
+                            d.r.push(q.value);
+                            if q.saturated {
+                                d.sat.push(x);
+                            }
+                        }
+                    }
+                    None => {
+                        let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
+                        for (k, row) in raw.chunks_exact_mut(w).enumerate() {
+                            let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
+                            sat_rows.push(subtract_row(
+                                &background,
+                                sy0 + k,
+                                row,
+                                mrow,
+                                satur,
+                                &mut back,
+                            ));
+                        }
+                        let strip =
+                            Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
+                        for y in y0..y0 + rows {
+                            let ly = y - sy0;
+                            match &p.kernel {
+                                Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
+                                None => fbuf.copy_from_slice(strip.row(ly)),
+                            }
+                            let subrow = strip.row(ly);
+                            let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
+                            // Detected: valid and filtered value above the threshold (a NaN
+                            // filtered value, next to an invalid pixel, is not).
+                            let on = |x: usize| {
+                                !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
+                            };
+                            let d = &mut dets[y - y0];
+                            let mut x = 0usize;
+                            while x < w {
+                                if !on(x) {
+                                    x += 1;
+                                    continue;
+                                }
+                                let x0 = x;
+                                while x < w && on(x) {
+                                    x += 1;
+                                }
+                                d.runs.push((x0, x));
+                                d.f.extend_from_slice(&fbuf[x0..x]);
+                                d.r.extend_from_slice(&subrow[x0..x]);
+                                d.sat
+                                    .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
+                            }
+                        }
+                        raw = strip.into_data();
+                    }
+                }
+                for y in y0..y0 + rows {
+                    let d = &dets[y - y0];
+                    // This row's runs, joined to the previous row's components.
+                    let mut current: Vec<(Run, usize)> = Vec::new();
+                    let mut pi = 0usize;
+                    let mut off = 0usize;
+                    for &(x0, x) in &d.runs {
+                        let run = Run {
+                            y: y as u32,
+                            x0: x0 as u32,
+                            x1: x as u32,
+                        };
+                        // Components of the previous row that this run touches.
+                        while pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
+                            pi += 1;
+                        }
+                        let mut target: Option<usize> = None;
+                        let mut k = pi;
+                        while k < prev.len() && prev[k].0.x0 < run.x1 + reach {
+                            if let Some(c) = open.resolve(prev[k].1) {
+                                target = Some(match target {
+                                    Some(t) if t != c => open.merge(t, c),
+                                    _ => c,
+                                });
+                            }
+                            k += 1;
+                        }
+                        let id = match target {
+                            Some(t) => t,
+                            None => open.create(),
+                        };
+                        let comp = open.comps[id].as_mut().expect("open component");
+                        let len = x - x0;
+                        comp.starts.push(comp.f.len());
+                        comp.runs.push(run);
+                        comp.f.extend_from_slice(&d.f[off..off + len]);
+                        comp.r.extend_from_slice(&d.r[off..off + len]);
+                        off += len;
+                        comp.sat.extend(
+                            d.sat
+                                .iter()
+                                .filter(|&&sx| sx >= x0 && sx < x)
+                                .map(|&sx| y * w + sx),
+                        );
+                        comp.last_y = y as u32;
+                        current.push((run, id));
+                    }
+                    // Components of the previous row that this row did not continue are complete.
+                    for &(_, c0) in &prev {
+                        if let Some(c) = open.resolve(c0) {
+                            if open.comps[c]
+                                .as_ref()
+                                .is_some_and(|q| (q.last_y as usize) < y)
+                            {
+                                let done = open.complete(c);
+                                finish(done, &mut objects);
+                            }
+                        }
+                    }
+                    // Merges during this row may have moved components.
+                    for item in current.iter_mut() {
+                        item.1 = open.resolve(item.1).expect("continued component is open");
+                    }
+                    open.end_row();
+                    prev = current;
+                    max_open = max_open.max(open.live());
+                }
+
+                let _ = recycle_tx.send((raw, bits));
+                progress(Progress {
+                    rows_done: y0 + rows,
+                    rows: h,
+                    pass: 2,
+                    objects: objects.len(),
+                });
+            }
+            Ok(())
+        };
+        let result = run();
+        drop(rx); // unblocks the reader if the detection stopped early
+        result
+    })?;
     for c in open.comps.into_iter().flatten() {
         finish(c, &mut objects);
     }

@@ -160,7 +160,9 @@ fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, 
 
 /// A FITS image read row by row (streaming): only the rows asked for are in memory.
 pub struct FitsRows {
-    file: FitsFile,
+    /// fitsio's Send wrapper (a mutex around the handle), so that streaming can read
+    /// strips on a second thread; only that thread uses it.
+    file: fitsio::threadsafe_fitsfile::ThreadsafeFitsFile,
     hdu: fitsio::hdu::FitsHdu,
     width: usize,
     height: usize,
@@ -169,13 +171,14 @@ pub struct FitsRows {
     scaling: Option<(f64, f64)>,
 }
 
+
 impl FitsRows {
     /// Opens `spec` (same syntax as [`read_fits_image`]).
     pub fn open(spec: &str) -> Result<Self> {
         let (mut file, hdu, width, height, path) = open_image_hdu(spec)?;
         let scaling = integer_scaling(&mut file, &hdu);
         Ok(FitsRows {
-            file,
+            file: file.threadsafe(),
             hdu,
             width,
             height,
@@ -196,13 +199,14 @@ impl crate::stream::RowSource for FitsRows {
         let path = self.path.clone();
         let err = |e| fits_err(&path, e);
         out.clear();
+        let mut file = self.file.lock().map_err(err)?;
         match self.scaling {
             None => {
-                let v: Vec<f32> = self.hdu.read_rows(&mut self.file, y0, n).map_err(err)?;
+                let v: Vec<f32> = self.hdu.read_rows(&mut file, y0, n).map_err(err)?;
                 out.extend(v);
             }
             Some((bscale, bzero)) => {
-                let v: Vec<f64> = self.hdu.read_rows(&mut self.file, y0, n).map_err(err)?;
+                let v: Vec<f64> = self.hdu.read_rows(&mut file, y0, n).map_err(err)?;
                 out.extend(v.into_iter().map(|x| scale_f32(x, bscale, bzero)));
             }
         }
