@@ -346,8 +346,8 @@ pub fn extract_streaming_with_progress(
                                 &mut back,
                             ));
                         }
-                        let strip =
-                            Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape");
+                        let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw))
+                            .expect("strip shape");
                         for y in y0..y0 + rows {
                             let ly = y - sy0;
                             match &p.kernel {
@@ -359,7 +359,9 @@ pub fn extract_streaming_with_progress(
                             // Detected: valid and filtered value above the threshold (a NaN
                             // filtered value, next to an invalid pixel, is not).
                             let on = |x: usize| {
-                                !subrow[x].is_nan() && !mrow.is_some_and(|m| m[x]) && fbuf[x] > t_detect
+                                !subrow[x].is_nan()
+                                    && !mrow.is_some_and(|m| m[x])
+                                    && fbuf[x] > t_detect
                             };
                             let d = &mut dets[y - y0];
                             let mut x = 0usize;

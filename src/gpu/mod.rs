@@ -483,6 +483,9 @@ impl GpuContext {
         let out: Vec<T> = bytemuck::cast_slice(&view[..bytes as usize]).to_vec();
         drop(view);
         staging.unmap();
+        // Freed now rather than at the next maintenance (lavapipe's memory grew
+        // steadily over long streamed runs otherwise).
+        staging.destroy();
         Ok(out)
     }
 
@@ -857,6 +860,7 @@ impl GpuContext {
                 &[(&self.scatter, &bg_scatter, "scatter", compact_grid)],
             );
             out = self.read(&b_out, 4 * total)?;
+            b_out.destroy();
             self.check_errors("compaction")?;
             for q in out.chunks_exact(4) {
                 let i = (q[0] & 0x7fff_ffff) as usize;
@@ -1404,6 +1408,11 @@ impl GpuContext {
                 }));
             }
             j0 = j1;
+        }
+        for b in [
+            &b_params, &b_raw, &b_mask, &b_counts, &b_sums, &b_cuts, &b_good, &b_quant, &b_out,
+        ] {
+            b.destroy();
         }
         Ok(Some(stats))
     }

@@ -171,7 +171,6 @@ pub struct FitsRows {
     scaling: Option<(f64, f64)>,
 }
 
-
 impl FitsRows {
     /// Opens `spec` (same syntax as [`read_fits_image`]).
     pub fn open(spec: &str) -> Result<Self> {
