@@ -142,11 +142,14 @@ fn gpu_stages(c: &mut Criterion) {
         let grid = (n.div_ceil(64), n.div_ceil(64));
         g.throughput(Throughput::Elements((n * n) as u64));
         let mesh = || {
-            ctx.mesh_stats(&img, None, (64, 64), grid).unwrap().unwrap();
+            ctx.mesh_stats(&img, None, None, (64, 64), grid)
+                .unwrap()
+                .unwrap();
         };
         let detect = || {
             ctx.detect(
                 &img,
+                None,
                 Some(skysift::gpu::Subtraction {
                     background: &bg,
                     satur: 50000.0,

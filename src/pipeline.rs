@@ -469,6 +469,17 @@ impl Extractor {
             timings.push((name, clock.elapsed().as_secs_f64()));
             clock = std::time::Instant::now();
         };
+        // On the GPU, the image goes up once when it fits one binding; the mesh
+        // statistics and the detection then read it where it is.
+        let matched = p.filter_type == crate::params::FilterType::Matched;
+        let uploaded = match gpu.as_ref().filter(|_| !matched) {
+            Some(ctx) => {
+                let u = ctx.upload(&image);
+                lap("upload (GPU)");
+                u
+            }
+            None => None,
+        };
         // Mesh statistics on the GPU where the device can (f64 in shaders), else the CPU.
         let mut on_gpu = false;
         let background = Background::estimate_with(
@@ -477,7 +488,9 @@ impl Extractor {
             &self.background,
             |img, maskd, mesh, grid| {
                 if let Some(ctx) = gpu.as_ref().filter(|c| c.has_mesh_stats()) {
-                    if let Some(stats) = ctx.mesh_stats(img, maskd, mesh, grid)? {
+                    if let Some(stats) =
+                        ctx.mesh_stats(img, uploaded.as_ref(), maskd, mesh, grid)?
+                    {
                         on_gpu = true;
                         return Ok(stats);
                     }
@@ -490,7 +503,6 @@ impl Extractor {
         } else {
             "background mesh statistics"
         });
-        let matched = p.filter_type == crate::params::FilterType::Matched;
         let mask = inputs.mask.map(|m| m.data());
         let satur = p.satur_level as f32;
         // On the GPU the device subtracts the background (except for the matched
@@ -615,6 +627,7 @@ impl Extractor {
                 let raw = raw_image.as_ref().expect("the GPU subtracts");
                 let det = ctx.detect(
                     raw,
+                    uploaded.as_ref(),
                     Some(crate::gpu::Subtraction {
                         background: &background,
                         satur,

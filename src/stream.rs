@@ -206,7 +206,7 @@ pub fn extract_streaming_with_progress(
         let gpu_stats = match gpu.filter(|c| c.has_mesh_stats()) {
             Some(ctx) => {
                 let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
-                let r = ctx.mesh_stats(&img, m, (bw, y1 - y0), (nx, 1));
+                let r = ctx.mesh_stats(&img, None, m, (bw, y1 - y0), (nx, 1));
                 band = img.into_data();
                 r?
             }

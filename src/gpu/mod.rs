@@ -73,6 +73,15 @@ pub struct Subtraction<'a> {
     pub satur: f32,
 }
 
+/// An image uploaded whole to the device, so that the mesh statistics and the
+/// detection read the same buffer instead of uploading the image twice (see
+/// [`GpuContext::upload`]).
+pub struct GpuImage {
+    buf: wgpu::Buffer,
+    width: usize,
+    height: usize,
+}
+
 /// What the GPU detection returns.
 #[derive(Clone, Debug)]
 pub struct GpuDetection {
@@ -521,6 +530,7 @@ impl GpuContext {
     pub fn detect(
         &self,
         image: &Image,
+        resident: Option<&GpuImage>,
         subtraction: Option<Subtraction>,
         kernel: Option<&Kernel>,
         threshold: GpuThreshold,
@@ -532,6 +542,7 @@ impl GpuContext {
         loop {
             match self.detect_strips(
                 image,
+                resident,
                 subtraction,
                 kernel,
                 &threshold,
@@ -594,6 +605,7 @@ impl GpuContext {
         per_pixel_thresh: bool,
         has_mask: bool,
         (col_interval, col_weights): (&[u32], &[[f32; 4]]),
+        resident: Option<wgpu::Buffer>,
     ) -> std::result::Result<StripBuffers, Failure> {
         let halo = kernel.height() / 2;
         let n_strip = strip_rows * w;
@@ -608,7 +620,11 @@ impl GpuContext {
         });
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
-        let raw = self.storage("raw source rows", 4 * src_cap as u64, none);
+        let raw_resident = resident.is_some();
+        let raw = match resident {
+            Some(b) => b,
+            None => self.storage("raw source rows", 4 * src_cap as u64, none),
+        };
         let sub = self.storage("subtracted source rows", 4 * src_cap as u64, none);
         let col_i = self.storage("column intervals", 4 * w as u64, none);
         let col_w = self.storage("column weights", 16 * w as u64, none);
@@ -708,6 +724,7 @@ impl GpuContext {
             bg_compress,
             bg_reduce,
             bg_count,
+            raw_resident,
             width: w,
             height: h,
             halo,
@@ -763,8 +780,10 @@ impl GpuContext {
         let t_upload = std::time::Instant::now();
         self.queue
             .write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
-        self.queue
-            .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
+        if !b.raw_resident {
+            self.queue
+                .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
+        }
         if let Some(t) = inp.row_nodes {
             self.queue
                 .write_buffer(&b.row_nodes, 0, bytemuck::cast_slice(t));
@@ -880,6 +899,7 @@ impl GpuContext {
     fn detect_strips(
         &self,
         image: &Image,
+        resident: Option<&GpuImage>,
         subtraction: Option<Subtraction>,
         kernel: Option<&Kernel>,
         threshold: &GpuThreshold,
@@ -905,6 +925,10 @@ impl GpuContext {
         };
         let strip_rows = self.strip_rows_for(w, h, halo, nodes_len, rows_cap)?;
         let per_pixel = matches!(threshold, GpuThreshold::PerPixel(_));
+        // One strip over an uploaded image: the strip reads it where it is.
+        let resident = resident
+            .filter(|r| strip_rows >= h && (r.width, r.height) == (w, h))
+            .map(|r| r.buf.clone());
         let bufs = self.strip_buffers(
             w,
             h,
@@ -914,6 +938,7 @@ impl GpuContext {
             per_pixel,
             mask.is_some(),
             (&col_interval, &col_weights),
+            resident,
         )?;
         if subtraction.is_none() {
             let src_cap_rows = (strip_rows + 2 * halo).min(h);
@@ -1039,6 +1064,7 @@ impl GpuContext {
                 false,
                 has_mask,
                 (&ci, &cw),
+                None,
             )
             .map_err(unwrap)?;
         Ok(GpuStrips {
@@ -1063,6 +1089,8 @@ impl GpuContext {
 struct StripBuffers {
     params: wgpu::Buffer,
     raw: wgpu::Buffer,
+    /// `raw` is the uploaded whole image ([`GpuImage`]): nothing to write per strip.
+    raw_resident: bool,
     sub: wgpu::Buffer,
     row_nodes: wgpu::Buffer,
     thresh: wgpu::Buffer,
@@ -1219,6 +1247,27 @@ struct QuantGpu {
 const MESH_WORKGROUP_BYTES: u32 = 4096 * 4 + 256 * 4 + 768 * 8 + 16;
 
 impl GpuContext {
+    /// Uploads `img` whole when it fits one storage binding (and the device's memory);
+    /// None otherwise (the stages then upload it in chunks and strips themselves).
+    pub fn upload(&self, img: &Image) -> Option<GpuImage> {
+        let bytes = 4 * img.data().len() as u64;
+        if bytes == 0 || bytes > self.limits.max_storage_buffer_binding_size {
+            return None;
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buf = self.storage("image", bytes, wgpu::BufferUsages::empty());
+        if pollster::block_on(scope.pop()).is_some() {
+            return None;
+        }
+        self.queue
+            .write_buffer(&buf, 0, bytemuck::cast_slice(img.data()));
+        Some(GpuImage {
+            buf,
+            width: img.width(),
+            height: img.height(),
+        })
+    }
+
     /// Whether this device computes the mesh statistics (f64 in shaders and enough
     /// workgroup memory); otherwise the CPU does.
     pub fn has_mesh_stats(&self) -> bool {
@@ -1234,6 +1283,7 @@ impl GpuContext {
     pub fn mesh_stats(
         &self,
         img: &Image,
+        resident: Option<&GpuImage>,
         mask: Option<&[bool]>,
         (bw, bh): (usize, usize),
         (nx, ny): (usize, usize),
@@ -1257,7 +1307,14 @@ impl GpuContext {
         });
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
-        let b_raw = self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none);
+        // The uploaded image serves when one chunk covers it.
+        let resident = resident
+            .filter(|r| chunk_rows >= ny && (r.width, r.height) == (w, h))
+            .map(|r| r.buf.clone());
+        let b_raw = match &resident {
+            Some(b) => b.clone(),
+            None => self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none),
+        };
         let b_mask = self.storage(
             "mesh mask bits",
             if mask.is_some() {
@@ -1309,8 +1366,13 @@ impl GpuContext {
             let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
             let mr = j1 - j0;
             let n = mr * nx;
-            self.queue
-                .write_buffer(&b_raw, 0, bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]));
+            if resident.is_none() {
+                self.queue.write_buffer(
+                    &b_raw,
+                    0,
+                    bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]),
+                );
+            }
             if let Some(m) = mask {
                 let bits = mask_bits(&m[y0 * w..y1 * w]);
                 self.queue
@@ -1410,9 +1472,12 @@ impl GpuContext {
             j0 = j1;
         }
         for b in [
-            &b_params, &b_raw, &b_mask, &b_counts, &b_sums, &b_cuts, &b_good, &b_quant, &b_out,
+            &b_params, &b_mask, &b_counts, &b_sums, &b_cuts, &b_good, &b_quant, &b_out,
         ] {
             b.destroy();
+        }
+        if resident.is_none() {
+            b_raw.destroy();
         }
         Ok(Some(stats))
     }

@@ -210,7 +210,18 @@ fn gpu_mesh_statistics_equal_the_cpu_ones() {
             let grid = (w.div_ceil(bw), h.div_ceil(bh));
             let m = mask.as_ref().map(|m| m.data());
             let cpu = cpu_mesh_stats(img, m, (bw, bh), grid);
-            let gpu = ctx.mesh_stats(img, m, (bw, bh), grid).unwrap().unwrap();
+            // Uploaded in chunks by mesh_stats itself, and read from an uploaded image.
+            let uploaded = ctx.upload(img).expect("test images fit one binding");
+            let chunked = ctx
+                .mesh_stats(img, None, m, (bw, bh), grid)
+                .unwrap()
+                .unwrap();
+            let resident = ctx
+                .mesh_stats(img, Some(&uploaded), m, (bw, bh), grid)
+                .unwrap()
+                .unwrap();
+            assert_eq!(chunked, resident, "{name}, mesh {bw}x{bh}: uploaded image");
+            let gpu = chunked;
             assert_eq!(cpu.len(), gpu.len());
             for (k, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
                 let bits = |s: &Option<skysift::background::MeshStat>| {
