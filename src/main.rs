@@ -87,22 +87,23 @@ fn stream_one(
         rows: r,
         thresh: cli.mask_thresh as f32,
     });
-    let result = skysift::stream::extract_streaming_with_progress(
+    // Objects go to the catalog file as they become final (all at the end with
+    // cleaning, which needs every object); an error leaves no partial file.
+    let mut writer =
+        io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
+    let result = skysift::stream::extract_streaming_to(
         &mut rows,
         mask,
         extractor,
         strip_rows,
         &mut report,
+        &mut |o| writer.write(&o),
     )?;
-    io::catalog::write_catalog(
-        &job.output,
-        &result.catalog,
-        cols,
-        cli.catalog_format_for(&job.output),
-    )?;
+    writer.finish()?;
     if cli.timings {
         eprintln!("{:>32}: {strip_rows} rows", "strip height");
         eprintln!("{:>32}: {}", "most open objects", result.max_open);
+        eprintln!("{:>32}: {}", "most objects held", result.max_held);
         if let Some(peak) = peak_rss_mib() {
             eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
         }
@@ -111,7 +112,7 @@ fn stream_one(
         let counter = counter(k, n);
         eprintln!(
             "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
-            result.catalog.len(),
+            result.objects,
             job.image,
             job.output.display(),
             start.elapsed().as_secs_f64(),

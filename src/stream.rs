@@ -29,6 +29,8 @@ use crate::label::Run;
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
 use crate::pipeline::{merge_cleaned, split_object, subtract_row, Extractor};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Rows of an image, read on demand.
 pub trait RowSource {
@@ -76,6 +78,8 @@ struct Comp {
     r: Vec<f32>,
     sat: Vec<usize>,
     last_y: u32,
+    /// Its first pixel (row, column): the smallest key any object made from it can have.
+    first: (u32, u32),
 }
 
 impl Comp {
@@ -91,6 +95,7 @@ impl Comp {
         self.r.extend(other.r);
         self.sat.extend(other.sat);
         self.last_y = self.last_y.max(other.last_y);
+        self.first = self.first.min(other.first);
     }
 }
 
@@ -154,11 +159,49 @@ pub struct Progress {
 /// [`extract_streaming`], calling `progress` after each mesh row and each strip.
 pub fn extract_streaming_with_progress(
     src: &mut (dyn RowSource + Send),
-    mut mask: Option<MaskRows>,
+    mask: Option<MaskRows>,
     e: &Extractor,
     strip_rows: usize,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamExtraction> {
+    let mut objects = Vec::new();
+    let summary = extract_streaming_to(src, mask, e, strip_rows, progress, &mut |o| {
+        objects.push(o);
+        Ok(())
+    })?;
+    Ok(StreamExtraction {
+        background: summary.background,
+        catalog: Catalog { objects },
+        max_open: summary.max_open,
+    })
+}
+
+/// What [`extract_streaming_to`] returns besides the objects it emitted.
+#[derive(Debug)]
+pub struct StreamSummary {
+    pub background: Background,
+    /// Objects emitted.
+    pub objects: usize,
+    /// The largest number of open components held at once.
+    pub max_open: usize,
+    /// The largest number of measured objects held at once, waiting to be emitted in
+    /// order (all of them with cleaning, which needs every object).
+    pub max_held: usize,
+}
+
+/// The streamed extraction, handing each final object to `emit` in catalog order
+/// (numbered; first pixel in raster order, as the whole-image run). Without cleaning,
+/// objects leave as soon as nothing before them can still appear, so the catalog is
+/// never held whole (a writer can put it on disk as it comes); with cleaning, they
+/// leave at the end. `progress` is called after each mesh row and each strip.
+pub fn extract_streaming_to(
+    src: &mut (dyn RowSource + Send),
+    mut mask: Option<MaskRows>,
+    e: &Extractor,
+    strip_rows: usize,
+    progress: &mut dyn FnMut(Progress),
+    emit: &mut dyn FnMut(Object) -> Result<()>,
+) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
     check_supported(e)?;
@@ -235,7 +278,13 @@ pub fn extract_streaming_with_progress(
     // Pass 2: strips.
     let mut open = Open::default();
     let mut prev: Vec<(Run, usize)> = Vec::new(); // previous row's runs and their components
-    let mut objects: Vec<((u32, u32), Object)> = Vec::new();
+                                                  // Measured objects not emitted yet, smallest first pixel first. Without cleaning,
+                                                  // an object is emitted (numbered, handed to `emit`) as soon as no open component
+                                                  // and no later row can produce an object with a smaller first pixel, so objects
+                                                  // leave in the whole-image order; with cleaning, all wait for it.
+    let mut pending: BinaryHeap<Reverse<Keyed>> = BinaryHeap::new();
+    let mut emitted = 0usize;
+    let mut max_held = 0usize;
     let mut max_open = 0usize;
     let mut back = vec![0f32; w];
     let mut fbuf = vec![0f32; w];
@@ -244,9 +293,11 @@ pub fn extract_streaming_with_progress(
     } else {
         0
     };
-    let finish = |c: Comp, objects: &mut Vec<((u32, u32), Object)>| {
+    let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
         if c.npix() >= p.minarea {
-            objects.extend(measure_component(c, w, h, t_detect, t_analysis, g, p));
+            for (key, obj) in measure_component(c, w, h, t_detect, t_analysis, g, p) {
+                pending.push(Reverse(Keyed { key, obj }));
+            }
         }
     };
     // On the GPU, the device subtracts, filters and thresholds each strip and returns
@@ -417,6 +468,9 @@ pub fn extract_streaming_with_progress(
                         };
                         let comp = open.comps[id].as_mut().expect("open component");
                         let len = x - x0;
+                        if comp.runs.is_empty() {
+                            comp.first = (run.y, run.x0);
+                        }
                         comp.starts.push(comp.f.len());
                         comp.runs.push(run);
                         comp.f.extend_from_slice(&d.f[off..off + len]);
@@ -439,7 +493,7 @@ pub fn extract_streaming_with_progress(
                                 .is_some_and(|q| (q.last_y as usize) < y)
                             {
                                 let done = open.complete(c);
-                                finish(done, &mut objects);
+                                finish(done, &mut pending);
                             }
                         }
                     }
@@ -450,6 +504,17 @@ pub fn extract_streaming_with_progress(
                     open.end_row();
                     prev = current;
                     max_open = max_open.max(open.live());
+                    max_held = max_held.max(pending.len());
+                    if !p.clean {
+                        // Objects before every open component's first pixel and the next row.
+                        let bound = open.first_key().min((y as u32 + 1, 0));
+                        while pending.peek().is_some_and(|k| k.0.key < bound) {
+                            let Reverse(Keyed { mut obj, .. }) = pending.pop().expect("peeked");
+                            emitted += 1;
+                            obj.number = emitted as u32;
+                            emit(obj)?;
+                        }
+                    }
                 }
 
                 let _ = recycle_tx.send((raw, bits));
@@ -457,7 +522,7 @@ pub fn extract_streaming_with_progress(
                     rows_done: y0 + rows,
                     rows: h,
                     pass: 2,
-                    objects: objects.len(),
+                    objects: emitted + pending.len(),
                 });
             }
             Ok(())
@@ -467,13 +532,17 @@ pub fn extract_streaming_with_progress(
         result
     })?;
     for c in open.comps.into_iter().flatten() {
-        finish(c, &mut objects);
+        finish(c, &mut pending);
     }
-    // Whole-image order: by first pixel; then cleaning, as in the pipeline.
-    objects.sort_by_key(|(key, _)| *key);
-    let mut objs: Vec<Object> = objects.into_iter().map(|(_, o)| o).collect();
+    max_held = max_held.max(pending.len());
+    // The rest in whole-image order (by first pixel); with cleaning, all of them, as in
+    // the pipeline.
+    let mut objs: Vec<Object> = Vec::with_capacity(pending.len());
+    while let Some(Reverse(Keyed { obj, .. })) = pending.pop() {
+        objs.push(obj);
+    }
     for (k, o) in objs.iter_mut().enumerate() {
-        o.number = k as u32 + 1;
+        o.number = (emitted + k) as u32 + 1;
     }
     if p.clean {
         let targets = crate::clean::clean_targets(&objs, p.clean_param);
@@ -489,11 +558,39 @@ pub fn extract_streaming_with_progress(
         }
         objs = kept;
     }
-    Ok(StreamExtraction {
+    for o in objs {
+        emitted += 1;
+        emit(o)?;
+    }
+    Ok(StreamSummary {
         background,
-        catalog: Catalog { objects: objs },
+        objects: emitted,
         max_open,
+        max_held,
     })
+}
+
+/// A measured object keyed by its first pixel (row, column), ordered by the key.
+struct Keyed {
+    key: (u32, u32),
+    obj: Object,
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, o: &Self) -> bool {
+        self.key == o.key
+    }
+}
+impl Eq for Keyed {}
+impl PartialOrd for Keyed {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Keyed {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&o.key)
+    }
 }
 
 /// The detected pixels of one row: runs (x0..x1); the filtered and unfiltered values
@@ -538,6 +635,16 @@ impl Open {
         }
         Some(c)
     }
+    /// The smallest first pixel of the live components ((MAX, MAX) if none).
+    fn first_key(&self) -> (u32, u32) {
+        self.comps
+            .iter()
+            .flatten()
+            .map(|c| c.first)
+            .min()
+            .unwrap_or((u32::MAX, u32::MAX))
+    }
+
     fn create(&mut self) -> usize {
         match self.free.pop() {
             Some(slot) => {

@@ -4,7 +4,7 @@
 use crate::catalog::{Catalog, Column, ColumnKind};
 use crate::error::{Error, Result};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Catalog formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,51 +46,169 @@ pub fn write_catalog(
     cols: &[&Column],
     format: CatalogFormat,
 ) -> Result<()> {
-    match format {
-        CatalogFormat::Fits => super::fits_table::write(path, cat, cols),
-        CatalogFormat::Csv | CatalogFormat::AsciiHead => super::write_atomic(path, |tmp| {
-            let ioerr = |e: std::io::Error| Error::output(path, e.to_string());
-            let f = std::fs::File::create(tmp).map_err(ioerr)?;
-            let mut w = std::io::BufWriter::new(f);
-            if format == CatalogFormat::Csv {
+    let mut w = CatalogWriter::create(path, cols, format)?;
+    for o in &cat.objects {
+        w.write(o)?;
+    }
+    w.finish()
+}
+
+/// A catalog written row by row as objects come (streamed runs write each object as
+/// soon as it is final), into a temporary file renamed over `path` by
+/// [`CatalogWriter::finish`]; dropped unfinished (an error), it removes the temporary
+/// file, so no half-written catalog is left. FITS tables get their row count patched
+/// into the header at the end.
+pub struct CatalogWriter<'a> {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<std::io::BufWriter<std::fs::File>>,
+    cols: &'a [&'a Column],
+    format: CatalogFormat,
+    rows: usize,
+    line: String,
+    row: Vec<u8>,
+}
+
+impl<'a> CatalogWriter<'a> {
+    /// Creates the temporary file and writes the header.
+    pub fn create(path: &Path, cols: &'a [&'a Column], format: CatalogFormat) -> Result<Self> {
+        super::check_writable(path)?;
+        let tmp = super::temp_path(path);
+        let _ = std::fs::remove_file(&tmp);
+        let f = std::fs::File::create(&tmp).map_err(|e| Error::output(path, e.to_string()))?;
+        let mut cw = CatalogWriter {
+            path: path.to_path_buf(),
+            tmp,
+            w: Some(std::io::BufWriter::with_capacity(1 << 20, f)),
+            cols,
+            format,
+            rows: 0,
+            line: String::new(),
+            row: Vec::new(),
+        };
+        let mut head: Vec<u8> = Vec::new();
+        match format {
+            CatalogFormat::Fits => head = super::fits_table::headers(cols, 0),
+            CatalogFormat::Csv => {
                 let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
-                writeln!(w, "{}", names.join(",")).map_err(ioerr)?;
-            } else {
+                head.extend(format!("{}\n", names.join(",")).into_bytes());
+            }
+            CatalogFormat::AsciiHead => {
                 for (i, c) in cols.iter().enumerate() {
                     let unit = if c.unit.is_empty() {
                         String::new()
                     } else {
                         format!("[{}]", c.unit)
                     };
-                    writeln!(
-                        w,
-                        "# {:>3} {:<22} {:<58} {}",
-                        i + 1,
-                        c.name,
-                        c.description,
-                        unit
-                    )
-                    .map_err(ioerr)?;
+                    head.extend(
+                        format!(
+                            "# {:>3} {:<22} {:<58} {}\n",
+                            i + 1,
+                            c.name,
+                            c.description,
+                            unit
+                        )
+                        .into_bytes(),
+                    );
                 }
             }
-            let sep = if format == CatalogFormat::Csv {
-                ","
-            } else {
-                " "
-            };
-            let mut line = String::new();
-            for o in &cat.objects {
+        }
+        cw.put(&head)?;
+        Ok(cw)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<()> {
+        let w = self.w.as_mut().expect("writer open until finish");
+        w.write_all(bytes)
+            .map_err(|e| Error::output(&self.path, e.to_string()))
+    }
+
+    /// Appends one object's row.
+    pub fn write(&mut self, o: &crate::measure::Object) -> Result<()> {
+        match self.format {
+            CatalogFormat::Fits => {
+                let mut row = std::mem::take(&mut self.row);
+                super::fits_table::encode_row(o, self.cols, &mut row);
+                let r = self.put(&row);
+                self.row = row;
+                r?;
+            }
+            CatalogFormat::Csv | CatalogFormat::AsciiHead => {
+                let sep = if self.format == CatalogFormat::Csv {
+                    ","
+                } else {
+                    " "
+                };
+                let mut line = std::mem::take(&mut self.line);
                 line.clear();
-                for (i, c) in cols.iter().enumerate() {
+                for (i, c) in self.cols.iter().enumerate() {
                     if i > 0 {
                         line.push_str(sep);
                     }
                     line.push_str(&fmt_value(c, c.value(o)));
                 }
-                writeln!(w, "{line}").map_err(ioerr)?;
+                line.push('\n');
+                let r = self.put(line.as_bytes());
+                self.line = line;
+                r?;
             }
-            w.flush().map_err(ioerr)?;
-            Ok(())
-        }),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Completes the file (FITS: padding and the row count) and renames it over `path`.
+    pub fn finish(mut self) -> Result<()> {
+        if self.format == CatalogFormat::Fits {
+            let pad = super::fits_table::data_padding(self.cols, self.rows);
+            self.put(&pad)?;
+        }
+        let path = self.path.clone();
+        let ioerr = |e: std::io::Error| Error::output(&path, e.to_string());
+        let w = self.w.take().expect("writer open until finish");
+        let mut f = w.into_inner().map_err(|e| ioerr(e.into_error()))?;
+        if self.format == CatalogFormat::Fits {
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::Start(super::fits_table::NAXIS2_OFFSET))
+                .map_err(ioerr)?;
+            f.write_all(super::fits_table::naxis2_card(self.rows).as_bytes())
+                .map_err(ioerr)?;
+        }
+        f.flush().map_err(ioerr)?;
+        drop(f);
+        std::fs::rename(&self.tmp, &self.path).map_err(ioerr)?;
+        Ok(())
+    }
+}
+
+impl Drop for CatalogWriter<'_> {
+    fn drop(&mut self) {
+        if self.w.is_some() {
+            // Not finished: an error stopped the run; leave no partial file.
+            self.w = None;
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_writer_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cat.fits");
+        let cols = crate::catalog::select_columns(&[]).unwrap();
+        let mut w = CatalogWriter::create(&path, &cols, CatalogFormat::Fits).unwrap();
+        w.write(&crate::measure::Object::default()).unwrap();
+        assert_eq!(w.rows(), 1);
+        drop(w);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -192,3 +192,57 @@ fn a_streamed_mask_gives_the_whole_image_catalog() {
         assert_eq!(s.catalog, whole.catalog, "strips of {rows}");
     }
 }
+
+/// Without cleaning, a streamed run writes each object as soon as nothing before it
+/// can still appear: only a few objects are held at once, and the catalog file is
+/// byte-identical to the whole-image run's (FITS, row count patched at the end; CSV).
+#[test]
+fn without_cleaning_objects_are_written_as_they_come() {
+    use crate::cli::{skysift, stderr};
+    let dir = tempfile::tempdir().unwrap();
+    let img = data_str("emmi_galaxies.fits.gz");
+    for ext in ["fits", "csv"] {
+        let whole = dir.path().join(format!("whole.{ext}"));
+        let streamed = dir.path().join(format!("streamed.{ext}"));
+        let o = skysift(&[
+            &img,
+            "-o",
+            whole.to_str().unwrap(),
+            "--no-clean",
+            "--backend",
+            "cpu",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = skysift(&[
+            &img,
+            "-o",
+            streamed.to_str().unwrap(),
+            "--no-clean",
+            "--backend",
+            "cpu",
+            "--stream-rows",
+            "8",
+            "--timings",
+        ]);
+        let e = stderr(&o);
+        assert!(o.status.success(), "{e}");
+        assert_eq!(
+            std::fs::read(&whole).unwrap(),
+            std::fs::read(&streamed).unwrap(),
+            "{ext}"
+        );
+        let held: usize = e
+            .lines()
+            .find(|l| l.contains("most objects held"))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no held count in {e}"));
+        let total: usize = e
+            .split("skysift: ")
+            .nth(1)
+            .and_then(|t| t.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no object count in {e}"));
+        assert!(total > 800 && held * 10 < total, "held {held} of {total}");
+    }
+}
