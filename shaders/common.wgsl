@@ -23,7 +23,8 @@ struct Params {
     // Saturation level (raw ADU) and whether there is one.
     satur: f32,
     has_satur: u32,
-    pad0: u32,
+    // First group of a compaction window (compact.wgsl).
+    g_start: u32,
     pad1: u32,
 }
 

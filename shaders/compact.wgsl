@@ -25,8 +25,9 @@
 @group(0) @binding(6) var<storage, read> sub: array<f32>;
 @group(0) @binding(7) var<storage, read> raw: array<f32>;
 
+// Groups g_start.. (scatter runs in windows; count from 0): n_groups is the window's end.
 fn group_id(wg: vec3<u32>, lid: u32) -> u32 {
-    return (wg.y * params.groups_x + wg.x) * 64u + lid;
+    return params.g_start + (wg.y * params.groups_x + wg.x) * 64u + lid;
 }
 
 @compute @workgroup_size(64)

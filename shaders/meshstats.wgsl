@@ -8,8 +8,8 @@
 // stops invocations after ~65k loop iterations). With clip = 1 only meshes marked
 // good count, and only pixels inside their cuts.
 // `mode`: one workgroup of 256 per mesh, dispatched as (nx, mesh_rows). It builds
-// the mesh's histogram (bin = trunc(v / qscale + cste), the division in f64 rounded
-// to f32, which equals the CPU's f32 division) with workgroup atomics, turns it into
+// the mesh's histogram (bin = trunc(v / qscale + cste), the division correctly
+// rounded like the CPU's f32 division by `div_rn`) with workgroup atomics, turns it into
 // prefix sums, and finds the mode by iterated 3σ clipping around the median: the
 // moments over the window by a tree reduction (exact integers in f64), the median
 // where the CPU's two-pointer walk ends, by binary search on the prefix sums.
@@ -131,6 +131,57 @@ fn bin(i: i32) -> u32 {
     return cum(i + 1) - cum(i);
 }
 
+fn next_up(c: f32) -> f32 {
+    let b = bitcast<u32>(c);
+    if ((b & 0x7fffffffu) == 0u) {
+        return bitcast<f32>(1u);
+    }
+    return bitcast<f32>(select(b - 1u, b + 1u, (b >> 31u) == 0u));
+}
+
+fn next_down(c: f32) -> f32 {
+    let b = bitcast<u32>(c);
+    if ((b & 0x7fffffffu) == 0u) {
+        return bitcast<f32>(0x80000001u);
+    }
+    return bitcast<f32>(select(b + 1u, b - 1u, (b >> 31u) == 0u));
+}
+
+// The correctly rounded f32 quotient v / q (q > 0, both finite), as the CPU's f32
+// division, without trusting the device's division: from a guess, step to the
+// neighbour while v lies outside [lo·q, hi·q], lo and hi being the midpoints to the
+// neighbours (in f64, every midpoint and product here is exact), ties to even. The
+// guess is deliberately put two ulps off so that the correction runs, and is tested,
+// on every device.
+fn div_rn(v: f32, q: f32) -> f32 {
+    if (is_nan_bits(v / q) || q <= 0.0) {
+        return v / q;
+    }
+    var c = next_up(next_up(f32(f64(v) / f64(q))));
+    let vd = f64(v);
+    let qd = f64(q);
+    for (var k = 0; k < 12; k = k + 1) {
+        let dn = next_down(c);
+        let up = next_up(c);
+        let lo = (f64(dn) + f64(c)) * f64(0.5) * qd;
+        let hi = (f64(c) + f64(up)) * f64(0.5) * qd;
+        if (vd < lo) {
+            c = dn;
+        } else if (vd > hi) {
+            c = up;
+        } else {
+            // On a midpoint, the neighbour with the even significand.
+            if (vd == lo && (bitcast<u32>(c) & 1u) == 1u) {
+                c = dn;
+            } else if (vd == hi && (bitcast<u32>(c) & 1u) == 1u) {
+                c = up;
+            }
+            break;
+        }
+    }
+    return c;
+}
+
 fn round_half_away(v: f64) -> i32 {
     if (v > f64(0.0)) {
         return i32(v + f64(0.5));
@@ -160,9 +211,10 @@ fn mode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     for (var k = t; k < np; k = k + THREADS) {
         let idx = (y0 + k / mw) * params.width + x0 + k % mw;
         if (valid(idx)) {
-            // f64 division rounded once to f32 = the correctly rounded f32 division.
-            let qv = f32(f64(raw[idx]) / f64(q.qscale));
-            let tb = trunc(qv + q.cste);
+            let qv = div_rn(raw[idx], q.qscale);
+            // Rust's `as i64` maps NaN to 0 (bin 0); trunc keeps -0.0 for (-1, 0).
+            let sum = qv + q.cste;
+            let tb = select(trunc(sum), 0.0, is_nan_bits(sum));
             if (tb >= 0.0 && tb < fnl) {
                 atomicAdd(&hist[u32(tb)], 1u);
             }

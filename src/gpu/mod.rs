@@ -51,7 +51,9 @@ struct Params {
     nodes_len: u32,
     satur: f32,
     has_satur: u32,
-    pad0: u32,
+    /// First group of a compaction window (scatter runs in windows of output that
+    /// each fit one binding).
+    g_start: u32,
     pad1: u32,
 }
 
@@ -149,6 +151,9 @@ pub struct GpuContext {
     mesh: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
     /// Upper bound on strip rows (tests use small strips to exercise the seams).
     pub max_strip_rows: Option<usize>,
+    /// Upper bound on the detected pixels read back per compaction window (tests use
+    /// small windows; otherwise one storage binding's worth).
+    pub max_output_pixels: Option<usize>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -300,6 +305,7 @@ impl GpuContext {
             profiling: std::sync::atomic::AtomicBool::new(false),
             kernel_times: Mutex::new(Vec::new()),
             max_strip_rows: None,
+            max_output_pixels: None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Backend(format!(
@@ -774,7 +780,7 @@ impl GpuContext {
             nodes_len: b.nodes_len as u32,
             satur: s.satur.unwrap_or(0.0),
             has_satur: s.satur.is_some() as u32,
-            pad0: 0,
+            g_start: 0,
             pad1: 0,
         };
         let t_upload = std::time::Instant::now();
@@ -852,42 +858,74 @@ impl GpuContext {
             total += c as u64;
         }
         let total = total as usize;
-        let mut out = Vec::new();
-        if total > 0 {
-            self.queue
-                .write_buffer(&b.offsets, 0, bytemuck::cast_slice(&offsets));
-            let b_out = self.storage(
-                "detected pixels",
-                16 * total as u64,
-                wgpu::BufferUsages::empty(),
-            );
-            let bg_scatter = self.bind(
-                &self.scatter,
-                "scatter bind group",
-                &[
-                    (0, &b.params),
-                    (1, &b.labels),
-                    (2, &b.filtered),
-                    (4, &b.offsets),
-                    (5, &b_out),
-                    (6, &b.sub),
-                    (7, &b.raw),
-                ],
-            );
-            self.run_passes(
-                "scatter",
-                &[(&self.scatter, &bg_scatter, "scatter", compact_grid)],
-            );
-            out = self.read(&b_out, 4 * total)?;
-            b_out.destroy();
-            self.check_errors("compaction")?;
-            for q in out.chunks_exact(4) {
-                let i = (q[0] & 0x7fff_ffff) as usize;
-                if q[1] == NONE || q[1] as usize >= rows * w || i >= rows * w {
-                    return Err(Failure::Other(Error::Backend(
-                        "GPU labelling returned an invalid label".into(),
-                    )));
-                }
+        // The output (16 bytes per detected pixel) goes in windows of whole groups that
+        // each fit one storage binding: a strip sized for 4 bytes per pixel may detect
+        // more than a quarter of its pixels.
+        let window_px = (self.limits.max_storage_buffer_binding_size as usize / 16)
+            .min(self.max_output_pixels.unwrap_or(usize::MAX))
+            .max(32);
+        let mut out: Vec<u32> = Vec::with_capacity(4 * total);
+        let mut g0 = 0usize;
+        while total > 0 && g0 < groups {
+            let base = offsets[g0] as usize;
+            let mut g1 = g0 + 1;
+            while g1 < groups && offsets[g1] as usize + counts[g1] as usize - base <= window_px {
+                g1 += 1;
+            }
+            let n = offsets[g1 - 1] as usize + counts[g1 - 1] as usize - base;
+            if n > 0 {
+                let rebased: Vec<u32> = offsets[g0..g1].iter().map(|&o| o - base as u32).collect();
+                self.queue
+                    .write_buffer(&b.offsets, 4 * g0 as u64, bytemuck::cast_slice(&rebased));
+                let win_groups = (g1 - g0).div_ceil(64);
+                let wgx = win_groups.min(65535);
+                let p = Params {
+                    g_start: g0 as u32,
+                    n_groups: g1 as u32,
+                    groups_x: wgx as u32,
+                    ..params
+                };
+                self.queue
+                    .write_buffer(&b.params, 0, bytemuck::bytes_of(&p));
+                let b_out = self.storage(
+                    "detected pixels",
+                    16 * n as u64,
+                    wgpu::BufferUsages::empty(),
+                );
+                let bg_scatter = self.bind(
+                    &self.scatter,
+                    "scatter bind group",
+                    &[
+                        (0, &b.params),
+                        (1, &b.labels),
+                        (2, &b.filtered),
+                        (4, &b.offsets),
+                        (5, &b_out),
+                        (6, &b.sub),
+                        (7, &b.raw),
+                    ],
+                );
+                self.run_passes(
+                    "scatter",
+                    &[(
+                        &self.scatter,
+                        &bg_scatter,
+                        "scatter",
+                        (wgx as u32, win_groups.div_ceil(65535) as u32),
+                    )],
+                );
+                out.extend(self.read::<u32>(&b_out, 4 * n)?);
+                b_out.destroy();
+                self.check_errors("compaction")?;
+            }
+            g0 = g1;
+        }
+        for q in out.chunks_exact(4) {
+            let i = (q[0] & 0x7fff_ffff) as usize;
+            if q[1] == NONE || q[1] as usize >= rows * w || i >= rows * w {
+                return Err(Failure::Other(Error::Backend(
+                    "GPU labelling returned an invalid label".into(),
+                )));
             }
         }
         self.check_errors("filtering")?;
@@ -1357,8 +1395,9 @@ impl GpuContext {
                 (8, &b_out),
             ],
         );
-        // Rows of a mesh per moments dispatch: at most ~32k pixels per invocation.
-        let rows_per_dispatch = (32768 / bw).max(1);
+        // Rows of a mesh per moments dispatch: at most ~30k loop iterations (pixels plus
+        // rows) per invocation, under lavapipe's cut-off of 65,535.
+        let rows_per_dispatch = (30000 / (bw + 1)).max(1);
         let mut stats = Vec::with_capacity(nx * ny);
         let mut j0 = 0;
         while j0 < ny {
