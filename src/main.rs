@@ -100,6 +100,23 @@ fn stream_one(
         &mut |o| writer.write(&o),
     )?;
     writer.finish()?;
+    // Cleaning keeps every measured object until the end: say so when that grew large
+    // next to the memory limit.
+    if let (Some(mib), true, false) = (
+        cli.memory_limit.or(auto_limit),
+        extractor.extract.clean,
+        cli.quiet,
+    ) {
+        let held =
+            result.max_held as f64 * std::mem::size_of::<skysift::Object>() as f64 / 1048576.0;
+        if held > 0.25 * mib {
+            eprintln!(
+                "skysift: {} objects waited for cleaning ({held:.0} MiB next to --memory-limit {mib:.0}); \
+                 --no-clean writes objects as they come",
+                result.max_held
+            );
+        }
+    }
     if cli.timings {
         eprintln!("{:>32}: {strip_rows} rows", "strip height");
         eprintln!("{:>32}: {}", "most open objects", result.max_open);
@@ -520,7 +537,11 @@ fn run_jobs(
             }
             eprintln!("{:>32}: {:8.4} s", "read image", read_s);
             for (name, t) in &result.timings {
-                eprintln!("{name:>32}: {t:8.4} s");
+                if name.ends_with("strips") {
+                    eprintln!("{name:>32}: {t:8.0}");
+                } else {
+                    eprintln!("{name:>32}: {t:8.4} s");
+                }
             }
             eprintln!(
                 "{:>32}: {:8.4} s",

@@ -728,6 +728,7 @@ impl Extractor {
                 gt.compaction_and_readback,
             ));
             timings.push(("GPU stage: seam merge (CPU)", gt.merge));
+            timings.push(("GPU stage: strips", gt.strips as f64));
         }
         Ok(Extraction {
             timings,

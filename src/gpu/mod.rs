@@ -154,6 +154,10 @@ pub struct GpuContext {
     /// Upper bound on the detected pixels read back per compaction window (tests use
     /// small windows; otherwise one storage binding's worth).
     pub max_output_pixels: Option<usize>,
+    /// Tests: strips taller than this fail as if the device were out of memory, to
+    /// exercise the halving retry.
+    #[doc(hidden)]
+    pub simulated_memory_rows: Option<usize>,
 }
 
 impl std::fmt::Debug for GpuContext {
@@ -306,6 +310,7 @@ impl GpuContext {
             kernel_times: Mutex::new(Vec::new()),
             max_strip_rows: None,
             max_output_pixels: None,
+            simulated_memory_rows: None,
         };
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Backend(format!(
@@ -663,6 +668,15 @@ impl GpuContext {
             return Err(Failure::OutOfMemory {
                 rows: strip_rows,
                 message: e.to_string(),
+            });
+        }
+        if self
+            .simulated_memory_rows
+            .is_some_and(|limit| strip_rows > limit)
+        {
+            return Err(Failure::OutOfMemory {
+                rows: strip_rows,
+                message: "simulated out-of-memory (test)".into(),
             });
         }
         self.queue

@@ -602,3 +602,39 @@ fn compaction_windows_give_the_same_result() {
         assert_parity(&img, &cpu, &g, Inputs::default(), f);
     }
 }
+
+/// Out of memory for the strips: they are halved and the work retried, with the same
+/// catalog; below 16 rows the run fails with an error that names the cause.
+#[test]
+fn out_of_memory_halves_the_strips_or_says_why() {
+    if context().is_none() {
+        return;
+    }
+    let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
+    let cpu = Extractor::default()
+        .extract(&img, Inputs::default())
+        .unwrap();
+    let mut c = GpuContext::new().expect("adapter present");
+    c.simulated_memory_rows = Some(40);
+    let g = Extractor::default().with_gpu(Arc::new(c));
+    let r = g.extract(&img, Inputs::default()).unwrap();
+    assert_eq!(r.catalog, cpu.catalog);
+    let strips = r
+        .timings
+        .iter()
+        .find(|t| t.0 == "GPU stage: strips")
+        .map(|t| t.1 as usize);
+    assert_eq!(
+        strips,
+        Some(512usize.div_ceil(32)),
+        "512 rows in strips of 32"
+    );
+    let mut c = GpuContext::new().expect("adapter present");
+    c.simulated_memory_rows = Some(10);
+    let g = Extractor::default().with_gpu(Arc::new(c));
+    let e = g.extract(&img, Inputs::default()).unwrap_err().to_string();
+    assert!(
+        e.contains("out of memory") && e.contains("--backend cpu"),
+        "{e}"
+    );
+}
