@@ -121,6 +121,11 @@ fn stream_one(
         eprintln!("{:>32}: {strip_rows} rows", "strip height");
         eprintln!("{:>32}: {}", "most open objects", result.max_open);
         eprintln!("{:>32}: {}", "most objects held", result.max_held);
+        if let Some(ctx) = &extractor.gpu {
+            for (pass, t) in ctx.take_kernel_times() {
+                eprintln!("{:>32}: {t:8.4} s", skysift::gpu::kernel_label(pass));
+            }
+        }
         if let Some(peak) = peak_rss_mib() {
             eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
         }
@@ -410,8 +415,9 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
                 for &k in whole {
                     let t = Instant::now();
                     let r = io::read_image(&jobs[k].image);
-                    if tx.send((r, t.elapsed().as_secs_f64())).is_err() {
-                        break; // the run stopped
+                    let failed = r.is_err();
+                    if tx.send((r, t.elapsed().as_secs_f64())).is_err() || failed {
+                        break; // the run stopped, or will stop at this image
                     }
                 }
             });

@@ -679,6 +679,9 @@ impl Extractor {
                 seg
             }
         };
+        // The uploaded image is not needed any more (on a software adapter it is a
+        // copy of the image in this process).
+        drop(uploaded);
         // Deblending, per object in parallel, seeded by each object's first pixel.
         let (segmentation, centres, merged) = if p.deblend.mincont < 1.0 {
             let (seg, c, m) = deblend_all(&segmentation, subtracted.as_ref(), &thresh, p);

@@ -67,6 +67,8 @@ pub struct CatalogWriter<'a> {
     rows: usize,
     line: String,
     row: Vec<u8>,
+    /// Set once the file is renamed into place; until then Drop removes the temporary.
+    done: bool,
 }
 
 impl<'a> CatalogWriter<'a> {
@@ -85,6 +87,7 @@ impl<'a> CatalogWriter<'a> {
             rows: 0,
             line: String::new(),
             row: Vec::new(),
+            done: false,
         };
         let mut head: Vec<u8> = Vec::new();
         match format {
@@ -182,14 +185,15 @@ impl<'a> CatalogWriter<'a> {
         f.flush().map_err(ioerr)?;
         drop(f);
         std::fs::rename(&self.tmp, &self.path).map_err(ioerr)?;
+        self.done = true;
         Ok(())
     }
 }
 
 impl Drop for CatalogWriter<'_> {
     fn drop(&mut self) {
-        if self.w.is_some() {
-            // Not finished: an error stopped the run; leave no partial file.
+        if !self.done {
+            // Not finished (an error stopped the run or the finish): no partial file.
             self.w = None;
             let _ = std::fs::remove_file(&self.tmp);
         }
