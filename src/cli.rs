@@ -224,8 +224,9 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
 
-    /// Where filtering, thresholding and labelling run: gpu (fails if there is no
-    /// adapter), cpu, or auto (a hardware GPU if there is one, else the CPU)
+    /// Where the per-pixel stages (mesh statistics, background subtraction,
+    /// filtering, thresholding, labelling) run: gpu (fails if there is no adapter),
+    /// cpu, or auto (a hardware GPU if there is one, else the CPU)
     #[arg(long, value_enum, default_value = "auto")]
     pub backend: BackendArg,
 

@@ -9,6 +9,12 @@
 //! object's isophotal parameters ([`Object`]) → write the catalog
 //! ([`io::catalog::write_catalog`]) and check images.
 //!
+//! The per-pixel stages (mesh statistics, background subtraction, filtering,
+//! thresholding, union-find labelling) run on the CPU or, with
+//! [`Extractor::with_gpu`] and a [`gpu::GpuContext`], as WGSL shaders through wgpu,
+//! with identical results. Images of any size stream through bounded memory with
+//! [`stream::extract_streaming_to`].
+//!
 //! Library coordinates are 0-based (the first pixel's centre is (0, 0)); written
 //! catalogs are 1-based, as SExtractor's.
 //!
