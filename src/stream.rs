@@ -277,11 +277,12 @@ pub fn extract_streaming_to(
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
     let mut open = Open::default();
-    let mut prev: Vec<(Run, usize)> = Vec::new(); // previous row's runs and their components
-                                                  // Measured objects not emitted yet, smallest first pixel first. Without cleaning,
-                                                  // an object is emitted (numbered, handed to `emit`) as soon as no open component
-                                                  // and no later row can produce an object with a smaller first pixel, so objects
-                                                  // leave in the whole-image order; with cleaning, all wait for it.
+    // The previous row's runs and their components.
+    let mut prev: Vec<(Run, usize)> = Vec::new();
+    // Measured objects not emitted yet, smallest first pixel first. Without cleaning,
+    // an object is emitted (numbered, handed to `emit`) as soon as no open component
+    // and no later row can produce an object with a smaller first pixel, so objects
+    // leave in the whole-image order; with cleaning, all wait for it.
     let mut pending: BinaryHeap<Reverse<Keyed>> = BinaryHeap::new();
     let mut emitted = 0usize;
     let mut max_held = 0usize;
