@@ -379,12 +379,11 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
-    // settings allow it (FITS input, no whole-image outputs or inputs, global thresholds,
+    // settings allow it (FITS input, no whole-image outputs or inputs, no threshold image,
     // the convolution filter), on either backend.
     let can_stream = checks.is_empty()
         && cli.threshold_image.is_none()
         && cli.noise_image.is_none()
-        && extractor.extract.rms_source == skysift::RmsSource::Global
         && extractor.extract.filter_type == skysift::params::FilterType::Conv;
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so

@@ -22,12 +22,19 @@ pub mod flags {
     pub const TRUNCATED: u32 = 8;
 }
 
-/// A per-pixel quantity: a constant, a constant times a map, or a map.
+/// A per-pixel quantity: a constant, a constant times a map, or a map; or, for an
+/// object measured without the whole map (streaming), the map's values at the
+/// object's pixels (by linear index): k·s, or s·s with `square`.
 #[derive(Clone, Copy, Debug)]
 pub enum PixelField<'a> {
     Const(f32),
     Scaled(f32, &'a Image),
     Map(&'a Image),
+    Sparse {
+        k: f32,
+        square: bool,
+        values: &'a std::collections::HashMap<usize, f32>,
+    },
 }
 
 impl PixelField<'_> {
@@ -37,6 +44,14 @@ impl PixelField<'_> {
             PixelField::Const(v) => v,
             PixelField::Scaled(k, m) => k * m.data()[idx],
             PixelField::Map(m) => m.data()[idx],
+            PixelField::Sparse { k, square, values } => {
+                let v = values.get(&idx).copied().unwrap_or(f32::NAN);
+                if square {
+                    v * v
+                } else {
+                    k * v
+                }
+            }
         }
     }
 }

@@ -12,8 +12,10 @@
 //! whole-image run's: same objects, same numbering (first pixel in raster order),
 //! same values to the bit (tested for strips from 1 row up).
 //!
-//! Supported here: the global-RMS relative or absolute threshold, a mask streamed
-//! beside the image, the convolution filter, both backends. On the GPU
+//! Supported here: thresholds relative to the global RMS or to the RMS map (the map's
+//! rows are evaluated per strip and objects carry the RMS of their pixels for their
+//! errors and thresholds), absolute thresholds, a mask streamed beside the image, the
+//! convolution filter, both backends. On the GPU
 //! ([`crate::gpu::GpuStrips`]) the device computes each mesh row's statistics and
 //! subtracts, filters and thresholds each strip, returning only its detected pixels;
 //! the rows are joined here exactly as on the CPU. Check images need the whole image
@@ -31,6 +33,7 @@ use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
 use crate::pipeline::{merge_cleaned, split_object, subtract_row, Extractor};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::collections::HashMap;
 
 /// Rows of an image, read on demand.
 pub trait RowSource {
@@ -76,6 +79,8 @@ struct Comp {
     starts: Vec<usize>,
     f: Vec<f32>,
     r: Vec<f32>,
+    /// The background RMS at each pixel (RMS-map thresholds only; else empty).
+    s: Vec<f32>,
     sat: Vec<usize>,
     last_y: u32,
     /// Its first pixel (row, column): the smallest key any object made from it can have.
@@ -93,6 +98,7 @@ impl Comp {
             .extend(other.starts.into_iter().map(|s| s + off));
         self.f.extend(other.f);
         self.r.extend(other.r);
+        self.s.extend(other.s);
         self.sat.extend(other.sat);
         self.last_y = self.last_y.max(other.last_y);
         self.first = self.first.min(other.first);
@@ -109,9 +115,6 @@ fn check_supported(e: &Extractor) -> Result<()> {
             "is not supported in streaming mode yet; run without --memory-limit/--stream-rows",
         ))
     };
-    if p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map {
-        return unsupported("--thresh-rms map");
-    }
     if p.filter_type == FilterType::Matched {
         return unsupported("--filter-type matched");
     }
@@ -273,6 +276,12 @@ pub fn extract_streaming_to(
         ThreshType::Relative => k as f32 * g,
     };
     let (t_detect, t_analysis) = (thresh_of(p.detect_thresh), thresh_of(p.analysis_thresh));
+    // Thresholds relative to the background RMS map: k·rms(x, y) per pixel, from the
+    // RMS rows of each strip; objects carry the RMS of their pixels for measurement.
+    let rms_map = p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map;
+    let kmap = (p.detect_thresh as f32, p.analysis_thresh as f32);
+    let mut rms_rows: Vec<f32> = Vec::new();
+    let mut thr_rows: Vec<f32> = Vec::new();
     let satur = p.satur_level as f32;
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
@@ -296,7 +305,8 @@ pub fn extract_streaming_to(
     };
     let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
         if c.npix() >= p.minarea {
-            for (key, obj) in measure_component(c, w, h, t_detect, t_analysis, g, p) {
+            let map = rms_map.then_some(kmap);
+            for (key, obj) in measure_component(c, w, h, (t_detect, t_analysis, map), g, p) {
                 pending.push(Reverse(Keyed { key, obj }));
             }
         }
@@ -313,6 +323,7 @@ pub fn extract_streaming_to(
             t_detect,
             satur,
             mask.is_some(),
+            rms_map,
         )?),
         None => None,
     };
@@ -368,9 +379,22 @@ pub fn extract_streaming_to(
                 let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
                 dets.resize_with(rows, RowDetections::default);
                 dets.iter_mut().for_each(RowDetections::clear);
+                if rms_map {
+                    rms_rows.resize(rows * w, 0.0);
+                    for (k, row) in rms_rows.chunks_exact_mut(w).enumerate() {
+                        background.rms_row(y0 + k, row);
+                    }
+                    thr_rows.clear();
+                    thr_rows.extend(rms_rows.iter().map(|&v| kmap.0 * v));
+                }
                 match gpu_strips.as_mut() {
                     Some(g) => {
-                        let px = g.detect(&raw, have_mask.then_some(mbits), (y0, rows))?;
+                        let px = g.detect(
+                            &raw,
+                            have_mask.then_some(mbits),
+                            (y0, rows),
+                            rms_map.then_some(&thr_rows[..]),
+                        )?;
                         for q in px {
                             let (y, x) = (q.index / w, q.index % w);
                             let d = &mut dets[y - y0];
@@ -380,6 +404,9 @@ pub fn extract_streaming_to(
                             }
                             d.f.push(q.filtered);
                             d.r.push(q.value);
+                            if rms_map {
+                                d.s.push(rms_rows[(y - y0) * w + x]);
+                            }
                             if q.saturated {
                                 d.sat.push(x);
                             }
@@ -410,10 +437,11 @@ pub fn extract_streaming_to(
                             let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
                             // Detected: valid and filtered value above the threshold (a NaN
                             // filtered value, next to an invalid pixel, is not).
+                            let trow = &thr_rows[if rms_map { (y - y0) * w } else { 0 }..];
                             let on = |x: usize| {
                                 !subrow[x].is_nan()
                                     && !mrow.is_some_and(|m| m[x])
-                                    && fbuf[x] > t_detect
+                                    && fbuf[x] > if rms_map { trow[x] } else { t_detect }
                             };
                             let d = &mut dets[y - y0];
                             let mut x = 0usize;
@@ -429,6 +457,10 @@ pub fn extract_streaming_to(
                                 d.runs.push((x0, x));
                                 d.f.extend_from_slice(&fbuf[x0..x]);
                                 d.r.extend_from_slice(&subrow[x0..x]);
+                                if rms_map {
+                                    let base = (y - y0) * w;
+                                    d.s.extend_from_slice(&rms_rows[base + x0..base + x]);
+                                }
                                 d.sat
                                     .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
                             }
@@ -476,6 +508,9 @@ pub fn extract_streaming_to(
                         comp.runs.push(run);
                         comp.f.extend_from_slice(&d.f[off..off + len]);
                         comp.r.extend_from_slice(&d.r[off..off + len]);
+                        if rms_map {
+                            comp.s.extend_from_slice(&d.s[off..off + len]);
+                        }
                         off += len;
                         comp.sat.extend(
                             d.sat
@@ -601,6 +636,8 @@ struct RowDetections {
     runs: Vec<(usize, usize)>,
     f: Vec<f32>,
     r: Vec<f32>,
+    /// The background RMS at each detected pixel (RMS-map thresholds only).
+    s: Vec<f32>,
     sat: Vec<usize>,
 }
 
@@ -609,6 +646,7 @@ impl RowDetections {
         self.runs.clear();
         self.f.clear();
         self.r.clear();
+        self.s.clear();
         self.sat.clear();
     }
 }
@@ -693,12 +731,13 @@ impl Open {
 /// Deblends and measures a completed component, exactly as the whole-image pipeline
 /// does; returns each object with its sort key (first pixel).
 #[allow(clippy::too_many_arguments)]
+/// `thresholds`: the detection and analysis thresholds, and with RMS-map thresholds
+/// their factors (k_detect, k_analysis) applied to the RMS the component carries.
 fn measure_component(
     c: Comp,
     w: usize,
     h: usize,
-    t_detect: f32,
-    t_analysis: f32,
+    (t_detect, t_analysis, map): (f32, f32, Option<(f32, f32)>),
     g: f32,
     p: &crate::params::ExtractParams,
 ) -> Vec<((u32, u32), Object)> {
@@ -708,12 +747,18 @@ fn measure_component(
     let mut runs = Vec::with_capacity(c.runs.len());
     let mut f = Vec::with_capacity(c.f.len());
     let mut r = Vec::with_capacity(c.r.len());
+    let mut rms: HashMap<usize, f32> = HashMap::new();
     for &i in &order {
         let run = c.runs[i];
         let s = c.starts[i];
         runs.push(run);
         f.extend_from_slice(&c.f[s..s + run.len()]);
         r.extend_from_slice(&c.r[s..s + run.len()]);
+        if map.is_some() {
+            for (k, x) in (run.x0..run.x1).enumerate() {
+                rms.insert(run.y as usize * w + x as usize, c.s[s + k]);
+            }
+        }
     }
     let mut sat = c.sat;
     sat.sort_unstable();
@@ -730,20 +775,55 @@ fn measure_component(
         }
     }
     let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
+    let (variance, thresh, analysis_thresh) = match map {
+        Some((kd, ka)) => (
+            PixelField::Sparse {
+                k: 1.0,
+                square: true,
+                values: &rms,
+            },
+            PixelField::Sparse {
+                k: kd,
+                square: false,
+                values: &rms,
+            },
+            PixelField::Sparse {
+                k: ka,
+                square: false,
+                values: &rms,
+            },
+        ),
+        None => (
+            PixelField::Const(g * g),
+            PixelField::Const(t_detect),
+            PixelField::Const(t_analysis),
+        ),
+    };
+    // The object's mean threshold (pixels in raster order), as the pipeline's deblending.
+    let t0 = match map {
+        Some(_) => {
+            let sum: f64 = px
+                .iter()
+                .map(|q| thresh.at(q.y as usize * w + q.x as usize) as f64)
+                .sum();
+            sum / px.len() as f64
+        }
+        None => t_detect as f64,
+    };
     let inp = MeasureInput {
         saturated: &sat,
         sub: None,
         width: w,
         height: h,
         filtered: None,
-        variance: PixelField::Const(g * g),
-        thresh: PixelField::Const(t_detect),
-        analysis_thresh: PixelField::Const(t_analysis),
+        variance,
+        thresh,
+        analysis_thresh,
         gain: p.gain,
         mag_zeropoint: p.mag_zeropoint,
         minarea: p.minarea,
     };
-    split_object(&px, &runs, first, t_detect as f64, p)
+    split_object(&px, &runs, first, t0, p)
         .into_iter()
         .map(|(part_runs, idx, centre, merged)| {
             let pf: Vec<f32> = idx.iter().map(|&i| px[i].c).collect();

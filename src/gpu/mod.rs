@@ -1077,7 +1077,8 @@ impl GpuContext {
     /// Prepares GPU detection for streaming an image `width` x `height` in strips of
     /// at most `strip_rows` rows (fewer if the device's bindings demand it; see
     /// [`GpuStrips::strip_rows`]): background subtraction with `background`, the
-    /// kernel, a constant threshold, saturation at `satur`, a mask if `has_mask`.
+    /// kernel, a constant threshold (or per-pixel ones given to each strip, with
+    /// `per_pixel_thresh`), saturation at `satur`, a mask if `has_mask`.
     /// Labelling stays on the CPU, which joins the rows of all strips.
     #[allow(clippy::too_many_arguments)]
     pub fn strips<'a>(
@@ -1090,6 +1091,7 @@ impl GpuContext {
         thresh: f32,
         satur: f32,
         has_mask: bool,
+        per_pixel_thresh: bool,
     ) -> Result<GpuStrips<'a>> {
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
@@ -1113,7 +1115,7 @@ impl GpuContext {
                 rows,
                 kernel,
                 nodes_len,
-                false,
+                per_pixel_thresh,
                 has_mask,
                 (&ci, &cw),
                 None,
@@ -1215,12 +1217,14 @@ impl GpuStrips<'_> {
 
     /// The detected pixels of rows `y0..y0 + rows` (at most [`Self::strip_rows`]) in
     /// raster order, from `raw`, the raw rows `src_y0..` that cover the strip and the
-    /// kernel's halo (clipped to the image), and their mask flags.
+    /// kernel's halo (clipped to the image), their mask flags, and the strip rows'
+    /// per-pixel thresholds when the strips were prepared for them.
     pub fn detect(
         &mut self,
         raw: &[f32],
         mask: Option<&[bool]>,
         (y0, rows): (usize, usize),
+        thresholds: Option<&[f32]>,
     ) -> Result<Vec<DetectedPixel>> {
         let w = self.bufs.width;
         let src_y0 = y0.saturating_sub(self.bufs.halo);
@@ -1241,7 +1245,7 @@ impl GpuStrips<'_> {
                     raw,
                     mask,
                     row_nodes: Some(&self.row_table),
-                    thresholds: None,
+                    thresholds: thresholds.map(|t| t[..rows * w].to_vec()),
                 },
                 &self.settings,
                 &mut self.timings,

@@ -535,8 +535,11 @@ fn gpu_streaming_equals_the_cpu_whole_image_run() {
     let mut four = Extractor::default();
     four.extract.connectivity = Connectivity::Four;
     four.extract.kernel = Some(skysift::Kernel::gaussian(3.0).unwrap());
-    let cases: [(&str, &Extractor, &[usize]); 4] = [
+    let mut rms_map = Extractor::default();
+    rms_map.extract.rms_source = skysift::RmsSource::Map;
+    let cases: [(&str, &Extractor, &[usize]); 5] = [
         ("sep_image.fits", &Extractor::default(), &[1, 7, 64, 10_000]),
+        ("sim_masked_crop.fits", &rms_map, &[3, 64]),
         ("emmi_galaxies.fits.gz", &Extractor::default(), &[5, 100]),
         ("sim_crop.fits", &nodeblend, &[1, 16]),
         ("sim_crop.fits", &four, &[4, 50]),

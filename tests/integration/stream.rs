@@ -37,11 +37,25 @@ fn streamed_catalogs_equal_whole_image_catalogs() {
     same_catalog("sim_crop.fits", &four, &[4, 50]);
 }
 
+/// Thresholds relative to the background RMS map (SExtractor's local threshold):
+/// the streamed catalog equals the whole-image run's, deblending and cleaning on.
+#[test]
+fn rms_map_thresholds_stream_too() {
+    let mut e = Extractor::default();
+    e.extract.rms_source = skysift::RmsSource::Map;
+    same_catalog("sim_masked_crop.fits", &e, &[1, 7, 64]);
+    same_catalog("emmi_galaxies.fits.gz", &e, &[33]);
+    let mut nodeblend = e.clone();
+    nodeblend.extract.deblend.mincont = 1.0;
+    nodeblend.extract.clean = false;
+    same_catalog("sim_crop.fits", &nodeblend, &[5]);
+}
+
 #[test]
 fn streaming_refuses_what_it_does_not_support() {
     let img = io::read_image(&data_str("sep_image.fits")).unwrap();
     let mut e = Extractor::default();
-    e.extract.rms_source = skysift::RmsSource::Map;
+    e.extract.filter_type = skysift::params::FilterType::Matched;
     let err = extract_streaming(&mut ImageRows(&img), &e, 16).unwrap_err();
     assert!(err.to_string().contains("streaming"), "{err}");
     let err = extract_streaming(&mut ImageRows(&img), &Extractor::default(), 0).unwrap_err();
