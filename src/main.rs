@@ -91,9 +91,16 @@ fn stream_one(
     // cleaning, which needs every object); an error leaves no partial file.
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
+    let mut thresh_rows = match &cli.threshold_image {
+        Some(t) => Some(io::fits::FitsRows::open(t)?),
+        None => None,
+    };
     let result = skysift::stream::extract_streaming_to(
         &mut rows,
         mask,
+        thresh_rows
+            .as_mut()
+            .map(|t| t as &mut (dyn skysift::stream::RowSource + Send)),
         extractor,
         strip_rows,
         &mut report,
@@ -366,23 +373,20 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
-    if streaming
-        && (!checks.is_empty() || cli.threshold_image.is_some() || cli.noise_image.is_some())
-    {
+    if streaming && (!checks.is_empty() || cli.noise_image.is_some()) {
         return Err(skysift::Error::InvalidParam {
             name: "--memory-limit",
             value: "streaming".into(),
-            reason: "check images, --png-dir, --threshold-image and --noise-image need the whole image; \
+            reason: "check images, --png-dir and --noise-image need the whole image; \
                      leave out --memory-limit/--stream-rows to use them"
                 .into(),
         });
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
-    // settings allow it (FITS input, no whole-image outputs or inputs, no threshold image,
+    // settings allow it (FITS input, no whole-image outputs or noise image,
     // the convolution filter), on either backend.
     let can_stream = checks.is_empty()
-        && cli.threshold_image.is_none()
         && cli.noise_image.is_none()
         && extractor.extract.filter_type == skysift::params::FilterType::Conv;
     // Which images are streamed, decided up front; the others are read one ahead by a

@@ -14,8 +14,8 @@
 //!
 //! Supported here: thresholds relative to the global RMS or to the RMS map (the map's
 //! rows are evaluated per strip and objects carry the RMS of their pixels for their
-//! errors and thresholds), absolute thresholds, a mask streamed beside the image, the
-//! convolution filter, both backends. On the GPU
+//! errors and thresholds), absolute thresholds, a per-pixel threshold image and a
+//! mask streamed beside the image, the convolution filter, both backends. On the GPU
 //! ([`crate::gpu::GpuStrips`]) the device computes each mesh row's statistics and
 //! subtracts, filters and thresholds each strip, returning only its detected pixels;
 //! the rows are joined here exactly as on the CPU. Check images need the whole image
@@ -168,7 +168,7 @@ pub fn extract_streaming_with_progress(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamExtraction> {
     let mut objects = Vec::new();
-    let summary = extract_streaming_to(src, mask, e, strip_rows, progress, &mut |o| {
+    let summary = extract_streaming_to(src, mask, None, e, strip_rows, progress, &mut |o| {
         objects.push(o);
         Ok(())
     })?;
@@ -196,10 +196,14 @@ pub struct StreamSummary {
 /// (numbered; first pixel in raster order, as the whole-image run). Without cleaning,
 /// objects leave as soon as nothing before them can still appear, so the catalog is
 /// never held whole (a writer can put it on disk as it comes); with cleaning, they
-/// leave at the end. `progress` is called after each mesh row and each strip.
+/// leave at the end. `threshold`, if given, is a per-pixel detection threshold image
+/// (ADU above the background, as [`crate::pipeline::Inputs::threshold_image`]) read
+/// beside the image. `progress` is called after each mesh row and each strip.
+#[allow(clippy::too_many_arguments)]
 pub fn extract_streaming_to(
     src: &mut (dyn RowSource + Send),
     mut mask: Option<MaskRows>,
+    mut threshold: Option<&mut (dyn RowSource + Send)>,
     e: &Extractor,
     strip_rows: usize,
     progress: &mut dyn FnMut(Progress),
@@ -219,6 +223,18 @@ pub fn extract_streaming_to(
             )));
         }
     }
+    if let Some(t) = &threshold {
+        if (t.width(), t.height()) != (src.width(), src.height()) {
+            return Err(Error::Mismatch(format!(
+                "the threshold image is {}x{} but the image is {}x{}: they must have the same shape",
+                t.width(),
+                t.height(),
+                src.width(),
+                src.height()
+            )));
+        }
+    }
+    let has_thresh_image = threshold.is_some();
     let mut mbuf = Vec::new();
     let mut mbits: Vec<bool> = Vec::new();
     if strip_rows == 0 {
@@ -278,9 +294,18 @@ pub fn extract_streaming_to(
     let (t_detect, t_analysis) = (thresh_of(p.detect_thresh), thresh_of(p.analysis_thresh));
     // Thresholds relative to the background RMS map: k·rms(x, y) per pixel, from the
     // RMS rows of each strip; objects carry the RMS of their pixels for measurement.
-    let rms_map = p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map;
-    let kmap = (p.detect_thresh as f32, p.analysis_thresh as f32);
-    let mut rms_rows: Vec<f32> = Vec::new();
+    // A per-pixel threshold image does the same with its own values (the threshold
+    // in ADU, for detection and analysis).
+    let mode = if has_thresh_image {
+        PixelMode::ThresholdImage
+    } else if p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map {
+        PixelMode::RmsMap(p.detect_thresh as f32, p.analysis_thresh as f32)
+    } else {
+        PixelMode::Const
+    };
+    let per_pixel = mode != PixelMode::Const;
+    // The per-pixel values objects carry (RMS or threshold) of the strip rows.
+    let mut field_rows: Vec<f32> = Vec::new();
     let mut thr_rows: Vec<f32> = Vec::new();
     let satur = p.satur_level as f32;
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
@@ -305,8 +330,7 @@ pub fn extract_streaming_to(
     };
     let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
         if c.npix() >= p.minarea {
-            let map = rms_map.then_some(kmap);
-            for (key, obj) in measure_component(c, w, h, (t_detect, t_analysis, map), g, p) {
+            for (key, obj) in measure_component(c, w, h, (t_detect, t_analysis, mode), g, p) {
                 pending.push(Reverse(Keyed { key, obj }));
             }
         }
@@ -323,7 +347,7 @@ pub fn extract_streaming_to(
             t_detect,
             satur,
             mask.is_some(),
-            rms_map,
+            per_pixel,
         )?),
         None => None,
     };
@@ -341,13 +365,15 @@ pub fn extract_streaming_to(
         v
     };
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
-    type Strip = (Vec<f32>, Option<Vec<bool>>);
+    // Raw rows with the halo, their mask flags, the strip rows' threshold-image values.
+    type Strip = (Vec<f32>, Option<Vec<bool>>, Option<Vec<f32>>);
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Strip>>(0);
-        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Strip>();
+        let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
         let strips_r = &strips;
         let src = &mut *src;
         let mut mask = mask.take();
+        let mut threshold = threshold.take();
         scope.spawn(move || {
             let mut mbuf = Vec::new();
             for &(y0, rows) in strips_r {
@@ -362,7 +388,14 @@ pub fn extract_streaming_to(
                             .map(|()| Some(bits)),
                         None => Ok(None),
                     })
-                    .map(|b| (raw, b));
+                    .and_then(|b| match threshold.as_mut() {
+                        Some(t) => {
+                            let mut tv = Vec::new();
+                            t.read_rows(y0, rows, &mut tv).map(|()| (b, Some(tv)))
+                        }
+                        None => Ok((b, None)),
+                    })
+                    .map(|(b, t)| (raw, b, t));
                 let failed = r.is_err();
                 if tx.send(r).is_err() || failed {
                     break; // the detection stopped, or reading failed
@@ -372,20 +405,29 @@ pub fn extract_streaming_to(
         let mut run = || -> Result<()> {
             for &(y0, rows) in &strips {
                 let (sy0, sy1) = span(y0, rows);
-                let (mut raw, bits) = rx
+                let (mut raw, bits, tvals) = rx
                     .recv()
                     .map_err(|_| Error::Backend("the strip reader stopped".into()))??;
                 let have_mask = bits.is_some();
                 let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
                 dets.resize_with(rows, RowDetections::default);
                 dets.iter_mut().for_each(RowDetections::clear);
-                if rms_map {
-                    rms_rows.resize(rows * w, 0.0);
-                    for (k, row) in rms_rows.chunks_exact_mut(w).enumerate() {
-                        background.rms_row(y0 + k, row);
+                match (mode, tvals) {
+                    (PixelMode::RmsMap(kd, _), _) => {
+                        field_rows.resize(rows * w, 0.0);
+                        for (k, row) in field_rows.chunks_exact_mut(w).enumerate() {
+                            background.rms_row(y0 + k, row);
+                        }
+                        thr_rows.clear();
+                        thr_rows.extend(field_rows.iter().map(|&v| kd * v));
                     }
-                    thr_rows.clear();
-                    thr_rows.extend(rms_rows.iter().map(|&v| kmap.0 * v));
+                    (PixelMode::ThresholdImage, Some(t)) => {
+                        field_rows.clear();
+                        field_rows.extend_from_slice(&t);
+                        thr_rows.clear();
+                        thr_rows.extend_from_slice(&t);
+                    }
+                    _ => {}
                 }
                 match gpu_strips.as_mut() {
                     Some(g) => {
@@ -393,7 +435,7 @@ pub fn extract_streaming_to(
                             &raw,
                             have_mask.then_some(mbits),
                             (y0, rows),
-                            rms_map.then_some(&thr_rows[..]),
+                            per_pixel.then_some(&thr_rows[..]),
                         )?;
                         for q in px {
                             let (y, x) = (q.index / w, q.index % w);
@@ -404,8 +446,8 @@ pub fn extract_streaming_to(
                             }
                             d.f.push(q.filtered);
                             d.r.push(q.value);
-                            if rms_map {
-                                d.s.push(rms_rows[(y - y0) * w + x]);
+                            if per_pixel {
+                                d.s.push(field_rows[(y - y0) * w + x]);
                             }
                             if q.saturated {
                                 d.sat.push(x);
@@ -437,11 +479,11 @@ pub fn extract_streaming_to(
                             let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
                             // Detected: valid and filtered value above the threshold (a NaN
                             // filtered value, next to an invalid pixel, is not).
-                            let trow = &thr_rows[if rms_map { (y - y0) * w } else { 0 }..];
+                            let trow = &thr_rows[if per_pixel { (y - y0) * w } else { 0 }..];
                             let on = |x: usize| {
                                 !subrow[x].is_nan()
                                     && !mrow.is_some_and(|m| m[x])
-                                    && fbuf[x] > if rms_map { trow[x] } else { t_detect }
+                                    && fbuf[x] > if per_pixel { trow[x] } else { t_detect }
                             };
                             let d = &mut dets[y - y0];
                             let mut x = 0usize;
@@ -457,9 +499,9 @@ pub fn extract_streaming_to(
                                 d.runs.push((x0, x));
                                 d.f.extend_from_slice(&fbuf[x0..x]);
                                 d.r.extend_from_slice(&subrow[x0..x]);
-                                if rms_map {
+                                if per_pixel {
                                     let base = (y - y0) * w;
-                                    d.s.extend_from_slice(&rms_rows[base + x0..base + x]);
+                                    d.s.extend_from_slice(&field_rows[base + x0..base + x]);
                                 }
                                 d.sat
                                     .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
@@ -508,7 +550,7 @@ pub fn extract_streaming_to(
                         comp.runs.push(run);
                         comp.f.extend_from_slice(&d.f[off..off + len]);
                         comp.r.extend_from_slice(&d.r[off..off + len]);
-                        if rms_map {
+                        if per_pixel {
                             comp.s.extend_from_slice(&d.s[off..off + len]);
                         }
                         off += len;
@@ -731,13 +773,24 @@ impl Open {
 /// Deblends and measures a completed component, exactly as the whole-image pipeline
 /// does; returns each object with its sort key (first pixel).
 #[allow(clippy::too_many_arguments)]
-/// `thresholds`: the detection and analysis thresholds, and with RMS-map thresholds
-/// their factors (k_detect, k_analysis) applied to the RMS the component carries.
+/// How the thresholds vary over the image in a streamed run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum PixelMode {
+    /// Constant detection and analysis thresholds.
+    Const,
+    /// k_detect·rms and k_analysis·rms, with the background RMS map.
+    RmsMap(f32, f32),
+    /// A per-pixel threshold image (ADU above the background), for both.
+    ThresholdImage,
+}
+
+/// `thresholds`: the detection and analysis thresholds and how they vary: with the
+/// RMS map or a threshold image the component carries the per-pixel values.
 fn measure_component(
     c: Comp,
     w: usize,
     h: usize,
-    (t_detect, t_analysis, map): (f32, f32, Option<(f32, f32)>),
+    (t_detect, t_analysis, mode): (f32, f32, PixelMode),
     g: f32,
     p: &crate::params::ExtractParams,
 ) -> Vec<((u32, u32), Object)> {
@@ -754,7 +807,7 @@ fn measure_component(
         runs.push(run);
         f.extend_from_slice(&c.f[s..s + run.len()]);
         r.extend_from_slice(&c.r[s..s + run.len()]);
-        if map.is_some() {
+        if mode != PixelMode::Const {
             for (k, x) in (run.x0..run.x1).enumerate() {
                 rms.insert(run.y as usize * w + x as usize, c.s[s + k]);
             }
@@ -775,40 +828,38 @@ fn measure_component(
         }
     }
     let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
-    let (variance, thresh, analysis_thresh) = match map {
-        Some((kd, ka)) => (
+    let sparse = |k: f32| PixelField::Sparse {
+        k,
+        square: false,
+        values: &rms,
+    };
+    let (variance, thresh, analysis_thresh) = match mode {
+        PixelMode::ThresholdImage => (PixelField::Const(g * g), sparse(1.0), sparse(1.0)),
+        PixelMode::RmsMap(kd, ka) => (
             PixelField::Sparse {
                 k: 1.0,
                 square: true,
                 values: &rms,
             },
-            PixelField::Sparse {
-                k: kd,
-                square: false,
-                values: &rms,
-            },
-            PixelField::Sparse {
-                k: ka,
-                square: false,
-                values: &rms,
-            },
+            sparse(kd),
+            sparse(ka),
         ),
-        None => (
+        PixelMode::Const => (
             PixelField::Const(g * g),
             PixelField::Const(t_detect),
             PixelField::Const(t_analysis),
         ),
     };
     // The object's mean threshold (pixels in raster order), as the pipeline's deblending.
-    let t0 = match map {
-        Some(_) => {
+    let t0 = match mode {
+        PixelMode::RmsMap(..) | PixelMode::ThresholdImage => {
             let sum: f64 = px
                 .iter()
                 .map(|q| thresh.at(q.y as usize * w + q.x as usize) as f64)
                 .sum();
             sum / px.len() as f64
         }
-        None => t_detect as f64,
+        PixelMode::Const => t_detect as f64,
     };
     let inp = MeasureInput {
         saturated: &sat,

@@ -51,6 +51,11 @@ fn gpu(rows: Option<usize>) -> Option<Extractor> {
     Some(Extractor::default().with_gpu(ctx))
 }
 
+/// A GPU extractor for other test modules (None without an adapter, unless required).
+pub fn gpu_extractor() -> Option<Extractor> {
+    gpu(None)
+}
+
 #[test]
 fn gpu_shaders_run_on_an_adapter() {
     let Some(ctx) = context() else { return };

@@ -51,6 +51,67 @@ fn rms_map_thresholds_stream_too() {
     same_catalog("sim_crop.fits", &nodeblend, &[5]);
 }
 
+/// A per-pixel threshold image streamed beside the image (CPU and GPU): the catalog
+/// equals the whole-image run's with the same threshold image.
+#[test]
+fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
+    let img = io::read_image(&data_str("sim_crop.fits")).unwrap();
+    let (w, h) = (img.width(), img.height());
+    // A threshold that varies over the image (ADU above the background).
+    let t = skysift::Image::new(
+        w,
+        h,
+        (0..w * h)
+            .map(|i| {
+                let band = if (i / w) % 97 < 30 { 5.0 } else { 0.0 };
+                12.0 + 10.0 * ((i % w) as f32 / w as f32) + band
+            })
+            .collect(),
+    )
+    .unwrap();
+    let e = Extractor::default();
+    let whole = e
+        .extract(
+            &img,
+            Inputs {
+                threshold_image: Some(&t),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let plain = e.extract(&img, Inputs::default()).unwrap();
+    assert_ne!(whole.catalog, plain.catalog, "the threshold image matters");
+    let mut backends = vec![e.clone()];
+    if let Some(g) = crate::gpu::gpu_extractor() {
+        backends.push(g);
+    }
+    for b in backends.iter_mut() {
+        for rows in [1, 9, 100] {
+            let mut objects = Vec::new();
+            let mut trows = ImageRows(&t);
+            skysift::stream::extract_streaming_to(
+                &mut ImageRows(&img),
+                None,
+                Some(&mut trows),
+                b,
+                rows,
+                &mut |_| {},
+                &mut |o| {
+                    objects.push(o);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                objects,
+                whole.catalog.objects,
+                "strips of {rows}, GPU {}",
+                b.gpu.is_some()
+            );
+        }
+    }
+}
+
 #[test]
 fn streaming_refuses_what_it_does_not_support() {
     let img = io::read_image(&data_str("sep_image.fits")).unwrap();
