@@ -132,3 +132,11 @@ pub fn masked(mask: &skysift::Mask) -> skysift::Inputs<'_> {
         ..Default::default()
     }
 }
+
+/// Extraction inputs with only a per-pixel threshold image.
+pub fn thresholded(t: &skysift::Image) -> skysift::Inputs<'_> {
+    skysift::Inputs {
+        threshold_image: Some(t),
+        ..Default::default()
+    }
+}

@@ -143,10 +143,7 @@ fn parity_with_masks_thresholds_and_kernels() {
         &img,
         &cpu,
         &g,
-        Inputs {
-            threshold_image: Some(&t),
-            ..Default::default()
-        },
+        crate::common::thresholded(&t),
         "threshold image",
     );
     let mut c2 = cpu.clone();

@@ -288,13 +288,7 @@ fn threshold_variants_agree_where_they_should() {
     // A constant threshold image of the same value gives the same objects.
     let t = Image::filled(230, 200, (1.5 * g) as f32);
     let ti = Extractor::default()
-        .extract(
-            &img,
-            Inputs {
-                threshold_image: Some(&t),
-                ..Default::default()
-            },
-        )
+        .extract(&img, crate::common::thresholded(&t))
         .unwrap();
     assert_eq!(ti.segmentation, base.segmentation);
     // Relative to the RMS map: each object's THRESHOLD is 1.5 x the mean map RMS over it.

@@ -70,15 +70,7 @@ fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
     )
     .unwrap();
     let e = Extractor::default();
-    let whole = e
-        .extract(
-            &img,
-            Inputs {
-                threshold_image: Some(&t),
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let whole = e.extract(&img, crate::common::thresholded(&t)).unwrap();
     let plain = e.extract(&img, Inputs::default()).unwrap();
     assert_ne!(whole.catalog, plain.catalog, "the threshold image matters");
     let mut backends = vec![e.clone()];
