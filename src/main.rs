@@ -95,12 +95,21 @@ fn stream_one(
         Some(t) => Some(io::fits::FitsRows::open(t)?),
         None => None,
     };
+    let mut noise_rows = match &cli.noise_image {
+        Some(n) => Some(io::fits::FitsRows::open(n)?),
+        None => None,
+    };
     let result = skysift::stream::extract_streaming_to(
         &mut rows,
         mask,
-        thresh_rows
-            .as_mut()
-            .map(|t| t as &mut (dyn skysift::stream::RowSource + Send)),
+        skysift::stream::Beside {
+            threshold: thresh_rows
+                .as_mut()
+                .map(|r| r as &mut (dyn skysift::stream::RowSource + Send)),
+            noise: noise_rows
+                .as_mut()
+                .map(|r| r as &mut (dyn skysift::stream::RowSource + Send)),
+        },
         extractor,
         strip_rows,
         &mut report,
@@ -373,11 +382,11 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
-    if streaming && (!checks.is_empty() || cli.noise_image.is_some()) {
+    if streaming && !checks.is_empty() {
         return Err(skysift::Error::InvalidParam {
             name: "--memory-limit",
             value: "streaming".into(),
-            reason: "check images, --png-dir and --noise-image need the whole image; \
+            reason: "check images and --png-dir need the whole image; \
                      leave out --memory-limit/--stream-rows to use them"
                 .into(),
         });
@@ -386,9 +395,8 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     // Images too large for this machine's memory are streamed automatically when the
     // settings allow it (FITS input, no whole-image outputs or noise image,
     // the convolution filter), on either backend.
-    let can_stream = checks.is_empty()
-        && cli.noise_image.is_none()
-        && extractor.extract.filter_type == skysift::params::FilterType::Conv;
+    let can_stream =
+        checks.is_empty() && extractor.extract.filter_type == skysift::params::FilterType::Conv;
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so
     // that the cores and the GPU are not idle while a file is read.

@@ -15,7 +15,10 @@
 //! Supported here: thresholds relative to the global RMS or to the RMS map (the map's
 //! rows are evaluated per strip and objects carry the RMS of their pixels for their
 //! errors and thresholds), absolute thresholds, a per-pixel threshold image and a
-//! mask streamed beside the image, the convolution filter, both backends. On the GPU
+//! mask streamed beside the image, the convolution filter and the matched filter
+//! (S/N over each strip with its halo, from a noise map streamed beside the image or
+//! the background RMS map; on the CPU for either backend, as in whole-image runs),
+//! both backends. On the GPU
 //! ([`crate::gpu::GpuStrips`]) the device computes each mesh row's statistics and
 //! subtracts, filters and thresholds each strip, returning only its detected pixels;
 //! the rows are joined here exactly as on the CPU. Check images need the whole image
@@ -105,22 +108,6 @@ impl Comp {
     }
 }
 
-/// Checks that the settings are ones streaming supports.
-fn check_supported(e: &Extractor) -> Result<()> {
-    let p = &e.extract;
-    let unsupported = |what: &str| {
-        Err(Error::param(
-            "--memory-limit",
-            what,
-            "is not supported in streaming mode yet; run without --memory-limit/--stream-rows",
-        ))
-    };
-    if p.filter_type == FilterType::Matched {
-        return unsupported("--filter-type matched");
-    }
-    Ok(())
-}
-
 /// Streams the extraction over `src` in strips of `strip_rows` rows.
 pub fn extract_streaming(
     src: &mut (dyn RowSource + Send),
@@ -168,15 +155,32 @@ pub fn extract_streaming_with_progress(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<StreamExtraction> {
     let mut objects = Vec::new();
-    let summary = extract_streaming_to(src, mask, None, e, strip_rows, progress, &mut |o| {
-        objects.push(o);
-        Ok(())
-    })?;
+    let summary = extract_streaming_to(
+        src,
+        mask,
+        Beside::default(),
+        e,
+        strip_rows,
+        progress,
+        &mut |o| {
+            objects.push(o);
+            Ok(())
+        },
+    )?;
     Ok(StreamExtraction {
         background: summary.background,
         catalog: Catalog { objects },
         max_open: summary.max_open,
     })
+}
+
+/// Per-pixel inputs read row by row beside the image (see [`crate::pipeline::Inputs`]).
+#[derive(Default)]
+pub struct Beside<'a> {
+    /// A detection threshold per pixel, in ADU above the background.
+    pub threshold: Option<&'a mut (dyn RowSource + Send)>,
+    /// The noise (RMS) map for the matched filter (default: the background RMS map).
+    pub noise: Option<&'a mut (dyn RowSource + Send)>,
 }
 
 /// What [`extract_streaming_to`] returns besides the objects it emitted.
@@ -196,14 +200,13 @@ pub struct StreamSummary {
 /// (numbered; first pixel in raster order, as the whole-image run). Without cleaning,
 /// objects leave as soon as nothing before them can still appear, so the catalog is
 /// never held whole (a writer can put it on disk as it comes); with cleaning, they
-/// leave at the end. `threshold`, if given, is a per-pixel detection threshold image
-/// (ADU above the background, as [`crate::pipeline::Inputs::threshold_image`]) read
-/// beside the image. `progress` is called after each mesh row and each strip.
-#[allow(clippy::too_many_arguments)]
+/// leave at the end. `beside` holds images read row by row beside the image (a
+/// threshold image, a noise map). `progress` is called after each mesh row and each
+/// strip.
 pub fn extract_streaming_to(
     src: &mut (dyn RowSource + Send),
     mut mask: Option<MaskRows>,
-    mut threshold: Option<&mut (dyn RowSource + Send)>,
+    beside: Beside,
     e: &Extractor,
     strip_rows: usize,
     progress: &mut dyn FnMut(Progress),
@@ -211,7 +214,6 @@ pub fn extract_streaming_to(
 ) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
-    check_supported(e)?;
     if let Some(m) = &mask {
         if (m.rows.width(), m.rows.height()) != (src.width(), src.height()) {
             return Err(Error::Mismatch(format!(
@@ -223,15 +225,21 @@ pub fn extract_streaming_to(
             )));
         }
     }
-    if let Some(t) = &threshold {
-        if (t.width(), t.height()) != (src.width(), src.height()) {
-            return Err(Error::Mismatch(format!(
-                "the threshold image is {}x{} but the image is {}x{}: they must have the same shape",
-                t.width(),
-                t.height(),
-                src.width(),
-                src.height()
-            )));
+    let Beside {
+        mut threshold,
+        mut noise,
+    } = beside;
+    for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
+        if let Some(t) = r {
+            if (t.width(), t.height()) != (src.width(), src.height()) {
+                return Err(Error::Mismatch(format!(
+                    "the {what} is {}x{} but the image is {}x{}: they must have the same shape",
+                    t.width(),
+                    t.height(),
+                    src.width(),
+                    src.height()
+                )));
+            }
         }
     }
     let has_thresh_image = threshold.is_some();
@@ -296,7 +304,14 @@ pub fn extract_streaming_to(
     // RMS rows of each strip; objects carry the RMS of their pixels for measurement.
     // A per-pixel threshold image does the same with its own values (the threshold
     // in ADU, for detection and analysis).
-    let mode = if has_thresh_image {
+    // The matched filter detects on S/N (threshold DETECT_THRESH) and measures with the
+    // background RMS map, as the whole-image pipeline.
+    let matched = p.filter_type == FilterType::Matched;
+    let mode = if matched {
+        PixelMode::Matched(
+            (p.thresh_type == ThreshType::Relative).then_some(p.analysis_thresh as f32),
+        )
+    } else if has_thresh_image {
         PixelMode::ThresholdImage
     } else if p.thresh_type == ThreshType::Relative && p.rms_source == RmsSource::Map {
         PixelMode::RmsMap(p.detect_thresh as f32, p.analysis_thresh as f32)
@@ -304,6 +319,8 @@ pub fn extract_streaming_to(
         PixelMode::Const
     };
     let per_pixel = mode != PixelMode::Const;
+    let t_snr = p.detect_thresh as f32;
+    let mut noise_rows: Vec<f32> = Vec::new();
     // The per-pixel values objects carry (RMS or threshold) of the strip rows.
     let mut field_rows: Vec<f32> = Vec::new();
     let mut thr_rows: Vec<f32> = Vec::new();
@@ -330,14 +347,15 @@ pub fn extract_streaming_to(
     };
     let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
         if c.npix() >= p.minarea {
-            for (key, obj) in measure_component(c, w, h, (t_detect, t_analysis, mode), g, p) {
+            let t_measure = if matched { t_snr } else { t_detect };
+            for (key, obj) in measure_component(c, w, h, (t_measure, t_analysis, mode), g, p) {
                 pending.push(Reverse(Keyed { key, obj }));
             }
         }
     };
     // On the GPU, the device subtracts, filters and thresholds each strip and returns
     // its detected pixels; the rows are joined here as on the CPU.
-    let mut gpu_strips = match gpu {
+    let mut gpu_strips = match gpu.filter(|_| !matched) {
         Some(ctx) => Some(ctx.strips(
             w,
             h,
@@ -365,8 +383,14 @@ pub fn extract_streaming_to(
         v
     };
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
-    // Raw rows with the halo, their mask flags, the strip rows' threshold-image values.
-    type Strip = (Vec<f32>, Option<Vec<bool>>, Option<Vec<f32>>);
+    // Raw rows with the halo, their mask flags, the strip rows' threshold-image values,
+    // the noise map's rows with the halo.
+    type Strip = (
+        Vec<f32>,
+        Option<Vec<bool>>,
+        Option<Vec<f32>>,
+        Option<Vec<f32>>,
+    );
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Strip>>(0);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
@@ -374,6 +398,7 @@ pub fn extract_streaming_to(
         let src = &mut *src;
         let mut mask = mask.take();
         let mut threshold = threshold.take();
+        let mut noise = noise.take();
         scope.spawn(move || {
             let mut mbuf = Vec::new();
             for &(y0, rows) in strips_r {
@@ -395,7 +420,15 @@ pub fn extract_streaming_to(
                         }
                         None => Ok((b, None)),
                     })
-                    .map(|(b, t)| (raw, b, t));
+                    .and_then(|(b, t)| match noise.as_mut() {
+                        Some(n) => {
+                            let mut nv = Vec::new();
+                            n.read_rows(sy0, sy1 - sy0, &mut nv)
+                                .map(|()| (b, t, Some(nv)))
+                        }
+                        None => Ok((b, t, None)),
+                    })
+                    .map(|(b, t, n)| (raw, b, t, n));
                 let failed = r.is_err();
                 if tx.send(r).is_err() || failed {
                     break; // the detection stopped, or reading failed
@@ -405,13 +438,27 @@ pub fn extract_streaming_to(
         let mut run = || -> Result<()> {
             for &(y0, rows) in &strips {
                 let (sy0, sy1) = span(y0, rows);
-                let (mut raw, bits, tvals) = rx
+                let (mut raw, bits, tvals, nvals) = rx
                     .recv()
                     .map_err(|_| Error::Backend("the strip reader stopped".into()))??;
                 let have_mask = bits.is_some();
                 let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
                 dets.resize_with(rows, RowDetections::default);
                 dets.iter_mut().for_each(RowDetections::clear);
+                if matched {
+                    let (sy0, sy1) = span(y0, rows);
+                    noise_rows.resize((sy1 - sy0) * w, 0.0);
+                    for (k, row) in noise_rows.chunks_exact_mut(w).enumerate() {
+                        background.rms_row(sy0 + k, row);
+                    }
+                    // The background RMS of the strip rows, for the errors.
+                    field_rows.clear();
+                    field_rows
+                        .extend_from_slice(&noise_rows[(y0 - sy0) * w..(y0 - sy0 + rows) * w]);
+                    if let Some(n) = nvals {
+                        noise_rows = n;
+                    }
+                }
                 match (mode, tvals) {
                     (PixelMode::RmsMap(kd, _), _) => {
                         field_rows.resize(rows * w, 0.0);
@@ -469,21 +516,41 @@ pub fn extract_streaming_to(
                         }
                         let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw))
                             .expect("strip shape");
+                        // The matched filter's S/N over the strip (its halo rows give the
+                        // strip rows their full kernel footprint).
+                        let snr = if matched {
+                            let noise_img =
+                                Image::new(w, sy1 - sy0, std::mem::take(&mut noise_rows))
+                                    .expect("noise strip shape");
+                            let snr = crate::pipeline::matched_filter(
+                                &strip,
+                                &noise_img,
+                                have_mask.then_some(mbits),
+                                p.kernel.as_ref(),
+                            );
+                            noise_rows = noise_img.into_data();
+                            Some(snr)
+                        } else {
+                            None
+                        };
+                        let t_row_const = if matched { t_snr } else { t_detect };
                         for y in y0..y0 + rows {
                             let ly = y - sy0;
-                            match &p.kernel {
-                                Some(k) => convolve_row(&strip, k, ly, &mut fbuf),
-                                None => fbuf.copy_from_slice(strip.row(ly)),
+                            match (&snr, &p.kernel) {
+                                (Some(snr), _) => fbuf.copy_from_slice(snr.row(ly)),
+                                (None, Some(k)) => convolve_row(&strip, k, ly, &mut fbuf),
+                                (None, None) => fbuf.copy_from_slice(strip.row(ly)),
                             }
                             let subrow = strip.row(ly);
                             let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
                             // Detected: valid and filtered value above the threshold (a NaN
                             // filtered value, next to an invalid pixel, is not).
-                            let trow = &thr_rows[if per_pixel { (y - y0) * w } else { 0 }..];
+                            let thr_per_pixel = per_pixel && !matched;
+                            let trow = &thr_rows[if thr_per_pixel { (y - y0) * w } else { 0 }..];
                             let on = |x: usize| {
                                 !subrow[x].is_nan()
                                     && !mrow.is_some_and(|m| m[x])
-                                    && fbuf[x] > if per_pixel { trow[x] } else { t_detect }
+                                    && fbuf[x] > if thr_per_pixel { trow[x] } else { t_row_const }
                             };
                             let d = &mut dets[y - y0];
                             let mut x = 0usize;
@@ -782,6 +849,9 @@ enum PixelMode {
     RmsMap(f32, f32),
     /// A per-pixel threshold image (ADU above the background), for both.
     ThresholdImage,
+    /// The matched filter: detection on S/N (constant threshold), errors from the
+    /// background RMS map, the analysis threshold k·rms (relative) or constant.
+    Matched(Option<f32>),
 }
 
 /// `thresholds`: the detection and analysis thresholds and how they vary: with the
@@ -835,6 +905,18 @@ fn measure_component(
     };
     let (variance, thresh, analysis_thresh) = match mode {
         PixelMode::ThresholdImage => (PixelField::Const(g * g), sparse(1.0), sparse(1.0)),
+        PixelMode::Matched(ka) => (
+            PixelField::Sparse {
+                k: 1.0,
+                square: true,
+                values: &rms,
+            },
+            PixelField::Const(t_detect),
+            match ka {
+                Some(k) => sparse(k),
+                None => PixelField::Const(t_analysis),
+            },
+        ),
         PixelMode::RmsMap(kd, ka) => (
             PixelField::Sparse {
                 k: 1.0,
@@ -852,6 +934,7 @@ fn measure_component(
     };
     // The object's mean threshold (pixels in raster order), as the pipeline's deblending.
     let t0 = match mode {
+        PixelMode::Matched(_) => t_detect as f64,
         PixelMode::RmsMap(..) | PixelMode::ThresholdImage => {
             let sum: f64 = px
                 .iter()
