@@ -849,7 +849,7 @@ impl Background {
     /// background nodes then their second derivatives ([`Background::back_row_nodes`]),
     /// into `out` (rows computed in parallel).
     pub fn row_node_table(&self, y0: usize, rows: usize, out: &mut Vec<f32>) {
-        let nl = self.back_row_nodes(0).nodes.len();
+        let nl = self.nodes_len();
         out.clear();
         out.resize(2 * nl * rows, 0.0);
         out.par_chunks_mut(2 * nl).enumerate().for_each(|(r, o)| {
@@ -859,13 +859,19 @@ impl Background {
         });
     }
 
+    /// The number of nodes per row in [`RowNodes`]: the grid's columns, at least 2
+    /// (a single column or a manual background repeat their one value).
+    pub fn nodes_len(&self) -> usize {
+        self.nx.max(2)
+    }
+
     /// The background nodes of row `y` (see [`RowNodes`]); a manual background is one
     /// constant node.
     pub fn back_row_nodes(&self, y: usize) -> RowNodes {
         match self.manual {
             Some(v) => RowNodes {
-                nodes: vec![v as f32; self.nx.max(2)],
-                d2: vec![0.0; self.nx.max(2)],
+                nodes: vec![v as f32; self.nodes_len()],
+                d2: vec![0.0; self.nodes_len()],
             },
             None => self.row_nodes(&self.back, &self.d2_back, y),
         }

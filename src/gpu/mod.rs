@@ -972,7 +972,7 @@ impl GpuContext {
             None => (vec![0u32; w], vec![[0f32; 4]; w]),
         };
         let nodes_len = match subtraction {
-            Some(s) => s.background.back_row_nodes(0).nodes.len(),
+            Some(s) => s.background.nodes_len(),
             None => 2,
         };
         let strip_rows = self.strip_rows_for(w, h, halo, nodes_len, rows_cap)?;
@@ -1095,7 +1095,7 @@ impl GpuContext {
     ) -> Result<GpuStrips<'a>> {
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
-        let nodes_len = background.back_row_nodes(0).nodes.len();
+        let nodes_len = background.nodes_len();
         let unwrap = |f: Failure| match f {
             Failure::Other(e) => e,
             Failure::OutOfMemory { rows, message } => Error::Backend(format!(
