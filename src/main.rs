@@ -154,20 +154,10 @@ fn stream_one(
             job.image,
             job.output.display(),
             start.elapsed().as_secs_f64(),
-            match &extractor.gpu {
-                Some(g) => format!("GPU: {}", g.adapter_name()),
-                None => "CPU".to_string(),
-            }
+            backend_name(extractor)
         );
     }
     Ok(())
-}
-
-/// For a FITS image whose whole-image run would need more than 60% of the available
-/// memory (≈ 6 bytes per pixel), a streaming memory limit (MiB): a quarter of the
-/// available memory, at most 1 GiB. None otherwise, or when it cannot tell.
-fn auto_stream_limit(image: &str) -> Option<f64> {
-    stream_limit_for(image_pixels(image)?, mem_available()?)
 }
 
 /// The pixel count of a FITS image from its header (None for TIFF or unreadable).
@@ -197,15 +187,16 @@ fn mem_available() -> Option<f64> {
 }
 
 /// Whether the next image may be read while this one is processed: the largest of
-/// the images (FITS headers) fits twice over with its working memory (≈ 6 bytes per
-/// pixel for the run, 4 for the image read ahead) in 60% of the available memory.
-fn can_read_ahead<'a>(images: impl Iterator<Item = &'a str>) -> bool {
-    let Some(avail) = mem_available() else {
+/// the images (`pixels`, from their FITS headers) fits twice over with its working
+/// memory (≈ 6 bytes per pixel for the run, 4 for the image read ahead) in 60% of the
+/// available memory `avail`.
+fn can_read_ahead(pixels: impl Iterator<Item = Option<f64>>, avail: Option<f64>) -> bool {
+    let Some(avail) = avail else {
         return false;
     };
     let mut largest = 0.0f64;
-    for im in images {
-        match image_pixels(im) {
+    for p in pixels {
+        match p {
             Some(p) => largest = largest.max(p),
             None => return false,
         }
@@ -213,10 +204,19 @@ fn can_read_ahead<'a>(images: impl Iterator<Item = &'a str>) -> bool {
     largest * 10.0 <= 0.6 * avail
 }
 
-/// The decision of [`auto_stream_limit`] for an image of `pixels` pixels and `avail`
-/// bytes of available memory.
+/// For a FITS image of `pixels` pixels whose whole-image run would need more than 60%
+/// of the `avail` bytes of available memory (≈ 6 bytes per pixel), a streaming memory
+/// limit (MiB): a quarter of the available memory, at most 1 GiB; None otherwise.
 fn stream_limit_for(pixels: f64, avail: f64) -> Option<f64> {
     (pixels * 6.0 > 0.6 * avail).then(|| (avail * 0.25 / 1048576.0).min(1024.0))
+}
+
+/// Where the run happened, for the summary line.
+fn backend_name(extractor: &Extractor) -> String {
+    match &extractor.gpu {
+        Some(g) => format!("GPU: {}", g.adapter_name()),
+        None => "CPU".to_string(),
+    }
 }
 
 /// "[k/n] " before a summary line when several images are processed.
@@ -400,12 +400,19 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so
     // that the cores and the GPU are not idle while a file is read.
-    let auto: Vec<Option<f64>> = jobs
+    // Each image's size (its FITS header, read once) and the free memory, once, when
+    // whole-image runs may be streamed or read ahead.
+    let sizes_needed = !streaming && (can_stream || n > 1);
+    let avail = sizes_needed.then(mem_available).flatten();
+    let pixels: Vec<Option<f64>> = jobs
         .iter()
-        .map(|job| {
-            (!streaming && can_stream)
-                .then(|| auto_stream_limit(&job.image))
-                .flatten()
+        .map(|job| sizes_needed.then(|| image_pixels(&job.image)).flatten())
+        .collect();
+    let auto: Vec<Option<f64>> = pixels
+        .iter()
+        .map(|&px| match (can_stream, px, avail) {
+            (true, Some(px), Some(avail)) if !streaming => stream_limit_for(px, avail),
+            _ => None,
         })
         .collect();
     let whole: Vec<usize> = (0..n)
@@ -417,7 +424,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let read_ahead = whole.len() > 1
         && (extractor.gpu.is_some() || cores >= 4)
-        && can_read_ahead(whole.iter().map(|&k| jobs[k].image.as_str()));
+        && can_read_ahead(whole.iter().map(|&k| pixels[k]), avail);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<(skysift::Result<skysift::Image>, f64)>(0);
         if read_ahead {
@@ -577,10 +584,7 @@ fn run_jobs(
                 result.background.global_rms(),
                 job.output.display(),
                 start.elapsed().as_secs_f64(),
-                match &extractor.gpu {
-                    Some(g) => format!("GPU: {}", g.adapter_name()),
-                    None => "CPU".to_string(),
-                }
+                backend_name(extractor)
             );
         }
     }
