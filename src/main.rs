@@ -393,10 +393,16 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
-    // settings allow it (FITS input, no whole-image outputs or noise image,
-    // the convolution filter), on either backend.
+    // settings allow it (no check images; threshold and noise images in FITS, which
+    // streaming reads row by row), on either backend.
+    let fits_or_none = |f: &Option<String>| {
+        f.as_ref().is_none_or(|p| {
+            let p = p.to_ascii_lowercase();
+            !p.ends_with(".tif") && !p.ends_with(".tiff")
+        })
+    };
     let can_stream =
-        checks.is_empty() && extractor.extract.filter_type == skysift::params::FilterType::Conv;
+        checks.is_empty() && fits_or_none(&cli.threshold_image) && fits_or_none(&cli.noise_image);
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so
     // that the cores and the GPU are not idle while a file is read.
