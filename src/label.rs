@@ -91,7 +91,7 @@ impl Segmentation {
         &self.raw[self.value_offsets[k]..self.value_offsets[k + 1]]
     }
     /// Attaches unfiltered values, laid out as the filtered ones (one per pixel).
-    pub fn with_raw(mut self, raw: Vec<f32>) -> Self {
+    pub(crate) fn with_raw(mut self, raw: Vec<f32>) -> Self {
         assert_eq!(raw.len(), self.values.len(), "one raw value per pixel");
         self.raw = raw;
         self

@@ -82,7 +82,8 @@ struct Comp {
     starts: Vec<usize>,
     f: Vec<f32>,
     r: Vec<f32>,
-    /// The background RMS at each pixel (RMS-map thresholds only; else empty).
+    /// The per-pixel field at each pixel: the background RMS (RMS-map thresholds, the
+    /// matched filter) or the threshold image's value; empty with constant thresholds.
     s: Vec<f32>,
     sat: Vec<usize>,
     last_y: u32,
@@ -321,7 +322,7 @@ pub fn extract_streaming_to(
     let per_pixel = mode != PixelMode::Const;
     let t_snr = p.detect_thresh as f32;
     let mut noise_rows: Vec<f32> = Vec::new();
-    // The per-pixel values objects carry (RMS or threshold) of the strip rows.
+    // The per-pixel values objects carry (RMS or threshold image) of the strip rows.
     let mut field_rows: Vec<f32> = Vec::new();
     let mut thr_rows: Vec<f32> = Vec::new();
     let satur = p.satur_level as f32;
@@ -468,21 +469,23 @@ pub fn extract_streaming_to(
                         thr_rows.clear();
                         thr_rows.extend(field_rows.iter().map(|&v| kd * v));
                     }
-                    (PixelMode::ThresholdImage, Some(t)) => {
-                        field_rows.clear();
-                        field_rows.extend_from_slice(&t);
-                        thr_rows.clear();
-                        thr_rows.extend_from_slice(&t);
-                    }
+                    (PixelMode::ThresholdImage, Some(t)) => field_rows = t,
                     _ => {}
                 }
+                // The strip rows' detection thresholds when they vary per pixel: the
+                // threshold image itself, or k·rms.
+                let thresholds: &[f32] = if mode == PixelMode::ThresholdImage {
+                    &field_rows
+                } else {
+                    &thr_rows
+                };
                 match gpu_strips.as_mut() {
                     Some(g) => {
                         let px = g.detect(
                             &raw,
                             have_mask.then_some(mbits),
                             (y0, rows),
-                            per_pixel.then_some(&thr_rows[..]),
+                            per_pixel.then_some(thresholds),
                         )?;
                         for q in px {
                             let (y, x) = (q.index / w, q.index % w);
@@ -546,7 +549,7 @@ pub fn extract_streaming_to(
                             // Detected: valid and filtered value above the threshold (a NaN
                             // filtered value, next to an invalid pixel, is not).
                             let thr_per_pixel = per_pixel && !matched;
-                            let trow = &thr_rows[if thr_per_pixel { (y - y0) * w } else { 0 }..];
+                            let trow = &thresholds[if thr_per_pixel { (y - y0) * w } else { 0 }..];
                             let on = |x: usize| {
                                 !subrow[x].is_nan()
                                     && !mrow.is_some_and(|m| m[x])
@@ -745,7 +748,7 @@ struct RowDetections {
     runs: Vec<(usize, usize)>,
     f: Vec<f32>,
     r: Vec<f32>,
-    /// The background RMS at each detected pixel (RMS-map thresholds only).
+    /// The per-pixel field at each detected pixel (see `Comp::s`).
     s: Vec<f32>,
     sat: Vec<usize>,
 }

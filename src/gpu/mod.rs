@@ -745,6 +745,7 @@ impl GpuContext {
             bg_reduce,
             bg_count,
             raw_resident,
+            per_pixel_thresh,
             width: w,
             height: h,
             halo,
@@ -1145,6 +1146,8 @@ struct StripBuffers {
     raw: wgpu::Buffer,
     /// `raw` is the uploaded whole image ([`GpuImage`]): nothing to write per strip.
     raw_resident: bool,
+    /// Whether `thresh` holds per-pixel thresholds (else one constant).
+    per_pixel_thresh: bool,
     sub: wgpu::Buffer,
     row_nodes: wgpu::Buffer,
     thresh: wgpu::Buffer,
@@ -1228,6 +1231,18 @@ impl GpuStrips<'_> {
     ) -> Result<Vec<DetectedPixel>> {
         let w = self.bufs.width;
         let src_y0 = y0.saturating_sub(self.bufs.halo);
+        let problem = match (thresholds, self.bufs.per_pixel_thresh) {
+            (Some(_), false) => Some("per-pixel thresholds given to strips prepared without them"),
+            (None, true) => Some("strips prepared for per-pixel thresholds got none"),
+            (Some(t), true) if t.len() < rows * w => Some("fewer per-pixel thresholds than pixels"),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Error::Backend(format!(
+                "GPU strip at rows {y0}..{}: {problem}",
+                y0 + rows
+            )));
+        }
         if rows > self.rows || !raw.len().is_multiple_of(w) || y0 + rows > self.bufs.height {
             return Err(Error::Backend(format!(
                 "a GPU strip of {rows} rows at row {y0} does not fit the buffers prepared for {} rows",
