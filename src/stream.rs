@@ -267,6 +267,12 @@ pub fn extract_streaming_to(
     for j in 0..ny {
         let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
         src.read_rows(y0, y1 - y0, &mut band)?;
+        if band.len() != (y1 - y0) * w {
+            return Err(Error::Mismatch(format!(
+                "rows {y0}..{y1} came back with the wrong number of pixels from the image \
+                 ({w} per row)"
+            )));
+        }
         let m = match mask.as_mut() {
             Some(m) => {
                 m.read(y0, y1 - y0, &mut mbuf, &mut mbits)?;
@@ -429,7 +435,23 @@ pub fn extract_streaming_to(
                         }
                         None => Ok((b, t, None)),
                     })
-                    .map(|(b, t, n)| (raw, b, t, n));
+                    .map(|(b, t, n)| (raw, b, t, n))
+                    .and_then(|strip| {
+                        // A row source must return whole rows (a custom one might not).
+                        let (halo_len, len) = ((sy1 - sy0) * w, rows * w);
+                        let ok = strip.0.len() == halo_len
+                            && strip.1.as_ref().is_none_or(|b| b.len() == halo_len)
+                            && strip.2.as_ref().is_none_or(|t| t.len() == len)
+                            && strip.3.as_ref().is_none_or(|n| n.len() == halo_len);
+                        if ok {
+                            Ok(strip)
+                        } else {
+                            Err(Error::Mismatch(format!(
+                                "rows {sy0}..{sy1} came back with the wrong number of pixels \
+                                 from the image, mask, threshold or noise rows ({w} per row)"
+                            )))
+                        }
+                    });
                 let failed = r.is_err();
                 if tx.send(r).is_err() || failed {
                     break; // the detection stopped, or reading failed

@@ -119,6 +119,50 @@ fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
     }
 }
 
+/// A row source that returns one pixel too few per read.
+struct ShortRows<'a>(ImageRows<'a>);
+
+impl skysift::stream::RowSource for ShortRows<'_> {
+    fn width(&self) -> usize {
+        self.0.width()
+    }
+    fn height(&self) -> usize {
+        self.0.height()
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> skysift::Result<()> {
+        self.0.read_rows(y0, n, out)?;
+        out.pop();
+        Ok(())
+    }
+}
+
+/// A row source that returns short rows gives an error that says so, not a panic.
+#[test]
+fn short_rows_are_an_error() {
+    let img = io::read_image(&data_str("sep_image.fits")).unwrap();
+    let e = Extractor::default();
+    let err = extract_streaming(&mut ShortRows(ImageRows(&img)), &e, 16).unwrap_err();
+    assert!(err.to_string().contains("wrong number of pixels"), "{err}");
+    let mut t = ShortRows(ImageRows(&img));
+    let beside = skysift::stream::Beside {
+        threshold: Some(&mut t),
+        noise: None,
+    };
+    let r = skysift::stream::extract_streaming_to(
+        &mut ImageRows(&img),
+        None,
+        beside,
+        &e,
+        16,
+        &mut |_| {},
+        &mut |_| Ok(()),
+    );
+    assert!(r
+        .unwrap_err()
+        .to_string()
+        .contains("wrong number of pixels"));
+}
+
 #[test]
 fn streaming_refuses_empty_strips() {
     let img = io::read_image(&data_str("sep_image.fits")).unwrap();
