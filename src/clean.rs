@@ -4,17 +4,24 @@
 //! Each object B is modelled as a Moffat-like profile I(r²) = amp·(1 + α·r²)^(−β)
 //! (β = CLEAN_PARAM) that reaches its threshold at its isophotal area:
 //! U = π·a·b, amp = fdflux/(2·U·abcor), α = ((amp/thresh)^(1/β) − 1)·U/npix. A fainter
-//! object F (smaller filtered flux; on a tie the later one) is cleaned by B if B's
-//! profile at F's position, amp·v^(−β) with v = 1 + α·(cxx·dx² + cyy·dy² + cxy·dx·dy),
-//! exceeds F's `mthresh` (its minarea-th brightest pixel above threshold). Only pairs
-//! closer than 10·(a_B + a_F) are tested.
+//! object F is cleaned by B if B's profile at F's position, amp·v^(−β) with
+//! v = 1 + α·(cxx·dx² + cyy·dy² + cxy·dx·dy), exceeds F's `mthresh` (its minarea-th
+//! brightest pixel above threshold). Only pairs closer than 10·(a_B + a_F) are tested.
 //!
-//! SExtractor semantics: a cleaned object is merged into the object that cleans it
-//! (the brightest one, if several do; chains are followed to an object that is not
-//! cleaned itself), its pixels join that object's segment and its fluxes and areas
-//! are added. SEP instead drops cleaned objects. SEP compares every pair (O(N²));
-//! here candidate pairs come from a uniform grid over the objects' zones of radius
-//! 10·a, so the cost grows as N log N for ordinary fields.
+//! SExtractor's semantics, not SEP's: objects are cleaned one after the other in the
+//! order their detection completes (the last row of the detected component, shared by
+//! the pieces of a deblended blend; then the first pixel), each against the objects
+//! kept so far. The brighter of the pair (larger filtered flux; on a tie the newcomer)
+//! tests the other: a newcomer may clean earlier objects, which leave the kept list,
+//! or be cleaned by one, which ends its turn. A cleaned object is merged into the one
+//! that cleaned it (chains end at an object that is kept): its pixels join that
+//! object's segment and its fluxes and areas are added. An object that has been
+//! cleaned cleans nothing afterwards. SEP instead tests every pair after detection
+//! (O(N²)), lets cleaned objects still clean others, and drops cleaned objects.
+//! SExtractor also lets objects leave its cleaning list once the scan is some rows
+//! past them; skysift keeps every object (the result does not depend on how the image
+//! was cut into strips). Candidates come from a uniform grid over the kept objects, so
+//! the cost grows as N log N for ordinary fields.
 
 use crate::measure::Object;
 use std::collections::HashMap;
@@ -48,115 +55,200 @@ fn cleans(b: &Object, model: (f64, f64), f: &Object, beta: f64) -> bool {
     contribution > f.mthresh
 }
 
-/// Whether i plays B against j: larger filtered flux, the later object on a tie.
-fn brighter(objs: &[Object], i: usize, j: usize) -> bool {
-    objs[i].fdflux > objs[j].fdflux || (objs[i].fdflux == objs[j].fdflux && i > j)
-}
-
 fn close(a: &Object, b: &Object) -> bool {
     let (dx, dy) = (a.x - b.x, a.y - b.y);
     let r = (a.a + b.a) * CLEAN_ZONE;
     dx * dx + dy * dy <= r * r
 }
 
-/// For each object, the object it is merged into (itself if it survives).
-///
-/// Candidate pairs: objects with a ≤ 4 × the median a ("small") go into a uniform
-/// grid of cell 2·CLEAN_ZONE·(4 × median a), so two small objects close enough to be
-/// tested are in the same or adjacent cells; the few larger objects are tested
-/// against every object. Each pair is considered once.
-pub fn clean_targets(objs: &[Object], beta: f64) -> Vec<usize> {
-    let n = objs.len();
-    let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
-    let mut aa: Vec<f64> = objs.iter().map(|o| o.a).filter(|a| a.is_finite()).collect();
-    aa.sort_by(|a, b| a.total_cmp(b));
-    let med = if aa.is_empty() {
-        1.0
-    } else {
-        aa[aa.len() / 2].max(0.1)
-    };
-    let a_cut = 4.0 * med;
-    let cell = 2.0 * CLEAN_ZONE * a_cut;
-    let key = |o: &Object| ((o.x / cell).floor() as i64, (o.y / cell).floor() as i64);
-    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
-    let mut big = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        if o.a <= a_cut {
-            grid.entry(key(o)).or_default().push(i);
+/// The order objects are cleaned in: by the row on which their detection completed
+/// (`done`), then by index (catalog order).
+fn cleaning_order(done: &[u32]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..done.len()).collect();
+    order.sort_by_key(|&i| (done[i], i));
+    order
+}
+
+/// The kept objects, found by position: objects with a ≤ `a_cut` in a uniform grid
+/// of cell 2·CLEAN_ZONE·a_cut (two of them close enough to be tested are in the same
+/// or adjacent cells), the larger ones in a list tested against every newcomer.
+struct Kept {
+    a_cut: f64,
+    cell: f64,
+    grid: HashMap<(i64, i64), Vec<usize>>,
+    big: Vec<usize>,
+}
+
+impl Kept {
+    fn new(objs: &[Object]) -> Kept {
+        let mut aa: Vec<f64> = objs.iter().map(|o| o.a).filter(|a| a.is_finite()).collect();
+        aa.sort_by(|a, b| a.total_cmp(b));
+        let med = if aa.is_empty() {
+            1.0
         } else {
-            big.push(i);
+            aa[aa.len() / 2].max(0.1)
+        };
+        let a_cut = 4.0 * med;
+        Kept {
+            a_cut,
+            cell: 2.0 * CLEAN_ZONE * a_cut,
+            grid: HashMap::new(),
+            big: Vec::new(),
         }
     }
-    let mut best: Vec<Option<usize>> = vec![None; n];
-    let test = |i: usize, j: usize, best: &mut Vec<Option<usize>>| {
-        if !close(&objs[i], &objs[j]) {
-            return;
+
+    fn key(&self, o: &Object) -> (i64, i64) {
+        (
+            (o.x / self.cell).floor() as i64,
+            (o.y / self.cell).floor() as i64,
+        )
+    }
+
+    fn insert(&mut self, objs: &[Object], i: usize) {
+        if objs[i].a <= self.a_cut {
+            let k = self.key(&objs[i]);
+            self.grid.entry(k).or_default().push(i);
+        } else {
+            self.big.push(i);
         }
-        let (b, f) = if brighter(objs, i, j) { (i, j) } else { (j, i) };
-        if cleans(&objs[b], models[b], &objs[f], beta) {
-            match best[f] {
-                Some(cur) if !brighter(objs, b, cur) => {}
-                _ => best[f] = Some(b),
+    }
+
+    fn remove(&mut self, objs: &[Object], i: usize) {
+        let list = if objs[i].a <= self.a_cut {
+            let k = self.key(&objs[i]);
+            self.grid.get_mut(&k).expect("kept object's cell")
+        } else {
+            &mut self.big
+        };
+        let at = list.iter().position(|&j| j == i).expect("kept object");
+        list.swap_remove(at);
+    }
+
+    /// Every kept object that might be close to `o` (a superset of the close ones).
+    fn near(&self, o: &Object, out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.big);
+        let (cx, cy) = self.key(o);
+        let reach = if o.a <= self.a_cut {
+            1
+        } else {
+            // Small kept objects within 10·(a + a_cut).
+            let r = (CLEAN_ZONE * (o.a + self.a_cut) / self.cell).ceil();
+            if r.is_nan() {
+                return; // nothing is close to an object of undefined size
             }
-        }
-    };
-    for (&(cx, cy), members) in &grid {
-        for dy in -1..=1 {
-            for dx in -1..=1 {
-                let Some(other) = grid.get(&(cx + dx, cy + dy)) else {
-                    continue;
-                };
-                for &i in members {
-                    for &j in other {
-                        if i < j {
-                            test(i, j, &mut best);
-                        }
-                    }
+            if r >= 1e6 || (2.0 * r + 1.0).powi(2) > self.grid.len() as f64 {
+                for list in self.grid.values() {
+                    out.extend_from_slice(list);
+                }
+                return;
+            }
+            r as i64
+        };
+        for dy in -reach..=reach {
+            for dx in -reach..=reach {
+                if let Some(list) = self.grid.get(&(cx + dx, cy + dy)) {
+                    out.extend_from_slice(list);
                 }
             }
         }
     }
-    for (k, &i) in big.iter().enumerate() {
-        #[allow(clippy::needless_range_loop)]
-        for j in 0..n {
-            // Big-small pairs once; big-big pairs once (j after i in `big`).
-            if j == i || (objs[j].a > a_cut && !big[k + 1..].contains(&j)) {
-                continue;
-            }
-            test(i, j, &mut best);
-        }
-    }
-    resolve(best)
 }
 
-/// The same decisions from every pair (the O(N²) statement, for tests).
-pub fn clean_targets_brute_force(objs: &[Object], beta: f64) -> Vec<usize> {
+/// Candidates among the kept objects.
+trait Index {
+    /// Kept objects that might be close to object `o` (a superset of the close ones;
+    /// `kept` says which objects are kept).
+    fn near(&self, kept: &[bool], o: usize, out: &mut Vec<usize>);
+    /// Object `i` joined (`true`) or left the kept list.
+    fn update(&mut self, i: usize, joined: bool);
+}
+
+struct Grid<'a> {
+    objs: &'a [Object],
+    kept: Kept,
+}
+
+impl Index for Grid<'_> {
+    fn near(&self, _: &[bool], o: usize, out: &mut Vec<usize>) {
+        self.kept.near(&self.objs[o], out)
+    }
+    fn update(&mut self, i: usize, joined: bool) {
+        if joined {
+            self.kept.insert(self.objs, i)
+        } else {
+            self.kept.remove(self.objs, i)
+        }
+    }
+}
+
+/// Every kept object is a candidate.
+struct All;
+
+impl Index for All {
+    fn near(&self, kept: &[bool], _: usize, out: &mut Vec<usize>) {
+        out.extend((0..kept.len()).filter(|&j| kept[j]));
+    }
+    fn update(&mut self, _: usize, _: bool) {}
+}
+
+/// For each object, the object it is merged into (itself if it survives).
+/// `done[i]` is the row on which object i's detection completed (the last row of its
+/// detected component, before deblending); see the module's text for the order and
+/// the rules.
+pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
+    let mut grid = Grid {
+        objs,
+        kept: Kept::new(objs),
+    };
+    sequential(objs, done, beta, &mut grid)
+}
+
+/// The same decisions with every kept object as a candidate (for tests).
+pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
+    sequential(objs, done, beta, &mut All)
+}
+
+/// The sequential cleaning, with candidates from `index`.
+fn sequential(objs: &[Object], done: &[u32], beta: f64, index: &mut dyn Index) -> Vec<usize> {
+    assert_eq!(objs.len(), done.len(), "one completion row per object");
     let n = objs.len();
     let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
-    let mut best: Vec<Option<usize>> = vec![None; n];
-    for f in 0..n {
-        for b in 0..n {
-            if b == f || !brighter(objs, b, f) || !close(&objs[b], &objs[f]) {
-                continue;
-            }
-            if cleans(&objs[b], models[b], &objs[f], beta) {
-                match best[f] {
-                    Some(cur) if !brighter(objs, b, cur) => {}
-                    _ => best[f] = Some(b),
+    let mut target: Vec<usize> = (0..n).collect();
+    let mut kept = vec![false; n];
+    // When each object joined the kept list: candidates are tested in that order.
+    let mut joined = vec![0usize; n];
+    let mut cands = Vec::new();
+    for (t, o) in cleaning_order(done).into_iter().enumerate() {
+        cands.clear();
+        index.near(&kept, o, &mut cands);
+        cands.retain(|&s| kept[s] && close(&objs[o], &objs[s]));
+        cands.sort_by_key(|&s| joined[s]);
+        let mut cleaned = false;
+        for &s in &cands {
+            if objs[s].fdflux <= objs[o].fdflux {
+                if cleans(&objs[o], models[o], &objs[s], beta) {
+                    target[s] = o;
+                    kept[s] = false;
+                    index.update(s, false);
                 }
+            } else if cleans(&objs[s], models[s], &objs[o], beta) {
+                target[o] = s;
+                cleaned = true;
+                break;
             }
         }
+        if !cleaned {
+            kept[o] = true;
+            joined[o] = t;
+            index.update(o, true);
+        }
     }
-    resolve(best)
-}
-
-/// Follows "cleaned by" links to an object that is not cleaned (links always go to a
-/// brighter object, so there are no cycles).
-fn resolve(best: Vec<Option<usize>>) -> Vec<usize> {
-    (0..best.len())
+    // Follow "merged into" links to a kept object (an eater was kept when it ate; links
+    // go to objects that were kept at the time, so there are no cycles).
+    (0..n)
         .map(|mut i| {
-            while let Some(b) = best[i] {
-                i = b;
+            while target[i] != i {
+                i = target[i];
             }
             i
         })
@@ -242,12 +334,39 @@ mod tests {
                     )
                 })
                 .collect();
-            let a = clean_targets(&objs, 1.0);
-            let b = clean_targets_brute_force(&objs, 1.0);
+            let done: Vec<u32> = objs.iter().map(|o| o.y as u32).collect();
+            let a = clean_targets(&objs, &done, 1.0);
+            let b = clean_targets_brute_force(&objs, &done, 1.0);
             assert_eq!(a, b, "field {field}");
             assert!(
                 a.iter().enumerate().any(|(i, &t)| t != i),
                 "field {field} cleans nothing"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cleaned_object_cleans_nothing_afterwards_and_order_is_completion_order() {
+        // B is in A's wing; C is in B's wing but beyond A's reach.
+        let a = obj(100.0, 100.0, 3.0, 1e5, 50.0);
+        let b = obj(108.0, 100.0, 1.5, 2000.0, 10.0);
+        let c = obj(112.0, 100.0, 1.0, 60.0, 8.0);
+        let objs = vec![a, b, c];
+        let one = moffat(&objs[0], 1.0);
+        let two = moffat(&objs[1], 1.0);
+        assert!(cleans(&objs[0], one, &objs[1], 1.0));
+        assert!(cleans(&objs[1], two, &objs[2], 1.0));
+        assert!(!cleans(&objs[0], one, &objs[2], 1.0));
+        // A, then B (cleaned by A on arrival), then C: nothing kept cleans C.
+        assert_eq!(clean_targets(&objs, &[10, 20, 30], 1.0), vec![0, 0, 2]);
+        // C, then B (cleans C), then A (cleans B): C follows B into A.
+        assert_eq!(clean_targets(&objs, &[30, 20, 10], 1.0), vec![0, 0, 0]);
+        // The same detection row: catalog order (A, B, C).
+        assert_eq!(clean_targets(&objs, &[5, 5, 5], 1.0), vec![0, 0, 2]);
+        for done in [[10, 20, 30], [30, 20, 10], [5, 5, 5]] {
+            assert_eq!(
+                clean_targets(&objs, &done, 1.0),
+                clean_targets_brute_force(&objs, &done, 1.0)
             );
         }
     }
@@ -259,7 +378,7 @@ mod tests {
         let far = obj(300.0, 300.0, 1.0, 80.0, 5.0);
         let real = obj(108.0, 100.0, 1.5, 5e4, 5000.0); // bright enough to survive
         let objs = vec![star, wing, far, real];
-        let t = clean_targets(&objs, 1.0);
+        let t = clean_targets(&objs, &[0, 0, 0, 0], 1.0);
         assert_eq!(t, vec![0, 0, 2, 3]);
     }
 }

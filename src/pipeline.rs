@@ -197,7 +197,9 @@ pub(crate) fn split_object(
 
 /// What deblending returns: the new segmentation, each object's fixed centre (for
 /// deblended objects) and whether it came out of a split.
-type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>);
+/// The deblended segmentation, the fixed centres of deblended objects, which objects
+/// came out of a split and the last row of each object's detected component.
+type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>, Vec<u32>);
 
 /// Deblends every object of `seg` (in parallel); returns the new segmentation (objects
 /// ordered by first pixel), the fixed centres of deblended objects and which objects
@@ -219,6 +221,7 @@ fn deblend_all(
         Vec<f32>,
         Option<(f64, f64)>,
         bool,
+        u32,
     );
     let parts: Vec<Vec<Piece>> = (0..seg.len())
         .into_par_iter()
@@ -243,6 +246,7 @@ fn deblend_all(
             }
             let t0 = tsum / px.len() as f64;
             let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
+            let last_row = runs.last().map_or(0, |r| r.y);
             split_object(&px, runs, first, t0, p)
                 .into_iter()
                 .map(|(r, idx, centre, merged)| {
@@ -252,7 +256,7 @@ fn deblend_all(
                     } else {
                         Vec::new()
                     };
-                    (r, c, v, centre, merged)
+                    (r, c, v, centre, merged, last_row)
                 })
                 .collect()
         })
@@ -261,6 +265,7 @@ fn deblend_all(
     all.sort_by_key(|part| (part.0[0].y, part.0[0].x0));
     let centres = all.iter().map(|part| part.3).collect();
     let merged = all.iter().map(|part| part.4).collect();
+    let done = all.iter().map(|part| part.5).collect();
     let raw: Vec<f32> = all.iter().flat_map(|part| part.2.iter().copied()).collect();
     let mut seg = Segmentation::from_parts(
         seg.width(),
@@ -270,7 +275,7 @@ fn deblend_all(
     if with_raw {
         seg = seg.with_raw(raw);
     }
-    (seg, centres, merged)
+    (seg, centres, merged, done)
 }
 
 /// Merges every cleaned object's measurements into its target (in index order);
@@ -683,12 +688,17 @@ impl Extractor {
         // copy of the image in this process).
         drop(uploaded);
         // Deblending, per object in parallel, seeded by each object's first pixel.
-        let (segmentation, centres, merged) = if p.deblend.mincont < 1.0 {
-            let (seg, c, m) = deblend_all(&segmentation, subtracted.as_ref(), &thresh, p);
+        // With each object, the last row of its detected component (the order cleaning
+        // takes objects in).
+        let (segmentation, centres, merged, done) = if p.deblend.mincont < 1.0 {
+            let d = deblend_all(&segmentation, subtracted.as_ref(), &thresh, p);
             lap("deblending");
-            (seg, c, m)
+            d
         } else {
-            (segmentation, Vec::new(), Vec::new())
+            let done = (0..segmentation.len())
+                .map(|k| segmentation.object(k).last().map_or(0, |r| r.y))
+                .collect();
+            (segmentation, Vec::new(), Vec::new(), done)
         };
         let inp = MeasureInput {
             saturated: &saturated,
@@ -711,7 +721,7 @@ impl Extractor {
         }
         lap("measurement");
         let (segmentation, objects) = if p.clean {
-            let targets = crate::clean::clean_targets(&objects, p.clean_param);
+            let targets = crate::clean::clean_targets(&objects, &done, p.clean_param);
             let r = apply_cleaning(segmentation, objects, &targets, p.mag_zeropoint);
             lap("cleaning");
             r

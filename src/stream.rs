@@ -355,8 +355,9 @@ pub fn extract_streaming_to(
     let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
         if c.npix() >= p.minarea {
             let t_measure = if matched { t_snr } else { t_detect };
+            let done = c.last_y;
             for (key, obj) in measure_component(c, w, h, (t_measure, t_analysis, mode), g, p) {
-                pending.push(Reverse(Keyed { key, obj }));
+                pending.push(Reverse(Keyed { key, done, obj }));
             }
         }
     };
@@ -708,14 +709,16 @@ pub fn extract_streaming_to(
     // The rest in whole-image order (by first pixel); with cleaning, all of them, as in
     // the pipeline.
     let mut objs: Vec<Object> = Vec::with_capacity(pending.len());
-    while let Some(Reverse(Keyed { obj, .. })) = pending.pop() {
-        objs.push(obj);
+    let mut done: Vec<u32> = Vec::with_capacity(pending.len());
+    while let Some(Reverse(k)) = pending.pop() {
+        objs.push(k.obj);
+        done.push(k.done);
     }
     for (k, o) in objs.iter_mut().enumerate() {
         o.number = (emitted + k) as u32 + 1;
     }
     if p.clean {
-        let targets = crate::clean::clean_targets(&objs, p.clean_param);
+        let targets = crate::clean::clean_targets(&objs, &done, p.clean_param);
         merge_cleaned(&mut objs, &targets, p.mag_zeropoint);
         let mut kept: Vec<Object> = objs
             .into_iter()
@@ -743,6 +746,9 @@ pub fn extract_streaming_to(
 /// A measured object keyed by its first pixel (row, column), ordered by the key.
 struct Keyed {
     key: (u32, u32),
+    /// The last row of the object's detected component (the order cleaning takes
+    /// objects in).
+    done: u32,
     obj: Object,
 }
 
