@@ -219,12 +219,8 @@ pub fn measure_object(
     let mut saturated = false;
     let gain = inp.gain;
     let mut vi = 0usize;
-    // mthresh (SExtractor's examineiso, with its quirks): the first `minarea` values
-    // fill the heap, the next one only triggers the sort and is never inserted, later
-    // ones replace the minimum when larger; with exactly `minarea` pixels the result
-    // is the first pixel's value.
-    let mut heap: Vec<f64> = Vec::with_capacity(inp.minarea);
-    let mut seen = 0usize;
+    // The filtered values above the threshold, in raster order (for mthresh).
+    let mut above: Vec<f64> = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
     for r in runs {
         let y = r.y as usize;
         let dy = (r.y - ymin) as f64;
@@ -266,20 +262,7 @@ pub fn measure_object(
             var_sum += var;
             let tpix = inp.thresh.at(idx) as f64;
             thresh_sum += tpix;
-            let m = c - tpix;
-            if seen < inp.minarea {
-                heap.push(m);
-            } else if seen > inp.minarea {
-                let (k, &lo) = heap
-                    .iter()
-                    .enumerate()
-                    .min_by(|a, b| a.1.total_cmp(b.1))
-                    .expect("heap is not empty");
-                if m > lo {
-                    heap[k] = m;
-                }
-            }
-            seen += 1;
+            above.push(c - tpix);
             if v > inp.analysis_thresh.at(idx) as f64 {
                 isoarea += 1;
             }
@@ -294,13 +277,7 @@ pub fn measure_object(
             }
         }
     }
-    o.mthresh = if (npix as usize) < inp.minarea || heap.is_empty() {
-        0.0
-    } else if npix as usize == inp.minarea {
-        heap[0]
-    } else {
-        heap.iter().copied().fold(f64::INFINITY, f64::min)
-    };
+    o.mthresh = mthresh(&above, &scan_list_order(runs), inp.minarea);
     o.xmin = xmin;
     o.xmax = xmax;
     o.ymin = ymin;
@@ -449,9 +426,301 @@ pub fn measure_all(
         .collect()
 }
 
+/// SExtractor's `mthresh` (its examineiso, with the quirks that SEP shares), from the
+/// values above threshold in raster order and the pixel-list order (`order[k]` = the
+/// raster index of the k-th pixel of the list): the first `minarea` values fill a
+/// heap, the next one only triggers the heap's sort and is never inserted, later ones
+/// replace the heap's minimum when larger; the result is the heap's minimum, or the
+/// first pixel's value when the object has exactly `minarea` pixels, or 0 below that.
+fn mthresh(above: &[f64], order: &[u32], minarea: usize) -> f64 {
+    let n = above.len();
+    if n < minarea || minarea == 0 {
+        return 0.0;
+    }
+    let first = &order[..minarea];
+    if n == minarea {
+        return above[first[0] as usize];
+    }
+    // The heap ends with the `minarea` largest of the first `minarea` values and every
+    // value after the skipped one.
+    let mut top: Vec<f64> = first.iter().map(|&k| above[k as usize]).collect();
+    top.sort_by(|a, b| a.total_cmp(b));
+    for &k in &order[minarea + 1..] {
+        let m = above[k as usize];
+        if m > top[0] {
+            // Keep `top` sorted: drop the minimum, insert m in place.
+            let at = top.partition_point(|&t| t < m);
+            top.copy_within(1..at, 0);
+            top[at - 1] = m;
+        }
+    }
+    top[0]
+}
+
+/// The order in which a one-pass connected-component scan (Lutz's algorithm, as
+/// SExtractor and SEP detect) links an object's pixels into its pixel list, which
+/// `mthresh` depends on. For each position of the list, the pixel's index in raster
+/// order; `runs` in raster order.
+///
+/// Rows are scanned in order, each from left to right. Pixels join the list of the
+/// segment they belong to. A segment that starts inside the (8-connected) span of a
+/// previous-row segment continues that segment's list; one that starts left of it
+/// begins a list of its own, and when the scan reaches the start of a previous-row
+/// segment while inside a segment, that segment's list (with everything linked to it)
+/// is appended to the current list, the rest of the current segment after it. At one
+/// column, the start of a previous-row segment is handled before the pixel, the end
+/// (one column past the segment) after it. Pieces that never join (a deblended
+/// object's pixels need not touch) follow one another in the order they began.
+pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
+    const NONE: u32 = u32::MAX;
+    let npix: usize = runs.iter().map(|r| r.len()).sum();
+    let mut next = vec![NONE; npix];
+    // Lists: head, tail, parent (union-find: a merged list points at the one it joined).
+    let mut head: Vec<u32> = Vec::new();
+    let mut tail: Vec<u32> = Vec::new();
+    let mut parent: Vec<u32> = Vec::new();
+    fn find(parent: &mut [u32], mut i: u32) -> u32 {
+        while parent[i as usize] != i {
+            let p = parent[i as usize];
+            parent[i as usize] = parent[p as usize];
+            i = p;
+        }
+        i
+    }
+    // Appends pixels first..last (raster indices, inclusive range as a half-open one).
+    let append = |next: &mut [u32], head: &mut [u32], tail: &mut [u32], l: u32, s: u32, e: u32| {
+        if s >= e {
+            return;
+        }
+        for i in s..e - 1 {
+            next[i as usize] = i + 1;
+        }
+        let l = l as usize;
+        if tail[l] == NONE {
+            head[l] = s;
+        } else {
+            next[tail[l] as usize] = s;
+        }
+        tail[l] = e - 1;
+    };
+    // Previous row's segments: (x0, x1 exclusive, list).
+    let mut prev: Vec<(u32, u32, u32)> = Vec::new();
+    let mut cur: Vec<(u32, u32, u32)> = Vec::new();
+    let mut i = 0usize;
+    let mut offset = 0u32;
+    while i < runs.len() {
+        let y = runs[i].y;
+        let mut j = i;
+        while j < runs.len() && runs[j].y == y {
+            j += 1;
+        }
+        cur.clear();
+        // The previous row's segment whose span the scan is in: its list (`active`).
+        let mut p = 0usize;
+        let mut active: Option<u32> = None;
+        for run in &runs[i..j] {
+            let len = run.len() as u32;
+            // Previous-row segments met before this segment starts (their start at or
+            // before x0): the last one whose span (x0 ..= x1) still covers x0 is active.
+            while p < prev.len() && prev[p].0 <= run.x0 {
+                active = Some(prev[p].2);
+                p += 1;
+            }
+            let in_span = p > 0 && prev[p - 1].1 >= run.x0;
+            let list = match active {
+                Some(l) if in_span => find(&mut parent, l),
+                _ => {
+                    head.push(NONE);
+                    tail.push(NONE);
+                    parent.push(head.len() as u32 - 1);
+                    head.len() as u32 - 1
+                }
+            };
+            // Previous-row segments that start inside this one or at the column after
+            // it (touching diagonally): their lists join.
+            let mut from = offset;
+            while p < prev.len() && prev[p].0 <= run.x1 {
+                let at = offset + (prev[p].0 - run.x0);
+                append(&mut next, &mut head, &mut tail, list, from, at);
+                from = at;
+                let other = find(&mut parent, prev[p].2);
+                if other != list {
+                    let (o, l) = (other as usize, list as usize);
+                    if head[o] != NONE {
+                        if tail[l] == NONE {
+                            head[l] = head[o];
+                        } else {
+                            next[tail[l] as usize] = head[o];
+                        }
+                        tail[l] = tail[o];
+                    }
+                    parent[o] = list;
+                }
+                active = Some(list);
+                p += 1;
+            }
+            append(&mut next, &mut head, &mut tail, list, from, offset + len);
+            cur.push((run.x0, run.x1, list));
+            offset += len;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+        i = j;
+    }
+    let mut order = Vec::with_capacity(npix);
+    for l in 0..head.len() as u32 {
+        if parent[l as usize] == l {
+            let mut k = head[l as usize];
+            while k != NONE {
+                order.push(k);
+                k = next[k as usize];
+            }
+        }
+    }
+    debug_assert_eq!(order.len(), npix);
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs (raster order) of a set of pixels (y, x).
+    fn runs_of(pix: &[(u32, u32)]) -> Vec<Run> {
+        let mut p = pix.to_vec();
+        p.sort();
+        let px: Vec<crate::deblend::Pixel> = p
+            .iter()
+            .map(|&(y, x)| crate::deblend::Pixel {
+                x,
+                y,
+                c: 0.0,
+                v: 0.0,
+            })
+            .collect();
+        crate::deblend::runs_of(&px, &(0..px.len()).collect::<Vec<_>>())
+    }
+
+    /// The scan order stated column by column (the definition, slowly): at each column,
+    /// previous-row segment starts, then the pixel, then previous-row segment ends.
+    fn scan_order_by_columns(runs: &[Run]) -> Vec<u32> {
+        let raster: Vec<(u32, u32)> = runs
+            .iter()
+            .flat_map(|r| (r.x0..r.x1).map(move |x| (r.y, x)))
+            .collect();
+        let index = |y: u32, x: u32| raster.iter().position(|&q| q == (y, x)).unwrap() as u32;
+        let mut lists: Vec<Option<Vec<u32>>> = Vec::new();
+        let mut parent: Vec<usize> = Vec::new();
+        fn find(parent: &[usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                i = parent[i];
+            }
+            i
+        }
+        let mut prev: Vec<(u32, u32, usize)> = Vec::new(); // (x0, last x, list)
+        let ys: std::collections::BTreeSet<u32> = runs.iter().map(|r| r.y).collect();
+        for y in ys {
+            let row: Vec<&Run> = runs.iter().filter(|r| r.y == y).collect();
+            let on = |x: u32| row.iter().any(|r| r.x0 <= x && x < r.x1);
+            let lo = row[0].x0.min(prev.first().map_or(u32::MAX, |p| p.0));
+            let hi = row.last().unwrap().x1 + prev.last().map_or(0, |p| p.1 + 2);
+            let (mut in_seg, mut cur, mut active, mut in_span) = (false, 0usize, 0usize, false);
+            let (mut seg_start, mut next_prev) = (0u32, Vec::new());
+            for x in lo..=hi {
+                for &(a, _, l) in prev.iter().filter(|p| p.0 == x) {
+                    let r = find(&parent, l);
+                    if in_seg {
+                        let c = find(&parent, cur);
+                        if r != c {
+                            let moved = lists[r].take().unwrap();
+                            lists[c].as_mut().unwrap().extend(moved);
+                            parent[r] = c;
+                        }
+                        active = c;
+                    } else {
+                        active = r;
+                    }
+                    in_span = true;
+                    let _ = a;
+                }
+                if on(x) {
+                    if !in_seg {
+                        in_seg = true;
+                        seg_start = x;
+                        cur = if in_span {
+                            find(&parent, active)
+                        } else {
+                            lists.push(Some(Vec::new()));
+                            parent.push(lists.len() - 1);
+                            lists.len() - 1
+                        };
+                    }
+                    let c = find(&parent, cur);
+                    lists[c].as_mut().unwrap().push(index(y, x));
+                }
+                if prev.iter().any(|p| p.1 + 1 == x) {
+                    in_span = false;
+                }
+                if !on(x) && in_seg {
+                    in_seg = false;
+                    next_prev.push((seg_start, x - 1, cur));
+                }
+            }
+            prev = next_prev;
+        }
+        (0..lists.len())
+            .filter(|&l| parent[l] == l)
+            .flat_map(|l| lists[l].clone().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn scan_list_order_links_as_a_one_pass_scan() {
+        // A plus: the middle row starts left of the top pixel, so its list comes
+        // first and the top pixel's joins it at column 221.
+        let plus = runs_of(&[(166, 221), (167, 220), (167, 221), (167, 222), (168, 221)]);
+        // Raster indices: (166,221)=0, (167,220)=1, (167,221)=2, (167,222)=3, (168,221)=4.
+        assert_eq!(scan_list_order(&plus), vec![1, 0, 2, 3, 4]);
+        // Random blobs (connected or not) against the column-by-column statement.
+        let mut s = 99u64;
+        let mut rnd = move |n: u32| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s % n as u64) as u32
+        };
+        for case in 0..300 {
+            let (w, h) = (3 + rnd(12), 1 + rnd(10));
+            let fill = 30 + rnd(60);
+            let pix: Vec<(u32, u32)> = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (y + 5, x + 7)))
+                .filter(|_| rnd(100) < fill)
+                .collect();
+            if pix.is_empty() {
+                continue;
+            }
+            let runs = runs_of(&pix);
+            let got = scan_list_order(&runs);
+            assert_eq!(got, scan_order_by_columns(&runs), "case {case}: {pix:?}");
+            let mut sorted = got.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..pix.len() as u32).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn mthresh_quirks() {
+        let order: Vec<u32> = vec![1, 0, 2, 3, 4, 5, 6];
+        let above = [0.25, 0.9, 4.0, 0.3, 0.6, 7.0, 0.1];
+        // Exactly minarea pixels: the first in list order (not the minimum).
+        assert_eq!(mthresh(&above[..5], &order[..5], 5), 0.9);
+        // Fewer: 0.
+        assert_eq!(mthresh(&above[..4], &[1, 0, 2, 3], 5), 0.0);
+        // More: the heap takes list positions 0-4 and 6, never position 5 (raster 5,
+        // the 7.0): the 5 largest of {0.9, 0.25, 4.0, 0.3, 0.6, 0.1} end at 0.25.
+        assert_eq!(mthresh(&above, &order, 5), 0.25);
+        // minarea 3: heap {0.9, 0.25, 4.0}, skip 0.3, then 0.6 (> 0.25), 7.0, 0.1.
+        assert_eq!(mthresh(&above, &order, 3), 0.9);
+    }
     use crate::label::Segmentation;
 
     fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
