@@ -24,7 +24,6 @@
 //! the cost grows as N log N for ordinary fields.
 
 use crate::measure::Object;
-use std::collections::HashMap;
 
 const CLEAN_ZONE: f64 = 10.0;
 
@@ -70,12 +69,18 @@ fn cleaning_order(done: &[u32]) -> Vec<usize> {
 }
 
 /// The kept objects, found by position: objects with a ≤ `a_cut` in a uniform grid
-/// of cell 2·CLEAN_ZONE·a_cut (two of them close enough to be tested are in the same
-/// or adjacent cells), the larger ones in a list tested against every newcomer.
+/// of cells at least 2·CLEAN_ZONE·a_cut wide (two of them close enough to be tested
+/// are in the same or adjacent cells), the larger ones in a list tested against every
+/// newcomer.
 struct Kept {
     a_cut: f64,
     cell: f64,
-    grid: HashMap<(i64, i64), Vec<usize>>,
+    /// The grid's origin (cell (0, 0) starts there) and size in cells.
+    x0: f64,
+    y0: f64,
+    nx: usize,
+    ny: usize,
+    cells: Vec<Vec<u32>>,
     big: Vec<usize>,
 }
 
@@ -89,66 +94,104 @@ impl Kept {
             aa[aa.len() / 2].max(0.1)
         };
         let a_cut = 4.0 * med;
+        let (mut x0, mut x1, mut y0, mut y1) = (0f64, 0f64, 0f64, 0f64);
+        for o in objs.iter().filter(|o| o.x.is_finite() && o.y.is_finite()) {
+            x0 = x0.min(o.x);
+            x1 = x1.max(o.x);
+            y0 = y0.min(o.y);
+            y1 = y1.max(o.y);
+        }
+        // Cells of at least 2·CLEAN_ZONE·a_cut, and no more cells than about 4 per
+        // object (wider cells keep the search exact, only less selective).
+        let mut cell = 2.0 * CLEAN_ZONE * a_cut;
+        let max_cells = 4.0 * objs.len() as f64 + 64.0;
+        let span = |c: f64| ((x1 - x0) / c).floor() + 1.0;
+        let spany = |c: f64| ((y1 - y0) / c).floor() + 1.0;
+        while span(cell) * spany(cell) > max_cells {
+            cell *= 2.0;
+        }
+        let (nx, ny) = (span(cell) as usize, spany(cell) as usize);
         Kept {
             a_cut,
-            cell: 2.0 * CLEAN_ZONE * a_cut,
-            grid: HashMap::new(),
+            cell,
+            x0,
+            y0,
+            nx,
+            ny,
+            cells: vec![Vec::new(); nx * ny],
             big: Vec::new(),
         }
     }
 
-    fn key(&self, o: &Object) -> (i64, i64) {
-        (
-            (o.x / self.cell).floor() as i64,
-            (o.y / self.cell).floor() as i64,
-        )
+    /// The cell of a small object (a ≤ a_cut; positions are finite for those, as
+    /// a NaN or infinite position makes the moments, hence a, NaN).
+    fn cell_of(&self, o: &Object) -> (usize, usize) {
+        let cx = ((o.x - self.x0) / self.cell)
+            .floor()
+            .clamp(0.0, (self.nx - 1) as f64);
+        let cy = ((o.y - self.y0) / self.cell)
+            .floor()
+            .clamp(0.0, (self.ny - 1) as f64);
+        (cx as usize, cy as usize)
+    }
+
+    fn small(&self, o: &Object) -> bool {
+        o.a <= self.a_cut && o.x.is_finite() && o.y.is_finite()
     }
 
     fn insert(&mut self, objs: &[Object], i: usize) {
-        if objs[i].a <= self.a_cut {
-            let k = self.key(&objs[i]);
-            self.grid.entry(k).or_default().push(i);
+        if self.small(&objs[i]) {
+            let (cx, cy) = self.cell_of(&objs[i]);
+            self.cells[cy * self.nx + cx].push(i as u32);
         } else {
             self.big.push(i);
         }
     }
 
     fn remove(&mut self, objs: &[Object], i: usize) {
-        let list = if objs[i].a <= self.a_cut {
-            let k = self.key(&objs[i]);
-            self.grid.get_mut(&k).expect("kept object's cell")
+        if self.small(&objs[i]) {
+            let (cx, cy) = self.cell_of(&objs[i]);
+            let list = &mut self.cells[cy * self.nx + cx];
+            let at = list
+                .iter()
+                .position(|&j| j as usize == i)
+                .expect("kept object");
+            list.swap_remove(at);
         } else {
-            &mut self.big
-        };
-        let at = list.iter().position(|&j| j == i).expect("kept object");
-        list.swap_remove(at);
+            let at = self.big.iter().position(|&j| j == i).expect("kept object");
+            self.big.swap_remove(at);
+        }
     }
 
     /// Every kept object that might be close to `o` (a superset of the close ones).
     fn near(&self, o: &Object, out: &mut Vec<usize>) {
         out.extend_from_slice(&self.big);
-        let (cx, cy) = self.key(o);
-        let reach = if o.a <= self.a_cut {
-            1
+        if !(o.x.is_finite() && o.y.is_finite()) || o.a.is_nan() {
+            return; // nothing is close to an object without a position or size
+        }
+        // Small kept objects within 10·(a + a_cut): cells within `reach` of o's cell.
+        let r = (CLEAN_ZONE * (o.a + self.a_cut) / self.cell).ceil();
+        let reach = if r.is_finite() {
+            r.min(1e9) as i64
         } else {
-            // Small kept objects within 10·(a + a_cut).
-            let r = (CLEAN_ZONE * (o.a + self.a_cut) / self.cell).ceil();
-            if r.is_nan() {
-                return; // nothing is close to an object of undefined size
-            }
-            if r >= 1e6 || (2.0 * r + 1.0).powi(2) > self.grid.len() as f64 {
-                for list in self.grid.values() {
-                    out.extend_from_slice(list);
-                }
-                return;
-            }
-            r as i64
+            i64::MAX / 4
         };
-        for dy in -reach..=reach {
-            for dx in -reach..=reach {
-                if let Some(list) = self.grid.get(&(cx + dx, cy + dy)) {
-                    out.extend_from_slice(list);
-                }
+        let (cx, cy) = (
+            ((o.x - self.x0) / self.cell).floor() as i64,
+            ((o.y - self.y0) / self.cell).floor() as i64,
+        );
+        let (nx, ny) = (self.nx as i64, self.ny as i64);
+        let xa = cx.saturating_sub(reach).max(0);
+        let xb = cx.saturating_add(reach).min(nx - 1);
+        let ya = cy.saturating_sub(reach).max(0);
+        let yb = cy.saturating_add(reach).min(ny - 1);
+        for y in ya..=yb {
+            for x in xa..=xb {
+                out.extend(
+                    self.cells[(y * nx + x) as usize]
+                        .iter()
+                        .map(|&j| j as usize),
+                );
             }
         }
     }

@@ -235,29 +235,26 @@ pub fn deblend(
     // A component with fewer than two of the object's local maxima cannot split
     // further (its brightest pixel at any level is one of them): it is not segmented
     // again.
-    let is_max: Vec<bool> = px
-        .iter()
-        .map(|q| {
-            let (x, y) = ((q.x - grid.x0) as i64, (q.y - grid.y0) as i64);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
-                        continue;
-                    }
-                    if let Some(nb) = grid.at(x + dx, y + dy) {
-                        if px[nb].c > q.c {
-                            return false;
-                        }
+    let is_max = |q: &Pixel| {
+        let (x, y) = ((q.x - grid.x0) as i64, (q.y - grid.y0) as i64);
+        for dy in -1i64..=1 {
+            for dx in -1i64..=1 {
+                if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
+                    continue;
+                }
+                if let Some(nb) = grid.at(x + dx, y + dy) {
+                    if px[nb].c > q.c {
+                        return false;
                     }
                 }
             }
-            true
-        })
-        .collect();
+        }
+        true
+    };
     // The brightest pixel of any component at any level is a local maximum of the
     // object (no connected neighbour is brighter), so an object with a single local
     // maximum cannot split: most objects stop here.
-    if is_max.iter().filter(|&&m| m).take(2).count() < 2 {
+    if px.iter().filter(|q| is_max(q)).take(2).count() < 2 {
         return None;
     }
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();

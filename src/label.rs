@@ -90,12 +90,6 @@ impl Segmentation {
         }
         &self.raw[self.value_offsets[k]..self.value_offsets[k + 1]]
     }
-    /// Attaches unfiltered values, laid out as the filtered ones (one per pixel).
-    pub(crate) fn with_raw(mut self, raw: Vec<f32>) -> Self {
-        assert_eq!(raw.len(), self.values.len(), "one raw value per pixel");
-        self.raw = raw;
-        self
-    }
     pub fn width(&self) -> usize {
         self.width
     }
@@ -116,20 +110,33 @@ impl Segmentation {
     /// Builds a segmentation from objects given as run lists with the values of their
     /// pixels (runs in raster order; values in run order).
     pub fn from_parts(width: usize, height: usize, objects: Vec<(Vec<Run>, Vec<f32>)>) -> Self {
-        let mut seg = Segmentation {
+        let mut seg = Segmentation::empty(width, height);
+        for (r, v) in objects {
+            seg.push(&r, &v, &[]);
+        }
+        seg
+    }
+
+    /// A segmentation without objects, to `push` them into.
+    pub(crate) fn empty(width: usize, height: usize) -> Self {
+        Segmentation {
             width,
             height,
             offsets: vec![0],
             value_offsets: vec![0],
             ..Default::default()
-        };
-        for (r, v) in objects {
-            seg.runs.extend(r);
-            seg.values.extend(v);
-            seg.offsets.push(seg.runs.len());
-            seg.value_offsets.push(seg.values.len());
         }
-        seg
+    }
+
+    /// Appends an object: its runs (raster order), their values and, when the
+    /// segmentation carries them, their unfiltered values (else empty).
+    pub(crate) fn push(&mut self, runs: &[Run], values: &[f32], raw: &[f32]) {
+        self.runs.extend_from_slice(runs);
+        self.values.extend_from_slice(values);
+        self.raw.extend_from_slice(raw);
+        self.offsets.push(self.runs.len());
+        self.value_offsets.push(self.values.len());
+        debug_assert!(self.raw.is_empty() || self.raw.len() == self.values.len());
     }
 
     /// Builds a segmentation from objects given as run lists (runs in raster order).

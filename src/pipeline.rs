@@ -176,27 +176,37 @@ pub(crate) fn split_object(
     t0: f64,
     p: &ExtractParams,
 ) -> Vec<Part> {
-    use crate::deblend::{deblend, runs_of};
-    if p.deblend.mincont < 1.0 {
-        if let Some(children) = deblend(
-            px,
-            t0,
-            p.minarea,
-            p.connectivity,
-            &p.deblend,
-            first ^ 0x5EED_5EED_5EED_5EED,
-        ) {
-            return children
-                .into_iter()
-                .map(|ch| (runs_of(px, &ch.pixels), ch.pixels, Some(ch.centre), true))
-                .collect();
-        }
-    }
-    vec![(runs.to_vec(), (0..px.len()).collect(), None, false)]
+    split_pieces(px, first, t0, p)
+        .unwrap_or_else(|| vec![(runs.to_vec(), (0..px.len()).collect(), None, false)])
 }
 
-/// What deblending returns: the new segmentation, each object's fixed centre (for
-/// deblended objects) and whether it came out of a split.
+/// The pieces of a deblended object; `None` when it does not split.
+fn split_pieces(
+    px: &[crate::deblend::Pixel],
+    first: u64,
+    t0: f64,
+    p: &ExtractParams,
+) -> Option<Vec<Part>> {
+    use crate::deblend::{deblend, runs_of};
+    if p.deblend.mincont >= 1.0 {
+        return None;
+    }
+    let children = deblend(
+        px,
+        t0,
+        p.minarea,
+        p.connectivity,
+        &p.deblend,
+        first ^ 0x5EED_5EED_5EED_5EED,
+    )?;
+    Some(
+        children
+            .into_iter()
+            .map(|ch| (runs_of(px, &ch.pixels), ch.pixels, Some(ch.centre), true))
+            .collect(),
+    )
+}
+
 /// The deblended segmentation, the fixed centres of deblended objects, which objects
 /// came out of a split and the last row of each object's detected component.
 type Deblended = (Segmentation, Vec<Option<(f64, f64)>>, Vec<bool>, Vec<u32>);
@@ -215,15 +225,13 @@ fn deblend_all(
     use crate::deblend::Pixel;
     let w = seg.width();
     let with_raw = !seg.is_empty() && !seg.object_raw(0).is_empty();
-    type Piece = (
-        Vec<crate::label::Run>,
-        Vec<f32>,
-        Vec<f32>,
-        Option<(f64, f64)>,
-        bool,
-        u32,
-    );
-    let parts: Vec<Vec<Piece>> = (0..seg.len())
+    /// An object that did not split (by index), or a piece of one that did: runs,
+    /// filtered values, unfiltered values (GPU path) and centre.
+    enum Piece {
+        Whole(usize),
+        Split(Vec<crate::label::Run>, Vec<f32>, Vec<f32>, (f64, f64)),
+    }
+    let parts: Vec<Vec<(Piece, u32)>> = (0..seg.len())
         .into_par_iter()
         .map(|k| {
             let runs = seg.object(k);
@@ -247,35 +255,53 @@ fn deblend_all(
             let t0 = tsum / px.len() as f64;
             let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
             let last_row = runs.last().map_or(0, |r| r.y);
-            split_object(&px, runs, first, t0, p)
-                .into_iter()
-                .map(|(r, idx, centre, merged)| {
-                    let c = idx.iter().map(|&i| px[i].c).collect();
-                    let v = if with_raw {
-                        idx.iter().map(|&i| px[i].v).collect()
-                    } else {
-                        Vec::new()
-                    };
-                    (r, c, v, centre, merged, last_row)
-                })
-                .collect()
+            match split_pieces(&px, first, t0, p) {
+                None => vec![(Piece::Whole(k), last_row)],
+                Some(pieces) => pieces
+                    .into_iter()
+                    .map(|(r, idx, centre, _)| {
+                        let c = idx.iter().map(|&i| px[i].c).collect();
+                        let v = if with_raw {
+                            idx.iter().map(|&i| px[i].v).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let centre = centre.expect("deblended pieces have a centre");
+                        (Piece::Split(r, c, v, centre), last_row)
+                    })
+                    .collect(),
+            }
         })
         .collect();
-    let mut all: Vec<Piece> = parts.into_iter().flatten().collect();
-    all.sort_by_key(|part| (part.0[0].y, part.0[0].x0));
-    let centres = all.iter().map(|part| part.3).collect();
-    let merged = all.iter().map(|part| part.4).collect();
-    let done = all.iter().map(|part| part.5).collect();
-    let raw: Vec<f32> = all.iter().flat_map(|part| part.2.iter().copied()).collect();
-    let mut seg = Segmentation::from_parts(
-        seg.width(),
-        seg.height(),
-        all.into_iter().map(|part| (part.0, part.1)).collect(),
-    );
-    if with_raw {
-        seg = seg.with_raw(raw);
+    let mut all: Vec<(Piece, u32)> = parts.into_iter().flatten().collect();
+    let first_run = |piece: &Piece| match piece {
+        Piece::Whole(k) => seg.object(*k)[0],
+        Piece::Split(r, ..) => r[0],
+    };
+    all.sort_by_key(|(piece, _)| {
+        let r = first_run(piece);
+        (r.y, r.x0)
+    });
+    let mut out = Segmentation::empty(seg.width(), seg.height());
+    let mut centres = Vec::with_capacity(all.len());
+    let mut merged = Vec::with_capacity(all.len());
+    let mut done = Vec::with_capacity(all.len());
+    for (piece, last_row) in &all {
+        match piece {
+            Piece::Whole(k) => {
+                out.push(seg.object(*k), seg.object_values(*k), seg.object_raw(*k));
+                centres.push(None);
+                merged.push(false);
+            }
+            Piece::Split(r, c, v, centre) => {
+                out.push(r, c, v);
+                centres.push(Some(*centre));
+                merged.push(true);
+            }
+        }
+        done.push(*last_row);
     }
-    (seg, centres, merged, done)
+    (out, centres, merged, done)
 }
 
 /// Merges every cleaned object's measurements into its target (in index order);
@@ -310,34 +336,35 @@ fn apply_cleaning(
 ) -> (Segmentation, Vec<crate::measure::Object>) {
     let n = objects.len();
     let victims = merge_cleaned(&mut objects, targets, zeropoint);
-    let mut parts = Vec::new();
-    let mut kept = Vec::new();
-    for t in 0..n {
+    let with_raw = !seg.is_empty() && !seg.object_raw(0).is_empty();
+    let mut out = Segmentation::empty(seg.width(), seg.height());
+    let mut kept = Vec::with_capacity(n);
+    for (t, mut o) in objects.into_iter().enumerate() {
         if targets[t] != t {
             continue;
         }
+        o.number = kept.len() as u32 + 1;
+        kept.push(o);
         if victims[t].is_empty() {
-            parts.push((seg.object(t).to_vec(), seg.object_values(t).to_vec()));
-            let mut o = objects[t].clone();
-            o.number = kept.len() as u32 + 1;
-            kept.push(o);
+            out.push(seg.object(t), seg.object_values(t), seg.object_raw(t));
             continue;
         }
         // Runs and values of the eater and its victims, merged in raster order.
-        let mut pix: Vec<(u32, u32, f32)> = Vec::new();
+        let mut pix: Vec<(u32, u32, f32, f32)> = Vec::new();
         for &k in std::iter::once(&t).chain(victims[t].iter()) {
-            let vals = seg.object_values(k);
+            let (vals, raw) = (seg.object_values(k), seg.object_raw(k));
             let mut i = 0;
             for r in seg.object(k) {
                 for x in r.x0..r.x1 {
-                    pix.push((r.y, x, vals.get(i).copied().unwrap_or(0.0)));
+                    let v = vals.get(i).copied().unwrap_or(0.0);
+                    pix.push((r.y, x, v, raw.get(i).copied().unwrap_or(0.0)));
                     i += 1;
                 }
             }
         }
         pix.sort_by_key(|q| (q.0, q.1));
         let mut runs: Vec<crate::label::Run> = Vec::new();
-        for &(y, x, _) in &pix {
+        for &(y, x, _, _) in &pix {
             match runs.last_mut() {
                 Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
                 _ => runs.push(crate::label::Run {
@@ -347,15 +374,15 @@ fn apply_cleaning(
                 }),
             }
         }
-        parts.push((runs, pix.iter().map(|q| q.2).collect()));
-        let mut o = objects[t].clone();
-        o.number = kept.len() as u32 + 1;
-        kept.push(o);
+        let values: Vec<f32> = pix.iter().map(|q| q.2).collect();
+        let raw: Vec<f32> = if with_raw {
+            pix.iter().map(|q| q.3).collect()
+        } else {
+            Vec::new()
+        };
+        out.push(&runs, &values, &raw);
     }
-    (
-        Segmentation::from_parts(seg.width(), seg.height(), parts),
-        kept,
-    )
+    (out, kept)
 }
 
 /// Optional per-pixel inputs besides the image.
