@@ -179,3 +179,209 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         }
     }
 }
+
+impl CheckImage {
+    /// Whether a streamed run can write it: FITS files (pictures and TIFF images are
+    /// made from the whole image).
+    pub fn streamable(&self) -> bool {
+        let p = self.path.to_string_lossy().to_ascii_lowercase();
+        !(p.ends_with(".png") || p.ends_with(".tif") || p.ends_with(".tiff"))
+    }
+
+    fn needs_segmentation(&self) -> bool {
+        matches!(
+            self.kind,
+            CheckType::Segmentation | CheckType::Objects | CheckType::MinusObjects
+        )
+    }
+}
+
+/// The spills a streamed run fills for its check images: the objects' pixels (for
+/// SEGMENTATION, OBJECTS, -OBJECTS) and the apertures' outlines (APERTURES).
+pub struct StreamedChecks {
+    pub segments: Option<skysift::spill::SegmentSpill>,
+    pub outlines: Option<skysift::spill::SegmentSpill>,
+    pub block_rows: usize,
+}
+
+impl StreamedChecks {
+    pub fn new(
+        checks: &[CheckImage],
+        width: usize,
+        height: usize,
+        block_rows: usize,
+    ) -> Result<Self, Error> {
+        use skysift::spill::SegmentSpill;
+        let segments = checks
+            .iter()
+            .any(|c| c.needs_segmentation())
+            .then(|| SegmentSpill::new(width, height, block_rows))
+            .transpose()?;
+        let outlines = checks
+            .iter()
+            .any(|c| c.kind == CheckType::Apertures)
+            .then(|| SegmentSpill::new(width, height, block_rows))
+            .transpose()?;
+        Ok(StreamedChecks {
+            segments,
+            outlines,
+            block_rows,
+        })
+    }
+}
+
+/// Records an object's aperture outline (3A x 3B at THETA) in `outlines`, when kept.
+pub fn add_outline(
+    outlines: &mut Option<skysift::spill::SegmentSpill>,
+    o: &skysift::Object,
+    width: usize,
+    height: usize,
+) -> Result<(), Error> {
+    if let Some(s) = outlines.as_mut() {
+        let px = io::regions::ellipse_outline(o, width, height);
+        s.add_numbered(&skysift::spill::runs_of_pixels(px), 1)?;
+    }
+    Ok(())
+}
+
+/// Writes the check images of a streamed run, block of rows by block of rows: the
+/// image (and mask) are read again; values as in a whole-image run.
+pub fn write_streamed(
+    checks: &[CheckImage],
+    image: &mut (dyn skysift::stream::RowSource + Send),
+    mut mask: Option<skysift::stream::MaskRows>,
+    background: &skysift::Background,
+    e: &skysift::Extractor,
+    spills: &mut StreamedChecks,
+) -> Result<(), Error> {
+    use skysift::stream::{check_pass, CheckWant, MaskRows};
+    let (w, h) = (image.width(), image.height());
+    let mut want = CheckWant::default();
+    for c in checks {
+        match c.kind {
+            CheckType::Background => want.background = true,
+            CheckType::BackgroundRms => want.rms = true,
+            CheckType::MinusBackground | CheckType::Apertures => want.subtracted = true,
+            CheckType::Filtered => want.filtered = true,
+            CheckType::Segmentation => want.segmentation = true,
+            CheckType::Objects | CheckType::MinusObjects => {
+                want.subtracted = true;
+                want.segmentation = true;
+            }
+            CheckType::MiniBackground | CheckType::MiniBackRms => {}
+        }
+    }
+    // Mesh-sized maps are small: written whole.
+    for c in checks {
+        let img = match c.kind {
+            CheckType::MiniBackground => background.mesh_back(),
+            CheckType::MiniBackRms => background.mesh_rms(),
+            _ => continue,
+        };
+        io::fits::write_fits_f32(&c.path, img.width(), img.height(), img.data(), c.name)?;
+    }
+    // APERTURES are drawn at the subtracted image's maximum: one pass to find it.
+    let mut top = f32::MIN;
+    if checks.iter().any(|c| c.kind == CheckType::Apertures) {
+        let only_sub = CheckWant {
+            subtracted: true,
+            ..Default::default()
+        };
+        let m = mask.as_mut().map(|m| MaskRows {
+            rows: &mut *m.rows,
+            thresh: m.thresh,
+        });
+        check_pass(
+            image,
+            m,
+            background,
+            e,
+            only_sub,
+            None,
+            spills.block_rows,
+            &mut |b| {
+                top = b
+                    .subtracted
+                    .iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(top, f32::max);
+                Ok(())
+            },
+        )?;
+    }
+    let mut writers = Vec::new();
+    for c in checks {
+        if matches!(c.kind, CheckType::MiniBackground | CheckType::MiniBackRms) {
+            continue;
+        }
+        let integer = c.kind == CheckType::Segmentation;
+        writers.push((
+            c.kind,
+            io::fits::FitsImageWriter::create(&c.path, w, h, integer, c.name)?,
+        ));
+    }
+    let StreamedChecks {
+        segments,
+        outlines,
+        block_rows,
+    } = spills;
+    let mut row_buf: Vec<f32> = Vec::new();
+    let mut int_buf: Vec<i32> = Vec::new();
+    let mut marks: Vec<u32> = Vec::new();
+    check_pass(
+        image,
+        mask,
+        background,
+        e,
+        want,
+        segments.as_mut(),
+        *block_rows,
+        &mut |b| {
+            for (kind, wr) in writers.iter_mut() {
+                match kind {
+                    CheckType::Background => wr.write_rows_f32(b.background)?,
+                    CheckType::BackgroundRms => wr.write_rows_f32(b.rms)?,
+                    CheckType::MinusBackground => wr.write_rows_f32(b.subtracted)?,
+                    CheckType::Filtered => wr.write_rows_f32(b.filtered)?,
+                    CheckType::Segmentation => {
+                        int_buf.clear();
+                        int_buf.extend(b.segmentation.iter().map(|&v| v as i32));
+                        wr.write_rows_i32(&int_buf)?;
+                    }
+                    CheckType::Objects | CheckType::MinusObjects => {
+                        let keep = *kind == CheckType::Objects;
+                        row_buf.clear();
+                        row_buf.extend(b.subtracted.iter().zip(b.segmentation).map(|(&v, &l)| {
+                            if (l != 0) == keep {
+                                v
+                            } else {
+                                0.0
+                            }
+                        }));
+                        wr.write_rows_f32(&row_buf)?;
+                    }
+                    CheckType::Apertures => {
+                        let s = outlines.as_mut().expect("outlines kept for APERTURES");
+                        s.paint(b.y0 / s.block_rows(), &mut marks)?;
+                        row_buf.clear();
+                        row_buf.extend(b.subtracted.iter().zip(&marks).map(|(&v, &m)| {
+                            if m != 0 {
+                                top
+                            } else {
+                                v
+                            }
+                        }));
+                        wr.write_rows_f32(&row_buf)?;
+                    }
+                    CheckType::MiniBackground | CheckType::MiniBackRms => {}
+                }
+            }
+            Ok(())
+        },
+    )?;
+    for (_, wr) in writers {
+        wr.finish()?;
+    }
+    Ok(())
+}

@@ -478,17 +478,5 @@ pub fn deblend(
 
 /// Runs of a set of pixels given in raster order.
 pub fn runs_of(px: &[Pixel], set: &[usize]) -> Vec<Run> {
-    let mut runs: Vec<Run> = Vec::new();
-    for &i in set {
-        let (x, y) = (px[i].x, px[i].y);
-        match runs.last_mut() {
-            Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
-            _ => runs.push(Run {
-                y,
-                x0: x,
-                x1: x + 1,
-            }),
-        }
-    }
-    runs
+    crate::label::runs_from_raster(set.iter().map(|&i| (px[i].x, px[i].y)))
 }

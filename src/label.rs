@@ -157,6 +157,22 @@ impl Segmentation {
     }
 }
 
+/// Runs of pixels (x, y) given in raster order, without repeats.
+pub fn runs_from_raster(pixels: impl IntoIterator<Item = (u32, u32)>) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (x, y) in pixels {
+        match runs.last_mut() {
+            Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
+            _ => runs.push(Run {
+                y,
+                x0: x,
+                x1: x + 1,
+            }),
+        }
+    }
+    runs
+}
+
 fn find(parent: &mut [u32], mut i: u32) -> u32 {
     let mut root = i;
     while parent[root as usize] != root {

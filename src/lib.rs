@@ -44,6 +44,7 @@ pub mod measure;
 pub mod params;
 pub mod picture;
 pub mod pipeline;
+pub mod spill;
 pub mod stream;
 
 pub use backend::Backend;

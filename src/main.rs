@@ -12,12 +12,20 @@ use skysift::{catalog, io, Backend, Extractor, Inputs, Mask};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Streams one FITS image from disk (bounded memory) and writes its catalog.
+/// A FITS file opened for reading row by row, if named.
+fn open_rows(path: &Option<String>) -> Result<Option<io::fits::FitsRows>, skysift::Error> {
+    path.as_deref().map(io::fits::FitsRows::open).transpose()
+}
+
+/// Streams one FITS image from disk (bounded memory) and writes its catalog, its
+/// DS9 regions and its check images (after the run, reading the image again).
+#[allow(clippy::too_many_arguments)]
 fn stream_one(
     cli: &Cli,
     extractor: &Extractor,
     job: &Job,
     cols: &[&'static catalog::Column],
+    checks: &[checkimage::CheckImage],
     k: usize,
     n: usize,
     auto_limit: Option<f64>,
@@ -79,10 +87,7 @@ fn stream_one(
             eprintln!();
         }
     };
-    let mut mask_rows = match &cli.mask {
-        Some(m) => Some(io::fits::FitsRows::open(m)?),
-        None => None,
-    };
+    let mut mask_rows = open_rows(&cli.mask)?;
     let mask = mask_rows.as_mut().map(|r| skysift::stream::MaskRows {
         rows: r,
         thresh: cli.mask_thresh as f32,
@@ -91,14 +96,22 @@ fn stream_one(
     // cleaning, which needs every object); an error leaves no partial file.
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
-    let mut thresh_rows = match &cli.threshold_image {
-        Some(t) => Some(io::fits::FitsRows::open(t)?),
+    let mut thresh_rows = open_rows(&cli.threshold_image)?;
+    let mut noise_rows = open_rows(&cli.noise_image)?;
+    let h = skysift::stream::RowSource::height(&rows);
+    // Check images are written after the run in blocks of rows (holding about as
+    // much as a strip: subtracted, filtered, map and segmentation rows).
+    let check_rows = (strip_rows * 17 / 24).max(1);
+    let mut spills = checkimage::StreamedChecks::new(checks, w, h, check_rows)?;
+    let mut regions = match &cli.regions {
+        Some(r) => Some(io::regions::RegionWriter::create(r)?),
         None => None,
     };
-    let mut noise_rows = match &cli.noise_image {
-        Some(n) => Some(io::fits::FitsRows::open(n)?),
-        None => None,
-    };
+    let checkimage::StreamedChecks {
+        segments: spill_segments,
+        outlines: spill_outlines,
+        ..
+    } = &mut spills;
     let result = skysift::stream::extract_streaming_to(
         &mut rows,
         mask,
@@ -109,13 +122,47 @@ fn stream_one(
             noise: noise_rows
                 .as_mut()
                 .map(|r| r as &mut (dyn skysift::stream::RowSource + Send)),
+            segments: spill_segments.as_mut(),
         },
         extractor,
         strip_rows,
         &mut report,
-        &mut |o| writer.write(&o),
+        &mut |o| {
+            writer.write(&o)?;
+            if let Some(r) = regions.as_mut() {
+                r.write(&o)?;
+            }
+            checkimage::add_outline(spill_outlines, &o, w, h)
+        },
     )?;
     writer.finish()?;
+    if let Some(r) = regions {
+        r.finish()?;
+    }
+    if !checks.is_empty() {
+        let t = Instant::now();
+        let mut image = io::fits::FitsRows::open(&job.image)?;
+        let mut mask_rows = open_rows(&cli.mask)?;
+        let mask = mask_rows.as_mut().map(|r| skysift::stream::MaskRows {
+            rows: r,
+            thresh: cli.mask_thresh as f32,
+        });
+        checkimage::write_streamed(
+            checks,
+            &mut image,
+            mask,
+            &result.background,
+            extractor,
+            &mut spills,
+        )?;
+        if cli.timings {
+            eprintln!(
+                "{:>32}: {:8.4} s",
+                "check images (second read)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
     // Cleaning keeps every measured object until the end: say so when that grew large
     // next to the memory limit.
     if let (Some(mib), true, false) = (
@@ -382,27 +429,33 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         }
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
-    if streaming && !checks.is_empty() {
-        return Err(skysift::Error::InvalidParam {
-            name: "--memory-limit",
-            value: "streaming".into(),
-            reason: "check images and --png-dir need the whole image; \
-                     leave out --memory-limit/--stream-rows to use them"
-                .into(),
-        });
+    if streaming {
+        if let Some(c) = checks.iter().find(|c| !c.streamable()) {
+            return Err(skysift::Error::InvalidParam {
+                name: "--memory-limit",
+                value: "streaming".into(),
+                reason: format!(
+                    "{} is a picture or a TIFF image, made from the whole image in memory; \
+                     streamed runs (--memory-limit/--stream-rows) write check images as FITS \
+                     (give a .fits name), or leave out --memory-limit/--stream-rows",
+                    c.path.display()
+                ),
+            });
+        }
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
-    // settings allow it (no check images; threshold and noise images in FITS, which
-    // streaming reads row by row), on either backend.
+    // settings allow it (check images in FITS; threshold and noise images in FITS,
+    // which streaming reads row by row), on either backend.
     let fits_or_none = |f: &Option<String>| {
         f.as_ref().is_none_or(|p| {
             let p = p.to_ascii_lowercase();
             !p.ends_with(".tif") && !p.ends_with(".tiff")
         })
     };
-    let can_stream =
-        checks.is_empty() && fits_or_none(&cli.threshold_image) && fits_or_none(&cli.noise_image);
+    let can_stream = checks.iter().all(|c| c.streamable())
+        && fits_or_none(&cli.threshold_image)
+        && fits_or_none(&cli.noise_image);
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so
     // that the cores and the GPU are not idle while a file is read.
@@ -493,7 +546,7 @@ fn run_jobs(
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
     for (k, job) in jobs.iter().enumerate() {
         if streaming {
-            stream_one(cli, extractor, job, cols, k, n, None)?;
+            stream_one(cli, extractor, job, cols, checks, k, n, None)?;
             continue;
         }
         if let Some(limit) = auto[k] {
@@ -504,7 +557,7 @@ fn run_jobs(
                     job.image
                 );
             }
-            stream_one(cli, extractor, job, cols, k, n, Some(limit))?;
+            stream_one(cli, extractor, job, cols, checks, k, n, Some(limit))?;
             continue;
         }
         let start = Instant::now();

@@ -363,17 +363,7 @@ fn apply_cleaning(
             }
         }
         pix.sort_by_key(|q| (q.0, q.1));
-        let mut runs: Vec<crate::label::Run> = Vec::new();
-        for &(y, x, _, _) in &pix {
-            match runs.last_mut() {
-                Some(r) if r.y == y && r.x1 == x => r.x1 += 1,
-                _ => runs.push(crate::label::Run {
-                    y,
-                    x0: x,
-                    x1: x + 1,
-                }),
-            }
-        }
+        let runs = crate::label::runs_from_raster(pix.iter().map(|q| (q.1, q.0)));
         let values: Vec<f32> = pix.iter().map(|q| q.2).collect();
         let raw: Vec<f32> = if with_raw {
             pix.iter().map(|q| q.3).collect()

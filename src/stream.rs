@@ -34,6 +34,7 @@ use crate::label::Run;
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
 use crate::pipeline::{merge_cleaned, split_object, subtract_row, Extractor};
+pub use crate::spill::SegmentSpill;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::collections::HashMap;
@@ -135,6 +136,33 @@ impl MaskRows<'_> {
     }
 }
 
+/// Reads rows `y0..y1` of the image into `buf` (checking that whole rows came back)
+/// and, with a mask, its rows as flags into `mbits`, which it returns.
+fn read_band<'b>(
+    src: &mut (dyn RowSource + Send),
+    mask: Option<&mut MaskRows>,
+    (y0, y1): (usize, usize),
+    buf: &mut Vec<f32>,
+    mbuf: &mut Vec<f32>,
+    mbits: &'b mut Vec<bool>,
+) -> Result<Option<&'b [bool]>> {
+    let w = src.width();
+    src.read_rows(y0, y1 - y0, buf)?;
+    if buf.len() != (y1 - y0) * w {
+        return Err(Error::Mismatch(format!(
+            "rows {y0}..{y1} came back with the wrong number of pixels from the image \
+             ({w} per row)"
+        )));
+    }
+    match mask {
+        Some(m) => {
+            m.read(y0, y1 - y0, mbuf, mbits)?;
+            Ok(Some(&mbits[..]))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Progress of a streamed extraction, reported after each mesh row and each strip.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {
@@ -182,6 +210,9 @@ pub struct Beside<'a> {
     pub threshold: Option<&'a mut (dyn RowSource + Send)>,
     /// The noise (RMS) map for the matched filter (default: the background RMS map).
     pub noise: Option<&'a mut (dyn RowSource + Send)>,
+    /// Where the objects' pixels go, with their catalog numbers, for the check images
+    /// written after the run ([`check_pass`]).
+    pub segments: Option<&'a mut SegmentSpill>,
 }
 
 /// What [`extract_streaming_to`] returns besides the objects it emitted.
@@ -195,6 +226,155 @@ pub struct StreamSummary {
     /// The largest number of measured objects held at once, waiting to be emitted in
     /// order (all of them with cleaning, which needs every object).
     pub max_held: usize,
+}
+
+/// What [`check_pass`] computes for each block of rows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckWant {
+    /// The background-subtracted image (-BACKGROUND; also OBJECTS, APERTURES).
+    pub subtracted: bool,
+    /// The filtered image (FILTERED).
+    pub filtered: bool,
+    /// The background map (BACKGROUND).
+    pub background: bool,
+    /// The background RMS map (BACKGROUND_RMS).
+    pub rms: bool,
+    /// The segmentation (SEGMENTATION; also OBJECTS), from a [`SegmentSpill`].
+    pub segmentation: bool,
+}
+
+/// One block of rows of the check images: `rows` rows of `width` pixels from row
+/// `y0`; each slice is empty unless asked for.
+pub struct CheckBlock<'a> {
+    pub y0: usize,
+    pub rows: usize,
+    pub width: usize,
+    pub subtracted: &'a [f32],
+    pub filtered: &'a [f32],
+    pub background: &'a [f32],
+    pub rms: &'a [f32],
+    pub segmentation: &'a [u32],
+}
+
+/// After a streamed run, reads the image again block by block (the spill's blocks
+/// when the segmentation is asked for, else `block_rows`) and hands `f` the rows of
+/// the check images, with the same values as a whole-image run's
+/// ([`crate::pipeline::Extraction`]): the subtracted image (invalid pixels NaN,
+/// masked ones 0), its convolution with the detection kernel, the background and
+/// RMS maps, and the segmentation numbered as the catalog.
+#[allow(clippy::too_many_arguments)]
+pub fn check_pass(
+    src: &mut (dyn RowSource + Send),
+    mut mask: Option<MaskRows>,
+    background: &Background,
+    e: &Extractor,
+    want: CheckWant,
+    mut segments: Option<&mut SegmentSpill>,
+    block_rows: usize,
+    f: &mut dyn FnMut(&CheckBlock) -> Result<()>,
+) -> Result<()> {
+    let (w, h) = (src.width(), src.height());
+    if background.shape() != (w, h) {
+        return Err(Error::Mismatch(format!(
+            "the background is {}x{} but the image is {w}x{h}",
+            background.shape().0,
+            background.shape().1
+        )));
+    }
+    let block_rows = match (&segments, want.segmentation) {
+        (Some(s), _) => s.block_rows(),
+        (None, true) => {
+            return Err(Error::Backend(
+                "the segmentation check image needs the objects' pixels kept during the run".into(),
+            ))
+        }
+        (None, false) => block_rows.max(1),
+    };
+    let kernel = e.extract.kernel.as_ref();
+    let halo = if want.filtered {
+        kernel.map_or(0, |k| k.height() / 2)
+    } else {
+        0
+    };
+    let need_sub = want.subtracted || want.filtered;
+    let (mut raw, mut mbuf, mut mbits) = (Vec::new(), Vec::new(), Vec::new());
+    let mut back = vec![0f32; w];
+    let (mut filtered, mut bg, mut rms, mut seg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut y0 = 0;
+    let mut b = 0;
+    while y0 < h {
+        let rows = block_rows.min(h - y0);
+        let (sy0, sy1) = (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
+        let mut strip: Option<Image> = None;
+        if need_sub {
+            let m = read_band(
+                src,
+                mask.as_mut(),
+                (sy0, sy1),
+                &mut raw,
+                &mut mbuf,
+                &mut mbits,
+            )?;
+            for (k, row) in raw.chunks_exact_mut(w).enumerate() {
+                let mrow = m.map(|m| &m[k * w..(k + 1) * w]);
+                subtract_row(background, sy0 + k, row, mrow, f32::INFINITY, &mut back);
+            }
+            strip = Some(Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape"));
+        }
+        filtered.clear();
+        if want.filtered {
+            let strip = strip.as_ref().expect("read for the filtered rows");
+            filtered.resize(rows * w, 0.0);
+            for (k, out) in filtered.chunks_exact_mut(w).enumerate() {
+                let ly = y0 + k - sy0;
+                match kernel {
+                    Some(kern) => convolve_row(strip, kern, ly, out),
+                    None => out.copy_from_slice(strip.row(ly)),
+                }
+            }
+        }
+        bg.clear();
+        if want.background {
+            bg.resize(rows * w, 0.0);
+            for (k, out) in bg.chunks_exact_mut(w).enumerate() {
+                background.back_row(y0 + k, out);
+            }
+        }
+        rms.clear();
+        if want.rms {
+            rms.resize(rows * w, 0.0);
+            for (k, out) in rms.chunks_exact_mut(w).enumerate() {
+                background.rms_row(y0 + k, out);
+            }
+        }
+        seg.clear();
+        if want.segmentation {
+            segments
+                .as_mut()
+                .expect("checked above")
+                .paint(b, &mut seg)?;
+        }
+        let sub = match (&strip, want.subtracted) {
+            (Some(st), true) => &st.data()[(y0 - sy0) * w..(y0 - sy0 + rows) * w],
+            _ => &[][..],
+        };
+        f(&CheckBlock {
+            y0,
+            rows,
+            width: w,
+            subtracted: sub,
+            filtered: &filtered,
+            background: &bg,
+            rms: &rms,
+            segmentation: &seg,
+        })?;
+        if let Some(st) = strip {
+            raw = st.into_data();
+        }
+        y0 += rows;
+        b += 1;
+    }
+    Ok(())
 }
 
 /// The streamed extraction, handing each final object to `emit` in catalog order
@@ -229,6 +409,7 @@ pub fn extract_streaming_to(
     let Beside {
         mut threshold,
         mut noise,
+        mut segments,
     } = beside;
     for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
         if let Some(t) = r {
@@ -266,20 +447,14 @@ pub fn extract_streaming_to(
     let mut band = Vec::new();
     for j in 0..ny {
         let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
-        src.read_rows(y0, y1 - y0, &mut band)?;
-        if band.len() != (y1 - y0) * w {
-            return Err(Error::Mismatch(format!(
-                "rows {y0}..{y1} came back with the wrong number of pixels from the image \
-                 ({w} per row)"
-            )));
-        }
-        let m = match mask.as_mut() {
-            Some(m) => {
-                m.read(y0, y1 - y0, &mut mbuf, &mut mbits)?;
-                Some(&mbits[..])
-            }
-            None => None,
-        };
+        let m = read_band(
+            src,
+            mask.as_mut(),
+            (y0, y1),
+            &mut band,
+            &mut mbuf,
+            &mut mbits,
+        )?;
         let gpu_stats = match gpu.filter(|c| c.has_mesh_stats()) {
             Some(ctx) => {
                 let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
@@ -352,14 +527,23 @@ pub fn extract_streaming_to(
     } else {
         0
     };
-    let finish = |c: Comp, pending: &mut BinaryHeap<Reverse<Keyed>>| {
+    let finish = |c: Comp,
+                  pending: &mut BinaryHeap<Reverse<Keyed>>,
+                  segments: &mut Option<&mut SegmentSpill>|
+     -> Result<()> {
         if c.npix() >= p.minarea {
             let t_measure = if matched { t_snr } else { t_detect };
             let done = c.last_y;
-            for (key, obj) in measure_component(c, w, h, (t_measure, t_analysis, mode), g, p) {
-                pending.push(Reverse(Keyed { key, done, obj }));
+            for (key, obj, runs) in measure_component(c, w, h, (t_measure, t_analysis, mode), g, p)
+            {
+                let id = match segments.as_mut() {
+                    Some(s) => s.add(&runs)?,
+                    None => u32::MAX,
+                };
+                pending.push(Reverse(Keyed { key, done, id, obj }));
             }
         }
+        Ok(())
     };
     // On the GPU, the device subtracts, filters and thresholds each strip and returns
     // its detected pixels; the rows are joined here as on the CPU.
@@ -664,7 +848,7 @@ pub fn extract_streaming_to(
                                 .is_some_and(|q| (q.last_y as usize) < y)
                             {
                                 let done = open.complete(c);
-                                finish(done, &mut pending);
+                                finish(done, &mut pending, &mut segments)?;
                             }
                         }
                     }
@@ -680,9 +864,12 @@ pub fn extract_streaming_to(
                         // Objects before every open component's first pixel and the next row.
                         let bound = open.first_key().min((y as u32 + 1, 0));
                         while pending.peek().is_some_and(|k| k.0.key < bound) {
-                            let Reverse(Keyed { mut obj, .. }) = pending.pop().expect("peeked");
+                            let Reverse(Keyed { mut obj, id, .. }) = pending.pop().expect("peeked");
                             emitted += 1;
                             obj.number = emitted as u32;
+                            if let Some(s) = segments.as_mut() {
+                                s.set_number(id, obj.number);
+                            }
                             emit(obj)?;
                         }
                     }
@@ -703,16 +890,18 @@ pub fn extract_streaming_to(
         result
     })?;
     for c in open.comps.into_iter().flatten() {
-        finish(c, &mut pending);
+        finish(c, &mut pending, &mut segments)?;
     }
     max_held = max_held.max(pending.len());
     // The rest in whole-image order (by first pixel); with cleaning, all of them, as in
     // the pipeline.
     let mut objs: Vec<Object> = Vec::with_capacity(pending.len());
     let mut done: Vec<u32> = Vec::with_capacity(pending.len());
+    let mut ids: Vec<u32> = Vec::with_capacity(pending.len());
     while let Some(Reverse(k)) = pending.pop() {
         objs.push(k.obj);
         done.push(k.done);
+        ids.push(k.id);
     }
     for (k, o) in objs.iter_mut().enumerate() {
         o.number = (emitted + k) as u32 + 1;
@@ -730,6 +919,24 @@ pub fn extract_streaming_to(
             o.number = k as u32 + 1;
         }
         objs = kept;
+        if let Some(s) = segments.as_mut() {
+            // A cleaned object's pixels take the number of the object it joined.
+            let mut number = vec![0u32; targets.len()];
+            let mut next = 0u32;
+            for (i, &t) in targets.iter().enumerate() {
+                if t == i {
+                    next += 1;
+                    number[i] = next;
+                }
+            }
+            for (i, &t) in targets.iter().enumerate() {
+                s.set_number(ids[i], number[t]);
+            }
+        }
+    } else if let Some(s) = segments.as_mut() {
+        for (o, &id) in objs.iter().zip(&ids) {
+            s.set_number(id, o.number);
+        }
     }
     for o in objs {
         emitted += 1;
@@ -749,6 +956,8 @@ struct Keyed {
     /// The last row of the object's detected component (the order cleaning takes
     /// objects in).
     done: u32,
+    /// The object's id in the segment spill (when there is one).
+    id: u32,
     obj: Object,
 }
 
@@ -894,7 +1103,7 @@ fn measure_component(
     (t_detect, t_analysis, mode): (f32, f32, PixelMode),
     g: f32,
     p: &crate::params::ExtractParams,
-) -> Vec<((u32, u32), Object)> {
+) -> Vec<((u32, u32), Object, Vec<Run>)> {
     // Runs (and their values) in raster order.
     let mut order: Vec<usize> = (0..c.runs.len()).collect();
     order.sort_by_key(|&i| (c.runs[i].y, c.runs[i].x0));
@@ -997,7 +1206,7 @@ fn measure_component(
             if merged {
                 o.flags |= crate::measure::flags::MERGED;
             }
-            ((part_runs[0].y, part_runs[0].x0), o)
+            ((part_runs[0].y, part_runs[0].x0), o, part_runs)
         })
         .collect()
 }

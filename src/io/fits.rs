@@ -303,3 +303,120 @@ pub fn write_fits_i32(
         Ok(())
     })
 }
+
+/// A FITS image (primary HDU) written block of rows by block of rows, for the check
+/// images of streamed runs: under a temporary name next to `path`, renamed over it by
+/// `finish` once every row is in; dropped unfinished, it leaves no file.
+pub struct FitsImageWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<FitsFile>,
+    hdu: fitsio::hdu::FitsHdu,
+    width: usize,
+    height: usize,
+    rows_done: usize,
+}
+
+impl FitsImageWriter {
+    /// A `width` x `height` image of 32-bit floats (`integer` false) or integers.
+    pub fn create(
+        path: &Path,
+        width: usize,
+        height: usize,
+        integer: bool,
+        kind: &str,
+    ) -> Result<FitsImageWriter> {
+        super::check_writable(path)?;
+        let tmp = super::temp_path(path);
+        let _ = std::fs::remove_file(&tmp);
+        let err = |e: fitsio::errors::Error| Error::output(path, e.to_string());
+        let desc = ImageDescription {
+            data_type: if integer {
+                ImageType::Long
+            } else {
+                ImageType::Float
+            },
+            dimensions: &[height, width],
+        };
+        let made = (|| {
+            let mut f = FitsFile::create(&tmp)
+                .with_custom_primary(&desc)
+                .open()
+                .map_err(err)?;
+            let hdu = f.primary_hdu().map_err(err)?;
+            hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
+            hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
+            Ok((f, hdu))
+        })();
+        match made {
+            Ok((f, hdu)) => Ok(FitsImageWriter {
+                path: path.to_path_buf(),
+                tmp,
+                file: Some(f),
+                hdu,
+                width,
+                height,
+                rows_done: 0,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
+    }
+
+    fn write<T: fitsio::images::WriteImage>(&mut self, data: &[T]) -> Result<()> {
+        let rows = data.len() / self.width.max(1);
+        if data.len() != rows * self.width || self.rows_done + rows > self.height {
+            return Err(Error::output(
+                &self.path,
+                format!(
+                    "{} values do not make whole rows of {} pixels within the image's {} rows",
+                    data.len(),
+                    self.width,
+                    self.height
+                ),
+            ));
+        }
+        let f = self.file.as_mut().expect("open until finished");
+        let start = self.rows_done * self.width;
+        self.hdu
+            .write_section(f, start, start + data.len(), data)
+            .map_err(|e| Error::output(&self.path, e.to_string()))?;
+        self.rows_done += rows;
+        Ok(())
+    }
+
+    /// Appends whole rows of floats (the next rows of the image).
+    pub fn write_rows_f32(&mut self, data: &[f32]) -> Result<()> {
+        self.write(data)
+    }
+
+    /// Appends whole rows of integers (the next rows of the image).
+    pub fn write_rows_i32(&mut self, data: &[i32]) -> Result<()> {
+        self.write(data)
+    }
+
+    /// Closes the file and puts it in place; every row must have been written.
+    pub fn finish(mut self) -> Result<()> {
+        if self.rows_done != self.height {
+            return Err(Error::output(
+                &self.path,
+                format!("{} of {} rows were written", self.rows_done, self.height),
+            ));
+        }
+        drop(self.file.take()); // closes (flushes) the FITS file
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&self.tmp);
+            Error::output(&self.path, e.to_string())
+        })
+    }
+}
+
+impl Drop for FitsImageWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}

@@ -8,44 +8,92 @@ use std::path::Path;
 
 /// Writes the catalog's ellipses as a DS9 region file, atomically.
 pub fn write_regions(path: &Path, cat: &Catalog) -> Result<()> {
-    super::write_atomic(path, |tmp| {
+    let mut w = RegionWriter::create(path)?;
+    for o in &cat.objects {
+        w.write(o)?;
+    }
+    w.finish()
+}
+
+/// A DS9 region file written object by object (streamed runs), under a temporary
+/// name renamed over the path by `finish`; dropped unfinished, it leaves no file.
+pub struct RegionWriter {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl RegionWriter {
+    pub fn create(path: &Path) -> Result<RegionWriter> {
+        super::check_writable(path)?;
+        let tmp = super::temp_path(path);
         let ioerr = |e: std::io::Error| Error::output(path, e.to_string());
-        let f = std::fs::File::create(tmp).map_err(ioerr)?;
-        let mut w = std::io::BufWriter::new(f);
-        writeln!(w, "# Region file format: DS9 version 4.1").map_err(ioerr)?;
+        let f = std::fs::File::create(&tmp).map_err(ioerr)?;
+        let mut w = RegionWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out: Some(std::io::BufWriter::new(f)),
+        };
+        let out = w.out.as_mut().expect("just opened");
+        writeln!(out, "# Region file format: DS9 version 4.1").map_err(ioerr)?;
         writeln!(
-            w,
+            out,
             "# skysift: ellipses of 3 A_IMAGE x 3 B_IMAGE at THETA_IMAGE; deblended objects in red"
         )
         .map_err(ioerr)?;
         writeln!(
-            w,
+            out,
             "global color=green width=1 font=\"helvetica 9 normal roman\""
         )
         .map_err(ioerr)?;
-        writeln!(w, "image").map_err(ioerr)?;
-        for o in &cat.objects {
-            let colour = if o.flags & crate::measure::flags::MERGED != 0 {
-                " color=red"
-            } else {
-                ""
-            };
-            writeln!(
-                w,
-                "ellipse({:.3},{:.3},{:.3},{:.3},{:.2}) # text={{{}}}{}",
-                o.x + 1.0,
-                o.y + 1.0,
-                3.0 * o.a,
-                3.0 * o.b,
-                o.theta,
-                o.number,
-                colour
-            )
-            .map_err(ioerr)?;
+        writeln!(out, "image").map_err(ioerr)?;
+        Ok(w)
+    }
+
+    /// Appends one object's ellipse.
+    pub fn write(&mut self, o: &crate::measure::Object) -> Result<()> {
+        let path = &self.path;
+        let ioerr = |e: std::io::Error| Error::output(path, e.to_string());
+        let colour = if o.flags & crate::measure::flags::MERGED != 0 {
+            " color=red"
+        } else {
+            ""
+        };
+        writeln!(
+            self.out.as_mut().expect("open until finished"),
+            "ellipse({:.3},{:.3},{:.3},{:.3},{:.2}) # text={{{}}}{}",
+            o.x + 1.0,
+            o.y + 1.0,
+            3.0 * o.a,
+            3.0 * o.b,
+            o.theta,
+            o.number,
+            colour
+        )
+        .map_err(ioerr)
+    }
+
+    /// Flushes the file and puts it in place.
+    pub fn finish(mut self) -> Result<()> {
+        let ioerr = |e: std::io::Error| Error::output(&self.path, e.to_string());
+        let mut out = self.out.take().expect("open until finished");
+        let done = out
+            .flush()
+            .map_err(ioerr)
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path).map_err(ioerr));
+        if done.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
         }
-        w.flush().map_err(ioerr)?;
-        Ok(())
-    })
+        done
+    }
+}
+
+impl Drop for RegionWriter {
+    fn drop(&mut self) {
+        if self.out.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// The pixels of an ellipse outline (3·A, 3·B, THETA) around an object, in 0-based

@@ -107,6 +107,7 @@ fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
             let beside = skysift::stream::Beside {
                 threshold: Some(&mut trows),
                 noise: None,
+                segments: None,
             };
             let objects = streamed_objects(&img, beside, b, rows);
             assert_eq!(
@@ -147,6 +148,7 @@ fn short_rows_are_an_error() {
     let beside = skysift::stream::Beside {
         threshold: Some(&mut t),
         noise: None,
+        segments: None,
     };
     let r = skysift::stream::extract_streaming_to(
         &mut ImageRows(&img),
@@ -203,6 +205,7 @@ fn the_matched_filter_streams_too() {
         let beside = skysift::stream::Beside {
             threshold: None,
             noise: Some(&mut nrows),
+            segments: None,
         };
         let objects = streamed_objects(&img, beside, &e, rows);
         assert_eq!(
@@ -409,4 +412,191 @@ fn without_cleaning_objects_are_written_as_they_come() {
             .unwrap_or_else(|| panic!("no object count in {e}"));
         assert!(total > 800 && held * 10 < total, "held {held} of {total}");
     }
+}
+
+/// Check images of a streamed run, block by block, equal the whole-image run's.
+fn same_check_images(image: &str, mask: Option<&str>, e: &Extractor, cases: &[(usize, usize)]) {
+    use skysift::stream::{check_pass, CheckWant, MaskRows, SegmentSpill};
+    let img = io::read_image(&data_str(image)).unwrap();
+    let m = mask.map(|m| io::read_image(&data_str(m)).unwrap());
+    let mk = m.as_ref().map(|m| skysift::Mask::from_image(m, 0.0));
+    let inputs = Inputs {
+        mask: mk.as_ref(),
+        ..Default::default()
+    };
+    let whole = e.extract(&img, inputs).unwrap();
+    let (w, h) = (img.width(), img.height());
+    let seg_map = whole.segmentation.to_map();
+    let filtered = whole.filtered();
+    let (back, rms) = (whole.background.back_map(), whole.background.rms_map());
+    for &(strip_rows, block_rows) in cases {
+        let mut spill = SegmentSpill::new(w, h, block_rows).unwrap();
+        let mut mrows = m.as_ref().map(ImageRows);
+        let mut objects = Vec::new();
+        let summary = skysift::stream::extract_streaming_to(
+            &mut ImageRows(&img),
+            mrows.as_mut().map(|r| MaskRows {
+                rows: r,
+                thresh: 0.0,
+            }),
+            skysift::stream::Beside {
+                segments: Some(&mut spill),
+                ..Default::default()
+            },
+            e,
+            strip_rows,
+            &mut |_| {},
+            &mut |o| {
+                objects.push(o);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(objects, whole.catalog.objects, "{image} {strip_rows}");
+        let want = CheckWant {
+            subtracted: true,
+            filtered: true,
+            background: true,
+            rms: true,
+            segmentation: true,
+        };
+        let (mut sub, mut fil, mut bg, mut rm, mut seg) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut mrows = m.as_ref().map(ImageRows);
+        let mut blocks = 0;
+        check_pass(
+            &mut ImageRows(&img),
+            mrows.as_mut().map(|r| MaskRows {
+                rows: r,
+                thresh: 0.0,
+            }),
+            &summary.background,
+            e,
+            want,
+            Some(&mut spill),
+            0,
+            &mut |b| {
+                assert_eq!(b.y0, sub.len() / w);
+                assert!(b.rows <= block_rows);
+                sub.extend_from_slice(b.subtracted);
+                fil.extend_from_slice(b.filtered);
+                bg.extend_from_slice(b.background);
+                rm.extend_from_slice(b.rms);
+                seg.extend_from_slice(b.segmentation);
+                blocks += 1;
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(blocks, h.div_ceil(block_rows));
+        let case = format!("{image}, strips of {strip_rows}, blocks of {block_rows}");
+        assert_eq!(seg, seg_map, "segmentation, {case}");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&sub),
+            bits(whole.subtracted().data()),
+            "subtracted, {case}"
+        );
+        assert_eq!(bits(&fil), bits(filtered.data()), "filtered, {case}");
+        assert_eq!(bits(&bg), bits(back.data()), "background, {case}");
+        assert_eq!(bits(&rm), bits(rms.data()), "rms, {case}");
+    }
+}
+
+#[test]
+fn streamed_check_images_equal_whole_image_ones() {
+    let e = Extractor::default();
+    // Blocks smaller than objects, larger than the image, and not aligned with strips.
+    same_check_images(
+        "sep_image.fits",
+        None,
+        &e,
+        &[(7, 1), (64, 5), (10_000, 300)],
+    );
+    same_check_images(
+        "sim_masked_crop.fits",
+        Some("sim_masked_crop.mask.fits"),
+        &e,
+        &[(33, 17)],
+    );
+    let mut noclean = Extractor::default();
+    noclean.extract.clean = false;
+    noclean.extract.kernel = Some(skysift::Kernel::gaussian(3.0).unwrap());
+    same_check_images("emmi_galaxies.fits.gz", None, &noclean, &[(50, 64)]);
+}
+
+#[test]
+fn streamed_runs_write_the_whole_image_runs_check_images_and_regions() {
+    use crate::cli::{skysift, stderr};
+    let dir = tempfile::tempdir().unwrap();
+    let img = data_str("sim_masked_crop.fits");
+    let mask = data_str("sim_masked_crop.mask.fits");
+    let kinds = [
+        "SEGMENTATION",
+        "BACKGROUND",
+        "BACKGROUND_RMS",
+        "-BACKGROUND",
+        "FILTERED",
+        "OBJECTS",
+        "-OBJECTS",
+        "APERTURES",
+        "MINIBACKGROUND",
+        "MINIBACK_RMS",
+    ];
+    let run = |tag: &str, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            img.clone(),
+            "--mask".into(),
+            mask.clone(),
+            "-o".into(),
+            dir.path().join(format!("{tag}.fits")).display().to_string(),
+            "--regions".into(),
+            dir.path().join(format!("{tag}.reg")).display().to_string(),
+            "--backend".into(),
+            "cpu".into(),
+        ];
+        for k in kinds {
+            args.push("--check-image".into());
+            args.push(format!(
+                "{k}:{}",
+                dir.path().join(format!("{tag}_{k}.fits")).display()
+            ));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let o = skysift(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run("whole", &[]);
+    // Strips of 13 rows, check images written in blocks of 9 (smaller than objects).
+    run("streamed", &["--stream-rows", "13"]);
+    let read = |name: String| std::fs::read(dir.path().join(name)).unwrap();
+    assert_eq!(read("whole.fits".into()), read("streamed.fits".into()));
+    assert_eq!(read("whole.reg".into()), read("streamed.reg".into()));
+    for k in kinds {
+        assert_eq!(
+            read(format!("whole_{k}.fits")),
+            read(format!("streamed_{k}.fits")),
+            "{k}"
+        );
+    }
+    // Pictures need the whole image: refused before any work, nothing written.
+    let out = dir.path().join("png");
+    std::fs::create_dir(&out).unwrap();
+    let o = skysift(&[
+        &img,
+        "-o",
+        out.join("c.fits").to_str().unwrap(),
+        "--check-image",
+        &format!("SEGMENTATION:{}", out.join("seg.png").display()),
+        "--stream-rows",
+        "13",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("write check images as FITS"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
 }

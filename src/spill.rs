@@ -1,0 +1,191 @@
+//! The pixels of a streamed run's objects, kept on disk so that its segmentation (and
+//! other check images) can be written after the run in blocks of rows, in memory
+//! bounded by a block.
+//!
+//! Each object's runs are added when its detection completes, under an id; its
+//! catalog number is set when it is numbered (a cleaned object takes the number of
+//! the object it was merged into). Runs are kept in one temporary file, grouped by
+//! block of rows: each block has a small buffer in memory, written out as a chunk
+//! when full, and a block is read back by reading its chunks.
+
+use crate::error::{Error, Result};
+use crate::label::Run;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+/// Runs of objects by block of rows, on disk; see the module's text.
+pub struct SegmentSpill {
+    width: usize,
+    height: usize,
+    block_rows: usize,
+    file: std::fs::File,
+    len: u64,
+    /// Per block: runs not written yet, as (y, x0, x1, id).
+    buffers: Vec<Vec<[u32; 4]>>,
+    /// Per block: the chunks written, as (byte offset, run count).
+    chunks: Vec<Vec<(u64, u32)>>,
+    /// Buffered runs per block before a chunk is written.
+    cap: usize,
+    /// Catalog number of each id (0 until numbered).
+    numbers: Vec<u32>,
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    Error::Backend(format!(
+        "the temporary file that keeps the objects' pixels for the check images failed: {e} \
+         (TMPDIR names where it goes)"
+    ))
+}
+
+impl SegmentSpill {
+    /// A spill for a `width` x `height` image read back in blocks of `block_rows`.
+    pub fn new(width: usize, height: usize, block_rows: usize) -> Result<SegmentSpill> {
+        let block_rows = block_rows.max(1);
+        let blocks = height.div_ceil(block_rows).max(1);
+        // About 4 MiB of buffers in all, at least 256 runs per block.
+        let cap = ((4 << 20) / 16 / blocks).max(256);
+        Ok(SegmentSpill {
+            width,
+            height,
+            block_rows,
+            file: tempfile::tempfile().map_err(io_err)?,
+            len: 0,
+            buffers: vec![Vec::new(); blocks],
+            chunks: vec![Vec::new(); blocks],
+            cap,
+            numbers: Vec::new(),
+        })
+    }
+
+    pub fn block_rows(&self) -> usize {
+        self.block_rows
+    }
+
+    pub fn blocks(&self) -> usize {
+        self.buffers.len()
+    }
+
+    /// Adds an object's runs; returns its id.
+    pub(crate) fn add(&mut self, runs: &[Run]) -> Result<u32> {
+        let id = self.numbers.len() as u32;
+        self.numbers.push(0);
+        for r in runs {
+            let b = r.y as usize / self.block_rows;
+            self.buffers[b].push([r.y, r.x0, r.x1, id]);
+            if self.buffers[b].len() >= self.cap {
+                self.flush(b)?;
+            }
+        }
+        Ok(id)
+    }
+
+    /// Adds runs that all carry `number` (marks such as aperture outlines).
+    pub fn add_numbered(&mut self, runs: &[Run], number: u32) -> Result<()> {
+        let id = self.add(runs)?;
+        self.set_number(id, number);
+        Ok(())
+    }
+
+    /// The catalog number of object `id`.
+    pub(crate) fn set_number(&mut self, id: u32, number: u32) {
+        self.numbers[id as usize] = number;
+    }
+
+    fn flush(&mut self, b: usize) -> Result<()> {
+        if self.buffers[b].is_empty() {
+            return Ok(());
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buffers[b]);
+        self.file.seek(SeekFrom::Start(self.len)).map_err(io_err)?;
+        self.file.write_all(bytes).map_err(io_err)?;
+        self.chunks[b].push((self.len, self.buffers[b].len() as u32));
+        self.len += bytes.len() as u64;
+        self.buffers[b].clear();
+        Ok(())
+    }
+
+    /// Rows of block `b` (`b·block_rows ..`, at most `block_rows` of them).
+    pub fn block_span(&self, b: usize) -> (usize, usize) {
+        let y0 = b * self.block_rows;
+        (y0, self.block_rows.min(self.height - y0))
+    }
+
+    /// Paints block `b` into `out` (its rows, `width` pixels each): each pixel the
+    /// number of the object it belongs to, 0 where none does.
+    pub fn paint(&mut self, b: usize, out: &mut Vec<u32>) -> Result<()> {
+        let (y0, rows) = self.block_span(b);
+        out.clear();
+        out.resize(rows * self.width, 0);
+        let mut runs: Vec<[u32; 4]> = Vec::new();
+        for &(offset, count) in &self.chunks[b] {
+            let start = runs.len();
+            runs.resize(start + count as usize, [0; 4]);
+            self.file.seek(SeekFrom::Start(offset)).map_err(io_err)?;
+            self.file
+                .read_exact(bytemuck::cast_slice_mut(&mut runs[start..]))
+                .map_err(io_err)?;
+        }
+        runs.extend_from_slice(&self.buffers[b]);
+        for [y, x0, x1, id] in runs {
+            let n = self.numbers[id as usize];
+            let row = (y as usize - y0) * self.width;
+            out[row + x0 as usize..row + x1 as usize].fill(n);
+        }
+        Ok(())
+    }
+}
+
+/// Runs of a set of pixels (x, y), in raster order (duplicates merged).
+pub fn runs_of_pixels(mut px: Vec<(usize, usize)>) -> Vec<Run> {
+    px.sort_unstable_by_key(|&(x, y)| (y, x));
+    px.dedup();
+    crate::label::runs_from_raster(px.into_iter().map(|(x, y)| (x as u32, y as u32)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_come_back_by_block_with_their_numbers() {
+        // Tiny buffers: most runs go through the file.
+        let mut s = SegmentSpill::new(10, 7, 3).unwrap();
+        s.cap = 2;
+        let a = s
+            .add(&[
+                Run { y: 0, x0: 1, x1: 3 },
+                Run { y: 2, x0: 0, x1: 4 },
+                Run { y: 3, x0: 2, x1: 3 },
+                Run {
+                    y: 6,
+                    x0: 9,
+                    x1: 10,
+                },
+            ])
+            .unwrap();
+        let b = s.add(&[Run { y: 4, x0: 5, x1: 8 }]).unwrap();
+        s.add_numbered(&runs_of_pixels(vec![(0, 6), (1, 6), (1, 6), (3, 6)]), 9)
+            .unwrap();
+        s.set_number(a, 1);
+        s.set_number(b, 2);
+        let mut map = Vec::new();
+        for blk in 0..s.blocks() {
+            let mut out = Vec::new();
+            s.paint(blk, &mut out).unwrap();
+            assert_eq!(out.len(), s.block_span(blk).1 * 10);
+            map.extend(out);
+        }
+        let mut want = vec![0u32; 70];
+        for (y, x0, x1, n) in [
+            (0, 1, 3, 1),
+            (2, 0, 4, 1),
+            (3, 2, 3, 1),
+            (6, 9, 10, 1),
+            (4, 5, 8, 2),
+            (6, 0, 2, 9),
+            (6, 3, 4, 9),
+        ] {
+            want[y * 10 + x0..y * 10 + x1].fill(n);
+        }
+        assert_eq!(map, want);
+    }
+}
