@@ -895,14 +895,13 @@ pub fn extract_streaming_to(
     max_held = max_held.max(pending.len());
     // The rest in whole-image order (by first pixel); with cleaning, all of them, as in
     // the pipeline.
-    let mut objs: Vec<Object> = Vec::with_capacity(pending.len());
-    let mut done: Vec<u32> = Vec::with_capacity(pending.len());
-    let mut ids: Vec<u32> = Vec::with_capacity(pending.len());
-    while let Some(Reverse(k)) = pending.pop() {
-        objs.push(k.obj);
-        done.push(k.done);
-        ids.push(k.id);
-    }
+    // Sorted in the heap's own buffer, and the objects taken out in place (with
+    // cleaning, these are all the image's objects: no second copy of them).
+    let mut sorted = pending.into_sorted_vec(); // Reverse: largest key first
+    sorted.reverse();
+    let done: Vec<u32> = sorted.iter().map(|k| k.0.done).collect();
+    let ids: Vec<u32> = sorted.iter().map(|k| k.0.id).collect();
+    let mut objs: Vec<Object> = sorted.into_iter().map(|k| k.0.obj).collect();
     for (k, o) in objs.iter_mut().enumerate() {
         o.number = (emitted + k) as u32 + 1;
     }
