@@ -205,22 +205,23 @@ pub struct StreamedChecks {
 }
 
 impl StreamedChecks {
+    /// Spills for `checks` of a `width` x `height` image, their files in `dir`.
     pub fn new(
         checks: &[CheckImage],
-        width: usize,
-        height: usize,
+        (width, height): (usize, usize),
         block_rows: usize,
+        dir: &std::path::Path,
     ) -> Result<Self, Error> {
         use skysift::spill::SegmentSpill;
         let segments = checks
             .iter()
             .any(|c| c.needs_segmentation())
-            .then(|| SegmentSpill::new(width, height, block_rows))
+            .then(|| SegmentSpill::new(width, height, block_rows, Some(dir)))
             .transpose()?;
         let outlines = checks
             .iter()
             .any(|c| c.kind == CheckType::Apertures)
-            .then(|| SegmentSpill::new(width, height, block_rows))
+            .then(|| SegmentSpill::new(width, height, block_rows, Some(dir)))
             .transpose()?;
         Ok(StreamedChecks {
             segments,

@@ -11,17 +11,25 @@
 //! SExtractor's semantics, not SEP's: objects are cleaned one after the other in the
 //! order their detection completes (the last row of the detected component, shared by
 //! the pieces of a deblended blend; then the first pixel), each against the objects
-//! kept so far. The brighter of the pair (larger filtered flux; on a tie the newcomer)
-//! tests the other: a newcomer may clean earlier objects, which leave the kept list,
-//! or be cleaned by one, which ends its turn. A cleaned object is merged into the one
-//! that cleaned it (chains end at an object that is kept): its pixels join that
-//! object's segment and its fluxes and areas are added. An object that has been
-//! cleaned cleans nothing afterwards. SEP instead tests every pair after detection
-//! (O(N²)), lets cleaned objects still clean others, and drops cleaned objects.
-//! SExtractor also lets objects leave its cleaning list once the scan is some rows
-//! past them; skysift keeps every object (the result does not depend on how the image
-//! was cut into strips). Candidates come from a uniform grid over the kept objects, so
-//! the cost grows as N log N for ordinary fields.
+//! kept so far, in the order they were kept. The brighter of the pair tests the other
+//! (the newcomer tests a kept object only if that one has strictly less filtered flux;
+//! on a tie the kept one tests the newcomer): a newcomer may clean kept objects, which
+//! then leave the kept list if the newcomer itself is not cleaned, or be cleaned by
+//! one, which ends its turn. A cleaned object is merged into the one that cleaned it
+//! (chains end at an object that is kept): its pixels join that object's segment and
+//! its fluxes and areas are added. An object that has been cleaned cleans nothing
+//! afterwards. Pairs are tested when closer than (strictly) 10·(a₁ + a₂).
+//!
+//! SEP instead tests every pair after detection (O(N²); `≤` in the distance test,
+//! the later object as the brighter on a tie), lets cleaned objects still clean
+//! others, and drops cleaned objects. SExtractor also lets objects leave its cleaning
+//! list once the scan is some rows past them, and orders its list by its own
+//! bookkeeping and objects completing on one row by where their last row ends;
+//! skysift keeps every object (the result does not depend on how the image was cut
+//! into strips), tests kept objects in the order they were kept and takes objects
+//! completing on one row in catalog order; none of these changed a decision on the
+//! test images. Candidates come from a uniform grid over the kept objects, so the cost
+//! grows as N log N for ordinary fields.
 
 use crate::measure::Object;
 
@@ -54,10 +62,12 @@ fn cleans(b: &Object, model: (f64, f64), f: &Object, beta: f64) -> bool {
     contribution > f.mthresh
 }
 
+/// Whether a pair is tested: closer than CLEAN_ZONE·(a₁ + a₂) (SExtractor's strict
+/// comparison; never for undefined or negative sizes or positions).
 fn close(a: &Object, b: &Object) -> bool {
     let (dx, dy) = (a.x - b.x, a.y - b.y);
     let r = (a.a + b.a) * CLEAN_ZONE;
-    dx * dx + dy * dy <= r * r
+    r >= 0.0 && dx * dx + dy * dy < r * r
 }
 
 /// The order objects are cleaned in: by the row on which their detection completed
@@ -101,16 +111,23 @@ impl Kept {
             y0 = y0.min(o.y);
             y1 = y1.max(o.y);
         }
-        // Cells of at least 2·CLEAN_ZONE·a_cut, and no more cells than about 4 per
-        // object (wider cells keep the search exact, only less selective).
-        let mut cell = 2.0 * CLEAN_ZONE * a_cut;
+        // Cells of at least 2·CLEAN_ZONE·a_cut (1% more, against rounding in the
+        // cell arithmetic), and no more cells than about 4 per object (wider cells keep
+        // the search exact, only less selective).
+        let mut cell = 2.02 * CLEAN_ZONE * a_cut;
         let max_cells = 4.0 * objs.len() as f64 + 64.0;
         let span = |c: f64| ((x1 - x0) / c).floor() + 1.0;
         let spany = |c: f64| ((y1 - y0) / c).floor() + 1.0;
-        while span(cell) * spany(cell) > max_cells {
+        while cell.is_finite() && span(cell) * spany(cell) > max_cells {
             cell *= 2.0;
         }
-        let (nx, ny) = (span(cell) as usize, spany(cell) as usize);
+        let (nx, ny) = if span(cell).is_finite() && spany(cell).is_finite() {
+            (span(cell) as usize, spany(cell) as usize)
+        } else {
+            // Positions spread beyond f64's range: one cell.
+            cell = f64::INFINITY;
+            (1, 1)
+        };
         Kept {
             a_cut,
             cell,
@@ -170,11 +187,17 @@ impl Kept {
             return; // nothing is close to an object without a position or size
         }
         // Small kept objects within 10·(a + a_cut): cells within `reach` of o's cell.
-        let r = (CLEAN_ZONE * (o.a + self.a_cut) / self.cell).ceil();
-        let reach = if r.is_finite() {
-            r.min(1e9) as i64
+        // For a small newcomer that is 20·a_cut, less than a cell (they are 1% wider);
+        // for a larger one, one cell more than needed, against rounding.
+        let reach = if o.a <= self.a_cut {
+            1
         } else {
-            i64::MAX / 4
+            let r = (CLEAN_ZONE * (o.a + self.a_cut) / self.cell).ceil() + 1.0;
+            if r.is_finite() {
+                r.min(1e9) as i64
+            } else {
+                i64::MAX / 4
+            }
         };
         let (cx, cy) = (
             ((o.x - self.x0) / self.cell).floor() as i64,
@@ -260,19 +283,18 @@ fn sequential(objs: &[Object], done: &[u32], beta: f64, index: &mut dyn Index) -
     let mut kept = vec![false; n];
     // When each object joined the kept list: candidates are tested in that order.
     let mut joined = vec![0usize; n];
-    let mut cands = Vec::new();
+    let (mut cands, mut victims) = (Vec::new(), Vec::new());
     for (t, o) in cleaning_order(done).into_iter().enumerate() {
         cands.clear();
         index.near(&kept, o, &mut cands);
         cands.retain(|&s| kept[s] && close(&objs[o], &objs[s]));
         cands.sort_by_key(|&s| joined[s]);
         let mut cleaned = false;
+        victims.clear();
         for &s in &cands {
-            if objs[s].fdflux <= objs[o].fdflux {
+            if objs[s].fdflux < objs[o].fdflux {
                 if cleans(&objs[o], models[o], &objs[s], beta) {
-                    target[s] = o;
-                    kept[s] = false;
-                    index.update(s, false);
+                    victims.push(s);
                 }
             } else if cleans(&objs[s], models[s], &objs[o], beta) {
                 target[o] = s;
@@ -280,14 +302,21 @@ fn sequential(objs: &[Object], done: &[u32], beta: f64, index: &mut dyn Index) -
                 break;
             }
         }
+        // The newcomer's victims leave only if it stays itself.
         if !cleaned {
+            for &s in &victims {
+                target[s] = o;
+                kept[s] = false;
+                index.update(s, false);
+            }
             kept[o] = true;
             joined[o] = t;
             index.update(o, true);
         }
     }
-    // Follow "merged into" links to a kept object (an eater was kept when it ate; links
-    // go to objects that were kept at the time, so there are no cycles).
+    // Follow "merged into" links to a kept object. Each link goes to an object kept
+    // at the time, and the object linked leaves the kept list for good, so there are
+    // no cycles.
     (0..n)
         .map(|mut i| {
             while target[i] != i {
@@ -388,13 +417,20 @@ mod tests {
         }
     }
 
+    /// A bright object, one in its wing, and one in the second's wing beyond the
+    /// first's reach.
+    fn chain() -> Vec<Object> {
+        vec![
+            obj(100.0, 100.0, 3.0, 1e5, 50.0),
+            obj(108.0, 100.0, 1.5, 2000.0, 10.0),
+            obj(112.0, 100.0, 1.0, 60.0, 8.0),
+        ]
+    }
+
     #[test]
     fn a_cleaned_object_cleans_nothing_afterwards_and_order_is_completion_order() {
         // B is in A's wing; C is in B's wing but beyond A's reach.
-        let a = obj(100.0, 100.0, 3.0, 1e5, 50.0);
-        let b = obj(108.0, 100.0, 1.5, 2000.0, 10.0);
-        let c = obj(112.0, 100.0, 1.0, 60.0, 8.0);
-        let objs = vec![a, b, c];
+        let objs = chain();
         let one = moffat(&objs[0], 1.0);
         let two = moffat(&objs[1], 1.0);
         assert!(cleans(&objs[0], one, &objs[1], 1.0));
@@ -411,6 +447,63 @@ mod tests {
                 clean_targets(&objs, &done, 1.0),
                 clean_targets_brute_force(&objs, &done, 1.0)
             );
+        }
+    }
+
+    #[test]
+    fn a_newcomers_victims_stay_when_it_is_cleaned_itself() {
+        // N cleans V, B cleans N, B does not reach V: objects B, N, V.
+        let objs = chain();
+        // V, then B (does not clean V), then N: in N's turn V is tested first (kept
+        // before B) and would be N's victim, but B then cleans N, so V stays.
+        assert_eq!(clean_targets(&objs, &[20, 30, 10], 1.0), vec![0, 0, 2]);
+        assert_eq!(
+            clean_targets_brute_force(&objs, &[20, 30, 10], 1.0),
+            vec![0, 0, 2]
+        );
+        // Equal fluxes: the kept object tests the newcomer.
+        let mut twin = objs[0].clone();
+        twin.x = 101.0;
+        let pair = vec![objs[0].clone(), twin];
+        assert_eq!(clean_targets(&pair, &[1, 2], 1.0), vec![0, 0]);
+        assert_eq!(clean_targets(&pair, &[2, 1], 1.0), vec![1, 1]);
+    }
+
+    #[test]
+    fn grid_and_brute_force_agree_on_odd_values() {
+        let base = obj(10.0, 10.0, 1.0, 100.0, 1.0);
+        let bright = obj(12.0, 10.0, 2.0, 1e5, 50.0);
+        let with = |f: &dyn Fn(&mut Object)| {
+            let mut o = base.clone();
+            f(&mut o);
+            o
+        };
+        let odd = vec![
+            bright.clone(),
+            base.clone(),
+            with(&|o| o.a = f64::NAN),
+            with(&|o| o.a = f64::INFINITY),
+            with(&|o| o.a = -1.0),
+            with(&|o| o.a = f64::NEG_INFINITY),
+            with(&|o| o.x = f64::INFINITY),
+            with(&|o| o.y = f64::NAN),
+            with(&|o| o.x = 1e308),
+            with(&|o| o.x = -1e308),
+            with(&|o| o.a = 1e300),
+            with(&|o| o.fdflux = f64::NAN),
+            with(&|o| o.mthresh = f64::NAN),
+        ];
+        for k in 0..=odd.len() {
+            for rot in 0..odd.len().max(1) {
+                let mut objs: Vec<Object> = odd[..k].to_vec();
+                objs.rotate_left(rot.min(k.saturating_sub(1)));
+                let done: Vec<u32> = (0..objs.len() as u32).map(|i| (i * 7) % 5).collect();
+                assert_eq!(
+                    clean_targets(&objs, &done, 1.0),
+                    clean_targets_brute_force(&objs, &done, 1.0),
+                    "{k} objects, rotated {rot}"
+                );
+            }
         }
     }
 

@@ -102,7 +102,11 @@ fn stream_one(
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
     let check_rows = (strip_rows * 17 / 24).max(1);
-    let mut spills = checkimage::StreamedChecks::new(checks, w, h, check_rows)?;
+    let out_dir = match job.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut spills = checkimage::StreamedChecks::new(checks, (w, h), check_rows, &out_dir)?;
     let mut regions = match &cli.regions {
         Some(r) => Some(io::regions::RegionWriter::create(r)?),
         None => None,

@@ -465,12 +465,17 @@ fn mthresh(above: &[f64], order: &[u32], minarea: usize) -> f64 {
 /// Rows are scanned in order, each from left to right. Pixels join the list of the
 /// segment they belong to. A segment that starts inside the (8-connected) span of a
 /// previous-row segment continues that segment's list; one that starts left of it
-/// begins a list of its own, and when the scan reaches the start of a previous-row
-/// segment while inside a segment, that segment's list (with everything linked to it)
-/// is appended to the current list, the rest of the current segment after it. At one
-/// column, the start of a previous-row segment is handled before the pixel, the end
-/// (one column past the segment) after it. Pieces that never join (a deblended
-/// object's pixels need not touch) follow one another in the order they began.
+/// begins a list of its own. When the scan reaches the start of a previous-row segment
+/// while inside a segment and their lists differ: if that segment is the first
+/// (leftmost) of its list on its row, its list (with everything linked to it) is
+/// appended to the current list; if it is a later one, the current list is appended
+/// to its list instead; the rest of the current segment follows. At one column, the
+/// start of a previous-row segment is handled before the pixel, the end (one column
+/// past the segment) after it. Pieces that never join (a deblended object's pixels
+/// need not touch) follow one another in the order they began. (A deblended piece's
+/// list is taken in this scan order of its own pixels; SExtractor builds it from the
+/// piece's core and then the parent's other pixels, which only matters when cleaning
+/// tests a deblended piece.)
 pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
     const NONE: u32 = u32::MAX;
     let npix: usize = runs.iter().map(|r| r.len()).sum();
@@ -504,8 +509,28 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
         tail[l] = e - 1;
     };
     // Previous row's segments: (x0, x1 exclusive, list).
-    let mut prev: Vec<(u32, u32, u32)> = Vec::new();
-    let mut cur: Vec<(u32, u32, u32)> = Vec::new();
+    // Previous row's segments: (x0, x1 exclusive, list, first segment of its list on
+    // that row).
+    let mut prev: Vec<(u32, u32, u32, bool)> = Vec::new();
+    let mut cur: Vec<(u32, u32, u32, bool)> = Vec::new();
+    // Appends list `b` after list `a` (b joins a).
+    let join = |next: &mut [u32],
+                head: &mut [u32],
+                tail: &mut [u32],
+                parent: &mut [u32],
+                a: u32,
+                b: u32| {
+        let (a, b) = (a as usize, b as usize);
+        if head[b] != NONE {
+            if tail[a] == NONE {
+                head[a] = head[b];
+            } else {
+                next[tail[a] as usize] = head[b];
+            }
+            tail[a] = tail[b];
+        }
+        parent[b] = a as u32;
+    };
     let mut i = 0usize;
     let mut offset = 0u32;
     while i < runs.len() {
@@ -527,7 +552,7 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
                 p += 1;
             }
             let in_span = p > 0 && prev[p - 1].1 >= run.x0;
-            let list = match active {
+            let mut list = match active {
                 Some(l) if in_span => find(&mut parent, l),
                 _ => {
                     head.push(NONE);
@@ -545,23 +570,27 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
                 from = at;
                 let other = find(&mut parent, prev[p].2);
                 if other != list {
-                    let (o, l) = (other as usize, list as usize);
-                    if head[o] != NONE {
-                        if tail[l] == NONE {
-                            head[l] = head[o];
-                        } else {
-                            next[tail[l] as usize] = head[o];
-                        }
-                        tail[l] = tail[o];
+                    if prev[p].3 {
+                        // The first segment of its list: that list follows this one.
+                        join(&mut next, &mut head, &mut tail, &mut parent, list, other);
+                    } else {
+                        // A later segment of a list already met: this list follows it.
+                        join(&mut next, &mut head, &mut tail, &mut parent, other, list);
+                        list = other;
                     }
-                    parent[o] = list;
                 }
                 active = Some(list);
                 p += 1;
             }
             append(&mut next, &mut head, &mut tail, list, from, offset + len);
-            cur.push((run.x0, run.x1, list));
+            cur.push((run.x0, run.x1, list, false));
             offset += len;
+        }
+        // Which segments are the first (leftmost) of their list on this row.
+        for k in 0..cur.len() {
+            let l = find(&mut parent, cur[k].2);
+            cur[k].2 = l;
+            cur[k].3 = !cur[..k].iter().any(|c| c.2 == l);
         }
         std::mem::swap(&mut prev, &mut cur);
         i = j;
@@ -616,7 +645,8 @@ mod tests {
             }
             i
         }
-        let mut prev: Vec<(u32, u32, usize)> = Vec::new(); // (x0, last x, list)
+        // (x0, last x, list, first segment of its list on its row)
+        let mut prev: Vec<(u32, u32, usize, bool)> = Vec::new();
         let ys: std::collections::BTreeSet<u32> = runs.iter().map(|r| r.y).collect();
         for y in ys {
             let row: Vec<&Run> = runs.iter().filter(|r| r.y == y).collect();
@@ -626,21 +656,24 @@ mod tests {
             let (mut in_seg, mut cur, mut active, mut in_span) = (false, 0usize, 0usize, false);
             let (mut seg_start, mut next_prev) = (0u32, Vec::new());
             for x in lo..=hi {
-                for &(a, _, l) in prev.iter().filter(|p| p.0 == x) {
+                for &(_, _, l, first) in prev.iter().filter(|p| p.0 == x) {
                     let r = find(&parent, l);
                     if in_seg {
                         let c = find(&parent, cur);
                         if r != c {
-                            let moved = lists[r].take().unwrap();
-                            lists[c].as_mut().unwrap().extend(moved);
-                            parent[r] = c;
+                            // The first segment of its list: it follows; else this
+                            // list follows it.
+                            let (keep, gone) = if first { (c, r) } else { (r, c) };
+                            let moved = lists[gone].take().unwrap();
+                            lists[keep].as_mut().unwrap().extend(moved);
+                            parent[gone] = keep;
+                            cur = keep;
                         }
-                        active = c;
+                        active = cur;
                     } else {
                         active = r;
                     }
                     in_span = true;
-                    let _ = a;
                 }
                 if on(x) {
                     if !in_seg {
@@ -662,8 +695,14 @@ mod tests {
                 }
                 if !on(x) && in_seg {
                     in_seg = false;
-                    next_prev.push((seg_start, x - 1, cur));
+                    next_prev.push((seg_start, x - 1, cur, false));
                 }
+            }
+            let mut seen = Vec::new();
+            for s in next_prev.iter_mut() {
+                s.2 = find(&parent, s.2);
+                s.3 = !seen.contains(&s.2);
+                seen.push(s.2);
             }
             prev = next_prev;
         }
@@ -680,6 +719,21 @@ mod tests {
         let plus = runs_of(&[(166, 221), (167, 220), (167, 221), (167, 222), (168, 221)]);
         // Raster indices: (166,221)=0, (167,220)=1, (167,221)=2, (167,222)=3, (168,221)=4.
         assert_eq!(scan_list_order(&plus), vec![1, 0, 2, 3, 4]);
+        // A later segment of a list met while inside a segment that began its own list:
+        // the new list follows the old one (here the scan keeps raster order).
+        let fork = runs_of(&[
+            (0, 0),
+            (0, 1),
+            (0, 2),
+            (0, 3),
+            (0, 4),
+            (1, 0),
+            (1, 3),
+            (1, 4),
+            (2, 2),
+            (2, 3),
+        ]);
+        assert_eq!(scan_list_order(&fork), (0..10).collect::<Vec<u32>>());
         // Random blobs (connected or not) against the column-by-column statement.
         let mut s = 99u64;
         let mut rnd = move |n: u32| {

@@ -32,13 +32,20 @@ pub struct SegmentSpill {
 fn io_err(e: std::io::Error) -> Error {
     Error::Backend(format!(
         "the temporary file that keeps the objects' pixels for the check images failed: {e} \
-         (TMPDIR names where it goes)"
+         (it goes in the output's folder)"
     ))
 }
 
 impl SegmentSpill {
-    /// A spill for a `width` x `height` image read back in blocks of `block_rows`.
-    pub fn new(width: usize, height: usize, block_rows: usize) -> Result<SegmentSpill> {
+    /// A spill for a `width` x `height` image read back in blocks of `block_rows`; its
+    /// file goes in `dir` (e.g. the output's folder, usually on disk, where the system's
+    /// temporary folder may be in memory), or the system's temporary folder.
+    pub fn new(
+        width: usize,
+        height: usize,
+        block_rows: usize,
+        dir: Option<&std::path::Path>,
+    ) -> Result<SegmentSpill> {
         let block_rows = block_rows.max(1);
         let blocks = height.div_ceil(block_rows).max(1);
         // About 4 MiB of buffers in all, at least 256 runs per block.
@@ -47,13 +54,22 @@ impl SegmentSpill {
             width,
             height,
             block_rows,
-            file: tempfile::tempfile().map_err(io_err)?,
+            file: match dir {
+                Some(d) => tempfile::tempfile_in(d),
+                None => tempfile::tempfile(),
+            }
+            .map_err(io_err)?,
             len: 0,
             buffers: vec![Vec::new(); blocks],
             chunks: vec![Vec::new(); blocks],
             cap,
             numbers: Vec::new(),
         })
+    }
+
+    /// The image's width and height.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.width, self.height)
     }
 
     pub fn block_rows(&self) -> usize {
@@ -148,7 +164,7 @@ mod tests {
     #[test]
     fn runs_come_back_by_block_with_their_numbers() {
         // Tiny buffers: most runs go through the file.
-        let mut s = SegmentSpill::new(10, 7, 3).unwrap();
+        let mut s = SegmentSpill::new(10, 7, 3, None).unwrap();
         s.cap = 2;
         let a = s
             .add(&[

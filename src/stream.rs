@@ -281,6 +281,15 @@ pub fn check_pass(
             background.shape().1
         )));
     }
+    if let Some(s) = &segments {
+        if s.shape() != (w, h) {
+            return Err(Error::Mismatch(format!(
+                "the objects' pixels were kept for a {}x{} image but the image is {w}x{h}",
+                s.shape().0,
+                s.shape().1
+            )));
+        }
+    }
     let block_rows = match (&segments, want.segmentation) {
         (Some(s), _) => s.block_rows(),
         (None, true) => {

@@ -274,7 +274,8 @@ pub fn write_fits_f32(
         hdu.write_image(&mut f, data).map_err(err)?;
         hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
         hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-        Ok(())
+        drop(f); // closes (flushes) the file
+        check_complete(path, tmp, 4 * (width * height) as u64)
     })
 }
 
@@ -300,8 +301,28 @@ pub fn write_fits_i32(
         hdu.write_image(&mut f, data).map_err(err)?;
         hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
         hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-        Ok(())
+        drop(f); // closes (flushes) the file
+        check_complete(path, tmp, 4 * (width * height) as u64)
     })
+}
+
+/// Closing a FITS file reports no error (cfitsio's status is dropped), so a written
+/// file is checked by its size: whole 2,880-byte records, a header and the data.
+fn check_complete(path: &Path, written: &Path, data_bytes: u64) -> Result<()> {
+    let len = std::fs::metadata(written)
+        .map_err(|e| Error::output(path, e.to_string()))?
+        .len();
+    let want = 2880 + data_bytes.div_ceil(2880) * 2880;
+    if len % 2880 != 0 || len < want {
+        return Err(Error::output(
+            path,
+            format!(
+                "the file came out with {len} bytes, not a complete FITS image \
+                 (at least {want}): is the disk full?"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A FITS image (primary HDU) written block of rows by block of rows, for the check
@@ -406,6 +427,11 @@ impl FitsImageWriter {
             ));
         }
         drop(self.file.take()); // closes (flushes) the FITS file
+        check_complete(&self.path, &self.tmp, 4 * (self.width * self.height) as u64).inspect_err(
+            |_| {
+                let _ = std::fs::remove_file(&self.tmp);
+            },
+        )?;
         std::fs::rename(&self.tmp, &self.path).map_err(|e| {
             let _ = std::fs::remove_file(&self.tmp);
             Error::output(&self.path, e.to_string())

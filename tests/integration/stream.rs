@@ -430,7 +430,7 @@ fn same_check_images(image: &str, mask: Option<&str>, e: &Extractor, cases: &[(u
     let filtered = whole.filtered();
     let (back, rms) = (whole.background.back_map(), whole.background.rms_map());
     for &(strip_rows, block_rows) in cases {
-        let mut spill = SegmentSpill::new(w, h, block_rows).unwrap();
+        let mut spill = SegmentSpill::new(w, h, block_rows, None).unwrap();
         let mut mrows = m.as_ref().map(ImageRows);
         let mut objects = Vec::new();
         let summary = skysift::stream::extract_streaming_to(
