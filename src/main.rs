@@ -61,6 +61,14 @@ fn stream_one(
         }
         (None, None) => 256,
     };
+    // Objects not complete yet hold their pixels (filtered, unfiltered and per-pixel
+    // values, runs: about 24 bytes each) in the quarter of the budget kept for them,
+    // and a completed object is deblended and measured with about 70 bytes more per
+    // pixel: 96 bytes per held pixel.
+    let max_open_pixels = cli
+        .memory_limit
+        .or(auto_limit)
+        .map(|mib| (mib * 1024.0 * 1024.0 * 0.25 / 96.0).max(1.0) as usize);
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal;
     let show = !cli.quiet && std::io::stderr().is_terminal();
@@ -127,6 +135,7 @@ fn stream_one(
                 .as_mut()
                 .map(|r| r as &mut (dyn skysift::stream::RowSource + Send)),
             segments: spill_segments.as_mut(),
+            max_open_pixels,
         },
         extractor,
         strip_rows,

@@ -213,6 +213,11 @@ pub struct Beside<'a> {
     /// Where the objects' pixels go, with their catalog numbers, for the check images
     /// written after the run ([`check_pass`]).
     pub segments: Option<&'a mut SegmentSpill>,
+    /// The most detected pixels that objects not complete yet may hold (their pixels
+    /// wait in memory until the object ends): beyond it the run stops with an error
+    /// naming the object, instead of growing past a memory limit (an object larger
+    /// than the memory, e.g. a threshold below the noise).
+    pub max_open_pixels: Option<usize>,
 }
 
 /// What [`extract_streaming_to`] returns besides the objects it emitted.
@@ -419,6 +424,7 @@ pub fn extract_streaming_to(
         mut threshold,
         mut noise,
         mut segments,
+        max_open_pixels,
     } = beside;
     for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
         if let Some(t) = r {
@@ -519,6 +525,8 @@ pub fn extract_streaming_to(
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
     let mut open = Open::default();
+    // Detected pixels held by the open components.
+    let mut open_px = 0usize;
     // The previous row's runs and their components.
     let mut prev: Vec<(Run, usize)> = Vec::new();
     // Measured objects not emitted yet, smallest first pixel first. Without cleaning,
@@ -835,6 +843,7 @@ pub fn extract_streaming_to(
                         comp.starts.push(comp.f.len());
                         comp.runs.push(run);
                         comp.f.extend_from_slice(&d.f[off..off + len]);
+                        open_px += len;
                         comp.r.extend_from_slice(&d.r[off..off + len]);
                         if per_pixel {
                             comp.s.extend_from_slice(&d.s[off..off + len]);
@@ -857,6 +866,7 @@ pub fn extract_streaming_to(
                                 .is_some_and(|q| (q.last_y as usize) < y)
                             {
                                 let done = open.complete(c);
+                                open_px -= done.npix();
                                 finish(done, &mut pending, &mut segments)?;
                             }
                         }
@@ -866,6 +876,26 @@ pub fn extract_streaming_to(
                         item.1 = open.resolve(item.1).expect("continued component is open");
                     }
                     open.end_row();
+                    if let Some(cap) = max_open_pixels.filter(|&cap| open_px > cap) {
+                        let big = open
+                            .comps
+                            .iter()
+                            .flatten()
+                            .max_by_key(|c| c.npix())
+                            .expect("pixels are held by open objects");
+                        return Err(Error::InvalidParam {
+                            name: "--memory-limit",
+                            value: format!("{cap} detected pixels in objects not complete yet"),
+                            reason: format!(
+                                "at row {y} they hold {open_px}; the largest starts at row {} and \
+                                 has {} pixels so far. An object this large often means a \
+                                 threshold near the noise or a bad background: raise the \
+                                 detection threshold, or the memory limit",
+                                big.first.0,
+                                big.npix()
+                            ),
+                        });
+                    }
                     prev = current;
                     max_open = max_open.max(open.live());
                     max_held = max_held.max(pending.len());

@@ -107,7 +107,7 @@ fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
             let beside = skysift::stream::Beside {
                 threshold: Some(&mut trows),
                 noise: None,
-                segments: None,
+                ..Default::default()
             };
             let objects = streamed_objects(&img, beside, b, rows);
             assert_eq!(
@@ -148,7 +148,7 @@ fn short_rows_are_an_error() {
     let beside = skysift::stream::Beside {
         threshold: Some(&mut t),
         noise: None,
-        segments: None,
+        ..Default::default()
     };
     let r = skysift::stream::extract_streaming_to(
         &mut ImageRows(&img),
@@ -205,7 +205,7 @@ fn the_matched_filter_streams_too() {
         let beside = skysift::stream::Beside {
             threshold: None,
             noise: Some(&mut nrows),
-            segments: None,
+            ..Default::default()
         };
         let objects = streamed_objects(&img, beside, &e, rows);
         assert_eq!(
@@ -599,4 +599,52 @@ fn streamed_runs_write_the_whole_image_runs_check_images_and_regions() {
         stderr(&o)
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+}
+
+#[test]
+fn an_object_larger_than_the_pixel_cap_stops_the_run_with_a_clear_error() {
+    // A 200x200 sky with one broad source of about 9,000 detected pixels.
+    let (w, h) = (200usize, 200usize);
+    let mut s = 7u64;
+    let d: Vec<f32> = (0..w * h)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let noise = ((s >> 11) as f64 / (1u64 << 53) as f64 - 0.5) * 2.0;
+            let (x, y) = ((i % w) as f64 - 100.0, (i / w) as f64 - 100.0);
+            (100.0 + noise + 60.0 * (-(x * x + y * y) / (2.0 * 40.0 * 40.0)).exp()) as f32
+        })
+        .collect();
+    let img = skysift::Image::new(w, h, d).unwrap();
+    let mut e = Extractor::default();
+    e.background.mesh_size = (200, 200);
+    let whole = e.extract(&img, Inputs::default()).unwrap();
+    let biggest = whole.catalog.objects.iter().map(|o| o.npix).max().unwrap() as usize;
+    assert!(biggest > 5_000, "{biggest}");
+    let run = |cap: usize| {
+        let mut objects = Vec::new();
+        skysift::stream::extract_streaming_to(
+            &mut ImageRows(&img),
+            None,
+            skysift::stream::Beside {
+                max_open_pixels: Some(cap),
+                ..Default::default()
+            },
+            &e,
+            16,
+            &mut |_| {},
+            &mut |o| {
+                objects.push(o);
+                Ok(())
+            },
+        )
+        .map(|_| objects)
+    };
+    let err = run(biggest / 2).unwrap_err().to_string();
+    assert!(
+        err.contains("--memory-limit") && err.contains("raise the detection threshold"),
+        "{err}"
+    );
+    assert_eq!(run(biggest + 100).unwrap(), whole.catalog.objects);
 }
