@@ -254,6 +254,7 @@ pub fn write_streamed(
     background: &skysift::Background,
     e: &skysift::Extractor,
     spills: &mut StreamedChecks,
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(), Error> {
     use skysift::stream::{check_pass, CheckWant, MaskRows};
     let (w, h) = (image.width(), image.height());
@@ -378,6 +379,7 @@ pub fn write_streamed(
                     CheckType::MiniBackground | CheckType::MiniBackRms => {}
                 }
             }
+            progress(b.y0 + b.rows, h);
             Ok(())
         },
     )?;

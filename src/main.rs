@@ -73,16 +73,21 @@ fn stream_one(
     use std::io::IsTerminal;
     let show = !cli.quiet && std::io::stderr().is_terminal();
     let mut last = Instant::now();
+    let (mut pass, mut pass_start) = (0u8, Instant::now());
     let mut report = |p: skysift::stream::Progress| {
+        if p.pass != pass {
+            (pass, pass_start) = (p.pass, Instant::now());
+        }
         if !show || (last.elapsed().as_secs_f64() < 0.5 && p.rows_done < p.rows) {
             return;
         }
         last = Instant::now();
-        let rate = (p.rows_done * w) as f64 / start.elapsed().as_secs_f64().max(1e-9) / 1e6;
-        let what = if p.pass == 1 {
-            "background"
-        } else {
-            "detection"
+        let secs = pass_start.elapsed().as_secs_f64().max(1e-9);
+        let rate = (p.rows_done * w) as f64 / secs / 1e6;
+        let what = match p.pass {
+            1 => "background",
+            2 => "detection",
+            _ => "check images",
         };
         eprint!(
             "\rskysift: {what} pass, row {}/{} ({:.0}%), {} objects, {rate:.0} Mpix/s   ",
@@ -91,7 +96,7 @@ fn stream_one(
             100.0 * p.rows_done as f64 / p.rows as f64,
             p.objects
         );
-        if p.pass == 2 && p.rows_done == p.rows {
+        if p.pass >= 2 && p.rows_done == p.rows {
             eprintln!();
         }
     };
@@ -160,6 +165,7 @@ fn stream_one(
             rows: r,
             thresh: cli.mask_thresh as f32,
         });
+        let objects = result.objects;
         checkimage::write_streamed(
             checks,
             &mut image,
@@ -167,6 +173,14 @@ fn stream_one(
             &result.background,
             extractor,
             &mut spills,
+            &mut |rows_done, rows| {
+                report(skysift::stream::Progress {
+                    rows_done,
+                    rows,
+                    pass: 3,
+                    objects,
+                })
+            },
         )?;
         if cli.timings {
             eprintln!(

@@ -169,7 +169,7 @@ pub struct Progress {
     /// Rows done in the current pass, of `rows`.
     pub rows_done: usize,
     pub rows: usize,
-    /// 1 = background pass, 2 = detection pass.
+    /// 1 = background pass, 2 = detection pass (3 = check images, in the CLI).
     pub pass: u8,
     /// Objects measured so far.
     pub objects: usize,
