@@ -35,8 +35,45 @@ use crate::measure::Object;
 
 const CLEAN_ZONE: f64 = 10.0;
 
+/// What cleaning reads of an object (a streamed run keeps only this in memory while
+/// the objects wait for cleaning).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CleanRecord {
+    pub x: f64,
+    pub y: f64,
+    pub a: f64,
+    pub b: f64,
+    pub cxx: f64,
+    pub cyy: f64,
+    pub cxy: f64,
+    pub fdflux: f64,
+    pub thresh: f64,
+    pub abcor: f64,
+    pub mthresh: f64,
+    pub npix: u32,
+}
+
+impl From<&Object> for CleanRecord {
+    fn from(o: &Object) -> Self {
+        CleanRecord {
+            x: o.x,
+            y: o.y,
+            a: o.a,
+            b: o.b,
+            cxx: o.cxx,
+            cyy: o.cyy,
+            cxy: o.cxy,
+            fdflux: o.fdflux,
+            thresh: o.thresh,
+            abcor: o.abcor,
+            mthresh: o.mthresh,
+            npix: o.npix,
+        }
+    }
+}
+
 /// The Moffat model of an object for cleaning: (amp, α).
-fn moffat(o: &Object, beta: f64) -> (f64, f64) {
+fn moffat(o: &CleanRecord, beta: f64) -> (f64, f64) {
     let u = std::f64::consts::PI * o.a * o.b;
     let amp = o.fdflux / (2.0 * u * o.abcor);
     let alpha = if o.thresh > 0.0 && amp > 0.0 {
@@ -48,7 +85,7 @@ fn moffat(o: &Object, beta: f64) -> (f64, f64) {
 }
 
 /// Whether `b` cleans `f` (b is the brighter of the two).
-fn cleans(b: &Object, model: (f64, f64), f: &Object, beta: f64) -> bool {
+fn cleans(b: &CleanRecord, model: (f64, f64), f: &CleanRecord, beta: f64) -> bool {
     let (dx, dy) = (f.x - b.x, f.y - b.y);
     let v = 1.0 + model.1 * (b.cxx * dx * dx + b.cyy * dy * dy + b.cxy * dx * dy);
     if v <= 1.0 {
@@ -64,7 +101,7 @@ fn cleans(b: &Object, model: (f64, f64), f: &Object, beta: f64) -> bool {
 
 /// Whether a pair is tested: closer than CLEAN_ZONE·(a₁ + a₂) (SExtractor's strict
 /// comparison; never for undefined or negative sizes or positions).
-fn close(a: &Object, b: &Object) -> bool {
+fn close(a: &CleanRecord, b: &CleanRecord) -> bool {
     let (dx, dy) = (a.x - b.x, a.y - b.y);
     let r = (a.a + b.a) * CLEAN_ZONE;
     r >= 0.0 && dx * dx + dy * dy < r * r
@@ -95,7 +132,7 @@ struct Kept {
 }
 
 impl Kept {
-    fn new(objs: &[Object]) -> Kept {
+    fn new(objs: &[CleanRecord]) -> Kept {
         let mut aa: Vec<f64> = objs.iter().map(|o| o.a).filter(|a| a.is_finite()).collect();
         aa.sort_by(|a, b| a.total_cmp(b));
         let med = if aa.is_empty() {
@@ -142,7 +179,7 @@ impl Kept {
 
     /// The cell of a small object (a ≤ a_cut; positions are finite for those, as
     /// a NaN or infinite position makes the moments, hence a, NaN).
-    fn cell_of(&self, o: &Object) -> (usize, usize) {
+    fn cell_of(&self, o: &CleanRecord) -> (usize, usize) {
         let cx = ((o.x - self.x0) / self.cell)
             .floor()
             .clamp(0.0, (self.nx - 1) as f64);
@@ -152,11 +189,11 @@ impl Kept {
         (cx as usize, cy as usize)
     }
 
-    fn small(&self, o: &Object) -> bool {
+    fn small(&self, o: &CleanRecord) -> bool {
         o.a <= self.a_cut && o.x.is_finite() && o.y.is_finite()
     }
 
-    fn insert(&mut self, objs: &[Object], i: usize) {
+    fn insert(&mut self, objs: &[CleanRecord], i: usize) {
         if self.small(&objs[i]) {
             let (cx, cy) = self.cell_of(&objs[i]);
             self.cells[cy * self.nx + cx].push(i as u32);
@@ -165,7 +202,7 @@ impl Kept {
         }
     }
 
-    fn remove(&mut self, objs: &[Object], i: usize) {
+    fn remove(&mut self, objs: &[CleanRecord], i: usize) {
         if self.small(&objs[i]) {
             let (cx, cy) = self.cell_of(&objs[i]);
             let list = &mut self.cells[cy * self.nx + cx];
@@ -181,7 +218,7 @@ impl Kept {
     }
 
     /// Every kept object that might be close to `o` (a superset of the close ones).
-    fn near(&self, o: &Object, out: &mut Vec<usize>) {
+    fn near(&self, o: &CleanRecord, out: &mut Vec<usize>) {
         out.extend_from_slice(&self.big);
         if !(o.x.is_finite() && o.y.is_finite()) || o.a.is_nan() {
             return; // nothing is close to an object without a position or size
@@ -230,7 +267,7 @@ trait Index {
 }
 
 struct Grid<'a> {
-    objs: &'a [Object],
+    objs: &'a [CleanRecord],
     kept: Kept,
 }
 
@@ -262,6 +299,12 @@ impl Index for All {
 /// detected component, before deblending); see the module's text for the order and
 /// the rules.
 pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
+    let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
+    clean_targets_records(&recs, done, beta)
+}
+
+/// [`clean_targets`] from what cleaning reads of each object.
+pub fn clean_targets_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> Vec<usize> {
     let mut grid = Grid {
         objs,
         kept: Kept::new(objs),
@@ -271,11 +314,12 @@ pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
 
 /// The same decisions with every kept object as a candidate (for tests).
 pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
-    sequential(objs, done, beta, &mut All)
+    let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
+    sequential(&recs, done, beta, &mut All)
 }
 
 /// The sequential cleaning, with candidates from `index`.
-fn sequential(objs: &[Object], done: &[u32], beta: f64, index: &mut dyn Index) -> Vec<usize> {
+fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, index: &mut dyn Index) -> Vec<usize> {
     assert_eq!(objs.len(), done.len(), "one completion row per object");
     let n = objs.len();
     let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
@@ -431,11 +475,12 @@ mod tests {
     fn a_cleaned_object_cleans_nothing_afterwards_and_order_is_completion_order() {
         // B is in A's wing; C is in B's wing but beyond A's reach.
         let objs = chain();
-        let one = moffat(&objs[0], 1.0);
-        let two = moffat(&objs[1], 1.0);
-        assert!(cleans(&objs[0], one, &objs[1], 1.0));
-        assert!(cleans(&objs[1], two, &objs[2], 1.0));
-        assert!(!cleans(&objs[0], one, &objs[2], 1.0));
+        let r: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
+        let one = moffat(&r[0], 1.0);
+        let two = moffat(&r[1], 1.0);
+        assert!(cleans(&r[0], one, &r[1], 1.0));
+        assert!(cleans(&r[1], two, &r[2], 1.0));
+        assert!(!cleans(&r[0], one, &r[2], 1.0));
         // A, then B (cleaned by A on arrival), then C: nothing kept cleans C.
         assert_eq!(clean_targets(&objs, &[10, 20, 30], 1.0), vec![0, 0, 2]);
         // C, then B (cleans C), then A (cleans B): C follows B into A.

@@ -141,6 +141,7 @@ fn stream_one(
                 .map(|r| r as &mut (dyn skysift::stream::RowSource + Send)),
             segments: spill_segments.as_mut(),
             max_open_pixels,
+            temp_dir: Some(&out_dir),
         },
         extractor,
         strip_rows,
@@ -190,15 +191,14 @@ fn stream_one(
             );
         }
     }
-    // Cleaning keeps every measured object until the end: say so when that grew large
-    // next to the memory limit.
+    // Cleaning keeps what it reads of every measured object until the end (the objects
+    // wait on disk): say so when that grew large next to the memory limit.
     if let (Some(mib), true, false) = (
         cli.memory_limit.or(auto_limit),
         extractor.extract.clean,
         cli.quiet,
     ) {
-        let held =
-            result.max_held as f64 * std::mem::size_of::<skysift::Object>() as f64 / 1048576.0;
+        let held = result.max_held_bytes as f64 / 1048576.0;
         if held > 0.25 * mib {
             eprintln!(
                 "skysift: {} objects waited for cleaning ({held:.0} MiB next to --memory-limit {mib:.0}); \

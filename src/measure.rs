@@ -136,6 +136,44 @@ pub struct Object {
     pub flags: u32,
 }
 
+/// `Object` as fixed-size records of 64-bit words (u32 fields widened, f64 fields by
+/// their bits), for objects kept on disk while a streamed run waits for cleaning.
+macro_rules! object_words {
+    ($($f:ident : $k:ident),* $(,)?) => {
+        impl Object {
+            /// Words per object record.
+            pub(crate) const WORDS: usize = [$(stringify!($f)),*].len();
+
+            /// Appends the object's record to `out`.
+            pub(crate) fn to_words(&self, out: &mut Vec<u64>) {
+                $( out.push(object_words!(@to $k self.$f)); )*
+            }
+
+            /// The object of a record made by `to_words`.
+            pub(crate) fn from_words(w: &[u64]) -> Object {
+                let mut it = w.iter().copied();
+                Object {
+                    $( $f: object_words!(@from $k it.next().expect("a whole record")), )*
+                }
+            }
+        }
+    };
+    (@to u32 $e:expr) => { $e as u64 };
+    (@to f64 $e:expr) => { $e.to_bits() };
+    (@from u32 $e:expr) => { $e as u32 };
+    (@from f64 $e:expr) => { f64::from_bits($e) };
+}
+
+object_words!(
+    number: u32, xmin: u32, ymin: u32, xmax: u32, ymax: u32, x: f64, y: f64,
+    xpeak: u32, ypeak: u32, x2: f64, y2: f64, xy: f64, a: f64, b: f64, theta: f64,
+    cxx: f64, cyy: f64, cxy: f64, errx2: f64, erry2: f64, errxy: f64, erra: f64,
+    errb: f64, errtheta: f64, errcxx: f64, errcyy: f64, errcxy: f64, isoarea: u32,
+    npix: u32, flux: f64, fluxerr: f64, mag: f64, magerr: f64, mag_isocor: f64,
+    flux_max: f64, thresh: f64, fdflux: f64, fdpeak: f64, abcor: f64, mthresh: f64,
+    flags: u32,
+);
+
 /// SExtractor's magnitude for a flux, 99 for non-positive fluxes.
 pub fn magnitude(flux: f64, zp: f64) -> f64 {
     if flux > 0.0 {
@@ -759,6 +797,64 @@ mod tests {
             sorted.sort_unstable();
             assert_eq!(sorted, (0..pix.len() as u32).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn objects_survive_their_word_records() {
+        // Every field set (a struct literal: a new field must be added here, and to
+        // the record, or this does not compile).
+        let o = Object {
+            number: 7,
+            xmin: 1,
+            ymin: 2,
+            xmax: 3,
+            ymax: 4,
+            x: 1.5,
+            y: -2.25,
+            xpeak: 5,
+            ypeak: 6,
+            x2: 0.1,
+            y2: 0.2,
+            xy: -0.3,
+            a: 1.1,
+            b: 0.9,
+            theta: 45.0,
+            cxx: 1.2,
+            cyy: 1.3,
+            cxy: -0.4,
+            errx2: 1e-3,
+            erry2: 2e-3,
+            errxy: -3e-4,
+            erra: 0.01,
+            errb: 0.02,
+            errtheta: 3.0,
+            errcxx: 4.0,
+            errcyy: 5.0,
+            errcxy: -6.0,
+            isoarea: 11,
+            npix: 12,
+            flux: 1234.5,
+            fluxerr: 6.7,
+            mag: -7.7,
+            magerr: 0.005,
+            mag_isocor: -7.8,
+            flux_max: 99.0,
+            thresh: 15.0,
+            fdflux: 2000.0,
+            fdpeak: 300.0,
+            abcor: 0.97,
+            mthresh: f64::NAN,
+            flags: 0x8000_0003,
+        };
+        let mut w = Vec::new();
+        o.to_words(&mut w);
+        assert_eq!(w.len(), Object::WORDS);
+        let back = Object::from_words(&w);
+        assert!(back.mthresh.is_nan());
+        let (mut a, mut b) = (o.clone(), back);
+        a.mthresh = 0.0;
+        b.mthresh = 0.0;
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -304,6 +304,18 @@ fn deblend_all(
     (out, centres, merged, done)
 }
 
+/// For each object, the objects merged into it by cleaning (`targets[i]` is the object
+/// that object i is merged into, itself if it survives), in index order.
+pub(crate) fn victims_of(targets: &[usize]) -> Vec<Vec<usize>> {
+    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
+    for (i, &t) in targets.iter().enumerate() {
+        if t != i {
+            victims[t].push(i);
+        }
+    }
+    victims
+}
+
 /// Merges every cleaned object's measurements into its target (in index order);
 /// returns each object's victims.
 pub(crate) fn merge_cleaned(
@@ -311,12 +323,7 @@ pub(crate) fn merge_cleaned(
     targets: &[usize],
     zeropoint: f64,
 ) -> Vec<Vec<usize>> {
-    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); objects.len()];
-    for (i, &t) in targets.iter().enumerate() {
-        if t != i {
-            victims[t].push(i);
-        }
-    }
+    let victims = victims_of(targets);
     for t in 0..objects.len() {
         for &v in &victims[t] {
             let victim = objects[v].clone();

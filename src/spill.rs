@@ -157,9 +157,104 @@ pub fn runs_of_pixels(mut px: Vec<(usize, usize)>) -> Vec<Run> {
     crate::label::runs_from_raster(px.into_iter().map(|(x, y)| (x as u32, y as u32)))
 }
 
+/// Measured objects kept on disk as fixed-size records while a streamed run waits to
+/// clean them (cleaning may pair any two objects, so none is final before the end):
+/// only what cleaning reads stays in memory.
+pub(crate) struct ObjectSpill {
+    file: std::fs::File,
+    /// Records not written yet (words).
+    buf: Vec<u64>,
+    /// Records in the file.
+    written: u64,
+    count: u32,
+}
+
+impl ObjectSpill {
+    /// Records written out in chunks of this many words (1 MiB).
+    const CHUNK: usize = 1 << 17;
+
+    pub(crate) fn new(dir: Option<&std::path::Path>) -> Result<ObjectSpill> {
+        let file = match dir {
+            Some(d) => tempfile::tempfile_in(d),
+            None => tempfile::tempfile(),
+        }
+        .map_err(|e| {
+            Error::Backend(format!(
+                "the temporary file that keeps the objects waiting for cleaning failed: {e}"
+            ))
+        })?;
+        Ok(ObjectSpill {
+            file,
+            buf: Vec::new(),
+            written: 0,
+            count: 0,
+        })
+    }
+
+    fn bytes_per_record() -> u64 {
+        8 * crate::measure::Object::WORDS as u64
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buf);
+        self.file
+            .seek(SeekFrom::Start(self.written * Self::bytes_per_record()))
+            .map_err(io_err)?;
+        self.file.write_all(bytes).map_err(io_err)?;
+        self.written += (self.buf.len() / crate::measure::Object::WORDS) as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Keeps an object; returns its slot.
+    pub(crate) fn push(&mut self, o: &crate::measure::Object) -> Result<u32> {
+        o.to_words(&mut self.buf);
+        if self.buf.len() >= Self::CHUNK {
+            self.flush()?;
+        }
+        self.count += 1;
+        Ok(self.count - 1)
+    }
+
+    /// The object kept in `slot`.
+    pub(crate) fn get(&mut self, slot: u32) -> Result<crate::measure::Object> {
+        self.flush()?;
+        let mut w = vec![0u64; crate::measure::Object::WORDS];
+        self.file
+            .seek(SeekFrom::Start(slot as u64 * Self::bytes_per_record()))
+            .map_err(io_err)?;
+        self.file
+            .read_exact(bytemuck::cast_slice_mut(&mut w))
+            .map_err(io_err)?;
+        Ok(crate::measure::Object::from_words(&w))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_come_back_from_their_slots() {
+        let mut s = ObjectSpill::new(None).unwrap();
+        let objs: Vec<crate::measure::Object> = (0..20_000)
+            .map(|k| crate::measure::Object {
+                number: k,
+                x: k as f64 * 0.5,
+                flux: -(k as f64),
+                flags: k % 7,
+                ..Default::default()
+            })
+            .collect();
+        let slots: Vec<u32> = objs.iter().map(|o| s.push(o).unwrap()).collect();
+        assert_eq!(slots, (0..20_000).collect::<Vec<u32>>());
+        for k in [19_999usize, 0, 7_777, 16_383, 16_384, 12] {
+            assert_eq!(s.get(slots[k]).unwrap(), objs[k]);
+        }
+    }
 
     #[test]
     fn runs_come_back_by_block_with_their_numbers() {

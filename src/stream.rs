@@ -26,6 +26,7 @@
 
 use crate::background::{mesh_row_stats, Background, MeshStat};
 use crate::catalog::Catalog;
+use crate::clean::CleanRecord;
 use crate::convolve::convolve_row;
 use crate::deblend::Pixel;
 use crate::error::{Error, Result};
@@ -33,7 +34,7 @@ use crate::image::Image;
 use crate::label::Run;
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
-use crate::pipeline::{merge_cleaned, split_object, subtract_row, Extractor};
+use crate::pipeline::{split_object, subtract_row, Extractor};
 pub use crate::spill::SegmentSpill;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -213,6 +214,9 @@ pub struct Beside<'a> {
     /// Where the objects' pixels go, with their catalog numbers, for the check images
     /// written after the run ([`check_pass`]).
     pub segments: Option<&'a mut SegmentSpill>,
+    /// Where temporary files go (the objects waiting for cleaning); the system's
+    /// temporary folder if none.
+    pub temp_dir: Option<&'a std::path::Path>,
     /// The most detected pixels that objects not complete yet may hold (their pixels
     /// wait in memory until the object ends): beyond it the run stops with an error
     /// naming the object, instead of growing past a memory limit (an object larger
@@ -231,6 +235,9 @@ pub struct StreamSummary {
     /// The largest number of measured objects held at once, waiting to be emitted in
     /// order (all of them with cleaning, which needs every object).
     pub max_held: usize,
+    /// The memory those objects took at most (with cleaning, only what cleaning reads
+    /// of each is in memory; the objects wait in a temporary file).
+    pub max_held_bytes: usize,
 }
 
 /// What [`check_pass`] computes for each block of rows.
@@ -425,6 +432,7 @@ pub fn extract_streaming_to(
         mut noise,
         mut segments,
         max_open_pixels,
+        temp_dir,
     } = beside;
     for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
         if let Some(t) = r {
@@ -534,6 +542,16 @@ pub fn extract_streaming_to(
     // and no later row can produce an object with a smaller first pixel, so objects
     // leave in the whole-image order; with cleaning, all wait for it.
     let mut pending: BinaryHeap<Reverse<Keyed>> = BinaryHeap::new();
+    // With cleaning, measured objects go to a file and only what cleaning reads of
+    // them stays here until the end.
+    let mut waiting = Waiting {
+        held: Vec::new(),
+        spill: if p.clean {
+            Some(crate::spill::ObjectSpill::new(temp_dir)?)
+        } else {
+            None
+        },
+    };
     let mut emitted = 0usize;
     let mut max_held = 0usize;
     let mut max_open = 0usize;
@@ -546,6 +564,7 @@ pub fn extract_streaming_to(
     };
     let finish = |c: Comp,
                   pending: &mut BinaryHeap<Reverse<Keyed>>,
+                  waiting: &mut Waiting,
                   segments: &mut Option<&mut SegmentSpill>|
      -> Result<()> {
         if c.npix() >= p.minarea {
@@ -557,7 +576,19 @@ pub fn extract_streaming_to(
                     Some(s) => s.add(&runs)?,
                     None => u32::MAX,
                 };
-                pending.push(Reverse(Keyed { key, done, id, obj }));
+                match waiting.spill.as_mut() {
+                    Some(spill) => {
+                        let slot = spill.push(&obj)?;
+                        waiting.held.push(Held {
+                            key,
+                            done,
+                            id,
+                            slot,
+                            rec: CleanRecord::from(&obj),
+                        });
+                    }
+                    None => pending.push(Reverse(Keyed { key, id, obj })),
+                }
             }
         }
         Ok(())
@@ -867,7 +898,7 @@ pub fn extract_streaming_to(
                             {
                                 let done = open.complete(c);
                                 open_px -= done.npix();
-                                finish(done, &mut pending, &mut segments)?;
+                                finish(done, &mut pending, &mut waiting, &mut segments)?;
                             }
                         }
                     }
@@ -898,7 +929,7 @@ pub fn extract_streaming_to(
                     }
                     prev = current;
                     max_open = max_open.max(open.live());
-                    max_held = max_held.max(pending.len());
+                    max_held = max_held.max(pending.len() + waiting.held.len());
                     if !p.clean {
                         // Objects before every open component's first pixel and the next row.
                         let bound = open.first_key().min((y as u32 + 1, 0));
@@ -919,7 +950,7 @@ pub fn extract_streaming_to(
                     rows_done: y0 + rows,
                     rows: h,
                     pass: 2,
-                    objects: emitted + pending.len(),
+                    objects: emitted + pending.len() + waiting.held.len(),
                 });
             }
             Ok(())
@@ -929,71 +960,95 @@ pub fn extract_streaming_to(
         result
     })?;
     for c in open.comps.into_iter().flatten() {
-        finish(c, &mut pending, &mut segments)?;
+        finish(c, &mut pending, &mut waiting, &mut segments)?;
     }
-    max_held = max_held.max(pending.len());
-    // The rest in whole-image order (by first pixel); with cleaning, all of them, as in
-    // the pipeline.
-    // Sorted in the heap's own buffer, and the objects taken out in place (with
-    // cleaning, these are all the image's objects: no second copy of them).
-    let mut sorted = pending.into_sorted_vec(); // Reverse: largest key first
-    sorted.reverse();
-    let done: Vec<u32> = sorted.iter().map(|k| k.0.done).collect();
-    let ids: Vec<u32> = sorted.iter().map(|k| k.0.id).collect();
-    let mut objs: Vec<Object> = sorted.into_iter().map(|k| k.0.obj).collect();
-    for (k, o) in objs.iter_mut().enumerate() {
-        o.number = (emitted + k) as u32 + 1;
-    }
-    if p.clean {
-        let targets = crate::clean::clean_targets(&objs, &done, p.clean_param);
-        merge_cleaned(&mut objs, &targets, p.mag_zeropoint);
-        let mut kept: Vec<Object> = objs
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| targets[*i] == *i)
-            .map(|(_, o)| o)
-            .collect();
-        for (k, o) in kept.iter_mut().enumerate() {
-            o.number = k as u32 + 1;
+    max_held = max_held.max(pending.len() + waiting.held.len());
+    if let Some(mut spill) = waiting.spill {
+        // Cleaning, as the pipeline: in catalog order (by first pixel), the objects
+        // read back from the file, each survivor with its victims merged in index order.
+        let mut held = waiting.held;
+        held.sort_unstable_by_key(|k| k.key);
+        let done: Vec<u32> = held.iter().map(|k| k.done).collect();
+        let recs: Vec<CleanRecord> = held.iter().map(|k| k.rec).collect();
+        let targets = crate::clean::clean_targets_records(&recs, &done, p.clean_param);
+        drop((recs, done));
+        let victims = crate::pipeline::victims_of(&targets);
+        let mut number = vec![0u32; targets.len()];
+        let mut next = 0u32;
+        for (i, &t) in targets.iter().enumerate() {
+            if t == i {
+                next += 1;
+                number[i] = next;
+            }
         }
-        objs = kept;
         if let Some(s) = segments.as_mut() {
             // A cleaned object's pixels take the number of the object it joined.
-            let mut number = vec![0u32; targets.len()];
-            let mut next = 0u32;
-            for (i, &t) in targets.iter().enumerate() {
-                if t == i {
-                    next += 1;
-                    number[i] = next;
-                }
-            }
-            for (i, &t) in targets.iter().enumerate() {
-                s.set_number(ids[i], number[t]);
+            for (k, &t) in held.iter().zip(&targets) {
+                s.set_number(k.id, number[t]);
             }
         }
-    } else if let Some(s) = segments.as_mut() {
-        for (o, &id) in objs.iter().zip(&ids) {
-            s.set_number(id, o.number);
+        for (t, k) in held.iter().enumerate() {
+            if targets[t] != t {
+                continue;
+            }
+            let mut obj = spill.get(k.slot)?;
+            for &v in &victims[t] {
+                let victim = spill.get(held[v].slot)?;
+                crate::clean::merge_into(&mut obj, &victim, p.mag_zeropoint);
+            }
+            obj.number = number[t];
+            emitted += 1;
+            emit(obj)?;
+        }
+    } else {
+        // The rest in whole-image order (by first pixel), sorted in the heap's own
+        // buffer.
+        let mut sorted = pending.into_sorted_vec(); // Reverse: largest key first
+        sorted.reverse();
+        for Reverse(k) in sorted {
+            let mut obj = k.obj;
+            emitted += 1;
+            obj.number = emitted as u32;
+            if let Some(s) = segments.as_mut() {
+                s.set_number(k.id, obj.number);
+            }
+            emit(obj)?;
         }
     }
-    for o in objs {
-        emitted += 1;
-        emit(o)?;
-    }
+    let per_object = if p.clean {
+        std::mem::size_of::<Held>()
+    } else {
+        std::mem::size_of::<Reverse<Keyed>>()
+    };
     Ok(StreamSummary {
         background,
         objects: emitted,
         max_open,
         max_held,
+        max_held_bytes: max_held * per_object,
     })
+}
+
+/// Objects waiting for cleaning: what cleaning reads of each, the objects on disk.
+struct Waiting {
+    held: Vec<Held>,
+    spill: Option<crate::spill::ObjectSpill>,
+}
+
+/// An object waiting for cleaning (the object itself is in the spill, at `slot`).
+struct Held {
+    key: (u32, u32),
+    /// The last row of the object's detected component (the order cleaning takes
+    /// objects in).
+    done: u32,
+    id: u32,
+    slot: u32,
+    rec: CleanRecord,
 }
 
 /// A measured object keyed by its first pixel (row, column), ordered by the key.
 struct Keyed {
     key: (u32, u32),
-    /// The last row of the object's detected component (the order cleaning takes
-    /// objects in).
-    done: u32,
     /// The object's id in the segment spill (when there is one).
     id: u32,
     obj: Object,
