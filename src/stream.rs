@@ -545,7 +545,7 @@ pub fn extract_streaming_to(
     // With cleaning, measured objects go to a file and only what cleaning reads of
     // them stays here until the end.
     let mut waiting = Waiting {
-        held: Vec::new(),
+        held: Chunked::default(),
         spill: if p.clean {
             Some(crate::spill::ObjectSpill::new(temp_dir)?)
         } else {
@@ -966,7 +966,7 @@ pub fn extract_streaming_to(
     if let Some(mut spill) = waiting.spill {
         // Cleaning, as the pipeline: in catalog order (by first pixel), the objects
         // read back from the file, each survivor with its victims merged in index order.
-        let mut held = waiting.held;
+        let mut held = waiting.held.into_vec();
         held.sort_unstable_by_key(|k| k.key);
         let done: Vec<u32> = held.iter().map(|k| k.done).collect();
         let recs: Vec<CleanRecord> = held.iter().map(|k| k.rec).collect();
@@ -1031,8 +1031,53 @@ pub fn extract_streaming_to(
 
 /// Objects waiting for cleaning: what cleaning reads of each, the objects on disk.
 struct Waiting {
-    held: Vec<Held>,
+    held: Chunked<Held>,
     spill: Option<crate::spill::ObjectSpill>,
+}
+
+/// A list grown in chunks of fixed size: no reallocation copies the whole list and at
+/// most one chunk is unused (a `Vec` can hold twice its length while it grows).
+struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked {
+            chunks: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Chunked<T> {
+    const CHUNK: usize = 1 << 16;
+
+    fn push(&mut self, v: T) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < Self::CHUNK => c.push(v),
+            _ => {
+                let mut c = Vec::with_capacity(Self::CHUNK);
+                c.push(v);
+                self.chunks.push(c);
+            }
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// One `Vec` of exactly the items (the chunks are freed as they are moved).
+    fn into_vec(self) -> Vec<T> {
+        let mut out = Vec::with_capacity(self.len);
+        for c in self.chunks {
+            out.extend(c);
+        }
+        out
+    }
 }
 
 /// An object waiting for cleaning (the object itself is in the spill, at `slot`).
@@ -1302,4 +1347,21 @@ fn measure_component(
             ((part_runs[0].y, part_runs[0].x0), o, part_runs)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Chunked;
+
+    #[test]
+    fn chunked_lists_keep_their_order_across_chunks() {
+        let mut c = Chunked::default();
+        for k in 0..200_000u32 {
+            c.push(k);
+        }
+        assert_eq!(c.len(), 200_000);
+        assert_eq!(c.chunks.len(), 4);
+        assert_eq!(c.into_vec(), (0..200_000).collect::<Vec<u32>>());
+        assert!(Chunked::<u8>::default().into_vec().is_empty());
+    }
 }
