@@ -73,10 +73,15 @@ fn stream_one(
     use std::io::IsTerminal;
     let show = !cli.quiet && std::io::stderr().is_terminal();
     let mut last = Instant::now();
-    let (mut pass, mut pass_start) = (0u8, Instant::now());
+    // Each pass's rate from when the previous pass ended (the first report of a pass
+    // comes after its first block).
+    let (mut pass, mut pass_start, mut ended) = (0u8, Instant::now(), Instant::now());
     let mut report = |p: skysift::stream::Progress| {
         if p.pass != pass {
-            (pass, pass_start) = (p.pass, Instant::now());
+            (pass, pass_start) = (p.pass, ended);
+        }
+        if p.rows_done == p.rows {
+            ended = Instant::now();
         }
         if !show || (last.elapsed().as_secs_f64() < 0.5 && p.rows_done < p.rows) {
             return;

@@ -157,6 +157,13 @@ pub fn runs_of_pixels(mut px: Vec<(usize, usize)>) -> Vec<Run> {
     crate::label::runs_from_raster(px.into_iter().map(|(x, y)| (x as u32, y as u32)))
 }
 
+fn spill_err(e: std::io::Error) -> Error {
+    Error::Backend(format!(
+        "the temporary file of the objects waiting for cleaning (about 330 bytes per object, \
+         in the output's folder) failed: {e}; free some disk space there, or use --no-clean"
+    ))
+}
+
 /// Measured objects kept on disk as fixed-size records while a streamed run waits to
 /// clean them (cleaning may pair any two objects, so none is final before the end):
 /// only what cleaning reads stays in memory.
@@ -164,6 +171,8 @@ pub(crate) struct ObjectSpill {
     file: std::fs::File,
     /// Records not written yet (words).
     buf: Vec<u64>,
+    /// One record read back.
+    record: Vec<u64>,
     /// Records in the file.
     written: u64,
     count: u32,
@@ -178,14 +187,11 @@ impl ObjectSpill {
             Some(d) => tempfile::tempfile_in(d),
             None => tempfile::tempfile(),
         }
-        .map_err(|e| {
-            Error::Backend(format!(
-                "the temporary file that keeps the objects waiting for cleaning failed: {e}"
-            ))
-        })?;
+        .map_err(spill_err)?;
         Ok(ObjectSpill {
             file,
-            buf: Vec::new(),
+            buf: Vec::with_capacity(Self::CHUNK + crate::measure::Object::WORDS),
+            record: vec![0; crate::measure::Object::WORDS],
             written: 0,
             count: 0,
         })
@@ -202,8 +208,8 @@ impl ObjectSpill {
         let bytes: &[u8] = bytemuck::cast_slice(&self.buf);
         self.file
             .seek(SeekFrom::Start(self.written * Self::bytes_per_record()))
-            .map_err(io_err)?;
-        self.file.write_all(bytes).map_err(io_err)?;
+            .map_err(spill_err)?;
+        self.file.write_all(bytes).map_err(spill_err)?;
         self.written += (self.buf.len() / crate::measure::Object::WORDS) as u64;
         self.buf.clear();
         Ok(())
@@ -211,25 +217,27 @@ impl ObjectSpill {
 
     /// Keeps an object; returns its slot.
     pub(crate) fn push(&mut self, o: &crate::measure::Object) -> Result<u32> {
+        let slot = self.count;
+        self.count = self.count.checked_add(1).ok_or_else(|| {
+            Error::Backend("more than 2³² objects wait for cleaning: use --no-clean".into())
+        })?;
         o.to_words(&mut self.buf);
         if self.buf.len() >= Self::CHUNK {
             self.flush()?;
         }
-        self.count += 1;
-        Ok(self.count - 1)
+        Ok(slot)
     }
 
     /// The object kept in `slot`.
     pub(crate) fn get(&mut self, slot: u32) -> Result<crate::measure::Object> {
         self.flush()?;
-        let mut w = vec![0u64; crate::measure::Object::WORDS];
         self.file
             .seek(SeekFrom::Start(slot as u64 * Self::bytes_per_record()))
-            .map_err(io_err)?;
+            .map_err(spill_err)?;
         self.file
-            .read_exact(bytemuck::cast_slice_mut(&mut w))
-            .map_err(io_err)?;
-        Ok(crate::measure::Object::from_words(&w))
+            .read_exact(bytemuck::cast_slice_mut(&mut self.record))
+            .map_err(spill_err)?;
+        Ok(crate::measure::Object::from_words(&self.record))
     }
 }
 

@@ -214,8 +214,9 @@ pub struct Beside<'a> {
     /// Where the objects' pixels go, with their catalog numbers, for the check images
     /// written after the run ([`check_pass`]).
     pub segments: Option<&'a mut SegmentSpill>,
-    /// Where temporary files go (the objects waiting for cleaning); the system's
-    /// temporary folder if none.
+    /// Where temporary files go (the objects waiting for cleaning, about 330 bytes
+    /// each); the system's temporary folder if none (which may be in memory, tmpfs,
+    /// and then counts against the memory the run saves).
     pub temp_dir: Option<&'a std::path::Path>,
     /// The most detected pixels that objects not complete yet may hold (their pixels
     /// wait in memory until the object ends): beyond it the run stops with an error
@@ -236,7 +237,8 @@ pub struct StreamSummary {
     /// order (all of them with cleaning, which needs every object).
     pub max_held: usize,
     /// The memory those objects took at most (with cleaning, only what cleaning reads
-    /// of each is in memory; the objects wait in a temporary file).
+    /// of each is in memory, the objects wait in a temporary file; this includes an
+    /// estimate of the cleaning's own arrays at the end).
     pub max_held_bytes: usize,
 }
 
@@ -546,6 +548,7 @@ pub fn extract_streaming_to(
     // them stays here until the end.
     let mut waiting = Waiting {
         held: Chunked::default(),
+        recs: Chunked::default(),
         spill: if p.clean {
             Some(crate::spill::ObjectSpill::new(temp_dir)?)
         } else {
@@ -584,8 +587,8 @@ pub fn extract_streaming_to(
                             done,
                             id,
                             slot,
-                            rec: CleanRecord::from(&obj),
                         });
+                        waiting.recs.push(CleanRecord::from(&obj));
                     }
                     None => pending.push(Reverse(Keyed { key, id, obj })),
                 }
@@ -967,12 +970,22 @@ pub fn extract_streaming_to(
         // Cleaning, as the pipeline: in catalog order (by first pixel), the objects
         // read back from the file, each survivor with its victims merged in index order.
         let mut held = waiting.held.into_vec();
-        held.sort_unstable_by_key(|k| k.key);
+        let mut recs = waiting.recs.into_vec();
+        // Both lists in catalog order (by first pixel), reordered in place.
+        let mut order: Vec<u32> = (0..held.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| held[i as usize].key);
+        permute_in_place(&mut order, &mut held, &mut recs);
         let done: Vec<u32> = held.iter().map(|k| k.done).collect();
-        let recs: Vec<CleanRecord> = held.iter().map(|k| k.rec).collect();
         let targets = crate::clean::clean_targets_records(&recs, &done, p.clean_param);
         drop((recs, done));
-        let victims = crate::pipeline::victims_of(&targets);
+        // Victims by their target, in index order (a few percent of the objects).
+        let mut victims: Vec<(usize, usize)> = targets
+            .iter()
+            .enumerate()
+            .filter(|&(i, &t)| t != i)
+            .map(|(i, &t)| (t, i))
+            .collect();
+        victims.sort_unstable();
         let mut number = vec![0u32; targets.len()];
         let mut next = 0u32;
         for (i, &t) in targets.iter().enumerate() {
@@ -987,14 +1000,16 @@ pub fn extract_streaming_to(
                 s.set_number(k.id, number[t]);
             }
         }
+        let mut vi = 0usize;
         for (t, k) in held.iter().enumerate() {
             if targets[t] != t {
                 continue;
             }
             let mut obj = spill.get(k.slot)?;
-            for &v in &victims[t] {
-                let victim = spill.get(held[v].slot)?;
+            while vi < victims.len() && victims[vi].0 == t {
+                let victim = spill.get(held[victims[vi].1].slot)?;
                 crate::clean::merge_into(&mut obj, &victim, p.mag_zeropoint);
+                vi += 1;
             }
             obj.number = number[t];
             emitted += 1;
@@ -1016,7 +1031,7 @@ pub fn extract_streaming_to(
         }
     }
     let per_object = if p.clean {
-        std::mem::size_of::<Held>()
+        HELD_BYTES
     } else {
         std::mem::size_of::<Reverse<Keyed>>()
     };
@@ -1032,6 +1047,8 @@ pub fn extract_streaming_to(
 /// Objects waiting for cleaning: what cleaning reads of each, the objects on disk.
 struct Waiting {
     held: Chunked<Held>,
+    /// What cleaning reads of each object, in the order of `held`.
+    recs: Chunked<CleanRecord>,
     spill: Option<crate::spill::ObjectSpill>,
 }
 
@@ -1088,8 +1105,32 @@ struct Held {
     done: u32,
     id: u32,
     slot: u32,
-    rec: CleanRecord,
 }
+
+/// Reorders `a` and `b` so that item k becomes the one that was at `order[k]`, in
+/// place (following the permutation's cycles; `order` is used up).
+fn permute_in_place<A, B>(order: &mut [u32], a: &mut [A], b: &mut [B]) {
+    for i in 0..order.len() {
+        if order[i] as usize == i {
+            continue;
+        }
+        let mut j = i;
+        loop {
+            let k = order[j] as usize;
+            order[j] = j as u32;
+            if k == i {
+                break;
+            }
+            a.swap(j, k);
+            b.swap(j, k);
+            j = k;
+        }
+    }
+}
+
+/// Memory per object waiting for cleaning: its record and what cleaning reads, and
+/// (an estimate) the arrays the cleaning itself uses at the end.
+const HELD_BYTES: usize = std::mem::size_of::<Held>() + std::mem::size_of::<CleanRecord>() + 100;
 
 /// A measured object keyed by its first pixel (row, column), ordered by the key.
 struct Keyed {
@@ -1363,5 +1404,26 @@ mod tests {
         assert_eq!(c.chunks.len(), 4);
         assert_eq!(c.into_vec(), (0..200_000).collect::<Vec<u32>>());
         assert!(Chunked::<u8>::default().into_vec().is_empty());
+    }
+
+    #[test]
+    fn permutations_apply_in_place() {
+        let mut s = 5u64;
+        for n in [0usize, 1, 2, 7, 100, 1000] {
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            // A shuffle.
+            for i in (1..n).rev() {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                order.swap(i, (s % (i as u64 + 1)) as usize);
+            }
+            let want: Vec<u32> = order.iter().map(|&k| k * 10).collect();
+            let mut a: Vec<u32> = (0..n as u32).map(|k| k * 10).collect();
+            let mut b: Vec<u32> = a.clone();
+            super::permute_in_place(&mut order, &mut a, &mut b);
+            assert_eq!(a, want);
+            assert_eq!(b, want);
+        }
     }
 }
