@@ -38,12 +38,14 @@ fn stream_one(
         (None, Some(mib)) => {
             // The strip (raw + filtered rows, f32) takes about 12 bytes per pixel and the
             // strip read ahead 5 more (its rows and mask flags); keep a quarter of the
-            // budget for open objects and the catalog. A software GPU (lavapipe) keeps
-            // its device buffers in this process's memory too: raw, subtracted,
-            // filtered and label rows, 16 bytes per pixel more.
+            // budget for open objects and the catalog. On the GPU one more strip is in
+            // flight (the device detects the next one while this one is joined): 5 more.
+            // A software GPU (lavapipe) keeps its device buffers in this process's
+            // memory too: raw, subtracted, filtered and label rows, 16 bytes per pixel.
             let per_pixel = match &extractor.gpu {
-                Some(g) if g.is_software() => 33.0,
-                _ => 17.0,
+                Some(g) if g.is_software() => 38.0,
+                Some(_) => 22.0,
+                None => 17.0,
             };
             let budget = mib * 1024.0 * 1024.0 * 0.75;
             let r = (budget / (per_pixel * w as f64)).floor();

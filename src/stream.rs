@@ -634,8 +634,14 @@ pub fn extract_streaming_to(
         Option<Vec<f32>>,
         Option<Vec<f32>>,
     );
+    // A strip on its way to the row joining: what was read, and on the GPU backend the
+    // detected pixels with the per-pixel values objects carry.
+    struct Stage {
+        strip: Strip,
+        gpu: Option<(Vec<crate::gpu::DetectedPixel>, Vec<f32>)>,
+    }
     std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Strip>>(0);
+        let (tx, rx_read) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
         let strips_r = &strips;
         let src = &mut *src;
@@ -672,7 +678,7 @@ pub fn extract_streaming_to(
                         None => Ok((b, t, None)),
                     })
                     .map(|(b, t, n)| (raw, b, t, n))
-                    .and_then(|strip| {
+                    .and_then(|strip: Strip| {
                         // A row source must return whole rows (a custom one might not).
                         let (halo_len, len) = ((sy1 - sy0) * w, rows * w);
                         let ok = strip.0.len() == halo_len
@@ -680,7 +686,7 @@ pub fn extract_streaming_to(
                             && strip.2.as_ref().is_none_or(|t| t.len() == len)
                             && strip.3.as_ref().is_none_or(|n| n.len() == halo_len);
                         if ok {
-                            Ok(strip)
+                            Ok(Stage { strip, gpu: None })
                         } else {
                             Err(Error::Mismatch(format!(
                                 "rows {sy0}..{sy1} came back with the wrong number of pixels \
@@ -694,10 +700,65 @@ pub fn extract_streaming_to(
                 }
             }
         });
+        // On the GPU backend a third thread hands each strip to the device: the device
+        // detects strip N + 1 while this thread joins the rows of strip N, and the
+        // reader reads strip N + 2.
+        let rx = match gpu_strips.take() {
+            None => rx_read,
+            Some(mut g) => {
+                let (gtx, grx) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
+                let background = &background;
+                scope.spawn(move || {
+                    let mut thr: Vec<f32> = Vec::new();
+                    for &(y0, rows) in strips_r {
+                        let Ok(msg) = rx_read.recv() else {
+                            break; // the reader stopped
+                        };
+                        let out = msg.and_then(|mut st| {
+                            // Per-pixel thresholds and the values objects carry.
+                            let field = match (mode, st.strip.2.take()) {
+                                (PixelMode::RmsMap(kd, _), _) => {
+                                    let mut f = vec![0f32; rows * w];
+                                    for (k, row) in f.chunks_exact_mut(w).enumerate() {
+                                        background.rms_row(y0 + k, row);
+                                    }
+                                    thr.clear();
+                                    thr.extend(f.iter().map(|&v| kd * v));
+                                    f
+                                }
+                                (PixelMode::ThresholdImage, Some(t)) => t,
+                                _ => Vec::new(),
+                            };
+                            let thresholds: &[f32] = if mode == PixelMode::ThresholdImage {
+                                &field
+                            } else {
+                                &thr
+                            };
+                            let px = g.detect(
+                                &st.strip.0,
+                                st.strip.1.as_deref(),
+                                (y0, rows),
+                                per_pixel.then_some(thresholds),
+                            )?;
+                            st.gpu = Some((px, field));
+                            Ok(st)
+                        });
+                        let failed = out.is_err();
+                        if gtx.send(out).is_err() || failed {
+                            break; // the detection stopped, or the device failed
+                        }
+                    }
+                });
+                grx
+            }
+        };
         let mut run = || -> Result<()> {
             for &(y0, rows) in &strips {
                 let (sy0, sy1) = span(y0, rows);
-                let (mut raw, bits, tvals, nvals) = rx
+                let Stage {
+                    strip: (mut raw, bits, tvals, nvals),
+                    gpu: detected,
+                } = rx
                     .recv()
                     .map_err(|_| Error::Backend("the strip reader stopped".into()))??;
                 let have_mask = bits.is_some();
@@ -719,6 +780,7 @@ pub fn extract_streaming_to(
                     }
                 }
                 match (mode, tvals) {
+                    _ if detected.is_some() => {}
                     (PixelMode::RmsMap(kd, _), _) => {
                         field_rows.resize(rows * w, 0.0);
                         for (k, row) in field_rows.chunks_exact_mut(w).enumerate() {
@@ -737,14 +799,9 @@ pub fn extract_streaming_to(
                 } else {
                     &thr_rows
                 };
-                match gpu_strips.as_mut() {
-                    Some(g) => {
-                        let px = g.detect(
-                            &raw,
-                            have_mask.then_some(mbits),
-                            (y0, rows),
-                            per_pixel.then_some(thresholds),
-                        )?;
+                match detected {
+                    Some((px, field)) => {
+                        field_rows = field;
                         for q in px {
                             let (y, x) = (q.index / w, q.index % w);
                             let d = &mut dets[y - y0];
