@@ -42,10 +42,19 @@ fn stream_one(
             // flight (the device detects the next one while this one is joined): 5 more.
             // A software GPU (lavapipe) keeps its device buffers in this process's
             // memory too: raw, subtracted, filtered and label rows, 16 bytes per pixel.
+            // Thresholds that vary per pixel (RMS map, threshold image) add their rows:
+            // 4 bytes per pixel more with the strip in flight on the GPU.
+            let varying = cli.threshold_image.is_some()
+                || (extractor.extract.rms_source == skysift::RmsSource::Map
+                    && extractor.extract.thresh_type == skysift::ThreshType::Relative);
             let per_pixel = match &extractor.gpu {
                 Some(g) if g.is_software() => 38.0,
                 Some(_) => 22.0,
                 None => 17.0,
+            } + if varying && extractor.gpu.is_some() {
+                4.0
+            } else {
+                0.0
             };
             let budget = mib * 1024.0 * 1024.0 * 0.75;
             let r = (budget / (per_pixel * w as f64)).floor();

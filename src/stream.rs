@@ -758,9 +758,9 @@ pub fn extract_streaming_to(
                 let Stage {
                     strip: (mut raw, bits, tvals, nvals),
                     gpu: detected,
-                } = rx
-                    .recv()
-                    .map_err(|_| Error::Backend("the strip reader stopped".into()))??;
+                } = rx.recv().map_err(|_| {
+                    Error::Backend("the strip reader or the device thread stopped".into())
+                })??;
                 let have_mask = bits.is_some();
                 let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
                 dets.resize_with(rows, RowDetections::default);
