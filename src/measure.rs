@@ -79,6 +79,8 @@ pub struct MeasureInput<'a> {
     pub mag_zeropoint: f64,
     /// DETECT_MINAREA (for `mthresh`).
     pub minarea: usize,
+    /// Whether to compute `mthresh` (cleaning reads it; 0 otherwise).
+    pub with_mthresh: bool,
 }
 
 /// One object's isophotal measurements (0-based coordinates; angles in degrees,
@@ -258,7 +260,11 @@ pub fn measure_object(
     let gain = inp.gain;
     let mut vi = 0usize;
     // The filtered values above the threshold, in raster order (for mthresh).
-    let mut above: Vec<f64> = Vec::with_capacity(runs.iter().map(|r| r.len()).sum());
+    let mut above: Vec<f64> = if inp.with_mthresh {
+        Vec::with_capacity(runs.iter().map(|r| r.len()).sum())
+    } else {
+        Vec::new()
+    };
     for r in runs {
         let y = r.y as usize;
         let dy = (r.y - ymin) as f64;
@@ -300,7 +306,9 @@ pub fn measure_object(
             var_sum += var;
             let tpix = inp.thresh.at(idx) as f64;
             thresh_sum += tpix;
-            above.push(c - tpix);
+            if inp.with_mthresh {
+                above.push(c - tpix);
+            }
             if v > inp.analysis_thresh.at(idx) as f64 {
                 isoarea += 1;
             }
@@ -315,7 +323,9 @@ pub fn measure_object(
             }
         }
     }
-    o.mthresh = mthresh(&above, &scan_list_order(runs), inp.minarea);
+    if inp.with_mthresh {
+        o.mthresh = mthresh(&above, &scan_list_order(runs), inp.minarea);
+    }
     o.xmin = xmin;
     o.xmax = xmax;
     o.ymin = ymin;
@@ -886,6 +896,7 @@ mod tests {
             gain: 0.0,
             mag_zeropoint: 25.0,
             minarea: 5,
+            with_mthresh: true,
         }
     }
 

@@ -736,6 +736,7 @@ impl Extractor {
             gain: p.gain,
             mag_zeropoint: p.mag_zeropoint,
             minarea: p.minarea,
+            with_mthresh: p.clean,
         };
         let mut objects = measure_all(&segmentation, &inp, &centres);
         for (o, &m) in objects.iter_mut().zip(&merged) {

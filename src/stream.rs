@@ -1432,6 +1432,7 @@ fn measure_component(
         gain: p.gain,
         mag_zeropoint: p.mag_zeropoint,
         minarea: p.minarea,
+        with_mthresh: p.clean,
     };
     split_object(&px, &runs, first, t0, p)
         .into_iter()
