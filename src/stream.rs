@@ -715,30 +715,14 @@ pub fn extract_streaming_to(
                             break; // the reader stopped
                         };
                         let out = msg.and_then(|mut st| {
-                            // Per-pixel thresholds and the values objects carry.
-                            let field = match (mode, st.strip.2.take()) {
-                                (PixelMode::RmsMap(kd, _), _) => {
-                                    let mut f = vec![0f32; rows * w];
-                                    for (k, row) in f.chunks_exact_mut(w).enumerate() {
-                                        background.rms_row(y0 + k, row);
-                                    }
-                                    thr.clear();
-                                    thr.extend(f.iter().map(|&v| kd * v));
-                                    f
-                                }
-                                (PixelMode::ThresholdImage, Some(t)) => t,
-                                _ => Vec::new(),
-                            };
-                            let thresholds: &[f32] = if mode == PixelMode::ThresholdImage {
-                                &field
-                            } else {
-                                &thr
-                            };
+                            let mut field = Vec::new();
+                            let tvals = st.strip.2.take();
+                            strip_fields(mode, background, (y0, rows), tvals, &mut field, &mut thr);
                             let px = g.detect(
                                 &st.strip.0,
                                 st.strip.1.as_deref(),
                                 (y0, rows),
-                                per_pixel.then_some(thresholds),
+                                per_pixel.then_some(strip_thresholds(mode, &field, &thr)),
                             )?;
                             st.gpu = Some((px, field));
                             Ok(st)
@@ -779,26 +763,18 @@ pub fn extract_streaming_to(
                         noise_rows = n;
                     }
                 }
-                match (mode, tvals) {
-                    _ if detected.is_some() => {}
-                    (PixelMode::RmsMap(kd, _), _) => {
-                        field_rows.resize(rows * w, 0.0);
-                        for (k, row) in field_rows.chunks_exact_mut(w).enumerate() {
-                            background.rms_row(y0 + k, row);
-                        }
-                        thr_rows.clear();
-                        thr_rows.extend(field_rows.iter().map(|&v| kd * v));
-                    }
-                    (PixelMode::ThresholdImage, Some(t)) => field_rows = t,
-                    _ => {}
+                if detected.is_none() {
+                    let rows_at = (y0, rows);
+                    strip_fields(
+                        mode,
+                        &background,
+                        rows_at,
+                        tvals,
+                        &mut field_rows,
+                        &mut thr_rows,
+                    );
                 }
-                // The strip rows' detection thresholds when they vary per pixel: the
-                // threshold image itself, or k·rms.
-                let thresholds: &[f32] = if mode == PixelMode::ThresholdImage {
-                    &field_rows
-                } else {
-                    &thr_rows
-                };
+                let thresholds = strip_thresholds(mode, &field_rows, &thr_rows);
                 match detected {
                     Some((px, field)) => {
                         field_rows = field;
@@ -1099,6 +1075,43 @@ pub fn extract_streaming_to(
         max_held,
         max_held_bytes: max_held * per_object,
     })
+}
+
+/// For strip rows `y0..y0 + rows` with per-pixel thresholds: the values objects carry
+/// into `field` (the RMS rows when thresholds are relative to the RMS map, the
+/// threshold image's rows `tvals`) and, relative to the RMS map, the thresholds k·rms
+/// into `thr`. Other modes leave both as they are.
+fn strip_fields(
+    mode: PixelMode,
+    background: &Background,
+    (y0, rows): (usize, usize),
+    tvals: Option<Vec<f32>>,
+    field: &mut Vec<f32>,
+    thr: &mut Vec<f32>,
+) {
+    let w = background.shape().0;
+    match (mode, tvals) {
+        (PixelMode::RmsMap(kd, _), _) => {
+            field.resize(rows * w, 0.0);
+            for (k, row) in field.chunks_exact_mut(w).enumerate() {
+                background.rms_row(y0 + k, row);
+            }
+            thr.clear();
+            thr.extend(field.iter().map(|&v| kd * v));
+        }
+        (PixelMode::ThresholdImage, Some(t)) => *field = t,
+        _ => {}
+    }
+}
+
+/// The strip rows' detection thresholds when they vary per pixel: the threshold
+/// image itself, or k·rms (see [`strip_fields`]).
+fn strip_thresholds<'a>(mode: PixelMode, field: &'a [f32], thr: &'a [f32]) -> &'a [f32] {
+    if mode == PixelMode::ThresholdImage {
+        field
+    } else {
+        thr
+    }
 }
 
 /// Objects waiting for cleaning: what cleaning reads of each, the objects on disk.
