@@ -365,6 +365,16 @@ impl GpuContext {
         Err(Error::Backend(format!("GPU {stage} failed: {msg}")))
     }
 
+    /// A uniform buffer for one `T`, written with `queue.write_buffer`.
+    fn uniform<T>(&self, label: &str) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: std::mem::size_of::<T>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     fn storage(&self, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
@@ -623,12 +633,7 @@ impl GpuContext {
         let src_cap_rows = (strip_rows + 2 * halo).min(h);
         let src_cap = src_cap_rows * w;
         let n_groups = n_strip.div_ceil(32);
-        let params = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("params"),
-            size: std::mem::size_of::<Params>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let params = self.uniform::<Params>("params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
         let raw_resident = resident.is_some();
@@ -1370,12 +1375,7 @@ impl GpuContext {
         }
         let chunk_rows = (max_bind / band_bytes).min(ny).min(65535);
         let chunk_meshes = chunk_rows * nx;
-        let b_params = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("mesh params"),
-            size: std::mem::size_of::<MeshParams>() as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let b_params = self.uniform::<MeshParams>("mesh params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
         // The uploaded image serves when one chunk covers it.
