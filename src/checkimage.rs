@@ -86,20 +86,35 @@ fn write_picture(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::Apertures => picture::sources(r.subtracted(), sigma, &r.catalog),
         CheckType::Objects | CheckType::MinusObjects => {
             let map = r.segmentation.to_map();
-            let keep = c.kind == CheckType::Objects;
-            let d = r
-                .subtracted()
-                .data()
-                .iter()
-                .zip(&map)
-                .map(|(&v, &l)| if (l != 0) == keep { v } else { 0.0 })
-                .collect();
+            let mut d = Vec::new();
+            objects_only(r.subtracted().data(), &map, c.kind, &mut d);
             let img =
                 Image::new(r.subtracted().width(), r.subtracted().height(), d).expect("same shape");
             picture::data_asinh(&img, sigma)
         }
     };
     io::png::write_png(&c.path, &p)
+}
+
+/// OBJECTS (the subtracted image where there are objects, 0 elsewhere) or -OBJECTS
+/// (the other way round) from the subtracted values and the segmentation, into `out`.
+fn objects_only(sub: &[f32], seg: &[u32], kind: CheckType, out: &mut Vec<f32>) {
+    let keep = kind == CheckType::Objects;
+    out.clear();
+    out.extend(
+        sub.iter()
+            .zip(seg)
+            .map(|(&v, &l)| if (l != 0) == keep { v } else { 0.0 }),
+    );
+}
+
+/// The largest finite value of `v`, or `start` if larger (APERTURES are drawn at the
+/// subtracted image's maximum).
+fn finite_max(v: &[f32], start: f32) -> f32 {
+    v.iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(start, f32::max)
 }
 
 /// The pictures of `--png-dir`: data, background, rms, segmentation, sources.
@@ -153,11 +168,7 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
             // The background-subtracted image with each object's ellipse (3A x 3B at
             // THETA) drawn at the image's maximum value.
             let mut data = r.subtracted().data().to_vec();
-            let top = data
-                .iter()
-                .copied()
-                .filter(|v| v.is_finite())
-                .fold(f32::MIN, f32::max);
+            let top = finite_max(&data, f32::MIN);
             for o in &r.catalog.objects {
                 for (x, y) in io::regions::ellipse_outline(o, w, h) {
                     data[y * w + x] = top;
@@ -167,14 +178,8 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         }
         CheckType::Objects | CheckType::MinusObjects => {
             let map = r.segmentation.to_map();
-            let keep_objects = c.kind == CheckType::Objects;
-            let data: Vec<f32> = r
-                .subtracted()
-                .data()
-                .iter()
-                .zip(&map)
-                .map(|(&v, &l)| if (l != 0) == keep_objects { v } else { 0.0 })
-                .collect();
+            let mut data = Vec::new();
+            objects_only(r.subtracted().data(), &map, c.kind, &mut data);
             io::fits::write_fits_f32(&c.path, w, h, &data, c.name)
         }
     }
@@ -302,12 +307,7 @@ pub fn write_streamed(
             None,
             spills.block_rows,
             &mut |b| {
-                top = b
-                    .subtracted
-                    .iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .fold(top, f32::max);
+                top = finite_max(b.subtracted, top);
                 Ok(())
             },
         )?;
@@ -352,15 +352,7 @@ pub fn write_streamed(
                         wr.write_rows_i32(&int_buf)?;
                     }
                     CheckType::Objects | CheckType::MinusObjects => {
-                        let keep = *kind == CheckType::Objects;
-                        row_buf.clear();
-                        row_buf.extend(b.subtracted.iter().zip(b.segmentation).map(|(&v, &l)| {
-                            if (l != 0) == keep {
-                                v
-                            } else {
-                                0.0
-                            }
-                        }));
+                        objects_only(b.subtracted, b.segmentation, *kind, &mut row_buf);
                         wr.write_rows_f32(&row_buf)?;
                     }
                     CheckType::Apertures => {
