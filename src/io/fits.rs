@@ -260,23 +260,9 @@ pub fn write_fits_f32(
     data: &[f32],
     kind: &str,
 ) -> Result<()> {
-    super::write_atomic(path, |tmp| {
-        let err = |e: fitsio::errors::Error| Error::output(path, e.to_string());
-        let desc = ImageDescription {
-            data_type: ImageType::Float,
-            dimensions: &[height, width],
-        };
-        let mut f = FitsFile::create(tmp)
-            .with_custom_primary(&desc)
-            .open()
-            .map_err(err)?;
-        let hdu = f.primary_hdu().map_err(err)?;
-        hdu.write_image(&mut f, data).map_err(err)?;
-        hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
-        hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-        drop(f); // closes (flushes) the file
-        check_complete(path, tmp, 4 * (width * height) as u64)
-    })
+    let mut w = FitsImageWriter::create(path, width, height, false, kind)?;
+    w.write_rows_f32(data)?;
+    w.finish()
 }
 
 /// Writes a 32-bit integer image (segmentation maps) as a FITS primary HDU, atomically.
@@ -287,23 +273,9 @@ pub fn write_fits_i32(
     data: &[i32],
     kind: &str,
 ) -> Result<()> {
-    super::write_atomic(path, |tmp| {
-        let err = |e: fitsio::errors::Error| Error::output(path, e.to_string());
-        let desc = ImageDescription {
-            data_type: ImageType::Long,
-            dimensions: &[height, width],
-        };
-        let mut f = FitsFile::create(tmp)
-            .with_custom_primary(&desc)
-            .open()
-            .map_err(err)?;
-        let hdu = f.primary_hdu().map_err(err)?;
-        hdu.write_image(&mut f, data).map_err(err)?;
-        hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
-        hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-        drop(f); // closes (flushes) the file
-        check_complete(path, tmp, 4 * (width * height) as u64)
-    })
+    let mut w = FitsImageWriter::create(path, width, height, true, kind)?;
+    w.write_rows_i32(data)?;
+    w.finish()
 }
 
 /// Closing a FITS file reports no error (cfitsio's status is dropped), so a written
