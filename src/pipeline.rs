@@ -304,31 +304,31 @@ fn deblend_all(
     (out, centres, merged, done)
 }
 
-/// For each object, the objects merged into it by cleaning (`targets[i]` is the object
-/// that object i is merged into, itself if it survives), in index order.
-pub(crate) fn victims_of(targets: &[usize]) -> Vec<Vec<usize>> {
-    let mut victims: Vec<Vec<usize>> = vec![Vec::new(); targets.len()];
-    for (i, &t) in targets.iter().enumerate() {
-        if t != i {
-            victims[t].push(i);
-        }
-    }
+/// The objects merged by cleaning, as (target, victim) pairs sorted by target, then
+/// victim (`targets[i]` is the object that object i is merged into, itself if it
+/// survives): each target's victims are a run of pairs, in index order.
+pub(crate) fn victims_of(targets: &[usize]) -> Vec<(usize, usize)> {
+    let mut victims: Vec<(usize, usize)> = targets
+        .iter()
+        .enumerate()
+        .filter(|&(i, &t)| t != i)
+        .map(|(i, &t)| (t, i))
+        .collect();
+    victims.sort_unstable();
     victims
 }
 
-/// Merges every cleaned object's measurements into its target (in index order);
-/// returns each object's victims.
+/// Merges every cleaned object's measurements into its target (by target, then in
+/// index order); returns the (target, victim) pairs.
 pub(crate) fn merge_cleaned(
     objects: &mut [crate::measure::Object],
     targets: &[usize],
     zeropoint: f64,
-) -> Vec<Vec<usize>> {
+) -> Vec<(usize, usize)> {
     let victims = victims_of(targets);
-    for t in 0..objects.len() {
-        for &v in &victims[t] {
-            let victim = objects[v].clone();
-            crate::clean::merge_into(&mut objects[t], &victim, zeropoint);
-        }
+    for &(t, v) in &victims {
+        let victim = objects[v].clone();
+        crate::clean::merge_into(&mut objects[t], &victim, zeropoint);
     }
     victims
 }
@@ -346,19 +346,25 @@ fn apply_cleaning(
     let with_raw = !seg.is_empty() && !seg.object_raw(0).is_empty();
     let mut out = Segmentation::empty(seg.width(), seg.height());
     let mut kept = Vec::with_capacity(n);
+    let mut vi = 0usize;
     for (t, mut o) in objects.into_iter().enumerate() {
         if targets[t] != t {
             continue;
         }
         o.number = kept.len() as u32 + 1;
         kept.push(o);
-        if victims[t].is_empty() {
+        let from = vi;
+        while vi < victims.len() && victims[vi].0 == t {
+            vi += 1;
+        }
+        let mine = &victims[from..vi];
+        if mine.is_empty() {
             out.push(seg.object(t), seg.object_values(t), seg.object_raw(t));
             continue;
         }
         // Runs and values of the eater and its victims, merged in raster order.
         let mut pix: Vec<(u32, u32, f32, f32)> = Vec::new();
-        for &k in std::iter::once(&t).chain(victims[t].iter()) {
+        for k in std::iter::once(t).chain(mine.iter().map(|&(_, v)| v)) {
             let (vals, raw) = (seg.object_values(k), seg.object_raw(k));
             let mut i = 0;
             for r in seg.object(k) {

@@ -1012,13 +1012,7 @@ pub fn extract_streaming_to(
         let targets = crate::clean::clean_targets_records(&recs, &done, p.clean_param);
         drop((recs, done));
         // Victims by their target, in index order (a few percent of the objects).
-        let mut victims: Vec<(usize, usize)> = targets
-            .iter()
-            .enumerate()
-            .filter(|&(i, &t)| t != i)
-            .map(|(i, &t)| (t, i))
-            .collect();
-        victims.sort_unstable();
+        let victims = crate::pipeline::victims_of(&targets);
         let mut number = vec![0u32; targets.len()];
         let mut next = 0u32;
         for (i, &t) in targets.iter().enumerate() {
