@@ -27,6 +27,10 @@
 
 // The twin of background.rs's eval_pixel.
 fn eval_pixel(wt: vec4<f32>, n0: f32, n1: f32, d0: f32, d1: f32) -> f32 {
+    // A flat interval is its node value exactly (background.rs, eval_pixel).
+    if (n0 == n1 && d0 == 0.0 && d1 == 0.0) {
+        return n0;
+    }
     let s01 = keep(wt.x * n0) + keep(wt.y * n1);
     let s2 = s01 + keep(wt.z * d0);
     return s2 + keep(wt.w * d1);

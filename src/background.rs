@@ -99,11 +99,28 @@ pub fn mesh_stat(values: &[f32], total: usize) -> Option<MeshStat> {
             hist[b as usize] += 1;
         }
     }
-    let (mode, sigma) = histogram_mode(&hist, qzero as f64, qscale as f64);
+    let (mut mode, sigma) = histogram_mode(&hist, qzero as f64, qscale as f64);
+    if sigma == 0.0 {
+        if let Some(c) = constant_value(values.iter().copied()) {
+            mode = c as f64;
+        }
+    }
     Some(MeshStat {
         back: mode as f32,
         sigma: sigma as f32,
     })
+}
+
+/// The value shared by every valid (non-NaN) pixel, if they all have the same one.
+/// A mesh whose histogram mode comes out with σ = 0 is checked with it: E[x²] − μ²
+/// of a constant mesh need not cancel to 0 in f64 (Σv² rounds above ~1e10), which
+/// left the quantisation and so the mode 1 ulp from the constant, and a constant
+/// image at such levels full of detections. A constant mesh is its value.
+pub(crate) fn constant_value(mut vals: impl Iterator<Item = f32>) -> Option<f32> {
+    let first = vals.by_ref().find(|v| !v.is_nan())?;
+    vals.filter(|v| !v.is_nan())
+        .all(|v| v == first)
+        .then_some(first)
 }
 
 /// Sequential sums of valid values (NaN = invalid) and of their squares, for four
@@ -244,7 +261,13 @@ pub fn mesh_row_stats(
                 }
             }
         }
-        let (mode, sigma) = histogram_mode(&hist, q.qzero as f64, q.qscale as f64);
+        let (mut mode, sigma) = histogram_mode(&hist, q.qzero as f64, q.qscale as f64);
+        if sigma == 0.0 {
+            let vals = band.chunks_exact(w).flat_map(|r| r[x0..x1].iter().copied());
+            if let Some(c) = constant_value(vals) {
+                mode = c as f64;
+            }
+        }
         out.push(Some(MeshStat {
             back: mode as f32,
             sigma: sigma as f32,
@@ -574,6 +597,13 @@ struct XCoefs {
 /// shaders/subtract.wgsl; both must round identically (no fused multiply-add).
 #[inline(always)]
 pub fn eval_pixel(w: [f32; 4], n0: f32, n1: f32, d0: f32, d1: f32) -> f32 {
+    // A flat interval (equal nodes, no curvature) is its node value exactly: the
+    // weighted sum rounds to a neighbouring float (a + b != 1 in f32), which on a
+    // constant image at 1e8 or more left 1-ulp stripes that were detected. Noisy
+    // backgrounds never have equal nodes with zero second derivatives.
+    if n0 == n1 && d0 == 0.0 && d1 == 0.0 {
+        return n0;
+    }
     ((w[0] * n0 + w[1] * n1) + w[2] * d0) + w[3] * d1
 }
 

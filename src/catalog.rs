@@ -280,9 +280,17 @@ pub fn select_columns(names: &[String]) -> Result<Vec<&'static Column>> {
     if names.is_empty() {
         return Ok(COLUMNS.iter().collect());
     }
+    let mut seen = std::collections::HashSet::new();
     names
         .iter()
         .map(|n| {
+            if !seen.insert(n.trim().to_ascii_uppercase()) {
+                return Err(Error::param(
+                    "--params",
+                    n,
+                    "is listed twice: name each catalog parameter once",
+                ));
+            }
             column(n.trim()).ok_or_else(|| {
                 Error::param(
                     "--params",

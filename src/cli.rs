@@ -239,6 +239,9 @@ pub struct Cli {
     pub timings: bool,
 }
 
+/// The most worker threads --threads accepts.
+pub const MAX_THREADS: usize = 1024;
+
 /// Parses `N` or `W,H` into a pair.
 pub fn parse_pair(name: &'static str, s: &str) -> Result<(usize, usize), Error> {
     let bad = || Error::InvalidParam {
@@ -324,6 +327,43 @@ impl Cli {
             }
         }
         Ok(p)
+    }
+
+    /// Checks the options that are not library settings: each value within its meaning.
+    pub fn validate_inputs(&self) -> Result<(), Error> {
+        if !self.mask_thresh.is_finite() {
+            return Err(Error::InvalidParam {
+                name: "--mask-thresh",
+                value: self.mask_thresh.to_string(),
+                reason: "must be a finite number (mask pixels above it are bad; default 0)".into(),
+            });
+        }
+        if let Some(m) = self.memory_limit {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(Error::InvalidParam {
+                    name: "--memory-limit",
+                    value: m.to_string(),
+                    reason: "must be a positive number of MiB, e.g. 1024".into(),
+                });
+            }
+        }
+        if self.stream_rows == Some(0) {
+            return Err(Error::InvalidParam {
+                name: "--stream-rows",
+                value: "0".into(),
+                reason: "must be at least 1 row".into(),
+            });
+        }
+        if self.noise_image.is_some() && self.filter_type != FilterTypeArg::Matched {
+            return Err(Error::InvalidParam {
+                name: "--noise-image",
+                value: self.noise_image.clone().unwrap_or_default(),
+                reason: "only the matched filter reads a noise image: add --filter-type matched, \
+                         or leave out --noise-image"
+                    .into(),
+            });
+        }
+        Ok(())
     }
 
     /// The catalog format for `path`: --catalog-type, else the extension.

@@ -222,14 +222,15 @@ pub fn deblend(
     p: &DeblendParams,
     seed: u64,
 ) -> Option<Vec<Child>> {
-    if p.mincont >= 1.0 || px.len() < 2 * minarea.min(3) {
+    // One threshold (DEBLEND_NTHRESH 1) has no sub-thresholds: nothing to split at.
+    if p.mincont >= 1.0 || p.nthresh < 2 || px.len() < 2 * minarea.min(3) {
         return None;
     }
     let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
     if t0.is_nan() || t0 <= 0.0 || peak <= t0 {
         return None;
     }
-    let n = p.nthresh.max(1);
+    let n = p.nthresh;
     let sub_minarea = minarea.min(3);
     let grid = Grid::new(px);
     // A component with fewer than two of the object's local maxima cannot split

@@ -128,3 +128,46 @@ impl Mask {
         self.bad.iter().filter(|&&b| b).count()
     }
 }
+
+/// What the values of a side image must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueRule {
+    /// A noise (RMS) map: > 0 (NaN marks a bad pixel).
+    Positive,
+    /// A threshold image: >= 0 ADU above the background (NaN marks a bad pixel).
+    NonNegative,
+}
+
+/// Checks the values of rows `y0..` of a side image (`data`, rows of `width`) against
+/// `rule`; the error names the file, the first offending pixel (1-based) and its value.
+pub fn check_values(
+    path: &std::path::Path,
+    what: &str,
+    rule: ValueRule,
+    data: &[f32],
+    width: usize,
+    y0: usize,
+) -> Result<()> {
+    let bad = |v: f32| match rule {
+        ValueRule::Positive => !(v.is_nan() || (v > 0.0 && v.is_finite())),
+        ValueRule::NonNegative => !(v.is_nan() || (v >= 0.0 && v.is_finite())),
+    };
+    if let Some(i) = data.iter().position(|&v| bad(v)) {
+        let need = match rule {
+            ValueRule::Positive => "an RMS must be > 0 and finite (NaN marks a bad pixel)",
+            ValueRule::NonNegative => {
+                "a threshold must be >= 0 ADU above the background and finite (NaN marks a bad pixel)"
+            }
+        };
+        return Err(Error::input(
+            path,
+            format!(
+                "the {what} has the value {} at pixel ({}, {}): {need}",
+                data[i],
+                i % width.max(1) + 1,
+                y0 + i / width.max(1) + 1
+            ),
+        ));
+    }
+    Ok(())
+}

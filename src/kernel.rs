@@ -66,11 +66,11 @@ impl Kernel {
     /// A circular Gaussian of the given FWHM (pixels) sampled at pixel centres on a
     /// (2·ceil(FWHM)+1)² grid, normalised.
     pub fn gaussian(fwhm: f64) -> Result<Self> {
-        if !(fwhm.is_finite() && fwhm > 0.0 && fwhm <= 64.0) {
+        if !(fwhm >= 0.01 && fwhm <= 64.0) {
             return Err(Error::param(
                 "--filter-fwhm",
                 fwhm,
-                "the FWHM must be > 0 and <= 64 pixels",
+                "the FWHM must be between 0.01 and 64 pixels",
             ));
         }
         let r = fwhm.ceil() as i64;

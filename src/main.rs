@@ -5,16 +5,78 @@
 mod checkimage;
 mod cli;
 
-use anyhow::Context;
 use clap::Parser;
 use cli::{BackendArg, Cli};
 use skysift::{catalog, io, Backend, Extractor, Inputs, Mask};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// A line on standard error that never panics (a closed or full stderr is ignored).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// The same without the newline (progress lines).
+macro_rules! say_inline {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 /// A FITS file opened for reading row by row, if named.
 fn open_rows(path: &Option<String>) -> Result<Option<io::fits::FitsRows>, skysift::Error> {
     path.as_deref().map(io::fits::FitsRows::open).transpose()
+}
+
+/// A side image read row by row whose values are checked as they come (a noise map
+/// must be positive, a threshold image non-negative).
+struct CheckedRows {
+    rows: io::fits::FitsRows,
+    path: PathBuf,
+    what: &'static str,
+    rule: skysift::image::ValueRule,
+}
+
+impl skysift::stream::RowSource for CheckedRows {
+    fn width(&self) -> usize {
+        self.rows.width()
+    }
+    fn height(&self) -> usize {
+        self.rows.height()
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> skysift::Result<()> {
+        self.rows.read_rows(y0, n, out)?;
+        skysift::image::check_values(&self.path, self.what, self.rule, out, self.rows.width(), y0)
+    }
+}
+
+/// [`open_rows`] with the values checked.
+fn open_checked(
+    path: &Option<String>,
+    what: &'static str,
+    rule: skysift::image::ValueRule,
+) -> Result<Option<CheckedRows>, skysift::Error> {
+    Ok(open_rows(path)?.map(|rows| CheckedRows {
+        rows,
+        path: io::fits::file_of(path.as_deref().unwrap_or_default()),
+        what,
+        rule,
+    }))
+}
+
+/// A whole side image, read and its values checked.
+fn read_checked(
+    path: &str,
+    what: &'static str,
+    rule: skysift::image::ValueRule,
+) -> Result<skysift::Image, skysift::Error> {
+    let img = io::read_image(path)?;
+    skysift::image::check_values(&io::fits::file_of(path), what, rule, img.data(), img.width(), 0)?;
+    Ok(img)
 }
 
 /// Streams one FITS image from disk (bounded memory) and writes its catalog, its
@@ -59,12 +121,27 @@ fn stream_one(
             let budget = mib * 1024.0 * 1024.0 * 0.75;
             let r = (budget / (per_pixel * w as f64)).floor();
             if r.is_nan() || r < 1.0 {
+                let need = (per_pixel * w as f64 / 0.75 / 1024.0 / 1024.0).max(0.001);
+                let need = if need < 10.0 {
+                    format!("{need:.3}")
+                } else {
+                    format!("{}", need.ceil())
+                };
+                if cli.memory_limit.is_none() {
+                    return Err(skysift::Error::Input {
+                        path: io::fits::file_of(&job.image),
+                        reason: format!(
+                            "the image is {w} pixels wide: one row strip needs {need} MiB, more than the \
+                             {mib:.0} MiB this machine's free memory allows; free memory or give \
+                             --memory-limit {need}"
+                        ),
+                    });
+                }
                 return Err(skysift::Error::InvalidParam {
                     name: "--memory-limit",
                     value: format!("{mib}"),
                     reason: format!(
-                        "too small to hold one strip of this {w}-pixel-wide image; give at least {:.1} MiB",
-                        per_pixel * w as f64 / 0.75 / 1024.0 / 1024.0
+                        "too small to hold one strip of this {w}-pixel-wide image; give at least {need} MiB"
                     ),
                 });
             }
@@ -105,7 +182,7 @@ fn stream_one(
             2 => "detection",
             _ => "check images",
         };
-        eprint!(
+        say_inline!(
             "\rskysift: {what} pass, row {}/{} ({:.0}%), {} objects, {rate:.0} Mpix/s   ",
             p.rows_done,
             p.rows,
@@ -113,7 +190,7 @@ fn stream_one(
             p.objects
         );
         if p.pass >= 2 && p.rows_done == p.rows {
-            eprintln!();
+            say!();
         }
     };
     let mut mask_rows = open_rows(&cli.mask)?;
@@ -125,8 +202,30 @@ fn stream_one(
     // cleaning, which needs every object); an error leaves no partial file.
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
-    let mut thresh_rows = open_rows(&cli.threshold_image)?;
-    let mut noise_rows = open_rows(&cli.noise_image)?;
+    use skysift::image::ValueRule;
+    let mut thresh_rows =
+        open_checked(&cli.threshold_image, "threshold image", ValueRule::NonNegative)?;
+    let mut noise_rows = open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
+    let shape = (w, skysift::stream::RowSource::height(&rows));
+    for (what, name, side) in [
+        ("threshold image", &cli.threshold_image, thresh_rows.as_ref()),
+        ("noise image", &cli.noise_image, noise_rows.as_ref()),
+    ] {
+        if let Some(r) = side {
+            use skysift::stream::RowSource;
+            if (r.width(), r.height()) != shape {
+                return Err(skysift::Error::Mismatch(format!(
+                    "the {what} {} is {}x{} but the image {} is {}x{}: they must have the same shape",
+                    name.as_deref().unwrap_or_default(),
+                    r.width(),
+                    r.height(),
+                    job.image,
+                    shape.0,
+                    shape.1
+                )));
+            }
+        }
+    }
     let h = skysift::stream::RowSource::height(&rows);
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
@@ -200,7 +299,7 @@ fn stream_one(
             },
         )?;
         if cli.timings {
-            eprintln!(
+            say!(
                 "{:>32}: {:8.4} s",
                 "check images (second read)",
                 t.elapsed().as_secs_f64()
@@ -216,7 +315,7 @@ fn stream_one(
     ) {
         let held = result.max_held_bytes as f64 / 1048576.0;
         if held > 0.25 * mib {
-            eprintln!(
+            say!(
                 "skysift: {} objects waited for cleaning ({held:.0} MiB next to --memory-limit {mib:.0}); \
                  --no-clean writes objects as they come",
                 result.max_held
@@ -224,21 +323,21 @@ fn stream_one(
         }
     }
     if cli.timings {
-        eprintln!("{:>32}: {strip_rows} rows", "strip height");
-        eprintln!("{:>32}: {}", "most open objects", result.max_open);
-        eprintln!("{:>32}: {}", "most objects held", result.max_held);
+        say!("{:>32}: {strip_rows} rows", "strip height");
+        say!("{:>32}: {}", "most open objects", result.max_open);
+        say!("{:>32}: {}", "most objects held", result.max_held);
         if let Some(ctx) = &extractor.gpu {
             for (pass, t) in ctx.take_kernel_times() {
-                eprintln!("{:>32}: {t:8.4} s", skysift::gpu::kernel_label(pass));
+                say!("{:>32}: {t:8.4} s", skysift::gpu::kernel_label(pass));
             }
         }
         if let Some(peak) = peak_rss_mib() {
-            eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
+            say!("{:>32}: {peak:.1} MiB", "peak resident memory");
         }
     }
     if !cli.quiet {
         let counter = counter(k, n);
-        eprintln!(
+        say!(
             "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
             result.objects,
             job.image,
@@ -404,18 +503,93 @@ fn jobs(cli: &Cli) -> Result<Vec<Job>, skysift::Error> {
         .collect()
 }
 
+/// A write to standard output that failed because its reader went away (`| head`)
+/// ends the run quietly, as other command-line tools do.
+fn quiet_on_broken_pipe(r: std::io::Result<()>) -> Result<(), skysift::Error> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(skysift::Error::Output {
+            path: "standard output".into(),
+            reason: e.to_string(),
+        }),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Checks every output before any work: writable, not one of the inputs (by file
+/// identity: links, hard links and other relative paths included), not another output.
+/// Removes the temporaries that killed runs left in the output folders.
+fn check_files(
+    cli: &Cli,
+    jobs: &[Job],
+    checks: &[checkimage::CheckImage],
+) -> Result<(), skysift::Error> {
+    use io::output::Role;
+    let image_files: Vec<PathBuf> = cli.images.iter().map(|i| io::fits::file_of(i)).collect();
+    let side = |f: &Option<String>| f.as_deref().map(io::fits::file_of);
+    let (mask, thresh, noise) = (side(&cli.mask), side(&cli.threshold_image), side(&cli.noise_image));
+    let filter = (cli.filter_fwhm.is_none() && !matches!(cli.filter.as_str(), "default" | "none"))
+        .then(|| PathBuf::from(&cli.filter));
+    let mut inputs: Vec<Role> = image_files
+        .iter()
+        .map(|p| Role::new("the image", p))
+        .collect();
+    for (what, p) in [
+        ("the mask", &mask),
+        ("the threshold image", &thresh),
+        ("the noise image", &noise),
+        ("the filter file", &filter),
+    ] {
+        if let Some(p) = p {
+            inputs.push(Role::new(what, p));
+        }
+    }
+    let mut outputs: Vec<Role> = jobs
+        .iter()
+        .map(|j| Role::new("the catalog", &j.output))
+        .collect();
+    for c in checks {
+        outputs.push(Role::new(format!("the check image {}", c.name), &c.path));
+    }
+    if let Some(r) = &cli.regions {
+        outputs.push(Role::new("the region file", r));
+    }
+    for o in &outputs {
+        io::check_writable(o.path)?;
+    }
+    io::output::check_paths(&inputs, &outputs)?;
+    let mut folders: Vec<PathBuf> = outputs
+        .iter()
+        .filter_map(|o| std::fs::canonicalize(io::output::folder_of(o.path)).ok())
+        .collect();
+    folders.sort();
+    folders.dedup();
+    for f in folders {
+        let n = io::output::remove_stale_temps(&f);
+        if n > 0 && !cli.quiet {
+            say!(
+                "skysift: removed {n} temporary file(s) that an interrupted run left in {}",
+                f.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), skysift::Error> {
     if cli.gpu_info {
         let ctx = skysift::gpu::GpuContext::new()?;
-        println!("{}", ctx.describe());
+        use std::io::Write;
+        let out = writeln!(std::io::stdout(), "{}", ctx.describe());
         std::mem::forget(ctx); // see the end of run()
-        return Ok(());
+        return quiet_on_broken_pipe(out);
     }
     let jobs = jobs(&cli)?;
     let bg = cli.background_params()?;
     let ex = cli.extract_params()?;
     let cols = catalog::select_columns(&cli.params)?;
     let mut checks = checkimage::parse_all(&cli.check_image)?;
+    cli.validate_inputs()?;
     if jobs.len() > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
         return Err(skysift::Error::InvalidParam {
             name: "--check-image",
@@ -437,38 +611,35 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         BackendArg::Gpu => Backend::Gpu,
         BackendArg::Auto => Backend::Auto,
     };
-    // Fail on unwritable outputs before the work, not after it.
-    for j in &jobs {
-        io::check_writable(&j.output)?;
-    }
-    for c in &checks {
-        io::check_writable(&c.path)?;
-    }
-    if let Some(r) = &cli.regions {
-        io::check_writable(r)?;
-    }
+    // Fail on unwritable outputs, and on outputs that would overwrite an input or
+    // each other, before the work, not after it.
+    check_files(&cli, &jobs, &checks)?;
     let mask = match &cli.mask {
         Some(m) => Some((m.clone(), io::read_image(m)?)),
         None => None,
     };
+    use skysift::image::ValueRule;
     let thresh_img = match &cli.threshold_image {
-        Some(t) => Some((t.clone(), io::read_image(t)?)),
+        Some(t) => Some((
+            t.clone(),
+            read_checked(t, "threshold image", ValueRule::NonNegative)?,
+        )),
         None => None,
     };
     let noise_img = match &cli.noise_image {
-        Some(n) => Some(io::read_image(n)?),
+        Some(n) => Some((n.clone(), read_checked(n, "noise image", ValueRule::Positive)?)),
         None => None,
     };
     let mut extractor = Extractor::new(bg, ex, backend);
     if let Some(notice) = extractor.prepare()? {
         if !cli.quiet {
-            eprintln!("{notice}");
+            say!("{notice}");
         }
     }
     if let (true, Some(ctx)) = (cli.timings, &extractor.gpu) {
         // Device time per shader, from timestamp queries, in the --timings report.
         if !ctx.set_profiling(true) {
-            eprintln!("skysift: this GPU has no timestamp queries: no per-shader times");
+            say!("skysift: this GPU has no timestamp queries: no per-shader times");
         }
     }
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
@@ -569,7 +740,7 @@ type ReadAhead = std::sync::mpsc::Receiver<(skysift::Result<skysift::Image>, f64
 type SideInputs<'a> = (
     &'a Option<(String, skysift::Image)>,
     &'a Option<(String, skysift::Image)>,
-    &'a Option<skysift::Image>,
+    &'a Option<(String, skysift::Image)>,
 );
 
 /// Processes every job in order (see [`run`]); `auto[k]` is the memory limit of an
@@ -587,108 +758,130 @@ fn run_jobs(
 ) -> Result<(), skysift::Error> {
     let n = jobs.len();
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    let mut done: Vec<&Job> = Vec::new();
     for (k, job) in jobs.iter().enumerate() {
-        if streaming {
-            stream_one(cli, extractor, job, cols, checks, k, n, None)?;
-            continue;
-        }
-        if let Some(limit) = auto[k] {
-            if !cli.quiet {
-                eprintln!(
-                    "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
-                     streaming it with --memory-limit {limit:.0}",
-                    job.image
+        // All outputs of one image are put in place together, after all are written;
+        // an error (or a signal) before leaves every target as it was.
+        let batch = io::output::OutputBatch::begin();
+        let result = (|| -> Result<(), skysift::Error> {
+            if streaming {
+                stream_one(cli, extractor, job, cols, checks, k, n, None)?;
+                return Ok(());
+            }
+            if let Some(limit) = auto[k] {
+                if !cli.quiet {
+                    say!(
+                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
+                         streaming it with --memory-limit {limit:.0}",
+                        job.image
+                    );
+                }
+                stream_one(cli, extractor, job, cols, checks, k, n, Some(limit))?;
+                return Ok(());
+            }
+            let start = Instant::now();
+            let (image, read_s) = match ahead {
+                Some(rx) => {
+                    let (image, t) = rx
+                        .recv()
+                        .map_err(|_| skysift::Error::Backend("the image reader stopped".into()))?;
+                    (image?, t)
+                }
+                None => (io::read_image(&job.image)?, start.elapsed().as_secs_f64()),
+            };
+            let same_shape = |what: &str, name: &str, img: &skysift::Image| {
+                if (img.width(), img.height()) != (image.width(), image.height()) {
+                    Err(skysift::Error::Mismatch(format!(
+                        "the {what} {name} is {} but the image {} is {}: they must have the same shape",
+                        img.shape_string(),
+                        job.image,
+                        image.shape_string()
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            let mask_bits = match &mask {
+                Some((name, m)) => {
+                    same_shape("mask", name, m)?;
+                    Some(Mask::from_image(m, cli.mask_thresh as f32))
+                }
+                None => None,
+            };
+            if let Some((name, t)) = &thresh_img {
+                same_shape("threshold image", name, t)?;
+            }
+            let shape = image.shape_string();
+            let result = extractor.extract_owned(
+                image,
+                Inputs {
+                    mask: mask_bits.as_ref(),
+                    threshold_image: thresh_img.as_ref().map(|(_, t)| t),
+                    noise: noise_img.as_ref().map(|(_, n)| n),
+                },
+            )?;
+            let t_write = Instant::now();
+            for c in checks {
+                checkimage::write(c, &result)?;
+            }
+            if let Some(r) = &cli.regions {
+                io::regions::write_regions(r, &result.catalog)?;
+            }
+            io::catalog::write_catalog(
+                &job.output,
+                &result.catalog,
+                cols,
+                cli.catalog_format_for(&job.output),
+            )?;
+            if cli.timings {
+                if let Some(peak) = peak_rss_mib() {
+                    say!("{:>32}: {peak:.1} MiB", "peak resident memory");
+                }
+                say!("{:>32}: {:8.4} s", "read image", read_s);
+                for (name, t) in &result.timings {
+                    if name.ends_with("strips") {
+                        say!("{name:>32}: {t:8.0}");
+                    } else {
+                        say!("{name:>32}: {t:8.4} s");
+                    }
+                }
+                say!(
+                    "{:>32}: {:8.4} s",
+                    "write outputs",
+                    t_write.elapsed().as_secs_f64()
                 );
             }
-            stream_one(cli, extractor, job, cols, checks, k, n, Some(limit))?;
-            continue;
-        }
-        let start = Instant::now();
-        let (image, read_s) = match ahead {
-            Some(rx) => {
-                let (image, t) = rx
-                    .recv()
-                    .map_err(|_| skysift::Error::Backend("the image reader stopped".into()))?;
-                (image?, t)
-            }
-            None => (io::read_image(&job.image)?, start.elapsed().as_secs_f64()),
-        };
-        let same_shape = |what: &str, name: &str, img: &skysift::Image| {
-            if (img.width(), img.height()) != (image.width(), image.height()) {
-                Err(skysift::Error::Mismatch(format!(
-                    "the {what} {name} is {} but the image {} is {}: they must have the same shape",
-                    img.shape_string(),
+            if !cli.quiet {
+                let counter = counter(k, n);
+                say!(
+                    "skysift: {counter}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+                    result.catalog.len(),
                     job.image,
-                    image.shape_string()
-                )))
-            } else {
-                Ok(())
+                    shape,
+                    result.background.global_back(),
+                    result.background.global_rms(),
+                    job.output.display(),
+                    start.elapsed().as_secs_f64(),
+                    backend_name(extractor)
+                );
             }
-        };
-        let mask_bits = match &mask {
-            Some((name, m)) => {
-                same_shape("mask", name, m)?;
-                Some(Mask::from_image(m, cli.mask_thresh as f32))
+            Ok(())
+        })()
+        .and_then(|()| batch.commit().map(|_| ()));
+        if let Err(e) = result {
+            if n > 1 {
+                let names: Vec<String> = done.iter().map(|j| j.image.clone()).collect();
+                say!(
+                    "skysift: {} of {n} images done before {} failed{}{}",
+                    done.len(),
+                    job.image,
+                    if done.is_empty() { "" } else { ": " },
+                    names.join(", ")
+                );
             }
-            None => None,
-        };
-        if let Some((name, t)) = &thresh_img {
-            same_shape("threshold image", name, t)?;
+            return Err(e);
         }
-        let shape = image.shape_string();
-        let result = extractor.extract_owned(
-            image,
-            Inputs {
-                mask: mask_bits.as_ref(),
-                threshold_image: thresh_img.as_ref().map(|(_, t)| t),
-                noise: noise_img.as_ref(),
-            },
-        )?;
-        let t_write = Instant::now();
-        for c in checks {
-            checkimage::write(c, &result)?;
-        }
-        if let Some(r) = &cli.regions {
-            io::regions::write_regions(r, &result.catalog)?;
-        }
-        io::catalog::write_catalog(
-            &job.output,
-            &result.catalog,
-            cols,
-            cli.catalog_format_for(&job.output),
-        )?;
-        if cli.timings {
-            if let Some(peak) = peak_rss_mib() {
-                eprintln!("{:>32}: {peak:.1} MiB", "peak resident memory");
-            }
-            eprintln!("{:>32}: {:8.4} s", "read image", read_s);
-            for (name, t) in &result.timings {
-                if name.ends_with("strips") {
-                    eprintln!("{name:>32}: {t:8.0}");
-                } else {
-                    eprintln!("{name:>32}: {t:8.4} s");
-                }
-            }
-            eprintln!(
-                "{:>32}: {:8.4} s",
-                "write outputs",
-                t_write.elapsed().as_secs_f64()
-            );
-        }
-        if !cli.quiet {
-            let counter = counter(k, n);
-            eprintln!(
-                "skysift: {counter}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
-                result.catalog.len(),
-                job.image,
-                shape,
-                result.background.global_back(),
-                result.background.global_rms(),
-                job.output.display(),
-                start.elapsed().as_secs_f64(),
-                backend_name(extractor)
-            );
-        }
+        done.push(job);
     }
     Ok(())
 }
@@ -699,30 +892,53 @@ fn main() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
+    // SIGINT, SIGTERM and SIGHUP remove this run's temporary files (and leave every
+    // target as it was) before the process ends with 128 + the signal.
+    if let Err(e) = io::output::install_signal_cleanup() {
+        say!("skysift: error: {e}");
+        std::process::exit(2);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                use std::io::Write;
+                let r = write!(std::io::stdout(), "{}", e.render());
+                let _ = quiet_on_broken_pipe(r);
+                std::process::exit(0);
+            }
+            // clap's message, with skysift's prefix (and without clap's own "error: ").
+            let text = e.render().to_string();
+            let text = text.trim_start_matches("error: ");
+            say!("skysift: error: {}", text.trim_end());
+            std::process::exit(2);
         }
     };
-    let threads = cli.threads;
+    // The worker count is checked before any thread starts.
+    if let Some(t) = cli.threads {
+        if !(1..=cli::MAX_THREADS).contains(&t) {
+            say!(
+                "skysift: error: invalid value for --threads: {t} (give 1 to {}, or leave it out to use all cores)",
+                cli::MAX_THREADS
+            );
+            std::process::exit(2);
+        }
+    }
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.unwrap_or(0))
-        .build()
-        .context("cannot start the worker threads");
+        .num_threads(cli.threads.unwrap_or(0))
+        .build();
     let pool = match pool {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("skysift: error: {e:#}");
-            std::process::exit(1);
+            say!("skysift: error: cannot start the worker threads ({e}); give fewer with --threads");
+            std::process::exit(2);
         }
     };
     match pool.install(|| run(cli)) {
         Ok(()) => {}
         Err(e) => {
-            eprintln!("skysift: error: {e}");
+            say!("skysift: error: {e}");
             std::process::exit(2);
         }
     }

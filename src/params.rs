@@ -31,6 +31,11 @@ impl Default for BackgroundParams {
     }
 }
 
+/// Values at or beyond 1e30 are outside every option's meaning: pixels at or below
+/// -1e30 are bad pixels (SExtractor's convention), and f32 arithmetic on them
+/// overflows.
+pub const BIG: f64 = 1e30;
+
 impl BackgroundParams {
     pub fn validate(&self) -> Result<()> {
         let (w, h) = self.mesh_size;
@@ -49,16 +54,20 @@ impl BackgroundParams {
                 "filter sizes must be at least 1 mesh (1 = no filtering; default 3)",
             ));
         }
-        if !self.filter_thresh.is_finite() || self.filter_thresh < 0.0 {
+        if !(self.filter_thresh >= 0.0 && self.filter_thresh < BIG) {
             return Err(Error::param(
                 "--back-filtthresh",
                 self.filter_thresh,
-                "must be a finite value >= 0",
+                "must be between 0 and 1e30 ADU",
             ));
         }
         if let Some(v) = self.manual_value {
-            if !v.is_finite() {
-                return Err(Error::param("--back-value", v, "must be finite"));
+            if !(v.abs() < BIG) {
+                return Err(Error::param(
+                    "--back-value",
+                    v,
+                    "must be between -1e30 and 1e30 ADU (values at or below -1e30 mark bad pixels)",
+                ));
             }
         }
         Ok(())
@@ -164,10 +173,10 @@ impl Default for ExtractParams {
 impl ExtractParams {
     pub fn validate(&self) -> Result<()> {
         let positive = |name: &'static str, v: f64| {
-            if v.is_finite() && v > 0.0 {
+            if v > 0.0 && v < BIG {
                 Ok(())
             } else {
-                Err(Error::param(name, v, "must be a finite number > 0"))
+                Err(Error::param(name, v, "must be a number > 0 and < 1e30"))
             }
         };
         match self.thresh_type {
@@ -180,8 +189,12 @@ impl ExtractParams {
                     ("--detect-thresh", self.detect_thresh),
                     ("--analysis-thresh", self.analysis_thresh),
                 ] {
-                    if !v.is_finite() {
-                        return Err(Error::param(n, v, "must be finite"));
+                    if !(v.abs() < BIG) {
+                        return Err(Error::param(
+                            n,
+                            v,
+                            "an absolute threshold must be between -1e30 and 1e30 ADU",
+                        ));
                     }
                 }
             }
@@ -200,18 +213,18 @@ impl ExtractParams {
                 "must be at least 1 pixel (SExtractor's default is 5)",
             ));
         }
-        if !self.gain.is_finite() || self.gain < 0.0 {
+        if !(self.gain == 0.0 || (self.gain >= 1e-30 && self.gain < BIG)) {
             return Err(Error::param(
                 "--gain",
                 self.gain,
-                "must be >= 0 e-/ADU (0 = no Poisson noise term)",
+                "must be 0 (no Poisson noise term) or between 1e-30 and 1e30 e-/ADU",
             ));
         }
-        if !self.mag_zeropoint.is_finite() {
+        if !(self.mag_zeropoint.abs() <= 1000.0) {
             return Err(Error::param(
                 "--mag-zeropoint",
                 self.mag_zeropoint,
-                "must be finite",
+                "must be between -1000 and 1000 mag",
             ));
         }
         positive("--satur-level", self.satur_level)?;

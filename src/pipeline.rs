@@ -450,7 +450,21 @@ impl Extractor {
                 self.backend = Backend::Cpu;
             }
         }
-        Ok(notice)
+        let big = match (&self.gpu, &self.extract.kernel) {
+            (Some(_), Some(k)) if !crate::gpu::gpu_filters(Some(k)) => Some(format!(
+                "skysift: the {}x{} filter kernel is beyond the GPU filter's exact size \
+                 ((width + 1) x height <= {}, e.g. 255x255): filtering on the CPU, \
+                 with the same results",
+                k.width(),
+                k.height(),
+                crate::gpu::MAX_FILTER_STEPS
+            )),
+            _ => None,
+        };
+        Ok(match (notice, big) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Uses this GPU context (and the GPU backend) from now on.
@@ -543,7 +557,10 @@ impl Extractor {
         // On the GPU the device subtracts the background (except for the matched
         // filter, which runs on the CPU); the raw image is kept to build the subtracted
         // image later if anything asks for it.
-        let gpu_subtracts = gpu.is_some() && !matched;
+        // Kernels beyond the GPU filter's exact size are filtered on the CPU (the
+        // notice comes from `prepare`).
+        let gpu_subtracts =
+            gpu.is_some() && !matched && crate::gpu::gpu_filters(p.kernel.as_ref());
         let (raw_image, subtracted, mut saturated) = if gpu_subtracts {
             (Some(image), None, Vec::new())
         } else {
@@ -653,7 +670,7 @@ impl Extractor {
                 lap("labelling");
                 seg
             }
-            (Some(ctx), None) => {
+            (Some(ctx), None) if gpu_subtracts => {
                 let per_pixel = |i: usize| thresh.at(i);
                 let t = match thresh {
                     PixelField::Const(v) => GpuThreshold::Const(v),
@@ -678,7 +695,7 @@ impl Extractor {
                 saturated = det.saturated;
                 det.segmentation
             }
-            (None, None) => {
+            (_, None) => {
                 // Filtering, thresholding and labelling, row by row: the filtered image
                 // is never stored whole; the filtered values of detected pixels travel
                 // with the segmentation to the measurement.

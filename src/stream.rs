@@ -598,7 +598,7 @@ pub fn extract_streaming_to(
     };
     // On the GPU, the device subtracts, filters and thresholds each strip and returns
     // its detected pixels; the rows are joined here as on the CPU.
-    let mut gpu_strips = match gpu.filter(|_| !matched) {
+    let mut gpu_strips = match gpu.filter(|_| !matched && crate::gpu::gpu_filters(p.kernel.as_ref())) {
         Some(ctx) => Some(ctx.strips(
             w,
             h,

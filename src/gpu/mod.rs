@@ -1536,9 +1536,23 @@ impl GpuContext {
             let out: Vec<f64> = self.read(&b_out, 2 * n)?;
             self.check_errors("mesh statistics")?;
             for k in 0..n {
+                let (mut back, sigma) = (out[2 * k], out[2 * k + 1]);
+                if quant[k].nlevels > 0 && sigma == 0.0 {
+                    // A constant mesh is its value (background.rs, constant_value).
+                    let (i, j) = (k % nx, j0 + k / nx);
+                    let (x0, x1) = (i * bw, ((i + 1) * bw).min(w));
+                    let d = img.data();
+                    let vals = (j * bh..((j + 1) * bh).min(h))
+                        .flat_map(|y| (x0..x1).map(move |x| y * w + x))
+                        .filter(|&p| crate::image::is_valid(d[p]) && !mask.is_some_and(|m| m[p]))
+                        .map(|p| d[p]);
+                    if let Some(c) = crate::background::constant_value(vals) {
+                        back = c as f64;
+                    }
+                }
                 stats.push((quant[k].nlevels > 0).then(|| MeshStat {
-                    back: out[2 * k] as f32,
-                    sigma: out[2 * k + 1] as f32,
+                    back: back as f32,
+                    sigma: sigma as f32,
                 }));
             }
             j0 = j1;
@@ -1553,6 +1567,19 @@ impl GpuContext {
         }
         Ok(Some(stats))
     }
+}
+
+/// The most loop steps one invocation of the filter shader may take: Mesa's
+/// llvmpipe/lavapipe end an invocation silently after about 65,535 loop iterations,
+/// and the filter takes about (width + 1) x height steps per pixel. Measured on
+/// llvmpipe: 255x255 exact; 256x256, 257x257 and 300 wide x 218 tall not. Applied on
+/// every adapter, so that the GPU and CPU catalogs are equal everywhere.
+pub const MAX_FILTER_STEPS: usize = 255 * 256;
+
+/// Whether the GPU filter computes `kernel` exactly; larger kernels are filtered on
+/// the CPU (the GPU still computes the mesh statistics).
+pub fn gpu_filters(kernel: Option<&crate::Kernel>) -> bool {
+    kernel.is_none_or(|k| (k.width() + 1).saturating_mul(k.height()) <= MAX_FILTER_STEPS)
 }
 
 /// The timing label of a shader entry point's device time (see

@@ -55,39 +55,36 @@ pub fn write_catalog(
 
 /// A catalog written row by row as objects come (streamed runs write each object as
 /// soon as it is final), into a temporary file renamed over `path` by
-/// [`CatalogWriter::finish`]; dropped unfinished (an error), it removes the temporary
+/// [`CatalogWriter::finish`] (or with the other outputs of an open
+/// [`super::output::OutputBatch`]); dropped unfinished (an error), it removes the temporary
 /// file, so no half-written catalog is left. FITS tables get their row count patched
 /// into the header at the end.
 pub struct CatalogWriter<'a> {
     path: PathBuf,
-    tmp: PathBuf,
+    tmp: Option<super::output::TempFile>,
     w: Option<std::io::BufWriter<std::fs::File>>,
     cols: &'a [&'a Column],
     format: CatalogFormat,
     rows: usize,
     line: String,
     row: Vec<u8>,
-    /// Set once the file is renamed into place; until then Drop removes the temporary.
-    done: bool,
 }
 
 impl<'a> CatalogWriter<'a> {
     /// Creates the temporary file and writes the header.
     pub fn create(path: &Path, cols: &'a [&'a Column], format: CatalogFormat) -> Result<Self> {
-        super::check_writable(path)?;
-        let tmp = super::temp_path(path);
-        let _ = std::fs::remove_file(&tmp);
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::output(path, e.to_string()))?;
+        let tmp = super::output::TempFile::new(path)?;
+        let f =
+            std::fs::File::create(tmp.path()).map_err(|e| Error::output(path, e.to_string()))?;
         let mut cw = CatalogWriter {
             path: path.to_path_buf(),
-            tmp,
+            tmp: Some(tmp),
             w: Some(std::io::BufWriter::with_capacity(1 << 20, f)),
             cols,
             format,
             rows: 0,
             line: String::new(),
             row: Vec::new(),
-            done: false,
         };
         let mut head: Vec<u8> = Vec::new();
         match format {
@@ -184,19 +181,8 @@ impl<'a> CatalogWriter<'a> {
         }
         f.flush().map_err(ioerr)?;
         drop(f);
-        std::fs::rename(&self.tmp, &self.path).map_err(ioerr)?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for CatalogWriter<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            // Not finished (an error stopped the run or the finish): no partial file.
-            self.w = None;
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        // Dropped unfinished (an error), the temporary file is removed: no partial file.
+        self.tmp.take().expect("finished once").finish()
     }
 }
 

@@ -1,9 +1,15 @@
 //! FITS images in and out, and FITS binary-table catalogs, through cfitsio (bundled).
+//!
+//! A few cfitsio calls are made directly (fitsio does not wrap them): files are
+//! opened and created with `ffdkopn`/`ffdkinit`, which take the name as it is (never
+//! cfitsio's extended syntax `file[1]`, `!file`), and pixels are read with `ffgpv` and
+//! a NaN null value, so that integer BLANK pixels become NaN. Each unsafe block passes
+//! pointers to live, correctly sized buffers and a `fitsfile` that fitsio owns.
+#![allow(unsafe_code)]
 
 use crate::error::{Error, Result};
 use crate::image::Image;
 use fitsio::hdu::HduInfo;
-use fitsio::images::{ImageDescription, ImageType};
 use fitsio::FitsFile;
 use std::path::{Path, PathBuf};
 
@@ -14,6 +20,8 @@ enum HduSel {
     Name(String),
 }
 
+/// A file that exists under the whole name is that file (`br[1].fits` included);
+/// only otherwise is a trailing `[N]` or `[NAME]` an HDU selection.
 fn parse_spec(spec: &str) -> (PathBuf, HduSel) {
     if spec.ends_with(']') && !Path::new(spec).exists() {
         if let Some(open) = spec.rfind('[') {
@@ -29,19 +37,94 @@ fn parse_spec(spec: &str) -> (PathBuf, HduSel) {
     (PathBuf::from(spec), HduSel::First2d)
 }
 
-fn fits_err(path: &Path, e: fitsio::errors::Error) -> Error {
+/// The file an image specification names (`file.fits[1]` → `file.fits`).
+pub fn file_of(spec: &str) -> PathBuf {
+    parse_spec(spec).0
+}
+
+/// A cfitsio error in words, with what its status usually means.
+fn fitsio_message(e: &fitsio::errors::Error) -> String {
     let msg = e.to_string();
-    // cfitsio status 107 (END_OF_FILE) or 108 (READ_ERROR): fewer bytes than the header promises.
-    let hint = if msg.contains("END_OF_FILE")
-        || msg.contains("end of file")
-        || msg.contains("status: 107")
-        || msg.contains("status: 108")
-    {
-        " (the file looks truncated)"
-    } else {
-        ""
+    let status = match e {
+        fitsio::errors::Error::Fits(f) => f.status,
+        _ => 0,
     };
-    Error::input(path, format!("cannot read FITS: {}{hint}", msg.trim()))
+    let hint = match status {
+        106 => " (a write failed: is the disk full, or the file system read-only?)",
+        107 | 108 => " (the file looks truncated)",
+        _ if msg.contains("END_OF_FILE") || msg.contains("end of file") => {
+            " (the file looks truncated)"
+        }
+        _ => "",
+    };
+    format!("{}{hint}", msg.trim())
+}
+
+fn fits_err(path: &Path, e: fitsio::errors::Error) -> Error {
+    Error::input(path, format!("cannot read FITS: {}", fitsio_message(&e)))
+}
+
+/// The error of a raw cfitsio call's status.
+fn status_err(status: i32) -> fitsio::errors::Error {
+    let mut buf = [0 as std::os::raw::c_char; 31];
+    unsafe { fitsio::sys::ffgerr(status, buf.as_mut_ptr()) };
+    let message = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    fitsio::errors::Error::Fits(fitsio::errors::FitsError { status, message })
+}
+
+fn c_path(path: &Path) -> std::result::Result<std::ffi::CString, String> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| "the file name holds a NUL byte".to_string())
+}
+
+/// Opens a FITS file for reading by its name alone: cfitsio's extended file-name
+/// syntax (`[1]`, `[x>5]`, `!`, `mem://`) is never applied to it.
+fn open_disk(path: &Path) -> Result<FitsFile> {
+    let c = c_path(path).map_err(|e| Error::input(path, e))?;
+    let mut fptr = std::ptr::null_mut();
+    let mut status = 0;
+    unsafe { fitsio::sys::ffdkopn(&mut fptr, c.as_ptr(), 0, &mut status) };
+    if status != 0 {
+        if !fptr.is_null() {
+            let mut s2 = 0;
+            unsafe { fitsio::sys::ffclos(fptr, &mut s2) };
+        }
+        return Err(fits_err(path, status_err(status)));
+    }
+    unsafe { FitsFile::from_raw(fptr, fitsio::FileOpenMode::READONLY) }.map_err(|e| fits_err(path, e))
+}
+
+/// Creates a new FITS file by its name alone (no extended file-name syntax) with a
+/// `width` x `height` primary image of 32-bit floats or integers.
+fn create_disk_image(
+    path: &Path,
+    width: usize,
+    height: usize,
+    integer: bool,
+) -> std::result::Result<FitsFile, String> {
+    let c = c_path(path)?;
+    let mut fptr = std::ptr::null_mut();
+    let mut status = 0;
+    let mut naxes = [width as std::os::raw::c_long, height as std::os::raw::c_long];
+    let bitpix = if integer { 32 } else { -32 };
+    unsafe {
+        fitsio::sys::ffdkinit(&mut fptr, c.as_ptr(), &mut status);
+        if status == 0 {
+            fitsio::sys::ffcrim(fptr, bitpix, 2, naxes.as_mut_ptr(), &mut status);
+        }
+    }
+    if status != 0 {
+        if !fptr.is_null() {
+            let mut s2 = 0;
+            unsafe { fitsio::sys::ffclos(fptr, &mut s2) };
+        }
+        return Err(fitsio_message(&status_err(status)));
+    }
+    unsafe { FitsFile::from_raw(fptr, fitsio::FileOpenMode::READWRITE) }
+        .map_err(|e| fitsio_message(&e))
 }
 
 /// The 2-D shape (width, height) of an image HDU, if it is one: axes of length 1
@@ -59,23 +142,231 @@ fn shape_2d(shape: &[usize]) -> Option<(usize, usize)> {
     }
 }
 
-/// Reads a 2-D FITS image as f32 (BSCALE/BZERO applied; every BITPIX; gzip and
-/// tile-compressed files). `spec` may select an HDU: `file.fits[1]` (0 = primary)
-/// or `file.fits[SCI]`; the default is the first HDU holding a 2-D image.
-pub fn read_fits_image(spec: &str) -> Result<Image> {
-    let (mut f, hdu, w, h, path) = open_image_hdu(spec)?;
-    let data = read_scaled(&mut f, &hdu).map_err(|e| fits_err(&path, e))?;
-    if data.len() != w * h {
-        return Err(Error::input(
-            &path,
-            format!("read {} pixels but the header promises {w}x{h}", data.len()),
-        ));
-    }
-    Image::new(w, h, data).map_err(|e| Error::input(&path, e.to_string()))
+/// How the pixels of an image HDU are stored and turned into f32.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// BITPIX (of the uncompressed image).
+    bitpix: i64,
+    /// (BSCALE, BZERO) of an integer image that needs SExtractor's f32 scaling.
+    scaling: Option<(f64, f64)>,
 }
 
-/// Opens the selected 2-D image HDU: (file, HDU, width, height, path).
-fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, usize, PathBuf)> {
+/// An opened image HDU.
+struct Opened {
+    file: FitsFile,
+    /// 1-based HDU number (cfitsio's).
+    hdu_num: i32,
+    width: usize,
+    height: usize,
+    path: PathBuf,
+    layout: Layout,
+}
+
+/// Bytes cfitsio can read from `path`: the file's length, or for a gzip file the
+/// uncompressed length its trailer records (modulo 2^32), with None when unknown.
+fn readable_bytes(path: &Path) -> Option<(u64, bool)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = std::fs::metadata(path).ok()?.len();
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut magic = [0u8; 4];
+    if f.read_exact(&mut magic).is_err() {
+        return Some((len, false));
+    }
+    match magic {
+        [0x1f, 0x8b, ..] => {
+            f.seek(SeekFrom::End(-4)).ok()?;
+            let mut isize = [0u8; 4];
+            f.read_exact(&mut isize).ok()?;
+            Some((u32::from_le_bytes(isize) as u64, true))
+        }
+        [0x1f, 0x9d, ..] | [b'P', b'K', 3, 4] | [b'B', b'Z', b'h', _] => None,
+        _ => Some((len, false)),
+    }
+}
+
+/// Refuses an HDU whose header promises more data than the file holds (a lying or
+/// truncated header), before any pixel buffer is allocated.
+fn check_declared_size(o: &mut Opened) -> Result<()> {
+    let (mut head, mut start, mut end, mut status) = (0i64, 0i64, 0i64, 0);
+    unsafe {
+        fitsio::sys::ffghadll(o.file.as_raw(), &mut head, &mut start, &mut end, &mut status)
+    };
+    if status != 0 {
+        return Err(fits_err(&o.path, status_err(status)));
+    }
+    let Some((have, gzip)) = readable_bytes(&o.path) else {
+        return Ok(());
+    };
+    let end = end as u64;
+    // A gzip trailer gives the size modulo 2^32: exact below 4 GiB, else only the
+    // deflate ratio (at most 1032:1) bounds it.
+    let short = if gzip {
+        let compressed = std::fs::metadata(&o.path).map_or(0, |m| m.len());
+        if end < (1u64 << 32) {
+            end > have
+        } else {
+            end > compressed.saturating_mul(1100)
+        }
+    } else {
+        end > have
+    };
+    if short {
+        return Err(Error::input(
+            &o.path,
+            format!(
+                "the header declares a {}x{} image of BITPIX {} ({} bytes of data from byte {start}), \
+                 but the file holds only {have} bytes{}: the header is wrong or the file is truncated",
+                o.width,
+                o.height,
+                o.layout.bitpix,
+                end.saturating_sub(start as u64),
+                if gzip { " once uncompressed" } else { "" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a whole-image read that would not fit in memory (`bytes` to hold it).
+fn check_memory(path: &Path, width: usize, height: usize, bytes: f64) -> Result<()> {
+    if let Some(avail) = super::mem_available() {
+        if bytes > avail {
+            return Err(Error::input(
+                path,
+                format!(
+                    "a {width}x{height} image needs {:.1} GiB in memory, more than the {:.1} GiB available: \
+                     stream it with --memory-limit MIB (FITS images)",
+                    bytes / 1073741824.0,
+                    avail / 1073741824.0
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a 2-D FITS image as f32 (BSCALE/BZERO applied; BLANK and NaN pixels as NaN;
+/// every BITPIX; gzip and tile-compressed files). `spec` may select an HDU:
+/// `file.fits[1]` (0 = primary) or `file.fits[SCI]`; the default is the first HDU
+/// holding a 2-D image.
+pub fn read_fits_image(spec: &str) -> Result<Image> {
+    let mut o = open_image_hdu(spec)?;
+    let n = o.width.checked_mul(o.height).filter(|&n| n <= isize::MAX as usize / 4);
+    let Some(n) = n else {
+        return Err(Error::input(
+            &o.path,
+            format!("a {}x{} image is too large to address", o.width, o.height),
+        ));
+    };
+    check_memory(&o.path, o.width, o.height, n as f64 * 4.0)?;
+    let mut data: Vec<f32> = Vec::new();
+    data.try_reserve_exact(n).map_err(|_| {
+        Error::input(
+            &o.path,
+            format!(
+                "cannot allocate {:.1} GiB for a {}x{} image: stream it with --memory-limit MIB",
+                n as f64 * 4.0 / 1073741824.0,
+                o.width,
+                o.height
+            ),
+        )
+    })?;
+    data.resize(n, 0.0);
+    read_pixels(&mut o.file, o.hdu_num, o.layout, o.width, 0, &mut data)
+        .map_err(|e| Error::input(&o.path, e))?;
+    Image::new(o.width, o.height, data).map_err(|e| Error::input(&o.path, e.to_string()))
+}
+
+/// Reads `out.len()` pixels from pixel `first` (0-based, row-major) of the HDU as f32:
+/// integer BLANK pixels and NaN become NaN, scaled integers are scaled in f32 as
+/// SExtractor does, and 64-bit floats beyond f32's range are an error.
+fn read_pixels(
+    file: &mut FitsFile,
+    hdu_num: i32,
+    layout: Layout,
+    width: usize,
+    first: usize,
+    out: &mut [f32],
+) -> std::result::Result<(), String> {
+    use fitsio::sys;
+    let fptr = unsafe { file.as_raw() };
+    let mut status = 0;
+    let mut hdutype = 0;
+    unsafe { sys::ffmahd(fptr, hdu_num, &mut hdutype, &mut status) };
+    let as_f64 = layout.scaling.is_some() || layout.bitpix == -64;
+    // f64 values go through a bounded buffer.
+    const CHUNK: usize = 1 << 20;
+    let mut buf: Vec<f64> = Vec::new();
+    let mut done = 0;
+    while done < out.len() && status == 0 {
+        let n = if as_f64 { (out.len() - done).min(CHUNK) } else { out.len() - done };
+        let firstelem = (first + done + 1) as i64;
+        let mut anynul = 0;
+        if as_f64 {
+            buf.resize(n, 0.0);
+            let mut nul = f64::NAN;
+            unsafe {
+                sys::ffgpv(
+                    fptr,
+                    82, // TDOUBLE
+                    firstelem,
+                    n as i64,
+                    &mut nul as *mut f64 as *mut _,
+                    buf.as_mut_ptr() as *mut _,
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+            if status != 0 {
+                break;
+            }
+            let dst = &mut out[done..done + n];
+            match layout.scaling {
+                Some((bscale, bzero)) => {
+                    for (d, &v) in dst.iter_mut().zip(&buf) {
+                        *d = scale_f32(v, bscale, bzero);
+                    }
+                }
+                None => {
+                    for (k, (d, &v)) in dst.iter_mut().zip(&buf).enumerate() {
+                        if v.is_finite() && v.abs() > f32::MAX as f64 {
+                            let at = first + done + k;
+                            return Err(format!(
+                                "pixel ({}, {}) is {v:e}, beyond the range of 32-bit floats (±3.4e38) in which \
+                                 skysift works, as SExtractor does: rescale the image first",
+                                at % width.max(1) + 1,
+                                at / width.max(1) + 1
+                            ));
+                        }
+                        *d = v as f32;
+                    }
+                }
+            }
+        } else {
+            let mut nul = f32::NAN;
+            unsafe {
+                sys::ffgpv(
+                    fptr,
+                    42, // TFLOAT
+                    firstelem,
+                    n as i64,
+                    &mut nul as *mut f32 as *mut _,
+                    out[done..].as_mut_ptr() as *mut _,
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+        }
+        done += n;
+    }
+    if status != 0 {
+        return Err(format!("cannot read FITS: {}", fitsio_message(&status_err(status))));
+    }
+    Ok(())
+}
+
+/// Opens the selected 2-D image HDU and checks its header against the file.
+fn open_image_hdu(spec: &str) -> Result<Opened> {
     let (path, sel) = parse_spec(spec);
     if !path.exists() {
         return Err(Error::input(&path, "no such file"));
@@ -83,8 +374,8 @@ fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, 
     if path.is_dir() {
         return Err(Error::input(&path, "is a directory, not a FITS image"));
     }
-    let mut f = FitsFile::open(&path).map_err(|e| fits_err(&path, e))?;
-    let hdu = match sel {
+    let mut f = open_disk(&path)?;
+    let (hdu, index) = match sel {
         HduSel::Index(i) => {
             let n = f.num_hdus().map_err(|e| fits_err(&path, e))?;
             if i >= n {
@@ -93,11 +384,16 @@ fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, 
                     format!("HDU [{i}] requested, but the file has {n} HDU(s) (numbered from 0)"),
                 ));
             }
-            f.hdu(i).map_err(|e| fits_err(&path, e))?
+            (f.hdu(i).map_err(|e| fits_err(&path, e))?, i)
         }
-        HduSel::Name(name) => f
-            .hdu(name.as_str())
-            .map_err(|_| Error::input(&path, format!("no HDU named '{name}'")))?,
+        HduSel::Name(name) => {
+            let h = f
+                .hdu(name.as_str())
+                .map_err(|_| Error::input(&path, format!("no HDU named '{name}'")))?;
+            let mut num = 0;
+            unsafe { fitsio::sys::ffghdn(f.as_raw(), &mut num) };
+            (h, (num.max(1) - 1) as usize)
+        }
         HduSel::First2d => {
             let n = f.num_hdus().map_err(|e| fits_err(&path, e))?;
             let mut found = None;
@@ -106,7 +402,7 @@ fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, 
                 let h = f.hdu(i).map_err(|e| fits_err(&path, e))?;
                 if let HduInfo::ImageInfo { shape, .. } = &h.info {
                     if shape_2d(shape).is_some() {
-                        found = Some(h);
+                        found = Some((h, i));
                         break;
                     }
                     if !shape.is_empty() {
@@ -155,7 +451,17 @@ fn open_image_hdu(spec: &str) -> Result<(FitsFile, fitsio::hdu::FitsHdu, usize, 
             ),
         )
     })?;
-    Ok((f, hdu, w, h, path))
+    let layout = layout_of(&mut f, &hdu);
+    let mut o = Opened {
+        file: f,
+        hdu_num: index as i32 + 1,
+        width: w,
+        height: h,
+        path,
+        layout,
+    };
+    check_declared_size(&mut o)?;
+    Ok(o)
 }
 
 /// A FITS image read row by row (streaming): only the rows asked for are in memory.
@@ -163,26 +469,24 @@ pub struct FitsRows {
     /// fitsio's Send wrapper (a mutex around the handle), so that streaming can read
     /// strips on a second thread; only that thread uses it.
     file: fitsio::threadsafe_fitsfile::ThreadsafeFitsFile,
-    hdu: fitsio::hdu::FitsHdu,
+    hdu_num: i32,
     width: usize,
     height: usize,
     path: PathBuf,
-    /// (BSCALE, BZERO) of an integer image that needs SExtractor's f32 scaling.
-    scaling: Option<(f64, f64)>,
+    layout: Layout,
 }
 
 impl FitsRows {
     /// Opens `spec` (same syntax as [`read_fits_image`]).
     pub fn open(spec: &str) -> Result<Self> {
-        let (mut file, hdu, width, height, path) = open_image_hdu(spec)?;
-        let scaling = integer_scaling(&mut file, &hdu);
+        let o = open_image_hdu(spec)?;
         Ok(FitsRows {
-            file: file.threadsafe(),
-            hdu,
-            width,
-            height,
-            path,
-            scaling,
+            file: o.file.threadsafe(),
+            hdu_num: o.hdu_num,
+            width: o.width,
+            height: o.height,
+            path: o.path,
+            layout: o.layout,
         })
     }
 }
@@ -195,61 +499,45 @@ impl crate::stream::RowSource for FitsRows {
         self.height
     }
     fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
-        let path = self.path.clone();
-        let err = |e| fits_err(&path, e);
-        out.clear();
-        let mut file = self.file.lock().map_err(err)?;
-        match self.scaling {
-            None => {
-                let v: Vec<f32> = self.hdu.read_rows(&mut file, y0, n).map_err(err)?;
-                out.extend(v);
-            }
-            Some((bscale, bzero)) => {
-                let v: Vec<f64> = self.hdu.read_rows(&mut file, y0, n).map_err(err)?;
-                out.extend(v.into_iter().map(|x| scale_f32(x, bscale, bzero)));
-            }
-        }
-        if out.len() != n * self.width {
+        if y0 + n > self.height {
             return Err(Error::input(
                 &self.path,
-                format!("rows {y0}..{} could not be read", y0 + n),
+                format!("rows {y0}..{} asked of an image of {} rows", y0 + n, self.height),
             ));
         }
-        Ok(())
+        out.clear();
+        out.resize(n * self.width, 0.0);
+        let path = self.path.clone();
+        let mut file = self.file.lock().map_err(|e| fits_err(&path, e))?;
+        read_pixels(&mut file, self.hdu_num, self.layout, self.width, y0 * self.width, out)
+            .map_err(|e| Error::input(&self.path, format!("rows {y0}..{}: {e}", y0 + n)))
     }
 }
 
-/// (BSCALE, BZERO) of an integer image whose scaling must be redone in f32.
-fn integer_scaling(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> Option<(f64, f64)> {
-    let bitpix: i64 = hdu.read_key(f, "BITPIX").unwrap_or(-32);
+/// BITPIX and the scaling of an image HDU.
+fn layout_of(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> Layout {
+    // ZBITPIX for tile-compressed images (cfitsio shows their image header).
+    let bitpix: i64 = hdu
+        .read_key(f, "ZBITPIX")
+        .or_else(|_| hdu.read_key(f, "BITPIX"))
+        .unwrap_or(-32);
     let bscale: f64 = hdu.read_key(f, "BSCALE").unwrap_or(1.0);
     let bzero: f64 = hdu.read_key(f, "BZERO").unwrap_or(0.0);
-    (bitpix > 0 && !(bscale == 1.0 && bzero == 0.0) && bscale != 0.0).then_some((bscale, bzero))
+    let scaling =
+        (bitpix > 0 && !(bscale == 1.0 && bzero == 0.0) && bscale != 0.0).then_some((bscale, bzero));
+    Layout { bitpix, scaling }
 }
 
 /// One integer pixel scaled as SExtractor does: the raw value recovered from cfitsio's
-/// f64 scaling, then `raw·BSCALE + BZERO` in f32 arithmetic.
+/// f64 scaling, then `raw·BSCALE + BZERO` in f32 arithmetic (cfitsio scales in double,
+/// which differs in the last bit for a quarter of the pixels of emmi_galaxies.fits and
+/// moves whole background meshes by 5e-5). BLANK pixels arrive as NaN and stay NaN.
 fn scale_f32(v: f64, bscale: f64, bzero: f64) -> f32 {
     if v.is_nan() {
         return f32::NAN;
     }
     let raw = ((v - bzero) / bscale).round();
     raw as f32 * bscale as f32 + bzero as f32
-}
-
-/// Reads an image HDU as f32. Integer images with BSCALE/BZERO are scaled in f32
-/// arithmetic, `(raw as f32) * (BSCALE as f32) + (BZERO as f32)`, as SExtractor and
-/// astropy do (cfitsio scales in double, which differs in the last bit for a quarter
-/// of the pixels of emmi_galaxies.fits and moves whole background meshes by 5e-5).
-fn read_scaled(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> fitsio::errors::Result<Vec<f32>> {
-    let Some((bscale, bzero)) = integer_scaling(f, hdu) else {
-        return hdu.read_image(f);
-    };
-    let scaled: Vec<f64> = hdu.read_image(f)?;
-    Ok(scaled
-        .into_iter()
-        .map(|v| scale_f32(v, bscale, bzero))
-        .collect())
 }
 
 /// Writes an f32 image as a FITS primary HDU, atomically.
@@ -302,7 +590,7 @@ fn check_complete(path: &Path, written: &Path, data_bytes: u64) -> Result<()> {
 /// `finish` once every row is in; dropped unfinished, it leaves no file.
 pub struct FitsImageWriter {
     path: PathBuf,
-    tmp: PathBuf,
+    tmp: Option<super::output::TempFile>,
     file: Option<FitsFile>,
     hdu: fitsio::hdu::FitsHdu,
     width: usize,
@@ -319,43 +607,23 @@ impl FitsImageWriter {
         integer: bool,
         kind: &str,
     ) -> Result<FitsImageWriter> {
-        super::check_writable(path)?;
-        let tmp = super::temp_path(path);
-        let _ = std::fs::remove_file(&tmp);
-        let err = |e: fitsio::errors::Error| Error::output(path, e.to_string());
-        let desc = ImageDescription {
-            data_type: if integer {
-                ImageType::Long
-            } else {
-                ImageType::Float
-            },
-            dimensions: &[height, width],
-        };
-        let made = (|| {
-            let mut f = FitsFile::create(&tmp)
-                .with_custom_primary(&desc)
-                .open()
-                .map_err(err)?;
-            let hdu = f.primary_hdu().map_err(err)?;
-            hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
-            hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
-            Ok((f, hdu))
-        })();
-        match made {
-            Ok((f, hdu)) => Ok(FitsImageWriter {
-                path: path.to_path_buf(),
-                tmp,
-                file: Some(f),
-                hdu,
-                width,
-                height,
-                rows_done: 0,
-            }),
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                Err(e)
-            }
-        }
+        // Dropped on an error, the temporary is removed.
+        let tmp = super::output::TempFile::new(path)?;
+        let err = |e: fitsio::errors::Error| Error::output(path, fitsio_message(&e));
+        let mut f = create_disk_image(tmp.path(), width, height, integer)
+            .map_err(|e| Error::output(path, e))?;
+        let hdu = f.primary_hdu().map_err(err)?;
+        hdu.write_key(&mut f, "ORIGIN", "skysift").map_err(err)?;
+        hdu.write_key(&mut f, "CHECKTYP", kind).map_err(err)?;
+        Ok(FitsImageWriter {
+            path: path.to_path_buf(),
+            tmp: Some(tmp),
+            file: Some(f),
+            hdu,
+            width,
+            height,
+            rows_done: 0,
+        })
     }
 
     fn write<T: fitsio::images::WriteImage>(&mut self, data: &[T]) -> Result<()> {
@@ -375,7 +643,7 @@ impl FitsImageWriter {
         let start = self.rows_done * self.width;
         self.hdu
             .write_section(f, start, start + data.len(), data)
-            .map_err(|e| Error::output(&self.path, e.to_string()))?;
+            .map_err(|e| Error::output(&self.path, fitsio_message(&e)))?;
         self.rows_done += rows;
         Ok(())
     }
@@ -399,22 +667,9 @@ impl FitsImageWriter {
             ));
         }
         drop(self.file.take()); // closes (flushes) the FITS file
-        check_complete(&self.path, &self.tmp, 4 * (self.width * self.height) as u64).inspect_err(
-            |_| {
-                let _ = std::fs::remove_file(&self.tmp);
-            },
-        )?;
-        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
-            let _ = std::fs::remove_file(&self.tmp);
-            Error::output(&self.path, e.to_string())
-        })
-    }
-}
-
-impl Drop for FitsImageWriter {
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        let tmp = self.tmp.take().expect("finished once");
+        // On an error the temporary is dropped, which removes it.
+        check_complete(&self.path, tmp.path(), 4 * (self.width * self.height) as u64)?;
+        tmp.finish()
     }
 }

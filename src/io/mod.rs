@@ -3,12 +3,13 @@
 pub mod catalog;
 pub mod fits;
 pub mod fits_table;
+pub mod output;
 pub mod png;
 pub mod regions;
 pub mod tiff;
 
-use crate::error::{Error, Result};
-use std::path::{Path, PathBuf};
+use crate::error::Result;
+use std::path::Path;
 
 /// Reads an image from FITS (`file.fits`, `file.fits[N]`, `file.fits.gz`, tile-compressed)
 /// or single-channel TIFF (`.tif`, `.tiff`).
@@ -21,60 +22,41 @@ pub fn read_image(spec: &str) -> Result<crate::image::Image> {
     }
 }
 
-/// A temporary path next to `path`, for writing before an atomic rename.
-pub(crate) fn temp_path(path: &Path) -> PathBuf {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output".into());
-    path.with_file_name(format!(".{name}.{}.{n}.skysift-tmp", std::process::id()))
-}
-
 /// Writes a file atomically: `write` fills a temporary file next to `path`, which is
-/// then renamed over `path`. On any error the temporary file is removed and `path`
-/// is left untouched.
+/// then put in place (see [`output::TempFile`]: at once, or with the other outputs of
+/// an open [`output::OutputBatch`]). On any error the temporary file is removed and
+/// `path` is left untouched.
 pub(crate) fn write_atomic<F>(path: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&Path) -> Result<()>,
 {
-    check_writable(path)?;
-    let tmp = temp_path(path);
-    let _ = std::fs::remove_file(&tmp);
-    let res = write(&tmp)
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e.to_string())));
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res
+    let tmp = output::TempFile::new(path)?;
+    write(tmp.path())?;
+    tmp.finish()
 }
 
-/// Checks that `path` can be created: its folder exists and it is not a folder.
-pub fn check_writable(path: &Path) -> Result<()> {
-    if path.as_os_str().is_empty() {
-        return Err(Error::output(path, "empty output path"));
+pub use output::check_writable;
+
+/// The memory available to a new allocation (MemAvailable of /proc/meminfo, and the
+/// cgroup's limit when lower), in bytes; None where unknown.
+pub fn mem_available() -> Option<f64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let avail_kb: f64 = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemAvailable:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let mut avail = avail_kb * 1024.0;
+    // cgroup v2: memory.max minus memory.current.
+    if let (Ok(max), Ok(cur)) = (
+        std::fs::read_to_string("/sys/fs/cgroup/memory.max"),
+        std::fs::read_to_string("/sys/fs/cgroup/memory.current"),
+    ) {
+        if let (Ok(max), Ok(cur)) = (max.trim().parse::<f64>(), cur.trim().parse::<f64>()) {
+            avail = avail.min((max - cur).max(0.0));
+        }
     }
-    if path.is_dir() {
-        return Err(Error::output(path, "is a directory; give a file name"));
-    }
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::output(
-            path,
-            format!("the folder {} does not exist", parent.display()),
-        ));
-    }
-    let md = std::fs::metadata(&parent).map_err(|e| Error::output(path, e.to_string()))?;
-    if md.permissions().readonly() {
-        return Err(Error::output(
-            path,
-            format!("the folder {} is read-only", parent.display()),
-        ));
-    }
-    Ok(())
+    Some(avail)
 }

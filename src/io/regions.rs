@@ -19,16 +19,15 @@ pub fn write_regions(path: &Path, cat: &Catalog) -> Result<()> {
 /// name renamed over the path by `finish`; dropped unfinished, it leaves no file.
 pub struct RegionWriter {
     path: std::path::PathBuf,
-    tmp: std::path::PathBuf,
+    tmp: super::output::TempFile,
     out: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 impl RegionWriter {
     pub fn create(path: &Path) -> Result<RegionWriter> {
-        super::check_writable(path)?;
-        let tmp = super::temp_path(path);
+        let tmp = super::output::TempFile::new(path)?;
         let ioerr = |e: std::io::Error| Error::output(path, e.to_string());
-        let f = std::fs::File::create(&tmp).map_err(ioerr)?;
+        let f = std::fs::File::create(tmp.path()).map_err(ioerr)?;
         let mut w = RegionWriter {
             path: path.to_path_buf(),
             tmp,
@@ -77,22 +76,10 @@ impl RegionWriter {
     pub fn finish(mut self) -> Result<()> {
         let ioerr = |e: std::io::Error| Error::output(&self.path, e.to_string());
         let mut out = self.out.take().expect("open until finished");
-        let done = out
-            .flush()
-            .map_err(ioerr)
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path).map_err(ioerr));
-        if done.is_err() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-        done
-    }
-}
-
-impl Drop for RegionWriter {
-    fn drop(&mut self) {
-        if self.out.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
+        out.flush().map_err(ioerr)?;
+        drop(out);
+        // Dropped unfinished, the temporary is removed.
+        self.tmp.finish()
     }
 }
 
