@@ -189,11 +189,19 @@ pub const SHADERS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The instance and the adapter wgpu chooses (any backend; `WGPU_BACKEND` restricts
-/// them), or an error that says how to get one.
+/// The instance and the adapter wgpu chooses, or an error that says how to get one.
+///
+/// The backends are Vulkan, Metal and DX12 unless `WGPU_BACKEND` names others. OpenGL is
+/// left out by default: initialising EGL starts Mesa's GL driver threads beside
+/// lavapipe's, and one run in a few hundred then died with a corrupted heap when a
+/// thread ended at exit (a core dump showed the free in glibc's thread shutdown). The
+/// compute shaders never used it: the adapter chosen was Vulkan's.
 fn request_adapter() -> Result<(wgpu::Instance, wgpu::Adapter)> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    if wgpu::Backends::from_env().is_none() {
+        desc.backends = wgpu::Backends::PRIMARY;
+    }
+    let instance = wgpu::Instance::new(desc);
     let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
         power_preference: wgpu::PowerPreference::HighPerformance,
         force_fallback_adapter: false,

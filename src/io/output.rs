@@ -298,12 +298,13 @@ impl OutputBatch {
         let mut s = state();
         let mut first_err = None;
         let mut done = Vec::new();
-        // Regular files first (renames, which do not fail once the temporaries are
-        // written in the targets' folders), then the special files.
+        // Special files first (a write there can fail: /dev/full), then the renames,
+        // which do not fail once the temporaries are written in the targets' folders:
+        // a failure leaves every regular target as it was.
         let (regular, direct): (Vec<&Finished>, Vec<&Finished>) = files
             .iter()
             .partition(|f| matches!(f.target, Target::Replace(_)));
-        for f in regular.into_iter().chain(direct) {
+        for f in direct.into_iter().chain(regular) {
             if first_err.is_some() {
                 let _ = std::fs::remove_file(&f.tmp);
             } else {

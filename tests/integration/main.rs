@@ -6,4 +6,5 @@ mod deblend;
 mod gpu;
 mod inputs;
 mod reference;
+mod reliability;
 mod stream;
