@@ -674,8 +674,9 @@ impl Background {
         let good: Vec<usize> = (0..stats.len()).filter(|&k| stats[k].is_some()).collect();
         if good.is_empty() {
             return Err(Error::EmptyImage(
-                "no background mesh has enough valid pixels (the image is empty, all NaN, or all masked); \
-                 check the image and mask, or use a larger --back-size"
+                "no background mesh has enough valid pixels (the image is empty, all NaN, all masked, \
+                 or at or below -1e30, which SExtractor counts as bad pixels); check the image \
+                 and mask, or use a larger --back-size"
                     .into(),
             ));
         }

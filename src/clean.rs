@@ -388,13 +388,10 @@ pub fn merge_into(eater: &mut Object, victim: &Object, zeropoint: f64) {
     eater.ymax = eater.ymax.max(victim.ymax);
     eater.flags |= victim.flags;
     eater.mag = crate::measure::magnitude(eater.flux, zeropoint);
-    eater.magerr = if eater.flux > 0.0 {
-        1.086 * eater.fluxerr / eater.flux
-    } else {
-        99.0
-    };
+    eater.magerr = crate::measure::magnitude_error(eater.flux, eater.fluxerr);
     eater.mag_isocor =
         crate::measure::mag_isocor(eater.flux, eater.npix as f64, eater.thresh, zeropoint);
+    crate::measure::guard_non_finite(eater);
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //!
 //! A correlation, `out[y][x] = Σ k[j][i] · in[y + j − kh/2][x + i − kw/2]`, with the
 //! kernel truncated at the image edges (zero padding, no renormalisation), as
-//! SExtractor does. Invalid and masked pixels enter as 0. Rows run in parallel.
+//! SExtractor does. Masked pixels enter as 0 (they are 0 in the subtracted image);
+//! invalid pixels are NaN there, and make every filtered pixel whose kernel footprint
+//! touches one NaN, never detected, as in SExtractor ([`invalid_spread`] counts them).
+//! Rows run in parallel.
 
 use crate::image::Image;
 use crate::kernel::Kernel;
@@ -16,6 +19,84 @@ pub fn convolve(img: &Image, kernel: &Kernel) -> Image {
         .enumerate()
         .for_each(|(y, orow)| convolve_row(img, kernel, y, orow));
     Image::new(w, h, out).expect("shape is consistent")
+}
+
+/// A pixel the pipeline treats as invalid: NaN, ±Inf, or at or below -1e30
+/// (SExtractor's convention for bad pixels).
+#[inline]
+pub fn is_invalid(v: f32) -> bool {
+    !v.is_finite() || v <= -1e30
+}
+
+/// How filtering spreads invalid pixels, over rows `core` of `rows` (row-major, `w`
+/// wide; rows outside `core` are a strip's halo): (invalid pixels in `core`, pixels of
+/// `core` whose `kw` x `kh` footprint touches an invalid pixel). (0, 0) at once when
+/// no pixel is invalid.
+pub fn invalid_spread(
+    rows: &[f32],
+    w: usize,
+    core: std::ops::Range<usize>,
+    kw: usize,
+    kh: usize,
+) -> (u64, u64) {
+    let h = rows.len() / w.max(1);
+    let row = |y: usize| &rows[y * w..(y + 1) * w];
+    let bad_rows: Vec<bool> = (0..h)
+        .into_par_iter()
+        .map(|y| row(y).iter().any(|&v| is_invalid(v)))
+        .collect();
+    if !bad_rows.iter().any(|&b| b) {
+        return (0, 0);
+    }
+    let (cx, cy) = (kw / 2, kh / 2);
+    core.into_par_iter()
+        .map_init(
+            || (vec![false; w], vec![0u32; w + 1]),
+            |(col, prefix), y| {
+                let invalid = row(y).iter().filter(|&&v| is_invalid(v)).count() as u64;
+                // Columns with an invalid pixel within the footprint's rows...
+                col.fill(false);
+                let (j0, j1) = (y.saturating_sub(cy), (y + kh - cy).min(h));
+                for j in (j0..j1).filter(|&j| bad_rows[j]) {
+                    for (c, &v) in col.iter_mut().zip(row(j)) {
+                        *c |= is_invalid(v);
+                    }
+                }
+                // ...then any of them within the footprint's columns.
+                for x in 0..w {
+                    prefix[x + 1] = prefix[x] + col[x] as u32;
+                }
+                let poisoned = (0..w)
+                    .filter(|&x| {
+                        let (i0, i1) = (x.saturating_sub(cx), (x + kw - cx).min(w));
+                        prefix[i1] > prefix[i0]
+                    })
+                    .count() as u64;
+                (invalid, poisoned)
+            },
+        )
+        .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+/// A notice when filtering made many more pixels invalid than the image had: a
+/// scattered-NaN image loses its detections (SExtractor's behaviour, kept).
+pub fn invalid_spread_notice(
+    image: &str,
+    invalid: u64,
+    poisoned: u64,
+    pixels: u64,
+) -> Option<String> {
+    let frac = poisoned as f64 / pixels.max(1) as f64;
+    (frac > 0.1 && poisoned as f64 > 1.5 * invalid as f64).then(|| {
+        format!(
+            "skysift: notice: {:.0}% of the filtered pixels of {image} are invalid ({:.1}% of its \
+             pixels are NaN, Inf or <= -1e30, and the detection filter spreads each one over its \
+             footprint, as in SExtractor), so objects there cannot be detected; use --filter none, \
+             or interpolate over the bad pixels first, with a --mask marking them (README: Bad pixels)",
+            100.0 * frac,
+            100.0 * invalid as f64 / pixels.max(1) as f64
+        )
+    })
 }
 
 /// Row `y` of the convolution of `img` with `kernel`, into `out` (length = width).

@@ -41,9 +41,16 @@ impl Error {
         value: impl ToString,
         reason: impl Into<String>,
     ) -> Self {
+        // Numbers far from 1 print as 1e-320, not as 320 digits.
+        let mut value = value.to_string();
+        if value.len() > 24 {
+            if let Ok(v) = value.parse::<f64>() {
+                value = format!("{v:e}");
+            }
+        }
         Error::InvalidParam {
             name,
-            value: value.to_string(),
+            value,
             reason: reason.into(),
         }
     }

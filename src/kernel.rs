@@ -32,11 +32,18 @@ impl Kernel {
                 "kernel values must be finite",
             ));
         }
-        let norm: f64 = if normalise {
+        let mut data = data;
+        let mut norm: f64 = if normalise {
             data.iter().map(|v| v.abs()).sum()
         } else {
             1.0
         };
+        if norm.is_infinite() {
+            // Values near 1e308 whose sum overflows: scaled by the largest first.
+            let big = data.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            data.iter_mut().for_each(|v| *v /= big);
+            norm = data.iter().map(|v| v.abs()).sum();
+        }
         if norm == 0.0 || data.iter().all(|&v| v == 0.0) {
             return Err(Error::param(
                 "--filter",
@@ -44,10 +51,18 @@ impl Kernel {
                 "all kernel values are zero",
             ));
         }
+        let data: Vec<f32> = data.iter().map(|v| (v / norm) as f32).collect();
+        if data.iter().any(|v| v.is_infinite()) {
+            return Err(Error::param(
+                "--filter",
+                "kernel",
+                "kernel values must be within ±3.4e38 (32-bit floats); scale the kernel down",
+            ));
+        }
         Ok(Kernel {
             width,
             height,
-            data: data.iter().map(|v| (v / norm) as f32).collect(),
+            data,
         })
     }
 
@@ -96,27 +111,21 @@ impl Kernel {
 
     /// Parses kernel text (see [`Kernel::from_file`]).
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let mut lines = text.lines().peekable();
         let mut normalise = true;
-        // Skip leading blank lines.
-        while let Some(l) = lines.peek() {
-            if l.trim().is_empty() {
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        if let Some(first) = lines.peek() {
-            let t = first.trim_start();
-            if t.starts_with("CONV") {
-                normalise = !t.contains("NONORM");
-                lines.next();
-            }
-        }
-        let mut rows: Vec<Vec<f64>> = Vec::new();
-        for (i, line) in lines.enumerate() {
+        let mut header_seen = false;
+        // (line number from 1, values) of each row of numbers.
+        let mut rows: Vec<(usize, Vec<f64>)> = Vec::new();
+        let mut total = 0usize;
+        for (i, line) in text.lines().enumerate() {
+            let n = i + 1;
             let content = line.split('#').next().unwrap_or("").trim();
             if content.is_empty() {
+                continue;
+            }
+            // The CONV header, on the first line that is not blank.
+            if !header_seen && rows.is_empty() && content.starts_with("CONV") {
+                header_seen = true;
+                normalise = !content.contains("NONORM");
                 continue;
             }
             let mut row = Vec::new();
@@ -126,28 +135,36 @@ impl Kernel {
                 }
                 let v: f64 = tok
                     .parse()
-                    .map_err(|_| format!("kernel line {}: '{tok}' is not a number", i + 1))?;
+                    .map_err(|_| format!("kernel line {n}: '{tok}' is not a number"))?;
+                if !v.is_finite() {
+                    return Err(format!("kernel line {n}: '{tok}' is not a finite number"));
+                }
                 row.push(v);
             }
-            rows.push(row);
+            total += row.len();
+            if total > 1024 * 1024 {
+                return Err(format!(
+                    "the kernel has more than 1048576 values (line {n}); at most 1048576 are allowed"
+                ));
+            }
+            if let Some((n0, first)) = rows.first() {
+                if row.len() != first.len() {
+                    return Err(format!(
+                        "kernel line {n} has {} values but line {n0} has {}: every row needs the same number",
+                        row.len(),
+                        first.len()
+                    ));
+                }
+            }
+            rows.push((n, row));
         }
         if rows.is_empty() {
             return Err("the kernel file holds no numbers".into());
         }
-        let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-        let total: usize = rows.iter().map(|r| r.len()).sum();
-        if !total.is_multiple_of(width) {
-            return Err(format!(
-                "the kernel has {total} values, not a multiple of its width {width}"
-            ));
-        }
-        if total > 1024 * 1024 {
-            return Err(format!(
-                "the kernel has {total} values; at most 1048576 are allowed"
-            ));
-        }
-        let data: Vec<f64> = rows.into_iter().flatten().collect();
-        Kernel::new(width, total / width, data, normalise).map_err(|e| e.to_string())
+        let width = rows[0].1.len();
+        let height = rows.len();
+        let data: Vec<f64> = rows.into_iter().flat_map(|(_, r)| r).collect();
+        Kernel::new(width, height, data, normalise).map_err(|e| e.to_string())
     }
 
     pub fn width(&self) -> usize {

@@ -75,7 +75,14 @@ fn read_checked(
     rule: skysift::image::ValueRule,
 ) -> Result<skysift::Image, skysift::Error> {
     let img = io::read_image(path)?;
-    skysift::image::check_values(&io::fits::file_of(path), what, rule, img.data(), img.width(), 0)?;
+    skysift::image::check_values(
+        &io::fits::file_of(path),
+        what,
+        rule,
+        img.data(),
+        img.width(),
+        0,
+    )?;
     Ok(img)
 }
 
@@ -91,7 +98,7 @@ fn stream_one(
     k: usize,
     n: usize,
     auto_limit: Option<f64>,
-) -> Result<(), skysift::Error> {
+) -> Result<Option<String>, skysift::Error> {
     let start = Instant::now();
     let mut rows = io::fits::FitsRows::open(&job.image)?;
     let w = skysift::stream::RowSource::width(&rows);
@@ -203,12 +210,19 @@ fn stream_one(
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
     use skysift::image::ValueRule;
-    let mut thresh_rows =
-        open_checked(&cli.threshold_image, "threshold image", ValueRule::NonNegative)?;
+    let mut thresh_rows = open_checked(
+        &cli.threshold_image,
+        "threshold image",
+        ValueRule::NonNegative,
+    )?;
     let mut noise_rows = open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
     let shape = (w, skysift::stream::RowSource::height(&rows));
     for (what, name, side) in [
-        ("threshold image", &cli.threshold_image, thresh_rows.as_ref()),
+        (
+            "threshold image",
+            &cli.threshold_image,
+            thresh_rows.as_ref(),
+        ),
         ("noise image", &cli.noise_image, noise_rows.as_ref()),
     ] {
         if let Some(r) = side {
@@ -306,6 +320,13 @@ fn stream_one(
             );
         }
     }
+    let (invalid, spread) = result.invalid_spread;
+    if let (false, Some(n)) = (
+        cli.quiet,
+        skysift::convolve::invalid_spread_notice(&job.image, invalid, spread, (w * h) as u64),
+    ) {
+        say!("{n}");
+    }
     // Cleaning keeps what it reads of every measured object until the end (the objects
     // wait on disk): say so when that grew large next to the memory limit.
     if let (Some(mib), true, false) = (
@@ -335,24 +356,22 @@ fn stream_one(
             say!("{:>32}: {peak:.1} MiB", "peak resident memory");
         }
     }
-    if !cli.quiet {
-        let counter = counter(k, n);
-        say!(
-            "skysift: {counter}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
+    Ok((!cli.quiet).then(|| {
+        format!(
+            "skysift: {}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
+            counter(k, n),
             result.objects,
             job.image,
             job.output.display(),
             start.elapsed().as_secs_f64(),
             backend_name(extractor)
-        );
-    }
-    Ok(())
+        )
+    }))
 }
 
 /// The pixel count of a FITS image from its header (None for TIFF or unreadable).
 fn image_pixels(image: &str) -> Option<f64> {
-    let lower = image.to_ascii_lowercase();
-    if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+    if io::is_tiff(image) {
         return None;
     }
     let rows = io::fits::FitsRows::open(image).ok()?;
@@ -360,19 +379,6 @@ fn image_pixels(image: &str) -> Option<f64> {
         (skysift::stream::RowSource::width(&rows) * skysift::stream::RowSource::height(&rows))
             as f64,
     )
-}
-
-/// MemAvailable from /proc/meminfo, in bytes.
-fn mem_available() -> Option<f64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let avail_kb: f64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemAvailable:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(avail_kb * 1024.0)
 }
 
 /// Whether the next image may be read while this one is processed: the largest of
@@ -457,7 +463,7 @@ fn jobs(cli: &Cli) -> Result<Vec<Job>, skysift::Error> {
         }]);
     }
     if !output.is_dir() {
-        std::fs::create_dir_all(&output).map_err(|e| skysift::Error::Output {
+        io::output::create_folder(&output).map_err(|e| skysift::Error::Output {
             path: output.clone(),
             reason: format!("cannot create the catalog folder: {e}"),
         })?;
@@ -527,7 +533,11 @@ fn check_files(
     use io::output::Role;
     let image_files: Vec<PathBuf> = cli.images.iter().map(|i| io::fits::file_of(i)).collect();
     let side = |f: &Option<String>| f.as_deref().map(io::fits::file_of);
-    let (mask, thresh, noise) = (side(&cli.mask), side(&cli.threshold_image), side(&cli.noise_image));
+    let (mask, thresh, noise) = (
+        side(&cli.mask),
+        side(&cli.threshold_image),
+        side(&cli.noise_image),
+    );
     let filter = (cli.filter_fwhm.is_none() && !matches!(cli.filter.as_str(), "default" | "none"))
         .then(|| PathBuf::from(&cli.filter));
     let mut inputs: Vec<Role> = image_files
@@ -558,6 +568,22 @@ fn check_files(
         io::check_writable(o.path)?;
     }
     io::output::check_paths(&inputs, &outputs)?;
+    // Multi-page TIFFs: the first page is the image.
+    if !cli.quiet {
+        for r in inputs
+            .iter()
+            .filter(|r| io::is_tiff(&r.path.to_string_lossy()))
+        {
+            if let Ok(n @ 2..) = io::tiff::page_count(r.path) {
+                say!(
+                    "skysift: warning: {} ({}) has {n} pages; skysift reads the first only \
+                     (split the file to measure the others)",
+                    r.path.display(),
+                    r.what
+                );
+            }
+        }
+    }
     let mut folders: Vec<PathBuf> = outputs
         .iter()
         .filter_map(|o| std::fs::canonicalize(io::output::folder_of(o.path)).ok())
@@ -599,7 +625,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     }
     if let Some(dir) = &cli.png_dir {
         if !dir.is_dir() {
-            std::fs::create_dir_all(dir).map_err(|e| skysift::Error::Output {
+            io::output::create_folder(dir).map_err(|e| skysift::Error::Output {
                 path: dir.clone(),
                 reason: format!("cannot create the picture folder: {e}"),
             })?;
@@ -627,7 +653,10 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
         None => None,
     };
     let noise_img = match &cli.noise_image {
-        Some(n) => Some((n.clone(), read_checked(n, "noise image", ValueRule::Positive)?)),
+        Some(n) => Some((
+            n.clone(),
+            read_checked(n, "noise image", ValueRule::Positive)?,
+        )),
         None => None,
     };
     let mut extractor = Extractor::new(bg, ex, backend);
@@ -656,17 +685,31 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
                 ),
             });
         }
+        // Streaming reads rows from FITS files; TIFF images are read whole.
+        let rowwise = cli.images.iter().map(|i| ("image", i));
+        let side = [
+            ("threshold image", &cli.threshold_image),
+            ("noise image", &cli.noise_image),
+        ];
+        let side = side
+            .into_iter()
+            .filter_map(|(w, f)| f.as_ref().map(|f| (w, f)));
+        if let Some((what, f)) = rowwise.chain(side).find(|(_, f)| io::is_tiff(f)) {
+            return Err(skysift::Error::Input {
+                path: f.into(),
+                reason: format!(
+                    "streaming (--memory-limit/--stream-rows) needs a FITS file, and this {what} \
+                     is a TIFF, which is read whole: convert it to FITS, or leave out \
+                     --memory-limit/--stream-rows"
+                ),
+            });
+        }
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
     // settings allow it (check images in FITS; threshold and noise images in FITS,
     // which streaming reads row by row), on either backend.
-    let fits_or_none = |f: &Option<String>| {
-        f.as_ref().is_none_or(|p| {
-            let p = p.to_ascii_lowercase();
-            !p.ends_with(".tif") && !p.ends_with(".tiff")
-        })
-    };
+    let fits_or_none = |f: &Option<String>| f.as_deref().is_none_or(|p| !io::is_tiff(p));
     let can_stream = checks.iter().all(|c| c.streamable())
         && fits_or_none(&cli.threshold_image)
         && fits_or_none(&cli.noise_image);
@@ -676,7 +719,7 @@ fn run(cli: Cli) -> Result<(), skysift::Error> {
     // Each image's size (its FITS header, read once) and the free memory, once, when
     // whole-image runs may be streamed or read ahead.
     let sizes_needed = !streaming && (can_stream || n > 1);
-    let avail = sizes_needed.then(mem_available).flatten();
+    let avail = sizes_needed.then(io::mem_available).flatten();
     let pixels: Vec<Option<f64>> = jobs
         .iter()
         .map(|job| sizes_needed.then(|| image_pixels(&job.image)).flatten())
@@ -763,10 +806,10 @@ fn run_jobs(
         // All outputs of one image are put in place together, after all are written;
         // an error (or a signal) before leaves every target as it was.
         let batch = io::output::OutputBatch::begin();
-        let result = (|| -> Result<(), skysift::Error> {
+        // The summary line is said once the outputs are in place.
+        let result = (|| -> Result<Option<String>, skysift::Error> {
             if streaming {
-                stream_one(cli, extractor, job, cols, checks, k, n, None)?;
-                return Ok(());
+                return stream_one(cli, extractor, job, cols, checks, k, n, None);
             }
             if let Some(limit) = auto[k] {
                 if !cli.quiet {
@@ -776,8 +819,7 @@ fn run_jobs(
                         job.image
                     );
                 }
-                stream_one(cli, extractor, job, cols, checks, k, n, Some(limit))?;
-                return Ok(());
+                return stream_one(cli, extractor, job, cols, checks, k, n, Some(limit));
             }
             let start = Instant::now();
             let (image, read_s) = match ahead {
@@ -812,6 +854,7 @@ fn run_jobs(
                 same_shape("threshold image", name, t)?;
             }
             let shape = image.shape_string();
+            let pixels = (image.width() * image.height()) as u64;
             let result = extractor.extract_owned(
                 image,
                 Inputs {
@@ -820,6 +863,13 @@ fn run_jobs(
                     noise: noise_img.as_ref().map(|(_, n)| n),
                 },
             )?;
+            let (invalid, spread) = result.invalid_spread;
+            if let (false, Some(n)) = (
+                cli.quiet,
+                skysift::convolve::invalid_spread_notice(&job.image, invalid, spread, pixels),
+            ) {
+                say!("{n}");
+            }
             let t_write = Instant::now();
             for c in checks {
                 checkimage::write(c, &result)?;
@@ -851,10 +901,10 @@ fn run_jobs(
                     t_write.elapsed().as_secs_f64()
                 );
             }
-            if !cli.quiet {
-                let counter = counter(k, n);
-                say!(
-                    "skysift: {counter}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+            Ok((!cli.quiet).then(|| {
+                format!(
+                    "skysift: {}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+                    counter(k, n),
                     result.catalog.len(),
                     job.image,
                     shape,
@@ -863,23 +913,26 @@ fn run_jobs(
                     job.output.display(),
                     start.elapsed().as_secs_f64(),
                     backend_name(extractor)
-                );
-            }
-            Ok(())
+                )
+            }))
         })()
-        .and_then(|()| batch.commit().map(|_| ()));
-        if let Err(e) = result {
-            if n > 1 {
-                let names: Vec<String> = done.iter().map(|j| j.image.clone()).collect();
-                say!(
-                    "skysift: {} of {n} images done before {} failed{}{}",
-                    done.len(),
-                    job.image,
-                    if done.is_empty() { "" } else { ": " },
-                    names.join(", ")
-                );
+        .and_then(|summary| batch.commit().map(|_| summary));
+        match result {
+            Ok(Some(line)) => say!("{line}"),
+            Ok(None) => {}
+            Err(e) => {
+                if n > 1 {
+                    let names: Vec<String> = done.iter().map(|j| j.image.clone()).collect();
+                    say!(
+                        "skysift: {} of {n} images done before {} failed{}{}",
+                        done.len(),
+                        job.image,
+                        if done.is_empty() { "" } else { ": " },
+                        names.join(", ")
+                    );
+                }
+                return Err(e);
             }
-            return Err(e);
         }
         done.push(job);
     }
@@ -931,13 +984,16 @@ fn main() {
     let pool = match pool {
         Ok(p) => p,
         Err(e) => {
-            say!("skysift: error: cannot start the worker threads ({e}); give fewer with --threads");
+            say!(
+                "skysift: error: cannot start the worker threads ({e}); give fewer with --threads"
+            );
             std::process::exit(2);
         }
     };
     match pool.install(|| run(cli)) {
         Ok(()) => {}
         Err(e) => {
+            io::output::remove_created_folders();
             say!("skysift: error: {e}");
             std::process::exit(2);
         }

@@ -20,11 +20,14 @@ pub mod flags {
     pub const SATURATED: u32 = 4;
     /// The object touches the image border.
     pub const TRUNCATED: u32 = 8;
+    /// The object's isophotal data are incomplete or corrupted: here, a sum that f64
+    /// cannot hold or a shape that cannot be computed (pixels near the f32 limit).
+    pub const ISO_CORRUPT: u32 = 32;
 }
 
 /// A per-pixel quantity: a constant, a constant times a map, or a map; or, for an
 /// object measured without the whole map (streaming), the map's values at the
-/// object's pixels (by linear index): k·s, or s·s with `square`.
+/// object's pixels (by linear index) times k.
 #[derive(Clone, Copy, Debug)]
 pub enum PixelField<'a> {
     Const(f32),
@@ -32,7 +35,6 @@ pub enum PixelField<'a> {
     Map(&'a Image),
     Sparse {
         k: f32,
-        square: bool,
         values: &'a std::collections::HashMap<usize, f32>,
     },
 }
@@ -44,14 +46,7 @@ impl PixelField<'_> {
             PixelField::Const(v) => v,
             PixelField::Scaled(k, m) => k * m.data()[idx],
             PixelField::Map(m) => m.data()[idx],
-            PixelField::Sparse { k, square, values } => {
-                let v = values.get(&idx).copied().unwrap_or(f32::NAN);
-                if square {
-                    v * v
-                } else {
-                    k * v
-                }
-            }
+            PixelField::Sparse { k, values } => k * values.get(&idx).copied().unwrap_or(f32::NAN),
         }
     }
 }
@@ -69,8 +64,9 @@ pub struct MeasureInput<'a> {
     /// The filtered background-subtracted image, if the segmentation does not carry
     /// the filtered values of its pixels.
     pub filtered: Option<&'a Image>,
-    /// Background variance per pixel.
-    pub variance: PixelField<'a>,
+    /// Background RMS per pixel; measurement squares it into the variance (in f64
+    /// where the f32 square would overflow: an RMS above ~1.8e19).
+    pub noise: PixelField<'a>,
     /// Detection threshold per pixel (ADU above background).
     pub thresh: PixelField<'a>,
     /// Analysis threshold per pixel (ADU above background).
@@ -176,12 +172,63 @@ object_words!(
     flags: u32,
 );
 
-/// SExtractor's magnitude for a flux, 99 for non-positive fluxes.
+/// SExtractor's magnitude for a flux, 99 for non-positive (or non-finite) fluxes.
 pub fn magnitude(flux: f64, zp: f64) -> f64 {
-    if flux > 0.0 {
+    if flux > 0.0 && flux.is_finite() {
         -2.5 * flux.log10() + zp
     } else {
         99.0
+    }
+}
+
+/// SExtractor's magnitude error, 1.086·σ/F; 99 where the magnitude is 99 or the error
+/// is not a finite number.
+pub fn magnitude_error(flux: f64, fluxerr: f64) -> f64 {
+    let e = 1.086 * fluxerr / flux;
+    if flux > 0.0 && flux.is_finite() && e.is_finite() {
+        e
+    } else {
+        99.0
+    }
+}
+
+/// Where a legal but extreme image (values near the f32 limit) makes a position or a
+/// shape impossible to compute, the object keeps defined values and says so: the
+/// position is its peak pixel, the shape a pixel's (x2 = y2 = 1/12), undefined errors
+/// are 0, and FLAGS has [`flags::ISO_CORRUPT`]. Never NaN in a catalog.
+pub fn guard_non_finite(o: &mut Object) {
+    let shape = [
+        o.x, o.y, o.x2, o.y2, o.xy, o.a, o.b, o.theta, o.cxx, o.cyy, o.cxy,
+    ];
+    if shape.iter().any(|v| !v.is_finite()) {
+        o.flags |= flags::ISO_CORRUPT;
+        o.x = o.xpeak as f64;
+        o.y = o.ypeak as f64;
+        (o.x2, o.y2, o.xy) = (1.0 / 12.0, 1.0 / 12.0, 0.0);
+        (o.a, o.b, o.theta) = ((1.0f64 / 12.0).sqrt(), (1.0f64 / 12.0).sqrt(), 0.0);
+        (o.cxx, o.cyy, o.cxy) = (12.0, 12.0, 0.0);
+    }
+    let errors = [
+        &mut o.errx2,
+        &mut o.erry2,
+        &mut o.errxy,
+        &mut o.erra,
+        &mut o.errb,
+        &mut o.errtheta,
+        &mut o.errcxx,
+        &mut o.errcyy,
+        &mut o.errcxy,
+        &mut o.abcor,
+    ];
+    let mut bad = false;
+    for e in errors {
+        if !e.is_finite() {
+            *e = 0.0;
+            bad = true;
+        }
+    }
+    if bad || !o.flux.is_finite() || !o.fluxerr.is_finite() {
+        o.flags |= flags::ISO_CORRUPT;
     }
 }
 
@@ -282,7 +329,15 @@ pub fn measure_object(
                 fvalues[vi - 1] as f64
             };
             let v = raw(npix as usize, idx) as f64;
-            let var = inp.variance.at(idx) as f64;
+            let var = {
+                let s = inp.noise.at(idx);
+                let v = s * s;
+                if v.is_finite() {
+                    v as f64
+                } else {
+                    s as f64 * s as f64
+                }
+            };
             let dx = (x as u32 - xmin) as f64;
             npix += 1;
             sc += c;
@@ -435,11 +490,7 @@ pub fn measure_object(
     }
     o.fluxerr = ferr2.sqrt();
     o.mag = magnitude(flux, inp.mag_zeropoint);
-    o.magerr = if flux > 0.0 {
-        1.086 * o.fluxerr / flux
-    } else {
-        99.0
-    };
+    o.magerr = magnitude_error(flux, o.fluxerr);
     o.mag_isocor = mag_isocor(flux, npix as f64, o.thresh, inp.mag_zeropoint);
     if xmin == 0 || ymin == 0 || xmax as usize == w - 1 || ymax as usize == h - 1 {
         o.flags |= flags::TRUNCATED;
@@ -447,6 +498,7 @@ pub fn measure_object(
     if saturated {
         o.flags |= flags::SATURATED;
     }
+    guard_non_finite(&mut o);
     o
 }
 
@@ -890,7 +942,7 @@ mod tests {
             width: img.width(),
             height: img.height(),
             filtered: Some(img),
-            variance: PixelField::Const(4.0),
+            noise: PixelField::Const(2.0),
             thresh: PixelField::Const(0.5),
             analysis_thresh: PixelField::Const(1.5),
             gain: 0.0,

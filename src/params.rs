@@ -213,7 +213,7 @@ impl ExtractParams {
                 "must be at least 1 pixel (SExtractor's default is 5)",
             ));
         }
-        if !(self.gain == 0.0 || (self.gain >= 1e-30 && self.gain < BIG)) {
+        if !(self.gain == 0.0 || (self.gain >= 1e-30 && self.gain <= BIG)) {
             return Err(Error::param(
                 "--gain",
                 self.gain,

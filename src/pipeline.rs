@@ -32,6 +32,9 @@ pub struct Extraction {
     pub catalog: Catalog,
     /// Wall time of each stage, in order (stage name, seconds).
     pub timings: Vec<(&'static str, f64)>,
+    /// Invalid pixels (NaN, Inf, <= -1e30) and the filtered pixels whose kernel
+    /// footprint touches one, which cannot be detected ([`crate::convolve::invalid_spread`]).
+    pub invalid_spread: (u64, u64),
 }
 
 /// The matched-filter S/N image: Σk·f·w / √(Σk²·w) with w = 1/σ² (0 where the noise
@@ -552,6 +555,13 @@ impl Extractor {
         } else {
             "background mesh statistics"
         });
+        // How far filtering spreads invalid pixels (for a notice; no cost without any).
+        let invalid_spread = match &p.kernel {
+            Some(k) => {
+                crate::convolve::invalid_spread(image.data(), w, 0..h, k.width(), k.height())
+            }
+            None => (0, 0),
+        };
         let mask = inputs.mask.map(|m| m.data());
         let satur = p.satur_level as f32;
         // On the GPU the device subtracts the background (except for the matched
@@ -559,8 +569,7 @@ impl Extractor {
         // image later if anything asks for it.
         // Kernels beyond the GPU filter's exact size are filtered on the CPU (the
         // notice comes from `prepare`).
-        let gpu_subtracts =
-            gpu.is_some() && !matched && crate::gpu::gpu_filters(p.kernel.as_ref());
+        let gpu_subtracts = gpu.is_some() && !matched && crate::gpu::gpu_filters(p.kernel.as_ref());
         let (raw_image, subtracted, mut saturated) = if gpu_subtracts {
             (Some(image), None, Vec::new())
         } else {
@@ -601,10 +610,6 @@ impl Extractor {
             _ if matched => Some(background.rms_map()),
             _ => None,
         };
-        let var_map = rms_map.as_ref().map(|r| {
-            let d = r.data().iter().map(|&s| s * s).collect();
-            Image::new(w, h, d).expect("shape is consistent")
-        });
         let g = background.global_rms() as f32;
         let field = |k: f64| -> PixelField {
             match (p.thresh_type, &rms_map) {
@@ -621,9 +626,9 @@ impl Extractor {
             Some(t) => PixelField::Map(t),
             None => field(p.analysis_thresh),
         };
-        let variance = match &var_map {
-            Some(v) => PixelField::Map(v),
-            None => PixelField::Const(g * g),
+        let noise = match &rms_map {
+            Some(r) => PixelField::Map(r),
+            None => PixelField::Const(g),
         };
         // Matched filter (CPU): S/N = Σk·f·w / √(Σk²·w) with w = 1/σ² (0 for masked or
         // invalid noise). Detection, deblending and cleaning then work in S/N units.
@@ -753,7 +758,7 @@ impl Extractor {
             width: w,
             height: h,
             filtered: None,
-            variance,
+            noise,
             thresh,
             analysis_thresh,
             gain: p.gain,
@@ -802,6 +807,7 @@ impl Extractor {
             },
             segmentation,
             catalog: Catalog { objects },
+            invalid_spread,
         })
     }
 }

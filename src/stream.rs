@@ -240,6 +240,9 @@ pub struct StreamSummary {
     /// of each is in memory, the objects wait in a temporary file; this includes an
     /// estimate of the cleaning's own arrays at the end).
     pub max_held_bytes: usize,
+    /// Invalid pixels and the filtered pixels they make undetectable, as
+    /// [`crate::pipeline::Extraction::invalid_spread`].
+    pub invalid_spread: (u64, u64),
 }
 
 /// What [`check_pass`] computes for each block of rows.
@@ -598,20 +601,21 @@ pub fn extract_streaming_to(
     };
     // On the GPU, the device subtracts, filters and thresholds each strip and returns
     // its detected pixels; the rows are joined here as on the CPU.
-    let mut gpu_strips = match gpu.filter(|_| !matched && crate::gpu::gpu_filters(p.kernel.as_ref())) {
-        Some(ctx) => Some(ctx.strips(
-            w,
-            h,
-            strip_rows,
-            &background,
-            p.kernel.as_ref(),
-            t_detect,
-            satur,
-            mask.is_some(),
-            per_pixel,
-        )?),
-        None => None,
-    };
+    let mut gpu_strips =
+        match gpu.filter(|_| !matched && crate::gpu::gpu_filters(p.kernel.as_ref())) {
+            Some(ctx) => Some(ctx.strips(
+                w,
+                h,
+                strip_rows,
+                &background,
+                p.kernel.as_ref(),
+                t_detect,
+                satur,
+                mask.is_some(),
+                per_pixel,
+            )?),
+            None => None,
+        };
     let strip_rows = gpu_strips.as_ref().map_or(strip_rows, |g| g.strip_rows());
     let mut dets: Vec<RowDetections> = Vec::new();
     // The strips, read one ahead on a second thread (file reading and decoding overlap
@@ -640,6 +644,7 @@ pub fn extract_streaming_to(
         strip: Strip,
         gpu: Option<(Vec<crate::gpu::DetectedPixel>, Vec<f32>)>,
     }
+    let mut invalid_spread = (0u64, 0u64);
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx_read) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
@@ -745,6 +750,13 @@ pub fn extract_streaming_to(
                 } = rx.recv().map_err(|_| {
                     Error::Backend("the strip reader or the device thread stopped".into())
                 })??;
+                if let Some(k) = &p.kernel {
+                    let core = y0 - sy0..y0 - sy0 + rows;
+                    let (a, b) =
+                        crate::convolve::invalid_spread(&raw, w, core, k.width(), k.height());
+                    invalid_spread.0 += a;
+                    invalid_spread.1 += b;
+                }
                 let have_mask = bits.is_some();
                 let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
                 dets.resize_with(rows, RowDetections::default);
@@ -1068,6 +1080,7 @@ pub fn extract_streaming_to(
         max_open,
         max_held,
         max_held_bytes: max_held * per_object,
+        invalid_spread,
     })
 }
 
@@ -1381,36 +1394,20 @@ fn measure_component(
         }
     }
     let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
-    let sparse = |k: f32| PixelField::Sparse {
-        k,
-        square: false,
-        values: &rms,
-    };
-    let (variance, thresh, analysis_thresh) = match mode {
-        PixelMode::ThresholdImage => (PixelField::Const(g * g), sparse(1.0), sparse(1.0)),
+    let sparse = |k: f32| PixelField::Sparse { k, values: &rms };
+    let (noise, thresh, analysis_thresh) = match mode {
+        PixelMode::ThresholdImage => (PixelField::Const(g), sparse(1.0), sparse(1.0)),
         PixelMode::Matched(ka) => (
-            PixelField::Sparse {
-                k: 1.0,
-                square: true,
-                values: &rms,
-            },
+            sparse(1.0),
             PixelField::Const(t_detect),
             match ka {
                 Some(k) => sparse(k),
                 None => PixelField::Const(t_analysis),
             },
         ),
-        PixelMode::RmsMap(kd, ka) => (
-            PixelField::Sparse {
-                k: 1.0,
-                square: true,
-                values: &rms,
-            },
-            sparse(kd),
-            sparse(ka),
-        ),
+        PixelMode::RmsMap(kd, ka) => (sparse(1.0), sparse(kd), sparse(ka)),
         PixelMode::Const => (
-            PixelField::Const(g * g),
+            PixelField::Const(g),
             PixelField::Const(t_detect),
             PixelField::Const(t_analysis),
         ),
@@ -1433,7 +1430,7 @@ fn measure_component(
         width: w,
         height: h,
         filtered: None,
-        variance,
+        noise,
         thresh,
         analysis_thresh,
         gain: p.gain,

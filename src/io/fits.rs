@@ -60,6 +60,44 @@ fn fitsio_message(e: &fitsio::errors::Error) -> String {
     format!("{}{hint}", msg.trim())
 }
 
+/// The error of a failed write of output `path`: a cfitsio write error (status 106)
+/// says what the file system reports (space left, or read-only), which cfitsio does
+/// not.
+fn write_err(path: &Path, e: &fitsio::errors::Error) -> Error {
+    let status = match e {
+        fitsio::errors::Error::Fits(f) => f.status,
+        _ => 0,
+    };
+    if status != 106 {
+        return Error::output(path, fitsio_message(e));
+    }
+    let folder = super::output::folder_of(path);
+    let why = match free_space(&folder) {
+        Some((_, true)) => format!("the file system of {} is read-only", folder.display()),
+        Some((free, false)) if free < 16 << 20 => format!(
+            "the disk is full: {} has {:.1} MiB free; free some space or write the file elsewhere",
+            folder.display(),
+            free as f64 / 1048576.0
+        ),
+        _ => "cfitsio's write failed (status 106)".to_string(),
+    };
+    Error::output(path, format!("cannot write the FITS image: {why}"))
+}
+
+/// Free bytes for an unprivileged writer and whether the file system is read-only.
+fn free_space(folder: &Path) -> Option<(u64, bool)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return None;
+    }
+    Some((
+        s.f_bavail as u64 * s.f_frsize as u64,
+        s.f_flag & libc::ST_RDONLY != 0,
+    ))
+}
+
 fn fits_err(path: &Path, e: fitsio::errors::Error) -> Error {
     Error::input(path, format!("cannot read FITS: {}", fitsio_message(&e)))
 }
@@ -94,7 +132,8 @@ fn open_disk(path: &Path) -> Result<FitsFile> {
         }
         return Err(fits_err(path, status_err(status)));
     }
-    unsafe { FitsFile::from_raw(fptr, fitsio::FileOpenMode::READONLY) }.map_err(|e| fits_err(path, e))
+    unsafe { FitsFile::from_raw(fptr, fitsio::FileOpenMode::READONLY) }
+        .map_err(|e| fits_err(path, e))
 }
 
 /// Creates a new FITS file by its name alone (no extended file-name syntax) with a
@@ -108,7 +147,10 @@ fn create_disk_image(
     let c = c_path(path)?;
     let mut fptr = std::ptr::null_mut();
     let mut status = 0;
-    let mut naxes = [width as std::os::raw::c_long, height as std::os::raw::c_long];
+    let mut naxes = [
+        width as std::os::raw::c_long,
+        height as std::os::raw::c_long,
+    ];
     let bitpix = if integer { 32 } else { -32 };
     unsafe {
         fitsio::sys::ffdkinit(&mut fptr, c.as_ptr(), &mut status);
@@ -149,6 +191,9 @@ struct Layout {
     bitpix: i64,
     /// (BSCALE, BZERO) of an integer image that needs SExtractor's f32 scaling.
     scaling: Option<(f64, f64)>,
+    /// A float image with BSCALE/BZERO: cfitsio scales it in f64, which is read as
+    /// f64 so that values beyond f32 are an error, not infinities.
+    float_scaled: bool,
 }
 
 /// An opened image HDU.
@@ -189,7 +234,13 @@ fn readable_bytes(path: &Path) -> Option<(u64, bool)> {
 fn check_declared_size(o: &mut Opened) -> Result<()> {
     let (mut head, mut start, mut end, mut status) = (0i64, 0i64, 0i64, 0);
     unsafe {
-        fitsio::sys::ffghadll(o.file.as_raw(), &mut head, &mut start, &mut end, &mut status)
+        fitsio::sys::ffghadll(
+            o.file.as_raw(),
+            &mut head,
+            &mut start,
+            &mut end,
+            &mut status,
+        )
     };
     if status != 0 {
         return Err(fits_err(&o.path, status_err(status)));
@@ -227,38 +278,29 @@ fn check_declared_size(o: &mut Opened) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a whole-image read that would not fit in memory (`bytes` to hold it).
-fn check_memory(path: &Path, width: usize, height: usize, bytes: f64) -> Result<()> {
-    if let Some(avail) = super::mem_available() {
-        if bytes > avail {
-            return Err(Error::input(
-                path,
-                format!(
-                    "a {width}x{height} image needs {:.1} GiB in memory, more than the {:.1} GiB available: \
-                     stream it with --memory-limit MIB (FITS images)",
-                    bytes / 1073741824.0,
-                    avail / 1073741824.0
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Reads a 2-D FITS image as f32 (BSCALE/BZERO applied; BLANK and NaN pixels as NaN;
 /// every BITPIX; gzip and tile-compressed files). `spec` may select an HDU:
 /// `file.fits[1]` (0 = primary) or `file.fits[SCI]`; the default is the first HDU
 /// holding a 2-D image.
 pub fn read_fits_image(spec: &str) -> Result<Image> {
     let mut o = open_image_hdu(spec)?;
-    let n = o.width.checked_mul(o.height).filter(|&n| n <= isize::MAX as usize / 4);
+    let n = o
+        .width
+        .checked_mul(o.height)
+        .filter(|&n| n <= isize::MAX as usize / 4);
     let Some(n) = n else {
         return Err(Error::input(
             &o.path,
             format!("a {}x{} image is too large to address", o.width, o.height),
         ));
     };
-    check_memory(&o.path, o.width, o.height, n as f64 * 4.0)?;
+    super::check_memory(
+        &o.path,
+        o.width,
+        o.height,
+        n as f64 * 4.0,
+        "stream it with --memory-limit MIB",
+    )?;
     let mut data: Vec<f32> = Vec::new();
     data.try_reserve_exact(n).map_err(|_| {
         Error::input(
@@ -293,13 +335,25 @@ fn read_pixels(
     let mut status = 0;
     let mut hdutype = 0;
     unsafe { sys::ffmahd(fptr, hdu_num, &mut hdutype, &mut status) };
-    let as_f64 = layout.scaling.is_some() || layout.bitpix == -64;
+    let as_f64 = layout.scaling.is_some() || layout.bitpix == -64 || layout.float_scaled;
+    let beyond = |v: f64, at: usize| {
+        format!(
+            "pixel ({}, {}) is {v:e}, beyond the range of 32-bit floats (±3.4e38) in which \
+             skysift works, as SExtractor does: rescale the image first (check BSCALE and BZERO)",
+            at % width.max(1) + 1,
+            at / width.max(1) + 1
+        )
+    };
     // f64 values go through a bounded buffer.
     const CHUNK: usize = 1 << 20;
     let mut buf: Vec<f64> = Vec::new();
     let mut done = 0;
     while done < out.len() && status == 0 {
-        let n = if as_f64 { (out.len() - done).min(CHUNK) } else { out.len() - done };
+        let n = if as_f64 {
+            (out.len() - done).min(CHUNK)
+        } else {
+            out.len() - done
+        };
         let firstelem = (first + done + 1) as i64;
         let mut anynul = 0;
         if as_f64 {
@@ -323,20 +377,17 @@ fn read_pixels(
             let dst = &mut out[done..done + n];
             match layout.scaling {
                 Some((bscale, bzero)) => {
-                    for (d, &v) in dst.iter_mut().zip(&buf) {
+                    for (k, (d, &v)) in dst.iter_mut().zip(&buf).enumerate() {
                         *d = scale_f32(v, bscale, bzero);
+                        if d.is_infinite() {
+                            return Err(beyond(v, first + done + k));
+                        }
                     }
                 }
                 None => {
                     for (k, (d, &v)) in dst.iter_mut().zip(&buf).enumerate() {
                         if v.is_finite() && v.abs() > f32::MAX as f64 {
-                            let at = first + done + k;
-                            return Err(format!(
-                                "pixel ({}, {}) is {v:e}, beyond the range of 32-bit floats (±3.4e38) in which \
-                                 skysift works, as SExtractor does: rescale the image first",
-                                at % width.max(1) + 1,
-                                at / width.max(1) + 1
-                            ));
+                            return Err(beyond(v, first + done + k));
                         }
                         *d = v as f32;
                     }
@@ -360,7 +411,10 @@ fn read_pixels(
         done += n;
     }
     if status != 0 {
-        return Err(format!("cannot read FITS: {}", fitsio_message(&status_err(status))));
+        return Err(format!(
+            "cannot read FITS: {}",
+            fitsio_message(&status_err(status))
+        ));
     }
     Ok(())
 }
@@ -451,7 +505,7 @@ fn open_image_hdu(spec: &str) -> Result<Opened> {
             ),
         )
     })?;
-    let layout = layout_of(&mut f, &hdu);
+    let layout = layout_of(&mut f, &hdu).map_err(|e| Error::input(&path, e))?;
     let mut o = Opened {
         file: f,
         hdu_num: index as i32 + 1,
@@ -502,30 +556,78 @@ impl crate::stream::RowSource for FitsRows {
         if y0 + n > self.height {
             return Err(Error::input(
                 &self.path,
-                format!("rows {y0}..{} asked of an image of {} rows", y0 + n, self.height),
+                format!(
+                    "rows {y0}..{} asked of an image of {} rows",
+                    y0 + n,
+                    self.height
+                ),
             ));
         }
         out.clear();
         out.resize(n * self.width, 0.0);
         let path = self.path.clone();
         let mut file = self.file.lock().map_err(|e| fits_err(&path, e))?;
-        read_pixels(&mut file, self.hdu_num, self.layout, self.width, y0 * self.width, out)
-            .map_err(|e| Error::input(&self.path, format!("rows {y0}..{}: {e}", y0 + n)))
+        read_pixels(
+            &mut file,
+            self.hdu_num,
+            self.layout,
+            self.width,
+            y0 * self.width,
+            out,
+        )
+        .map_err(|e| Error::input(&self.path, format!("rows {y0}..{}: {e}", y0 + n)))
     }
 }
 
 /// BITPIX and the scaling of an image HDU.
-fn layout_of(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> Layout {
+fn layout_of(f: &mut FitsFile, hdu: &fitsio::hdu::FitsHdu) -> std::result::Result<Layout, String> {
     // ZBITPIX for tile-compressed images (cfitsio shows their image header).
     let bitpix: i64 = hdu
         .read_key(f, "ZBITPIX")
         .or_else(|_| hdu.read_key(f, "BITPIX"))
         .unwrap_or(-32);
-    let bscale: f64 = hdu.read_key(f, "BSCALE").unwrap_or(1.0);
-    let bzero: f64 = hdu.read_key(f, "BZERO").unwrap_or(0.0);
-    let scaling =
-        (bitpix > 0 && !(bscale == 1.0 && bzero == 0.0) && bscale != 0.0).then_some((bscale, bzero));
-    Layout { bitpix, scaling }
+    let bscale = number_key(f, "BSCALE", 1.0)?;
+    let bzero = number_key(f, "BZERO", 0.0)?;
+    if bscale == 0.0 || !bscale.is_finite() || !bzero.is_finite() {
+        return Err(format!(
+            "BSCALE = {bscale} and BZERO = {bzero}: pixels cannot be scaled (BSCALE must be a \
+             non-zero finite number, BZERO finite); fix the header"
+        ));
+    }
+    let scaled = !(bscale == 1.0 && bzero == 0.0);
+    let scaling = (bitpix > 0 && scaled).then_some((bscale, bzero));
+    Ok(Layout {
+        bitpix,
+        scaling,
+        float_scaled: bitpix < 0 && scaled,
+    })
+}
+
+/// A numeric header keyword of the current HDU, `default` when absent, an error when
+/// its value is not a number (cfitsio would read `BSCALE = F` as 0, or fail later).
+fn number_key(f: &mut FitsFile, key: &str, default: f64) -> std::result::Result<f64, String> {
+    let name = std::ffi::CString::new(key).expect("a keyword has no NUL");
+    let mut value = [0 as std::os::raw::c_char; 72];
+    let mut status = 0;
+    unsafe {
+        fitsio::sys::ffgkey(
+            f.as_raw(),
+            name.as_ptr(),
+            value.as_mut_ptr(),
+            std::ptr::null_mut(),
+            &mut status,
+        )
+    };
+    if status != 0 {
+        return Ok(default); // absent (KEY_NO_EXIST)
+    }
+    let text = unsafe { std::ffi::CStr::from_ptr(value.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let t = text.trim();
+    t.replace(['D', 'd'], "E")
+        .parse::<f64>()
+        .map_err(|_| format!("{key} = {t} is not a number; fix the header"))
 }
 
 /// One integer pixel scaled as SExtractor does: the raw value recovered from cfitsio's
@@ -609,7 +711,7 @@ impl FitsImageWriter {
     ) -> Result<FitsImageWriter> {
         // Dropped on an error, the temporary is removed.
         let tmp = super::output::TempFile::new(path)?;
-        let err = |e: fitsio::errors::Error| Error::output(path, fitsio_message(&e));
+        let err = |e: fitsio::errors::Error| write_err(path, &e);
         let mut f = create_disk_image(tmp.path(), width, height, integer)
             .map_err(|e| Error::output(path, e))?;
         let hdu = f.primary_hdu().map_err(err)?;
@@ -643,7 +745,7 @@ impl FitsImageWriter {
         let start = self.rows_done * self.width;
         self.hdu
             .write_section(f, start, start + data.len(), data)
-            .map_err(|e| Error::output(&self.path, fitsio_message(&e)))?;
+            .map_err(|e| write_err(&self.path, &e))?;
         self.rows_done += rows;
         Ok(())
     }
@@ -669,7 +771,11 @@ impl FitsImageWriter {
         drop(self.file.take()); // closes (flushes) the FITS file
         let tmp = self.tmp.take().expect("finished once");
         // On an error the temporary is dropped, which removes it.
-        check_complete(&self.path, tmp.path(), 4 * (self.width * self.height) as u64)?;
+        check_complete(
+            &self.path,
+            tmp.path(),
+            4 * (self.width * self.height) as u64,
+        )?;
         tmp.finish()
     }
 }

@@ -43,9 +43,41 @@ struct Finished {
 struct State {
     /// Every temporary output that exists now.
     live: Vec<PathBuf>,
+    /// Folders this run created for its outputs (removed again, if still empty, when
+    /// the run fails or is interrupted).
+    created: Vec<PathBuf>,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { live: Vec::new() });
+static STATE: Mutex<State> = Mutex::new(State {
+    live: Vec::new(),
+    created: Vec::new(),
+});
+
+/// Creates the output folder `dir` (and its missing parents) and remembers what it
+/// created, for [`remove_created_folders`].
+pub fn create_folder(dir: &Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut p = Some(dir);
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_path_buf());
+        p = d.parent();
+    }
+    std::fs::create_dir_all(dir)?;
+    state().created.extend(missing.into_iter().rev());
+    Ok(())
+}
+
+/// Removes the folders [`create_folder`] made that are still empty, innermost first
+/// (after a failed run: nothing of it stays behind).
+pub fn remove_created_folders() {
+    remove_created(&mut state());
+}
+
+fn remove_created(s: &mut State) {
+    for d in s.created.drain(..).rev() {
+        let _ = std::fs::remove_dir(d); // only if empty
+    }
+}
 
 thread_local! {
     /// Finished outputs waiting for the commit of this thread's batch (None: no batch
@@ -133,14 +165,27 @@ pub fn check_writable(path: &Path) -> Result<()> {
             format!("the folder {} does not exist", parent.display()),
         ));
     }
-    let md = std::fs::metadata(&parent).map_err(|e| Error::output(path, e.to_string()))?;
-    if md.permissions().readonly() {
-        return Err(Error::output(
-            path,
-            format!("the folder {} is read-only", parent.display()),
-        ));
-    }
-    Ok(())
+    // A file made and removed at once: the only exact test (permissions, a read-only
+    // file system, root, ACLs), before any work.
+    let probe = parent.join(temp_name(path));
+    state().live.push(probe.clone());
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    let _ = std::fs::remove_file(&probe);
+    unregister(&mut state(), &probe);
+    made.map(|_| ()).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::EROFS) => "is on a read-only file system".to_string(),
+            Some(libc::EACCES) | Some(libc::EPERM) => "is not writable by this user".to_string(),
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => {
+                "is on a full disk (or over quota)".to_string()
+            }
+            _ => format!("does not take new files ({e})"),
+        };
+        Error::output(path, format!("the folder {} {why}", parent.display()))
+    })
 }
 
 /// The folder of `path` ("." for a bare name).
@@ -180,7 +225,10 @@ impl TempFile {
             } else {
                 path.to_path_buf()
             };
-            (folder_of(&real).join(temp_name(&real)), Target::Replace(real))
+            (
+                folder_of(&real).join(temp_name(&real)),
+                Target::Replace(real),
+            )
         };
         let _ = std::fs::remove_file(&tmp);
         state().live.push(tmp.clone());
@@ -342,6 +390,7 @@ fn remove_all_temps() -> std::sync::MutexGuard<'static, State> {
     for p in s.live.drain(..) {
         let _ = std::fs::remove_file(&p);
     }
+    remove_created(&mut s);
     s
 }
 
@@ -392,7 +441,10 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
             continue;
         };
         let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && e.file_type().is_ok_and(|t| t.is_file()) && std::fs::remove_file(e.path()).is_ok() {
+        if !alive
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(e.path()).is_ok()
+        {
             removed += 1;
         }
     }
@@ -544,7 +596,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // PID 4194304 is above Linux's maximum (2^22): never a running process.
         let stale = dir.path().join(".cat.fits.4194304.0.skysift-tmp");
-        let mine = dir.path().join(format!(".cat.fits.{}.0.skysift-tmp", std::process::id()));
+        let mine = dir
+            .path()
+            .join(format!(".cat.fits.{}.0.skysift-tmp", std::process::id()));
         let other = dir.path().join(".notes.txt");
         for p in [&stale, &mine, &other] {
             std::fs::write(p, "x").unwrap();
@@ -568,19 +622,31 @@ mod tests {
         for out in [&img, &link, &hard, &dotdot] {
             let e = check_paths(&inputs, &[Role::new("the catalog", out)]).unwrap_err();
             let msg = e.to_string();
-            assert!(msg.contains("never writes its inputs") && msg.contains("img.fits"), "{msg}");
+            assert!(
+                msg.contains("never writes its inputs") && msg.contains("img.fits"),
+                "{msg}"
+            );
         }
         let new1 = dir.path().join("new.csv");
         let new2 = dir.path().join("sub/../new.csv");
         let e = check_paths(
             &inputs,
-            &[Role::new("the catalog", &new1), Role::new("the region file", &new2)],
+            &[
+                Role::new("the catalog", &new1),
+                Role::new("the region file", &new2),
+            ],
         )
         .unwrap_err();
         assert!(e.to_string().contains("same file"), "{e}");
         check_paths(&inputs, &[Role::new("the catalog", &new1)]).unwrap();
         let null = Path::new("/dev/null");
-        check_paths(&inputs, &[Role::new("the catalog", null), Role::new("a check image", null)])
-            .unwrap();
+        check_paths(
+            &inputs,
+            &[
+                Role::new("the catalog", null),
+                Role::new("a check image", null),
+            ],
+        )
+        .unwrap();
     }
 }

@@ -6,19 +6,71 @@ use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult};
 use tiff::ColorType;
 
-/// Reads a single-channel (grey) TIFF of any integer or float sample type as f32.
-pub fn read_tiff(path: &Path) -> Result<Image> {
+/// Opens a TIFF decoder without the tiff crate's size limits (skysift has no image
+/// size ceiling; [`read_tiff`] checks memory itself).
+fn decoder(path: &Path) -> Result<Decoder<std::io::BufReader<std::fs::File>>> {
     let file = std::fs::File::open(path).map_err(|e| Error::input(path, e.to_string()))?;
-    let err = |e: tiff::TiffError| Error::input(path, format!("cannot read TIFF: {e}"));
-    let mut dec = Decoder::new(std::io::BufReader::new(file)).map_err(err)?;
+    Ok(Decoder::new(std::io::BufReader::new(file))
+        .map_err(|e| tiff_error(path, e))?
+        .with_limits(tiff::decoder::Limits::unlimited()))
+}
+
+fn tiff_error(path: &Path, e: tiff::TiffError) -> Error {
+    let why = match &e {
+        tiff::TiffError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "the file ends before its image data does (truncated, or a header that lies)"
+                .to_string()
+        }
+        _ => e.to_string(),
+    };
+    Error::input(path, format!("cannot read TIFF: {why}"))
+}
+
+/// How many images (pages) a TIFF holds; skysift reads the first.
+pub fn page_count(path: &Path) -> Result<usize> {
+    let mut dec = decoder(path)?;
+    let mut n = 1;
+    while dec.more_images() {
+        dec.next_image().map_err(|e| tiff_error(path, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Reads a single-channel (grey) TIFF of 8- to 64-bit integer or float samples as f32
+/// (the first page of a multi-page file; see [`page_count`]).
+pub fn read_tiff(path: &Path) -> Result<Image> {
+    let mut dec = decoder(path)?;
+    let err = |e: tiff::TiffError| tiff_error(path, e);
     let ct = dec.colortype().map_err(err)?;
-    if !matches!(ct, ColorType::Gray(_)) {
+    let bits = match ct {
+        ColorType::Gray(b) => b,
+        _ => {
+            return Err(Error::input(
+                path,
+                format!("TIFF colour type {ct:?}: skysift needs a single-channel (grey) image"),
+            ))
+        }
+    };
+    if bits < 8 || bits % 8 != 0 {
         return Err(Error::input(
             path,
-            format!("TIFF colour type {ct:?}: skysift needs a single-channel (grey) image"),
+            format!(
+                "a {bits}-bit grey TIFF: skysift reads 8-, 16-, 32- and 64-bit samples; \
+                 convert it first (e.g. tiffcp or ImageMagick's `convert in.tif -depth 8 out.tif`) or use FITS"
+            ),
         ));
     }
     let (w, h) = dec.dimensions().map_err(err)?;
+    // The decoded samples and the f32 image are held together for a moment.
+    let bytes = w as f64 * h as f64 * (4.0 + bits as f64 / 8.0);
+    super::check_memory(
+        path,
+        w as usize,
+        h as usize,
+        bytes,
+        "convert it to FITS, which skysift streams in bounded memory (--memory-limit MIB)",
+    )?;
     let data: Vec<f32> = match dec.read_image().map_err(err)? {
         DecodingResult::U8(v) => v.into_iter().map(|x| x as f32).collect(),
         DecodingResult::U16(v) => v.into_iter().map(|x| x as f32).collect(),

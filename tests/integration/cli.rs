@@ -16,7 +16,7 @@ pub fn stderr(o: &Output) -> String {
 }
 
 /// Files left in `dir` (including hidden temporaries).
-fn files(dir: &Path) -> Vec<String> {
+pub fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

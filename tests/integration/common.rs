@@ -51,6 +51,9 @@ impl Table {
     pub fn len(&self) -> usize {
         self.rows.len()
     }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
 }
 
 /// Matches reference rows to our objects one to one by nearest position (1-based

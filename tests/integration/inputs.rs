@@ -351,7 +351,9 @@ fn kernels_parse_and_normalise() {
         .contains("'x'"));
     assert!(Kernel::parse("1 2 3\n4 5\n")
         .unwrap_err()
-        .contains("multiple"));
+        .contains("line 2 has 2 values but line 1 has 3"));
+    // Ragged rows are refused even when the count is a multiple of a row's length.
+    assert!(Kernel::parse("1 2 3\n4\n5 6\n").is_err());
     assert!(Kernel::parse("\n# nothing\n").is_err());
     let g = Kernel::gaussian(2.0).unwrap();
     assert_eq!((g.width(), g.height()), (5, 5));

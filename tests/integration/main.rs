@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod deblend;
+mod fuzz;
 mod gpu;
 mod inputs;
 mod reference;

@@ -2,19 +2,9 @@
 //! per image, signals, file names with cfitsio syntax, BLANK pixels, flat images,
 //! large kernels on both backends, and values outside their meaning.
 
-use crate::cli::{skysift, stderr};
+use crate::cli::{files, skysift, stderr};
 use crate::common::data_str;
 use std::path::{Path, PathBuf};
-
-/// Files left in `dir` (including hidden temporaries).
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -27,7 +17,15 @@ fn write_f32(path: &Path, w: usize, h: usize, data: &[f32]) {
 
 /// An integer FITS image with BITPIX `bitpix`, optional BZERO and BLANK, written with
 /// cfitsio directly (the stored raw values are `raw`).
-fn write_int(path: &Path, w: usize, h: usize, bitpix: i32, raw: &[i64], bzero: Option<f64>, blank: Option<i64>) {
+fn write_int(
+    path: &Path,
+    w: usize,
+    h: usize,
+    bitpix: i32,
+    raw: &[i64],
+    bzero: Option<f64>,
+    blank: Option<i64>,
+) {
     use fitsio::images::{ImageDescription, ImageType};
     let _ = std::fs::remove_file(path);
     let ty = match bitpix {
@@ -111,21 +109,44 @@ fn no_output_may_overwrite_an_input() {
                 continue; // pictures go in a folder under fixed names: below
             }
             let o = skysift(&args);
-            assert_eq!(o.status.code(), Some(2), "{kind} over the {what}: {}", stderr(&o));
-            assert!(stderr(&o).contains("never writes its inputs"), "{}", stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{kind} over the {what}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains("never writes its inputs"),
+                "{}",
+                stderr(&o)
+            );
         }
     }
     // A picture folder whose data.png is an input.
     let pics = d.join("pics");
     std::fs::create_dir(&pics).unwrap();
     std::fs::copy(&img, pics.join("data.png")).unwrap();
-    let o = skysift(&[s(&pics.join("data.png")), "-o", s(&d.join("c.csv")), "--png-dir", s(&pics)]);
+    let o = skysift(&[
+        s(&pics.join("data.png")),
+        "-o",
+        s(&d.join("c.csv")),
+        "--png-dir",
+        s(&pics),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // Several images into their own folder: each catalog would be named after its image.
     let o = skysift(&[s(&img), s(&d.join("hard.fits")), "-o", s(d)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert_eq!(std::fs::read(&img).unwrap(), original, "the input was changed");
-    assert!(!files(d).iter().any(|f| f.contains("skysift-tmp")), "{:?}", files(d));
+    assert_eq!(
+        std::fs::read(&img).unwrap(),
+        original,
+        "the input was changed"
+    );
+    assert!(
+        !files(d).iter().any(|f| f.contains("skysift-tmp")),
+        "{:?}",
+        files(d)
+    );
 }
 
 #[test]
@@ -140,7 +161,15 @@ fn outputs_may_not_collide() {
     for args in [
         vec![s(&img), "-o", s(&c), "--check-image", &same],
         vec![s(&img), "-o", s(&c), "--regions", s(&c)],
-        vec![s(&img), "-o", s(&d.join("x.csv")), "--check-image", &same, "--check-image", &via],
+        vec![
+            s(&img),
+            "-o",
+            s(&d.join("x.csv")),
+            "--check-image",
+            &same,
+            "--check-image",
+            &via,
+        ],
     ] {
         let o = skysift(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -150,7 +179,15 @@ fn outputs_may_not_collide() {
     let pics = d.join("pics");
     let seg = format!("SEGMENTATION:{}", s(&pics.join("rms.png")));
     std::fs::create_dir(&pics).unwrap();
-    let o = skysift(&[s(&img), "-o", s(&d.join("y.csv")), "--png-dir", s(&pics), "--check-image", &seg]);
+    let o = skysift(&[
+        s(&img),
+        "-o",
+        s(&d.join("y.csv")),
+        "--png-dir",
+        s(&pics),
+        "--check-image",
+        &seg,
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(files(d), vec!["img.fits", "pics", "sub"]);
 }
@@ -162,15 +199,33 @@ fn special_files_are_written_in_place() {
     let img = image_in(dir.path());
     for backend in ["cpu", "gpu"] {
         let o = skysift(&[
-            s(&img), "-o", "/dev/null", "--check-image", "SEGMENTATION:/dev/null", "--regions",
-            "/dev/null", "-q", "--backend", backend,
+            s(&img),
+            "-o",
+            "/dev/null",
+            "--check-image",
+            "SEGMENTATION:/dev/null",
+            "--regions",
+            "/dev/null",
+            "-q",
+            "--backend",
+            backend,
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
     // A full device is an error, and no regular output of the run is put in place.
     let cat = dir.path().join("cat.csv");
-    let o = skysift(&[s(&img), "-o", s(&cat), "--check-image", "SEGMENTATION:/dev/full", "-q"]);
+    let o = skysift(&[
+        s(&img),
+        "-o",
+        s(&cat),
+        "--check-image",
+        "SEGMENTATION:/dev/full",
+        "-q",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("/dev/full"), "{}", stderr(&o));
     assert!(!cat.exists());
@@ -189,7 +244,12 @@ fn special_files_are_written_in_place() {
     };
     let o = skysift(&[s(&img), "-o", s(&fifo), "--catalog-type", "csv", "-q"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(String::from_utf8_lossy(&reader.join().unwrap()).lines().count(), 69);
+    assert_eq!(
+        String::from_utf8_lossy(&reader.join().unwrap())
+            .lines()
+            .count(),
+        69
+    );
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
 }
 
@@ -205,7 +265,15 @@ fn a_failed_run_changes_no_existing_output() {
     // The last check image fails while it is written (a full device): the catalog and
     // the first check image stay as they were, and no temporary is left.
     let a = format!("SEGMENTATION:{}", s(&seg));
-    let o = skysift(&[s(&img), "-o", s(&cat), "--check-image", &a, "--check-image", "BACKGROUND:/dev/full"]);
+    let o = skysift(&[
+        s(&img),
+        "-o",
+        s(&cat),
+        "--check-image",
+        &a,
+        "--check-image",
+        "BACKGROUND:/dev/full",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&cat).unwrap(), "old catalog");
     assert_eq!(std::fs::read_to_string(&seg).unwrap(), "old seg");
@@ -218,26 +286,58 @@ fn a_failed_run_changes_no_existing_output() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("1 of 2 images done"), "{}", stderr(&o));
     assert_eq!(files(&out), vec!["img.fits"]);
+    // Folders the run created for its outputs go again when it fails.
+    let cats = d.join("new/cats");
+    let o = skysift(&[s(&bad), s(&img), "-o", s(&cats)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("new").exists(), "{}", stderr(&o));
+    let pics = d.join("pics");
+    let o = skysift(&[
+        s(&img),
+        "-o",
+        s(&cat),
+        "--png-dir",
+        s(&pics),
+        "--check-image",
+        "BACKGROUND:/dev/full",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!pics.exists(), "{}", stderr(&o));
 }
 
 /// Sends `sig` to a run after `after` and checks: the exit code, the folder holds the
 /// inputs and the earlier outputs only, unchanged.
 fn interrupt(args: &[&str], dir: &Path, sig: i32, after: std::time::Duration) {
     let before = files(dir);
-    let contents: Vec<Vec<u8>> = before.iter().map(|f| std::fs::read(dir.join(f)).unwrap_or_default()).collect();
+    let contents: Vec<Vec<u8>> = before
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap_or_default())
+        .collect();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
         .args(args)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     std::thread::sleep(after);
-    assert!(child.try_wait().unwrap().is_none(), "the run ended before the signal: make it longer");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the signal: make it longer"
+    );
     unsafe { libc::kill(child.id() as i32, sig) };
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(128 + sig), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(128 + sig),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(files(dir), before, "files changed after signal {sig}");
     for (f, c) in before.iter().zip(&contents) {
-        assert_eq!(&std::fs::read(dir.join(f)).unwrap_or_default(), c, "{f} changed");
+        assert_eq!(
+            &std::fs::read(dir.join(f)).unwrap_or_default(),
+            c,
+            "{f} changed"
+        );
     }
 }
 
@@ -250,10 +350,16 @@ fn signals_leave_nothing_behind() {
     let mut rng = 12345u64;
     let data: Vec<f32> = (0..w * h)
         .map(|i| {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let u = (rng >> 40) as f32 / (1u64 << 24) as f32;
             let (x, y) = ((i % w) as f32, (i / w) as f32);
-            let src = if (x % 50.0 - 25.0).abs() < 3.0 && (y % 50.0 - 25.0).abs() < 3.0 { 50.0 } else { 0.0 };
+            let src = if (x % 50.0 - 25.0).abs() < 3.0 && (y % 50.0 - 25.0).abs() < 3.0 {
+                50.0
+            } else {
+                0.0
+            };
             100.0 + 10.0 * (u - 0.5) + src
         })
         .collect();
@@ -263,8 +369,34 @@ fn signals_leave_nothing_behind() {
     std::fs::write(&cat, "earlier catalog").unwrap();
     let seg = format!("SEGMENTATION:{}", s(&d.join("seg.fits")));
     let back = format!("-BACKGROUND:{}", s(&d.join("sub.fits")));
-    let whole = [s(&img), "-o", s(&cat), "--check-image", &seg, "--check-image", &back, "--threads", "1", "--backend", "cpu", "-q"];
-    let streamed = [s(&img), "-o", s(&cat), "--check-image", &seg, "--stream-rows", "8", "--threads", "1", "--backend", "cpu", "-q"];
+    let whole = [
+        s(&img),
+        "-o",
+        s(&cat),
+        "--check-image",
+        &seg,
+        "--check-image",
+        &back,
+        "--threads",
+        "1",
+        "--backend",
+        "cpu",
+        "-q",
+    ];
+    let streamed = [
+        s(&img),
+        "-o",
+        s(&cat),
+        "--check-image",
+        &seg,
+        "--stream-rows",
+        "8",
+        "--threads",
+        "1",
+        "--backend",
+        "cpu",
+        "-q",
+    ];
     for args in [&whole[..], &streamed[..]] {
         // How long an uninterrupted run takes here (into another folder, so that the
         // earlier outputs stay as they are); the signals come early and late in a run.
@@ -294,7 +426,11 @@ fn stale_temporaries_of_killed_runs_are_removed() {
     std::fs::write(d.join(".cat.csv.4194305.0.skysift-tmp"), "half").unwrap();
     let o = skysift(&[s(&img), "-o", s(&d.join("cat.csv"))]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("removed 1 temporary file"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed 1 temporary file"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(files(d), vec!["cat.csv", "img.fits"]);
 }
 
@@ -306,9 +442,20 @@ fn names_with_cfitsio_syntax_are_plain_names() {
     std::fs::copy(data_str("sep_image.fits"), &img).unwrap();
     let seg = format!("SEGMENTATION:{}", s(&d.join("seg[1].fits")));
     let back = format!("BACKGROUND:{}", s(&d.join("!b+.fits")));
-    let o = skysift(&[s(&img), "-o", s(&d.join("c[2].csv")), "--check-image", &seg, "--check-image", &back]);
+    let o = skysift(&[
+        s(&img),
+        "-o",
+        s(&d.join("c[2].csv")),
+        "--check-image",
+        &seg,
+        "--check-image",
+        &back,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(files(d), vec!["!b+.fits", "br[1].fits", "c[2].csv", "seg[1].fits"]);
+    assert_eq!(
+        files(d),
+        vec!["!b+.fits", "br[1].fits", "c[2].csv", "seg[1].fits"]
+    );
     // The written check image reads back, under its own name.
     let m = skysift::io::read_image(s(&d.join("seg[1].fits"))).unwrap();
     assert_eq!((m.width(), m.height()), (256, 256));
@@ -324,7 +471,9 @@ fn blank_pixels_are_bad_pixels() {
     let (w, h) = (128usize, 128usize);
     let mut rng = 7u64;
     let mut noise = || {
-        rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((rng >> 40) % 21) as i64 - 10
     };
     for (bitpix, base, blank, bzero) in [
@@ -355,7 +504,11 @@ fn blank_pixels_are_bad_pixels() {
             args.extend(extra);
             let o = skysift(&args);
             assert!(o.status.success(), "{}", stderr(&o));
-            assert!(stderr(&o).contains(" 0 objects"), "BITPIX {bitpix} {extra:?}: {}", stderr(&o));
+            assert!(
+                stderr(&o).contains(" 0 objects"),
+                "BITPIX {bitpix} {extra:?}: {}",
+                stderr(&o)
+            );
         }
     }
     // An all-BLANK image is an error, not a background of -32768.
@@ -377,21 +530,37 @@ fn flat_images_give_no_objects_at_any_level() {
         let p = d.join("flat.fits");
         write_f32(&p, w, h, &vec![v; w * h]);
         for backend in ["cpu", "gpu"] {
-            for extra in [&[][..], &["--thresh-rms", "map"][..], &["--stream-rows", "50"][..]] {
+            for extra in [
+                &[][..],
+                &["--thresh-rms", "map"][..],
+                &["--stream-rows", "50"][..],
+            ] {
                 let mut args = vec![s(&p), "-o", s(&cat), "--backend", backend];
                 args.extend(extra);
                 let o = skysift(&args);
                 assert!(o.status.success(), "{v:e}: {:?} {}", o.status, stderr(&o));
-                assert!(stderr(&o).contains(" 0 objects"), "{v:e} {backend} {extra:?}: {}", stderr(&o));
+                assert!(
+                    stderr(&o).contains(" 0 objects"),
+                    "{v:e} {backend} {extra:?}: {}",
+                    stderr(&o)
+                );
             }
         }
     }
     // Through BZERO: int16 and int32 constants.
-    for (bitpix, raw, bzero) in [(16, 1000i64, 32768.0), (32, 5, 2147483648.0), (32, 2_000_000_000, 0.0)] {
+    for (bitpix, raw, bzero) in [
+        (16, 1000i64, 32768.0),
+        (32, 5, 2147483648.0),
+        (32, 2_000_000_000, 0.0),
+    ] {
         let p = d.join("flat_int.fits");
         write_int(&p, w, h, bitpix, &vec![raw; w * h], Some(bzero), None);
         let o = skysift(&[s(&p), "-o", s(&d.join("c.csv")), "--backend", "cpu"]);
-        assert!(stderr(&o).contains(" 0 objects"), "{bitpix} {raw}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(" 0 objects"),
+            "{bitpix} {raw}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -421,14 +590,31 @@ fn large_kernels_give_the_same_catalog_on_both_backends() {
             let cat = d.join(format!("{backend}{n}.fits"));
             let seg = d.join(format!("{backend}{n}.seg.fits"));
             let segs = format!("SEGMENTATION:{}", s(&seg));
-            let o = skysift(&[&img, "-o", s(&cat), "--filter", s(&k), "--backend", backend, "--check-image", &segs]);
+            let o = skysift(&[
+                &img,
+                "-o",
+                s(&cat),
+                "--filter",
+                s(&k),
+                "--backend",
+                backend,
+                "--check-image",
+                &segs,
+            ]);
             assert!(o.status.success(), "{}", stderr(&o));
             if backend == "gpu" && n > 255 {
-                assert!(stderr(&o).contains("filtering on the CPU"), "{}", stderr(&o));
+                assert!(
+                    stderr(&o).contains("filtering on the CPU"),
+                    "{}",
+                    stderr(&o)
+                );
             }
             outs.push((std::fs::read(&cat).unwrap(), std::fs::read(&seg).unwrap()));
         }
-        assert!(outs[0] == outs[1], "{n}x{n} kernel: CPU and GPU outputs differ");
+        assert!(
+            outs[0] == outs[1],
+            "{n}x{n} kernel: CPU and GPU outputs differ"
+        );
     }
 }
 
@@ -445,7 +631,10 @@ fn values_outside_their_meaning_are_refused() {
         (&["--back-value=-1e308"], "--back-value"),
         (&["--back-value", "1e30"], "--back-value"),
         (&["--detect-thresh", "1e31"], "--detect-thresh"),
-        (&["--thresh-type", "absolute", "--detect-thresh=-1e39"], "--detect-thresh"),
+        (
+            &["--thresh-type", "absolute", "--detect-thresh=-1e39"],
+            "--detect-thresh",
+        ),
         (&["--mag-zeropoint", "1e308"], "--mag-zeropoint"),
         (&["--filter-fwhm", "1e-320"], "--filter-fwhm"),
         (&["--memory-limit", "0"], "--memory-limit"),
@@ -461,13 +650,24 @@ fn values_outside_their_meaning_are_refused() {
         let o = skysift(&args);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
         let e = stderr(&o);
-        assert!(e.starts_with("skysift: error:") && e.contains(name), "{extra:?}: {e}");
+        assert!(
+            e.starts_with("skysift: error:") && e.contains(name),
+            "{extra:?}: {e}"
+        );
         assert_eq!(e.matches("error").count(), 1, "said once: {e}");
     }
     assert!(!out.exists(), "a refused run wrote its catalog");
     // DEBLEND_NTHRESH 1: no sub-thresholds, no deblending, no panic, on both backends.
     for backend in ["cpu", "gpu"] {
-        let o = skysift(&[s(&img), "-o", s(&out), "--deblend-nthresh", "1", "--backend", backend]);
+        let o = skysift(&[
+            s(&img),
+            "-o",
+            s(&out),
+            "--deblend-nthresh",
+            "1",
+            "--backend",
+            backend,
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).contains("objects"), "{}", stderr(&o));
     }
@@ -496,12 +696,35 @@ fn side_images_are_checked() {
     let m = ["--filter-type", "matched"];
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--noise-image", s(&small), m[0], m[1]], "same shape"),
-        (vec!["--noise-image", s(&small), m[0], m[1], "--stream-rows", "16"], "same shape"),
+        (
+            vec![
+                "--noise-image",
+                s(&small),
+                m[0],
+                m[1],
+                "--stream-rows",
+                "16",
+            ],
+            "same shape",
+        ),
         (vec!["--noise-image", s(&zero_p), m[0], m[1]], "(45, 2)"),
-        (vec!["--noise-image", s(&zero_p), m[0], m[1], "--stream-rows", "16"], "(45, 2)"),
+        (
+            vec![
+                "--noise-image",
+                s(&zero_p),
+                m[0],
+                m[1],
+                "--stream-rows",
+                "16",
+            ],
+            "(45, 2)",
+        ),
         (vec!["--noise-image", s(&neg_p)], "--filter-type matched"),
         (vec!["--threshold-image", s(&neg_p)], "(233, 4)"),
-        (vec!["--threshold-image", s(&neg_p), "--stream-rows", "16"], "(233, 4)"),
+        (
+            vec!["--threshold-image", s(&neg_p), "--stream-rows", "16"],
+            "(233, 4)",
+        ),
         (vec!["--threshold-image", s(&small)], "same shape"),
     ];
     for (extra, want) in cases {
@@ -542,7 +765,15 @@ fn lying_headers_are_refused_for_every_role() {
         vec![s(&lie), "-o", s(&out), "--stream-rows", "16"],
         vec![s(&img), "-o", s(&out), "--mask", s(&lie)],
         vec![s(&img), "-o", s(&out), "--threshold-image", s(&lie)],
-        vec![s(&img), "-o", s(&out), "--noise-image", s(&lie), "--filter-type", "matched"],
+        vec![
+            s(&img),
+            "-o",
+            s(&out),
+            "--noise-image",
+            s(&lie),
+            "--filter-type",
+            "matched",
+        ],
         vec![s(&lie), "-o", s(&out), "--png-dir", s(&pics)],
     ];
     for args in cases {
@@ -558,7 +789,10 @@ fn closed_standard_streams_are_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let img = image_in(dir.path());
     // stderr on a full device: the run itself succeeds, no panic (exit 101).
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
         .args([s(&img), "-o", s(&dir.path().join("c.csv"))])
         .stderr(full)
@@ -574,6 +808,442 @@ fn closed_standard_streams_are_not_a_panic() {
         .unwrap();
     drop(child.stdout.take());
     let o = child.wait_with_output().unwrap();
-    assert_ne!(o.status.code(), Some(101), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ne!(
+        o.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
+}
+
+/// Four Gaussian sources on noise (uniform, ±2), all times `scale` (clamped to the f32
+/// range).
+fn scaled_field(scale: f64) -> Vec<f32> {
+    let (w, h) = (128usize, 128usize);
+    let mut rng = 99u64;
+    (0..w * h)
+        .map(|i| {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (rng >> 40) as f64 / (1u64 << 24) as f64 - 0.5;
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            let mut v = 4.0 * u;
+            for (cx, cy, a) in [
+                (30.0, 30.0, 50.0),
+                (80.0, 60.0, 20.0),
+                (50.0, 90.0, 200.0),
+                (100.0, 100.0, 8.0),
+            ] {
+                v += a * (-((x - cx) * (x - cx) + (y - cy) * (y - cy)) / 8.0).exp();
+            }
+            (v * scale).clamp(-3.4e38, 3.4e38) as f32
+        })
+        .collect()
+}
+
+#[test]
+fn extreme_values_never_give_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cat = d.join("c.csv");
+    let p = d.join("x.fits");
+    // 1e36: the RMS squared overflows f32 (errors once inf); 1.7e38: the noise reaches
+    // the f32 limit (below -1e30 pixels are bad, as in SExtractor), the background
+    // spline overshoots, background-subtracted pixels overflow f32, so fluxes are inf
+    // and shapes cannot be computed.
+    for (scale, gain) in [
+        (1.0, "0"),
+        (1e36, "0"),
+        (1e36, "1e-30"),
+        (1e30, "1e30"),
+        (1.7e38, "0"),
+    ] {
+        write_f32(&p, 128, 128, &scaled_field(scale));
+        for extra in [
+            &["--backend", "cpu"][..],
+            &["--backend", "gpu"][..],
+            &["--stream-rows", "20"][..],
+            &["--thresh-rms", "map"][..],
+            &["--filter", "none"][..],
+        ] {
+            let mut args = vec![s(&p), "-o", s(&cat), "--gain", gain, "-q"];
+            args.extend(extra);
+            let o = skysift(&args);
+            assert!(o.status.success(), "{scale:e} {extra:?}: {}", stderr(&o));
+            let text = std::fs::read_to_string(&cat).unwrap();
+            assert!(
+                !text.to_lowercase().contains("nan"),
+                "{scale:e} {extra:?}: NaN in\n{text}"
+            );
+            let t = crate::common::Table::read_csv(&cat);
+            assert!(!t.is_empty(), "{scale:e} {extra:?}: no objects");
+            for r in 0..t.len() {
+                let flags = t.get(r, "FLAGS") as u32;
+                for c in [
+                    "X_IMAGE",
+                    "Y_IMAGE",
+                    "A_IMAGE",
+                    "B_IMAGE",
+                    "ERRX2_IMAGE",
+                    "FLUXERR_ISO",
+                    "MAGERR_ISO",
+                    "MAG_ISO",
+                ] {
+                    assert!(
+                        t.get(r, c).is_finite(),
+                        "{scale:e} {extra:?} row {r}: {c} = {}",
+                        t.get(r, c)
+                    );
+                }
+                let (flux, mag) = (t.get(r, "FLUX_ISO"), t.get(r, "MAG_ISO"));
+                if flux.is_finite() && flux > 0.0 {
+                    assert!(
+                        mag < 99.0 && (mag - (-2.5 * flux.log10())).abs() < 1e-3,
+                        "{scale:e}: mag {mag} for flux {flux}"
+                    );
+                } else {
+                    assert_eq!(mag, 99.0);
+                    assert_eq!(t.get(r, "MAGERR_ISO"), 99.0);
+                }
+                // Flagged exactly where a value could not be computed.
+                assert_eq!(
+                    flags & 32 != 0,
+                    !flux.is_finite(),
+                    "{scale:e} {extra:?} row {r}: flags {flags}, flux {flux}"
+                );
+                if scale < 1e37 {
+                    assert!(t.get(r, "FLUXERR_ISO") > 0.0);
+                }
+            }
+        }
+    }
+}
+
+/// A little-endian grey TIFF made by hand (uncompressed, one strip): any bit depth and
+/// any declared size, whatever the data that follows.
+fn raw_tiff(w: u32, h: u32, bits: u16, data: &[u8]) -> Vec<u8> {
+    let mut b = b"II*\0".to_vec();
+    b.extend(8u32.to_le_bytes());
+    let tags: [(u16, u16, u32); 8] = [
+        (256, 4, w),
+        (257, 4, h),
+        (258, 3, bits as u32),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 8 + 2 + 8 * 12 + 4),
+        (278, 4, h),
+        (279, 4, data.len() as u32),
+    ];
+    b.extend((tags.len() as u16).to_le_bytes());
+    for (tag, ty, v) in tags {
+        b.extend(tag.to_le_bytes());
+        b.extend(ty.to_le_bytes());
+        b.extend(1u32.to_le_bytes());
+        if ty == 3 {
+            b.extend((v as u16).to_le_bytes());
+            b.extend([0, 0]);
+        } else {
+            b.extend(v.to_le_bytes());
+        }
+    }
+    b.extend(0u32.to_le_bytes());
+    b.extend(data);
+    b
+}
+
+#[test]
+fn tiffs_are_read_or_refused_clearly() {
+    use tiff::encoder::{colortype, compression::Deflate, TiffEncoder};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cat = d.join("c.csv");
+    // 1-bit: named as such, with what to do.
+    let p = d.join("bilevel.tif");
+    std::fs::write(&p, raw_tiff(64, 64, 1, &[0xAA; 64 * 8])).unwrap();
+    let o = skysift(&[s(&p), "-o", s(&cat)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("1-bit grey TIFF") && stderr(&o).contains("convert"),
+        "{}",
+        stderr(&o)
+    );
+    // A header that claims 200000 x 200000 in a few bytes: refused before allocating,
+    // for the image and for the mask alike.
+    let p = d.join("liar.tif");
+    std::fs::write(&p, raw_tiff(200_000, 200_000, 8, &[0; 64])).unwrap();
+    let img = image_in(d);
+    for args in [
+        vec![s(&p), "-o", s(&cat)],
+        vec![s(&img), "--mask", s(&p), "-o", s(&cat)],
+    ] {
+        let o = skysift(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("liar.tif") && stderr(&o).contains("GiB"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!cat.exists());
+    // Beyond the tiff crate's default decoding limit (256 MiB of samples): read, since
+    // skysift has no size ceiling. 6000 x 6000 float64, compressed.
+    let p = d.join("big.tif");
+    {
+        let f = std::fs::File::create(&p).unwrap();
+        let mut enc = TiffEncoder::new(std::io::BufWriter::new(f)).unwrap();
+        let v: Vec<f64> = (0..6000 * 6000)
+            .map(|i| ((i % 6000) / 100) as f64)
+            .collect();
+        enc.write_image_with_compression::<colortype::Gray64Float, _>(
+            6000,
+            6000,
+            Deflate::default(),
+            &v,
+        )
+        .unwrap();
+    }
+    let m = skysift::io::read_image(s(&p)).unwrap();
+    assert_eq!((m.width(), m.height()), (6000, 6000));
+    assert_eq!(m.data()[6000 * 3000 + 4321], 43.0);
+    drop(m);
+    // Several pages: the first is read, with a warning.
+    let p = d.join("pages.tif");
+    {
+        let f = std::fs::File::create(&p).unwrap();
+        let mut enc = TiffEncoder::new(std::io::BufWriter::new(f)).unwrap();
+        let sep = skysift::io::read_image(&data_str("sep_image.fits")).unwrap();
+        for _ in 0..3 {
+            enc.write_image::<colortype::Gray32Float>(
+                sep.width() as u32,
+                sep.height() as u32,
+                sep.data(),
+            )
+            .unwrap();
+        }
+    }
+    let o = skysift(&[s(&p), "-o", s(&cat)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has 3 pages; skysift reads the first only"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("68 objects"), "{}", stderr(&o));
+    // Streaming needs FITS: said so, for the image and for the threshold image.
+    let fits = image_in(d);
+    for args in [
+        vec![s(&p), "-o", s(&cat), "--stream-rows", "64"],
+        vec![
+            s(&fits),
+            "--threshold-image",
+            s(&p),
+            "-o",
+            s(&cat),
+            "--memory-limit",
+            "100",
+        ],
+    ] {
+        let o = skysift(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("streaming (--memory-limit/--stream-rows) needs a FITS file"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn scattered_nan_is_said_and_the_default_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sep = skysift::io::read_image(&data_str("sep_image.fits")).unwrap();
+    let (w, h) = (sep.width(), sep.height());
+    let cat = d.join("c.csv");
+    let with = |name: &str, nan: &dyn Fn(usize, usize) -> bool| {
+        let data: Vec<f32> = (0..w * h)
+            .map(|i| {
+                if nan(i % w, i / w) {
+                    f32::NAN
+                } else {
+                    sep.data()[i]
+                }
+            })
+            .collect();
+        let p = d.join(name);
+        write_f32(&p, w, h, &data);
+        p
+    };
+    let checker = with("checker.fits", &|x, y| (x + y) % 2 == 0);
+    let border = with("border.fits", &|x, _| x < 40);
+    let clean = with("clean.fits", &|_, _| false);
+    let notice = "of the filtered pixels of";
+    for extra in [
+        &[][..],
+        &["--stream-rows", "40"][..],
+        &["--backend", "gpu"][..],
+    ] {
+        // The checkerboard: every filtered pixel is invalid, no detection (SExtractor's
+        // behaviour, kept), and the notice says why and what to do.
+        let mut a = vec![s(&checker), "-o", s(&cat)];
+        a.extend(extra);
+        let o = skysift(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("100% {notice}")) && e.contains("50.0% of its pixels"),
+            "{extra:?}: {e}"
+        );
+        assert!(
+            e.contains("--filter none") && e.contains(" 0 objects"),
+            "{extra:?}: {e}"
+        );
+        // Unfiltered, the same image has detections and no notice.
+        let mut a = vec![s(&checker), "-o", s(&cat), "--filter", "none"];
+        a.extend(extra);
+        let e = stderr(&skysift(&a));
+        assert!(!e.contains(notice), "{e}");
+        assert!(!e.contains(" 0 objects"), "{e}");
+        // A NaN border (a mosaic's edge) is not spread much: no notice; nor for a clean image.
+        for p in [&border, &clean] {
+            let mut a = vec![s(p), "-o", s(&cat)];
+            a.extend(extra);
+            let o = skysift(&a);
+            assert!(
+                o.status.success() && !stderr(&o).contains(notice),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    // The counts themselves: a 3x3 footprint around one invalid pixel in a 5x5 image.
+    let mut px = vec![1.0f32; 25];
+    px[12] = f32::NAN;
+    px[0] = -1e31;
+    assert_eq!(
+        skysift::convolve::invalid_spread(&px, 5, 0..5, 3, 3),
+        (2, 9 + 3)
+    );
+    assert_eq!(
+        skysift::convolve::invalid_spread(&px, 5, 1..2, 3, 3),
+        (0, 4)
+    );
+    assert_eq!(
+        skysift::convolve::invalid_spread(&[1.0; 25], 5, 0..5, 3, 3),
+        (0, 0)
+    );
+}
+
+/// A FITS file made by hand: a primary header of `cards` and `data` (padded).
+fn raw_fits(cards: &[String], data: &[u8]) -> Vec<u8> {
+    let mut h: String = cards.iter().map(|c| format!("{c:<80}")).collect();
+    h.push_str(&format!("{:<80}", "END"));
+    while h.len() % 2880 != 0 {
+        h.push(' ');
+    }
+    let mut b = h.into_bytes();
+    b.extend(data);
+    b.resize(b.len().div_ceil(2880) * 2880, 0);
+    b
+}
+
+#[test]
+fn messages_name_the_file_or_option_the_problem_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let img = image_in(d);
+    let cat = d.join("c.csv");
+    let card = |k: &str, v: &str| format!("{k:<8}= {v:>20}");
+    let head = |bitpix: &str, w: &str, h: &str| {
+        vec![
+            card("SIMPLE", "T"),
+            card("BITPIX", bitpix),
+            card("NAXIS", "2"),
+            card("NAXIS1", w),
+            card("NAXIS2", h),
+        ]
+    };
+    let run = |args: &[&str]| {
+        let o = skysift(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert_eq!(
+            e.lines()
+                .filter(|l| l.starts_with("skysift: error:"))
+                .count(),
+            1,
+            "{e}"
+        );
+        e
+    };
+    // A 2^32-wide header: the file and its real size, not --memory-limit.
+    let wide = d.join("wide.fits");
+    std::fs::write(&wide, raw_fits(&head("-32", "4294967296", "1"), &[0; 64])).unwrap();
+    for extra in [&[][..], &["--memory-limit", "100"][..]] {
+        let mut a = vec![s(&wide), "-o", s(&cat)];
+        a.extend(extra);
+        let e = run(&a);
+        assert!(
+            e.contains("wide.fits") && e.contains("4294967296x1") && e.contains("truncated"),
+            "{e}"
+        );
+        assert!(!e.contains("--memory-limit"), "{e}");
+    }
+    // float64 values beyond f32: the file, the pixel, the value, not "all NaN".
+    let big = d.join("big.fits");
+    let px: Vec<u8> = (0..64).flat_map(|_| 1e300f64.to_be_bytes()).collect();
+    std::fs::write(&big, raw_fits(&head("-64", "8", "8"), &px)).unwrap();
+    let e = run(&[s(&big), "-o", s(&cat)]);
+    assert!(
+        e.contains("big.fits") && e.contains("pixel (1, 1) is 1e300") && e.contains("rescale"),
+        "{e}"
+    );
+    // A float image whose BSCALE overflows f32, and BSCALE that is not a number.
+    let px: Vec<u8> = (0..64).flat_map(|_| 1e30f32.to_be_bytes()).collect();
+    let mut cards = head("-32", "8", "8");
+    cards.push(card("BSCALE", "1E20"));
+    let scaled = d.join("scaled.fits");
+    std::fs::write(&scaled, raw_fits(&cards, &px)).unwrap();
+    let e = run(&[s(&scaled), "-o", s(&cat)]);
+    assert!(
+        e.contains("scaled.fits") && e.contains("beyond the range of 32-bit floats"),
+        "{e}"
+    );
+    let mut cards = head("16", "8", "8");
+    cards.push(card("BSCALE", "F"));
+    let logical = d.join("logical.fits");
+    std::fs::write(&logical, raw_fits(&cards, &[0; 128])).unwrap();
+    let e = run(&[s(&logical), "-o", s(&cat)]);
+    assert!(
+        e.contains("logical.fits") && e.contains("BSCALE = F is not a number"),
+        "{e}"
+    );
+    // Options: the option itself, the range, a readable value.
+    let e = run(&[s(&img), "-o", s(&cat), "--memory-limit", "0"]);
+    assert!(
+        e.contains("--memory-limit") && e.contains("positive") && !e.contains("0.0 MiB"),
+        "{e}"
+    );
+    let e = run(&[s(&img), "-o", s(&cat), "--filter-fwhm", "1e-320"]);
+    assert!(
+        e.contains("--filter-fwhm: 1e-320") && e.contains("between 0.01 and 64"),
+        "{e}"
+    );
+    // Kernel files: the line, counted from the top of the file.
+    let k = d.join("k.conv");
+    std::fs::write(&k, "CONV NORM\n# comment\n1 2 1\n2 x 2\n").unwrap();
+    let e = run(&[s(&img), "-o", s(&cat), "--filter", s(&k)]);
+    assert!(
+        e.contains("k.conv") && e.contains("kernel line 4: 'x' is not a number"),
+        "{e}"
+    );
+    std::fs::write(&k, "1 2 1\n2 4\n1 2 1 0\n").unwrap();
+    let e = run(&[s(&img), "-o", s(&cat), "--filter", s(&k)]);
+    assert!(
+        e.contains("kernel line 2 has 2 values but line 1 has 3"),
+        "{e}"
+    );
+    assert!(!cat.exists());
 }
