@@ -122,6 +122,45 @@ fn no_output_may_overwrite_an_input() {
             );
         }
     }
+    // The threshold and noise images, under each output kind.
+    let thr = d.join("thr.fits");
+    write_f32(&thr, 256, 256, &vec![100.0; 256 * 256]);
+    let noise = d.join("noise.fits");
+    write_f32(&noise, 256, 256, &vec![60.0; 256 * 256]);
+    let cat = d.join("cat.csv");
+    for (opt, side, extra) in [
+        ("--threshold-image", &thr, None),
+        ("--noise-image", &noise, Some("matched")),
+    ] {
+        for kind in ["catalog", "check", "regions"] {
+            let check = format!("BACKGROUND:{}", s(side));
+            let mut args: Vec<&str> = vec![s(&img), opt, s(side)];
+            if let Some(m) = extra {
+                args.extend(["--filter-type", m]);
+            }
+            match kind {
+                "catalog" => args.extend(["-o", s(side)]),
+                "check" => args.extend(["-o", s(&cat), "--check-image", &check]),
+                _ => args.extend(["-o", s(&cat), "--regions", s(side)]),
+            }
+            let o = skysift(&args);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{kind} over {opt}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains("never writes its inputs"),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    assert_eq!(
+        std::fs::read(&thr).unwrap().len(),
+        std::fs::read(&noise).unwrap().len()
+    );
     // A picture folder whose data.png is an input.
     let pics = d.join("pics");
     std::fs::create_dir(&pics).unwrap();
