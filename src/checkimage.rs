@@ -1,6 +1,6 @@
 //! SExtractor check images (CHECKIMAGE_TYPE), written as FITS.
 
-use skysift::{io, Error, Extraction, Image};
+use crate::{io, Error, Extraction, Image};
 use std::path::PathBuf;
 
 /// Check-image types, with SExtractor's names.
@@ -73,7 +73,7 @@ pub fn parse_all(specs: &[String]) -> Result<Vec<CheckImage>, Error> {
 
 /// Writes a check image as a PNG picture (a path ending in .png).
 fn write_picture(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
-    use skysift::picture;
+    use crate::picture;
     let sigma = r.background.global_rms();
     let p = match c.kind {
         CheckType::Background => picture::linear(&r.background.back_map()),
@@ -204,8 +204,8 @@ impl CheckImage {
 /// The spills a streamed run fills for its check images: the objects' pixels (for
 /// SEGMENTATION, OBJECTS, -OBJECTS) and the apertures' outlines (APERTURES).
 pub struct StreamedChecks {
-    pub segments: Option<skysift::spill::SegmentSpill>,
-    pub outlines: Option<skysift::spill::SegmentSpill>,
+    pub segments: Option<crate::spill::SegmentSpill>,
+    pub outlines: Option<crate::spill::SegmentSpill>,
     pub block_rows: usize,
 }
 
@@ -217,7 +217,7 @@ impl StreamedChecks {
         block_rows: usize,
         dir: &std::path::Path,
     ) -> Result<Self, Error> {
-        use skysift::spill::SegmentSpill;
+        use crate::spill::SegmentSpill;
         let segments = checks
             .iter()
             .any(|c| c.needs_segmentation())
@@ -238,14 +238,14 @@ impl StreamedChecks {
 
 /// Records an object's aperture outline (3A x 3B at THETA) in `outlines`, when kept.
 pub fn add_outline(
-    outlines: &mut Option<skysift::spill::SegmentSpill>,
-    o: &skysift::Object,
+    outlines: &mut Option<crate::spill::SegmentSpill>,
+    o: &crate::Object,
     width: usize,
     height: usize,
 ) -> Result<(), Error> {
     if let Some(s) = outlines.as_mut() {
         let px = io::regions::ellipse_outline(o, width, height);
-        s.add_numbered(&skysift::spill::runs_of_pixels(px), 1)?;
+        s.add_numbered(&crate::spill::runs_of_pixels(px), 1)?;
     }
     Ok(())
 }
@@ -254,14 +254,14 @@ pub fn add_outline(
 /// image (and mask) are read again; values as in a whole-image run.
 pub fn write_streamed(
     checks: &[CheckImage],
-    image: &mut (dyn skysift::stream::RowSource + Send),
-    mut mask: Option<skysift::stream::MaskRows>,
-    background: &skysift::Background,
-    e: &skysift::Extractor,
+    image: &mut (dyn crate::stream::RowSource + Send),
+    mut mask: Option<crate::stream::MaskRows>,
+    background: &crate::Background,
+    e: &crate::Extractor,
     spills: &mut StreamedChecks,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(), Error> {
-    use skysift::stream::{check_pass, CheckWant, MaskRows};
+    use crate::stream::{check_pass, CheckWant, MaskRows};
     let (w, h) = (image.width(), image.height());
     let mut want = CheckWant::default();
     for c in checks {

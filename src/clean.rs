@@ -371,6 +371,20 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, index: &mut dyn Ind
         .collect()
 }
 
+/// The objects merged by cleaning, as (target, victim) pairs sorted by target, then
+/// victim (`targets[i]` is the object that object i is merged into, itself if it
+/// survives): each target's victims are a run of pairs, in index order.
+pub(crate) fn victims_of(targets: &[usize]) -> Vec<(usize, usize)> {
+    let mut victims: Vec<(usize, usize)> = targets
+        .iter()
+        .enumerate()
+        .filter(|&(i, &t)| t != i)
+        .map(|(i, &t)| (t, i))
+        .collect();
+    victims.sort_unstable();
+    victims
+}
+
 /// Merges a cleaned object into the one that cleans it, as SExtractor does: areas,
 /// fluxes and flux variances add up, peaks and bounding boxes combine, flags are
 /// or-ed; position and shape stay the eater's.

@@ -2,8 +2,10 @@
 
 use clap::{Parser, ValueEnum};
 use skysift::io::catalog::CatalogFormat;
+use skysift::run::Settings;
 use skysift::{
-    BackgroundParams, Connectivity, Error, ExtractParams, Kernel, RmsSource, ThreshType,
+    Backend, BackgroundParams, Connectivity, Error, ExtractParams, Extractor, Kernel, RmsSource,
+    ThreshType,
 };
 use std::path::PathBuf;
 
@@ -209,9 +211,10 @@ pub struct Cli {
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
     pub params: Vec<String>,
 
-    /// Stream the image from disk in strips of this many rows (bounded memory; the
-    /// catalog equals the whole-image run's). FITS input, CPU, global-RMS or absolute
-    /// thresholds, an optional FITS --mask; no check images
+    /// Stream the image from disk in strips of this many rows (bounded memory; every
+    /// output equals the whole-image run's). FITS image, mask, threshold and noise
+    /// images; any backend, threshold and filter; check images as FITS (written after
+    /// the run, reading the image again)
     #[arg(long, value_name = "ROWS")]
     pub stream_rows: Option<usize>,
 
@@ -309,7 +312,7 @@ impl Cli {
             gain: self.gain,
             mag_zeropoint: self.mag_zeropoint,
             satur_level: self.satur_level,
-            deblend: skysift::deblend::DeblendParams {
+            deblend: skysift::params::DeblendParams {
                 nthresh: self.deblend_nthresh,
                 mincont: self.deblend_mincont,
             },
@@ -366,13 +369,45 @@ impl Cli {
         Ok(())
     }
 
-    /// The catalog format for `path`: --catalog-type, else the extension.
-    pub fn catalog_format_for(&self, path: &std::path::Path) -> CatalogFormat {
-        match self.catalog_type {
-            Some(FormatArg::Csv) => CatalogFormat::Csv,
-            Some(FormatArg::AsciiHead) => CatalogFormat::AsciiHead,
-            Some(FormatArg::Fits) => CatalogFormat::Fits,
-            None => CatalogFormat::from_path(path),
+    /// The extractor: background and extraction settings and the backend.
+    pub fn extractor(&self) -> Result<Extractor, Error> {
+        let backend = match self.backend {
+            BackendArg::Cpu => Backend::Cpu,
+            BackendArg::Gpu => Backend::Gpu,
+            BackendArg::Auto => Backend::Auto,
+        };
+        Ok(Extractor::new(
+            self.background_params()?,
+            self.extract_params()?,
+            backend,
+        ))
+    }
+
+    /// What the run does besides extracting: images, outputs, side images, streaming.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            images: self.images.clone(),
+            output: self.output.clone(),
+            catalog_type: self.catalog_type.map(|t| match t {
+                FormatArg::Csv => CatalogFormat::Csv,
+                FormatArg::AsciiHead => CatalogFormat::AsciiHead,
+                FormatArg::Fits => CatalogFormat::Fits,
+            }),
+            params: self.params.clone(),
+            check_images: self.check_image.clone(),
+            png_dir: self.png_dir.clone(),
+            regions: self.regions.clone(),
+            mask: self.mask.clone(),
+            mask_thresh: self.mask_thresh,
+            threshold_image: self.threshold_image.clone(),
+            noise_image: self.noise_image.clone(),
+            filter_file: (self.filter_fwhm.is_none()
+                && !matches!(self.filter.as_str(), "default" | "none"))
+            .then(|| PathBuf::from(&self.filter)),
+            stream_rows: self.stream_rows,
+            memory_limit: self.memory_limit,
+            quiet: self.quiet,
+            timings: self.timings,
         }
     }
 }

@@ -22,25 +22,7 @@
 //! number of levels' nodes or of sub-objects.
 
 use crate::label::Run;
-use crate::params::Connectivity;
-
-/// Deblending parameters (SExtractor keywords).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DeblendParams {
-    /// DEBLEND_NTHRESH (default 32, 1..=64).
-    pub nthresh: usize,
-    /// DEBLEND_MINCONT (default 0.005; 1 turns deblending off).
-    pub mincont: f64,
-}
-
-impl Default for DeblendParams {
-    fn default() -> Self {
-        DeblendParams {
-            nthresh: 32,
-            mincont: 0.005,
-        }
-    }
-}
+use crate::params::{Connectivity, DeblendParams};
 
 /// One pixel of an object: position, filtered value, unfiltered value.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -27,9 +27,28 @@ pub enum Error {
     /// The image holds no usable pixel.
     #[error("{0}")]
     EmptyImage(String),
-    /// The requested backend cannot run here.
+    /// The requested backend cannot run here, or failed (the GPU device).
     #[error("backend unavailable: {0}")]
     Backend(String),
+    /// The machine failed the run: a temporary file, a thread, a signal handler.
+    #[error("{0}")]
+    System(String),
+    /// Objects not complete yet hold more detected pixels than a streamed run's
+    /// memory limit allows (often a threshold near the noise, or a bad background).
+    #[error(
+        "objects not complete yet hold {held} detected pixels at row {row}, more than the \
+         {limit} the memory limit allows; the largest starts at row {first_row} and has \
+         {pixels} pixels so far. An object this large often means a threshold near the \
+         noise or a bad background: raise the detection threshold (DETECT_THRESH), or the \
+         memory limit"
+    )]
+    ObjectTooLarge {
+        limit: usize,
+        row: usize,
+        held: usize,
+        first_row: u32,
+        pixels: usize,
+    },
 }
 
 /// Result with the library's [`Error`].

@@ -34,6 +34,7 @@
 pub mod backend;
 pub mod background;
 pub mod catalog;
+pub mod checkimage;
 pub mod clean;
 pub mod convolve;
 pub mod deblend;
@@ -47,6 +48,8 @@ pub mod measure;
 pub mod params;
 pub mod picture;
 pub mod pipeline;
+pub mod plan;
+pub mod run;
 pub mod spill;
 pub mod stream;
 

@@ -7,8 +7,7 @@
 //! Coordinates here are 0-based; written catalogs add 1.
 
 use crate::image::Image;
-use crate::label::{Run, Segmentation};
-use rayon::prelude::*;
+use crate::label::Run;
 
 /// SExtractor FLAGS bits.
 pub mod flags {
@@ -25,28 +24,21 @@ pub mod flags {
     pub const ISO_CORRUPT: u32 = 32;
 }
 
-/// A per-pixel quantity: a constant, a constant times a map, or a map; or, for an
-/// object measured without the whole map (streaming), the map's values at the
-/// object's pixels (by linear index) times k.
+/// A per-pixel quantity of an object: a constant, or k times a value per pixel of the
+/// object, in the order of its pixels (the order of its runs).
 #[derive(Clone, Copy, Debug)]
 pub enum PixelField<'a> {
     Const(f32),
-    Scaled(f32, &'a Image),
-    Map(&'a Image),
-    Sparse {
-        k: f32,
-        values: &'a std::collections::HashMap<usize, f32>,
-    },
+    PerPixel { k: f32, values: &'a [f32] },
 }
 
 impl PixelField<'_> {
+    /// The value at the object's `k`-th pixel.
     #[inline]
-    pub fn at(&self, idx: usize) -> f32 {
+    pub fn at(&self, k: usize) -> f32 {
         match *self {
             PixelField::Const(v) => v,
-            PixelField::Scaled(k, m) => k * m.data()[idx],
-            PixelField::Map(m) => m.data()[idx],
-            PixelField::Sparse { k, values } => k * values.get(&idx).copied().unwrap_or(f32::NAN),
+            PixelField::PerPixel { k: scale, values } => scale * values[k],
         }
     }
 }
@@ -328,9 +320,10 @@ pub fn measure_object(
                 vi += 1;
                 fvalues[vi - 1] as f64
             };
-            let v = raw(npix as usize, idx) as f64;
+            let ord = npix as usize;
+            let v = raw(ord, idx) as f64;
             let var = {
-                let s = inp.noise.at(idx);
+                let s = inp.noise.at(ord);
                 let v = s * s;
                 if v.is_finite() {
                     v as f64
@@ -359,12 +352,12 @@ pub fn measure_object(
             svxy += pv * dx * dy;
             flux += v;
             var_sum += var;
-            let tpix = inp.thresh.at(idx) as f64;
+            let tpix = inp.thresh.at(ord) as f64;
             thresh_sum += tpix;
             if inp.with_mthresh {
                 above.push(c - tpix);
             }
-            if v > inp.analysis_thresh.at(idx) as f64 {
+            if v > inp.analysis_thresh.at(ord) as f64 {
                 isoarea += 1;
             }
             if v > peak {
@@ -500,30 +493,6 @@ pub fn measure_object(
     }
     guard_non_finite(&mut o);
     o
-}
-
-/// Measures every object of `seg` in parallel; `number` is k + 1. `centres[k]`, if
-/// given, fixes object k's position (deblended objects).
-pub fn measure_all(
-    seg: &Segmentation,
-    inp: &MeasureInput,
-    centres: &[Option<(f64, f64)>],
-) -> Vec<Object> {
-    (0..seg.len())
-        .into_par_iter()
-        .map(|k| {
-            let centre = centres.get(k).copied().flatten();
-            let mut o = measure_object(
-                seg.object(k),
-                seg.object_values(k),
-                seg.object_raw(k),
-                centre,
-                inp,
-            );
-            o.number = k as u32 + 1;
-            o
-        })
-        .collect()
 }
 
 /// SExtractor's `mthresh` (its examineiso, with the quirks that SEP shares), from the
@@ -933,8 +902,6 @@ mod tests {
         // minarea 3: heap {0.9, 0.25, 4.0}, skip 0.3, then 0.6 (> 0.25), 7.0, 0.1.
         assert_eq!(mthresh(&above, &order, 3), 0.9);
     }
-    use crate::label::Segmentation;
-
     fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
         MeasureInput {
             saturated: &[],
@@ -1000,24 +967,5 @@ mod tests {
         let rho = 4.0 * 0.08333 / 81.0;
         assert!((o.errx2 - rho).abs() < 1e-15);
         assert_eq!(o.flags, flags::TRUNCATED);
-    }
-
-    #[test]
-    fn segmentation_numbers_objects_from_one() {
-        let img = Image::new(4, 1, vec![1.0, 0.0, 2.0, 2.0]).unwrap();
-        let seg = Segmentation::from_objects(
-            4,
-            1,
-            vec![
-                vec![Run { y: 0, x0: 0, x1: 1 }],
-                vec![Run { y: 0, x0: 2, x1: 4 }],
-            ],
-        );
-        let objs = measure_all(&seg, &input(&img), &[]);
-        assert_eq!(
-            objs.iter().map(|o| o.number).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
-        assert_eq!(objs[1].x, 2.5);
     }
 }

@@ -1,9 +1,26 @@
 //! Parameters of every stage, with SExtractor's defaults and one `validate()` at the
 //! public boundary. Names follow SExtractor's configuration keywords.
 
-use crate::deblend::DeblendParams;
 use crate::error::{Error, Result};
 use crate::kernel::Kernel;
+
+/// Deblending parameters (SExtractor keywords).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeblendParams {
+    /// DEBLEND_NTHRESH (default 32, 1..=64).
+    pub nthresh: usize,
+    /// DEBLEND_MINCONT (default 0.005; 1 turns deblending off).
+    pub mincont: f64,
+}
+
+impl Default for DeblendParams {
+    fn default() -> Self {
+        DeblendParams {
+            nthresh: 32,
+            mincont: 0.005,
+        }
+    }
+}
 
 /// Background estimation (SExtractor `BACK_*` keywords).
 #[derive(Clone, Debug, PartialEq)]

@@ -9,7 +9,7 @@
 //! when full, and a block is read back by reading its chunks.
 
 use crate::error::{Error, Result};
-use crate::label::Run;
+use crate::label::{Run, Segmentation};
 use std::io::{Read, Seek, SeekFrom, Write};
 
 /// Runs of objects by block of rows, on disk; see the module's text.
@@ -30,7 +30,7 @@ pub struct SegmentSpill {
 }
 
 fn io_err(e: std::io::Error) -> Error {
-    Error::Backend(format!(
+    Error::System(format!(
         "the temporary file that keeps the objects' pixels for the check images failed: {e} \
          (it goes in the output's folder)"
     ))
@@ -158,7 +158,7 @@ pub fn runs_of_pixels(mut px: Vec<(usize, usize)>) -> Vec<Run> {
 }
 
 fn spill_err(e: std::io::Error) -> Error {
-    Error::Backend(format!(
+    Error::System(format!(
         "the temporary file of the objects waiting for cleaning (about 330 bytes per object, \
          in the output's folder) failed: {e}; free some disk space there, or use --no-clean"
     ))
@@ -219,7 +219,7 @@ impl ObjectSpill {
     pub(crate) fn push(&mut self, o: &crate::measure::Object) -> Result<u32> {
         let slot = self.count;
         self.count = self.count.checked_add(1).ok_or_else(|| {
-            Error::Backend("more than 2³² objects wait for cleaning: use --no-clean".into())
+            Error::System("more than 2³² objects wait for cleaning: use --no-clean".into())
         })?;
         o.to_words(&mut self.buf);
         if self.buf.len() >= Self::CHUNK {
@@ -238,6 +238,109 @@ impl ObjectSpill {
             .read_exact(bytemuck::cast_slice_mut(&mut self.record))
             .map_err(spill_err)?;
         Ok(crate::measure::Object::from_words(&self.record))
+    }
+}
+
+/// The objects' runs kept in memory (the in-memory twin of [`SegmentSpill`]), for a
+/// [`crate::label::Segmentation`] in catalog order at the end of the run.
+#[derive(Default)]
+pub(crate) struct SegmentRuns {
+    runs: Vec<Vec<Run>>,
+    numbers: Vec<u32>,
+}
+
+impl SegmentRuns {
+    /// The segmentation: object k is every id numbered k + 1, their runs merged in
+    /// raster order (a cleaned object's pixels join the object it was merged into).
+    pub(crate) fn into_segmentation(self, width: usize, height: usize) -> Segmentation {
+        let n = self.numbers.iter().copied().max().unwrap_or(0) as usize;
+        let mut ids: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (id, &k) in self.numbers.iter().enumerate() {
+            if k > 0 {
+                ids[k as usize - 1].push(id);
+            }
+        }
+        let mut runs = self.runs;
+        let mut seg = Segmentation::empty(width, height);
+        for group in ids {
+            if let [one] = group[..] {
+                seg.push(&runs[one], &[], &[]);
+                continue;
+            }
+            let mut all: Vec<Run> = group
+                .iter()
+                .flat_map(|&id| std::mem::take(&mut runs[id]))
+                .collect();
+            all.sort_unstable_by_key(|r| (r.y, r.x0));
+            let mut merged: Vec<Run> = Vec::with_capacity(all.len());
+            for r in all {
+                match merged.last_mut() {
+                    Some(m) if m.y == r.y && m.x1 == r.x0 => m.x1 = r.x1,
+                    _ => merged.push(r),
+                }
+            }
+            seg.push(&merged, &[], &[]);
+        }
+        seg
+    }
+}
+
+/// Where a run puts its objects' pixels: a file for check images written after a
+/// streamed run, or memory for a [`crate::label::Segmentation`].
+pub(crate) enum Segments<'a> {
+    File(&'a mut SegmentSpill),
+    Memory(&'a mut SegmentRuns),
+}
+
+impl Segments<'_> {
+    /// Adds an object's runs; returns its id.
+    pub(crate) fn add(&mut self, runs: &[Run]) -> Result<u32> {
+        match self {
+            Segments::File(s) => s.add(runs),
+            Segments::Memory(m) => {
+                m.runs.push(runs.to_vec());
+                m.numbers.push(0);
+                Ok(m.runs.len() as u32 - 1)
+            }
+        }
+    }
+
+    /// The catalog number of object `id`.
+    pub(crate) fn set_number(&mut self, id: u32, number: u32) {
+        match self {
+            Segments::File(s) => s.set_number(id, number),
+            Segments::Memory(m) => m.numbers[id as usize] = number,
+        }
+    }
+}
+
+/// Measured objects waiting for cleaning: on disk ([`ObjectSpill`]) in runs bounded by
+/// a memory limit, else in memory.
+pub(crate) enum ObjectStore {
+    File(ObjectSpill),
+    Memory(Vec<Option<crate::measure::Object>>),
+}
+
+impl ObjectStore {
+    /// Keeps an object; returns its slot.
+    pub(crate) fn push(&mut self, o: crate::measure::Object) -> Result<u32> {
+        match self {
+            ObjectStore::File(f) => f.push(&o),
+            ObjectStore::Memory(m) => {
+                m.push(Some(o));
+                Ok(m.len() as u32 - 1)
+            }
+        }
+    }
+
+    /// The object kept in `slot` (each slot is read once).
+    pub(crate) fn take(&mut self, slot: u32) -> Result<crate::measure::Object> {
+        match self {
+            ObjectStore::File(f) => f.get(slot),
+            ObjectStore::Memory(m) => m[slot as usize]
+                .take()
+                .ok_or_else(|| Error::System(format!("object slot {slot} was read twice"))),
+        }
     }
 }
 

@@ -1,30 +1,25 @@
-//! Streaming extraction: images of any size in memory bounded by the strip height.
+//! The extraction pipeline, for every image size and both backends
+//! ([`scan`]; a whole-image run is the plan with one strip).
 //!
-//! Two passes over a [`RowSource`]. The background pass reads one mesh row at a time
-//! and keeps only the mesh grid. The detection pass reads strips of rows (plus the
-//! kernel's halo), subtracts the background, filters and thresholds row by row, and
-//! labels incrementally: components stay open while the current row continues them;
-//! a component that the row does not continue is complete, and is deblended and
-//! measured at once with the same code as the whole-image pipeline
-//! ([`crate::pipeline`]), from the filtered and unfiltered values it carried along.
-//! Only open components, the current strip and the measured objects are in memory.
-//! Cleaning runs at the end on the measured objects. The catalog equals the
-//! whole-image run's: same objects, same numbering (first pixel in raster order),
-//! same values to the bit (tested for strips from 1 row up).
+//! Two passes over a [`RowSource`]. The background pass takes the mesh rows (all of
+//! them at once when the image is in memory, else one at a time) and keeps only the
+//! mesh grid. The detection pass reads strips of rows (plus the kernel's halo) on a
+//! reader thread; each strip is subtracted, filtered and thresholded (rows in
+//! parallel on the CPU, or on the device: [`crate::gpu::GpuStrips`]); its rows are
+//! joined to the open components: a component that a row does not continue is
+//! complete. Completed components are deblended and measured in parallel, from the
+//! filtered and unfiltered values (and per-pixel thresholds or RMS) they carried
+//! along. Objects are numbered by first pixel in raster order; without cleaning they
+//! leave as soon as nothing before them can still appear, with cleaning at the end.
+//! Only open components, the current strips and the measured objects are in memory.
 //!
-//! Supported here: thresholds relative to the global RMS or to the RMS map (the map's
-//! rows are evaluated per strip and objects carry the RMS of their pixels for their
-//! errors and thresholds), absolute thresholds, a per-pixel threshold image and a
-//! mask streamed beside the image, the convolution filter and the matched filter
-//! (S/N over each strip with its halo, from a noise map streamed beside the image or
-//! the background RMS map; on the CPU for either backend, as in whole-image runs),
-//! both backends. On the GPU
-//! ([`crate::gpu::GpuStrips`]) the device computes each mesh row's statistics and
-//! subtracts, filters and thresholds each strip, returning only its detected pixels;
-//! the rows are joined here exactly as on the CPU. Check images need the whole image
-//! and are not produced in streaming mode.
+//! The sinks: an `emit` callback for the catalog (a writer, or a list), and the
+//! objects' runs for the segmentation, kept in a file for check images written after
+//! a streamed run ([`check_pass`], which reads the image again) or in memory for a
+//! whole-image [`crate::pipeline::Extraction`]. Every result is the same for every
+//! strip height, to the bit (tested from 1 row up).
 
-use crate::background::{mesh_row_stats, Background, MeshStat};
+use crate::background::{cpu_mesh_stats, mesh_row_stats, Background, MeshStat};
 use crate::catalog::Catalog;
 use crate::clean::CleanRecord;
 use crate::convolve::convolve_row;
@@ -36,9 +31,11 @@ use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
 use crate::pipeline::{split_object, subtract_row, Extractor};
 pub use crate::spill::SegmentSpill;
+use crate::spill::{ObjectSpill, ObjectStore, SegmentRuns, Segments};
+use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::collections::HashMap;
+use std::time::Instant;
 
 /// Rows of an image, read on demand.
 pub trait RowSource {
@@ -46,6 +43,16 @@ pub trait RowSource {
     fn height(&self) -> usize;
     /// Reads rows `y0..y0 + n` (row-major) into `out`, replacing its content.
     fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()>;
+    /// The whole image, when the source holds it in memory: the pipeline then reads
+    /// it where it is (the background pass takes every mesh row at once).
+    fn in_memory(&self) -> Option<&Image> {
+        None
+    }
+    /// As [`Self::read_rows`], but a source that owns its image may hand over its own
+    /// buffer when asked for all of it (no copy); it cannot be read again after that.
+    fn take_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.read_rows(y0, n, out)
+    }
 }
 
 /// An in-memory image as a row source.
@@ -64,6 +71,60 @@ impl RowSource for ImageRows<'_> {
         out.extend_from_slice(&self.0.data()[y0 * w..(y0 + n) * w]);
         Ok(())
     }
+    fn in_memory(&self) -> Option<&Image> {
+        Some(self.0)
+    }
+}
+
+/// An image owned by the run: read where it is, and handed over whole to a run of one
+/// strip, whose subtraction then reuses its memory.
+pub(crate) struct OwnedRows {
+    image: Image,
+    shape: (usize, usize),
+    taken: bool,
+}
+
+impl OwnedRows {
+    pub(crate) fn new(image: Image) -> Self {
+        OwnedRows {
+            shape: (image.width(), image.height()),
+            image,
+            taken: false,
+        }
+    }
+    /// The image, unless a run took its pixels.
+    pub(crate) fn into_image(self) -> Option<Image> {
+        (!self.taken).then_some(self.image)
+    }
+}
+
+impl RowSource for OwnedRows {
+    fn width(&self) -> usize {
+        self.shape.0
+    }
+    fn height(&self) -> usize {
+        self.shape.1
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        if self.taken {
+            return Err(Error::System(
+                "the image was handed over to the run and cannot be read again".into(),
+            ));
+        }
+        ImageRows(&self.image).read_rows(y0, n, out)
+    }
+    fn in_memory(&self) -> Option<&Image> {
+        (!self.taken).then_some(&self.image)
+    }
+    fn take_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        if self.taken || (y0, n) != (0, self.shape.1) {
+            return self.read_rows(y0, n, out);
+        }
+        let image = std::mem::replace(&mut self.image, Image::filled(self.shape.0, 0, 0.0));
+        *out = image.into_data();
+        self.taken = true;
+        Ok(())
+    }
 }
 
 /// What a streamed extraction returns.
@@ -80,14 +141,16 @@ pub struct StreamExtraction {
 #[derive(Default)]
 struct Comp {
     runs: Vec<Run>,
-    /// Start of each run's values in `f` and `r`.
+    /// Start of each run's values in `filtered`, `values` and `field`.
     starts: Vec<usize>,
-    f: Vec<f32>,
-    r: Vec<f32>,
+    filtered: Vec<f32>,
+    /// The background-subtracted values.
+    values: Vec<f32>,
     /// The per-pixel field at each pixel: the background RMS (RMS-map thresholds, the
     /// matched filter) or the threshold image's value; empty with constant thresholds.
-    s: Vec<f32>,
-    sat: Vec<usize>,
+    field: Vec<f32>,
+    /// Linear indices of the saturated pixels.
+    saturated: Vec<usize>,
     last_y: u32,
     /// Its first pixel (row, column): the smallest key any object made from it can have.
     first: (u32, u32),
@@ -95,17 +158,17 @@ struct Comp {
 
 impl Comp {
     fn npix(&self) -> usize {
-        self.f.len()
+        self.filtered.len()
     }
     fn absorb(&mut self, other: Comp) {
-        let off = self.f.len();
+        let off = self.filtered.len();
         self.runs.extend(other.runs);
         self.starts
             .extend(other.starts.into_iter().map(|s| s + off));
-        self.f.extend(other.f);
-        self.r.extend(other.r);
-        self.s.extend(other.s);
-        self.sat.extend(other.sat);
+        self.filtered.extend(other.filtered);
+        self.values.extend(other.values);
+        self.field.extend(other.field);
+        self.saturated.extend(other.saturated);
         self.last_y = self.last_y.max(other.last_y);
         self.first = self.first.min(other.first);
     }
@@ -137,11 +200,45 @@ impl MaskRows<'_> {
     }
 }
 
+/// The mask of a run: rows read beside the image, or a mask in memory.
+pub(crate) enum MaskInput<'a> {
+    Rows(MaskRows<'a>),
+    Memory(&'a crate::image::Mask),
+}
+
+impl MaskInput<'_> {
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            MaskInput::Rows(m) => (m.rows.width(), m.rows.height()),
+            MaskInput::Memory(m) => (m.width(), m.height()),
+        }
+    }
+    /// Rows `y0..y0 + n` as booleans (bad = true).
+    fn read(&mut self, y0: usize, n: usize, buf: &mut Vec<f32>, out: &mut Vec<bool>) -> Result<()> {
+        match self {
+            MaskInput::Rows(m) => m.read(y0, n, buf, out),
+            MaskInput::Memory(m) => {
+                let w = m.width();
+                out.clear();
+                out.extend_from_slice(&m.data()[y0 * w..(y0 + n) * w]);
+                Ok(())
+            }
+        }
+    }
+    /// The whole mask, when it is in memory.
+    fn in_memory(&self) -> Option<&[bool]> {
+        match self {
+            MaskInput::Rows(_) => None,
+            MaskInput::Memory(m) => Some(m.data()),
+        }
+    }
+}
+
 /// Reads rows `y0..y1` of the image into `buf` (checking that whole rows came back)
 /// and, with a mask, its rows as flags into `mbits`, which it returns.
 fn read_band<'b>(
     src: &mut (dyn RowSource + Send),
-    mask: Option<&mut MaskRows>,
+    mask: Option<&mut MaskInput>,
     (y0, y1): (usize, usize),
     buf: &mut Vec<f32>,
     mbuf: &mut Vec<f32>,
@@ -243,6 +340,11 @@ pub struct StreamSummary {
     /// Invalid pixels and the filtered pixels they make undetectable, as
     /// [`crate::pipeline::Extraction::invalid_spread`].
     pub invalid_spread: (u64, u64),
+    /// Wall time of each stage (stage name, seconds; GPU strips as a count).
+    pub timings: Vec<(&'static str, f64)>,
+    /// The background-subtracted image, kept by a run of one strip on the CPU that
+    /// was asked for it.
+    pub(crate) subtracted: Option<Vec<f32>>,
 }
 
 /// What [`check_pass`] computes for each block of rows.
@@ -282,7 +384,7 @@ pub struct CheckBlock<'a> {
 #[allow(clippy::too_many_arguments)]
 pub fn check_pass(
     src: &mut (dyn RowSource + Send),
-    mut mask: Option<MaskRows>,
+    mask: Option<MaskRows>,
     background: &Background,
     e: &Extractor,
     want: CheckWant,
@@ -290,6 +392,7 @@ pub fn check_pass(
     block_rows: usize,
     f: &mut dyn FnMut(&CheckBlock) -> Result<()>,
 ) -> Result<()> {
+    let mut mask = mask.map(MaskInput::Rows);
     let (w, h) = (src.width(), src.height());
     if background.shape() != (w, h) {
         return Err(Error::Mismatch(format!(
@@ -310,7 +413,7 @@ pub fn check_pass(
     let block_rows = match (&segments, want.segmentation) {
         (Some(s), _) => s.block_rows(),
         (None, true) => {
-            return Err(Error::Backend(
+            return Err(Error::Mismatch(
                 "the segmentation check image needs the objects' pixels kept during the run".into(),
             ))
         }
@@ -412,8 +515,56 @@ pub fn check_pass(
 /// strip.
 pub fn extract_streaming_to(
     src: &mut (dyn RowSource + Send),
-    mut mask: Option<MaskRows>,
+    mask: Option<MaskRows>,
     beside: Beside,
+    e: &Extractor,
+    strip_rows: usize,
+    progress: &mut dyn FnMut(Progress),
+    emit: &mut dyn FnMut(Object) -> Result<()>,
+) -> Result<StreamSummary> {
+    scan(
+        src,
+        mask.map(MaskInput::Rows),
+        beside,
+        Sinks::default(),
+        e,
+        strip_rows,
+        progress,
+        emit,
+    )
+}
+
+/// What a run keeps in memory for a caller that wants everything there (the
+/// library's [`Extractor::extract`]).
+#[derive(Default)]
+pub(crate) struct Sinks<'a> {
+    /// The objects' runs, for the segmentation.
+    pub(crate) runs: Option<&'a mut SegmentRuns>,
+    /// Objects waiting for cleaning stay in memory (else in a temporary file).
+    pub(crate) objects_in_memory: bool,
+    /// A run of one strip on the CPU hands back its background-subtracted image
+    /// ([`StreamSummary::subtracted`]).
+    pub(crate) keep_subtracted: bool,
+}
+
+/// Detected pixels that completed objects may hold before they are deblended and
+/// measured together, in parallel (about 12 bytes each, with their lists: a batch
+/// stays under 1 MiB, which keeps a streamed run's peak memory where it was when
+/// objects were measured one by one, and holds hundreds of objects to share out).
+const BATCH_PIXELS: usize = 1 << 16;
+
+/// The extraction, for every image size and backend: the background from the mesh
+/// rows (all at once when the image is in memory), then the strips: subtraction,
+/// filtering, thresholding (rows in parallel on the CPU, or on the device), rows
+/// joined into components across strip seams, completed components deblended and
+/// measured in parallel, objects numbered by first pixel, cleaning, and the sinks.
+/// A whole-image run is the plan with one strip.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan(
+    src: &mut (dyn RowSource + Send),
+    mut mask: Option<MaskInput>,
+    beside: Beside,
+    sinks: Sinks,
     e: &Extractor,
     strip_rows: usize,
     progress: &mut dyn FnMut(Progress),
@@ -422,11 +573,10 @@ pub fn extract_streaming_to(
     e.background.validate()?;
     e.extract.validate()?;
     if let Some(m) = &mask {
-        if (m.rows.width(), m.rows.height()) != (src.width(), src.height()) {
+        let (mw, mh) = m.shape();
+        if (mw, mh) != (src.width(), src.height()) {
             return Err(Error::Mismatch(format!(
-                "the mask is {}x{} but the image is {}x{}: they must have the same shape",
-                m.rows.width(),
-                m.rows.height(),
+                "the mask is {mw}x{mh} but the image is {}x{}: they must have the same shape",
                 src.width(),
                 src.height()
             )));
@@ -435,10 +585,17 @@ pub fn extract_streaming_to(
     let Beside {
         mut threshold,
         mut noise,
-        mut segments,
+        segments,
         max_open_pixels,
         temp_dir,
     } = beside;
+    let mut segments = match (segments, sinks.runs) {
+        (Some(s), _) => Some(Segments::File(s)),
+        (None, Some(r)) => Some(Segments::Memory(r)),
+        (None, None) => None,
+    };
+    let mut timings: Vec<(&'static str, f64)> = Vec::new();
+    let mut clock = Instant::now();
     for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
         if let Some(t) = r {
             if (t.width(), t.height()) != (src.width(), src.height()) {
@@ -465,15 +622,37 @@ pub fn extract_streaming_to(
     let p = &e.extract;
     let (w, h) = (src.width(), src.height());
     let gpu = e.gpu.as_deref();
-    // Pass 1: the background, one mesh row at a time.
+    // Pass 1: the background, from every mesh row at once when the image (and the
+    // mask) are in memory, else one mesh row at a time.
     let (bw, bh) = (
         e.background.mesh_size.0.min(w),
         e.background.mesh_size.1.min(h),
     );
     let (nx, ny) = (w.div_ceil(bw), h.div_ceil(bh));
+    let gpu_mesh = gpu.filter(|c| c.has_mesh_stats());
+    let mut mesh_on_gpu = false;
     let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
+    let whole = src
+        .in_memory()
+        .filter(|_| mask.as_ref().is_none_or(|m| m.in_memory().is_some()));
+    if let Some(img) = whole {
+        let m = mask.as_ref().and_then(|m| m.in_memory());
+        let on_device = match gpu_mesh {
+            Some(ctx) => ctx.mesh_stats(img, None, m, (bw, bh), (nx, ny))?,
+            None => None,
+        };
+        mesh_on_gpu = on_device.is_some();
+        stats = on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, bh), (nx, ny)));
+        progress(Progress {
+            rows_done: h,
+            rows: h,
+            pass: 1,
+            objects: 0,
+        });
+    }
     let mut band = Vec::new();
-    for j in 0..ny {
+    let by_mesh_row = if stats.is_empty() { 0..ny } else { 0..0 };
+    for j in by_mesh_row {
         let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
         let m = read_band(
             src,
@@ -483,7 +662,7 @@ pub fn extract_streaming_to(
             &mut mbuf,
             &mut mbits,
         )?;
-        let gpu_stats = match gpu.filter(|c| c.has_mesh_stats()) {
+        let gpu_stats = match gpu_mesh {
             Some(ctx) => {
                 let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
                 let r = ctx.mesh_stats(&img, None, m, (bw, y1 - y0), (nx, 1));
@@ -493,7 +672,10 @@ pub fn extract_streaming_to(
             None => None,
         };
         match gpu_stats {
-            Some(st) => stats.extend(st),
+            Some(st) => {
+                mesh_on_gpu = true;
+                stats.extend(st)
+            }
             None => stats.extend(mesh_row_stats(&mut band, w, m, bw, nx)),
         }
         progress(Progress {
@@ -504,6 +686,16 @@ pub fn extract_streaming_to(
         });
     }
     let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
+    drop(stats);
+    lap(
+        &mut timings,
+        &mut clock,
+        if mesh_on_gpu {
+            "background mesh statistics (GPU)"
+        } else {
+            "background mesh statistics"
+        },
+    );
     let g = background.global_rms() as f32;
     let thresh_of = |k: f64| match p.thresh_type {
         ThreshType::Absolute => k as f32,
@@ -552,48 +744,64 @@ pub fn extract_streaming_to(
     let mut waiting = Waiting {
         held: Chunked::default(),
         recs: Chunked::default(),
-        spill: if p.clean {
-            Some(crate::spill::ObjectSpill::new(temp_dir)?)
-        } else {
-            None
+        store: match (p.clean, sinks.objects_in_memory) {
+            (false, _) => None,
+            (true, true) => Some(ObjectStore::Memory(Vec::new())),
+            (true, false) => Some(ObjectStore::File(ObjectSpill::new(temp_dir)?)),
         },
     };
     let mut emitted = 0usize;
     let mut max_held = 0usize;
     let mut max_open = 0usize;
-    let mut back = vec![0f32; w];
-    let mut fbuf = vec![0f32; w];
     let reach: u32 = if p.connectivity == Connectivity::Eight {
         1
     } else {
         0
     };
-    let finish = |c: Comp,
-                  pending: &mut BinaryHeap<Reverse<Keyed>>,
-                  waiting: &mut Waiting,
-                  segments: &mut Option<&mut SegmentSpill>|
+    // Completed components wait in a batch, deblended and measured together in
+    // parallel; then their objects get their ids in completion order.
+    let mut batch = Batch::default();
+    let t_measure = if matched { t_snr } else { t_detect };
+    let flush = |batch: &mut Batch,
+                 pending: &mut BinaryHeap<Reverse<Keyed>>,
+                 waiting: &mut Waiting,
+                 segments: &mut Option<Segments>|
      -> Result<()> {
-        if c.npix() >= p.minarea {
-            let t_measure = if matched { t_snr } else { t_detect };
+        let comps = batch.take();
+        let measure = |c: Comp| {
             let done = c.last_y;
-            for (key, obj, runs) in measure_component(c, w, h, (t_measure, t_analysis, mode), g, p)
-            {
+            (
+                done,
+                measure_component(c, w, h, (t_measure, t_analysis, mode), g, p),
+            )
+        };
+        let measured: Vec<(u32, Vec<Measured>)> = if comps.len() > 1 {
+            comps.into_par_iter().map(measure).collect()
+        } else {
+            comps.into_iter().map(measure).collect()
+        };
+        for (done, parts) in measured {
+            for Measured { key, object, runs } in parts {
                 let id = match segments.as_mut() {
                     Some(s) => s.add(&runs)?,
                     None => u32::MAX,
                 };
-                match waiting.spill.as_mut() {
-                    Some(spill) => {
-                        let slot = spill.push(&obj)?;
+                match waiting.store.as_mut() {
+                    Some(store) => {
+                        waiting.recs.push(CleanRecord::from(&object));
+                        let slot = store.push(object)?;
                         waiting.held.push(Held {
                             key,
                             done,
                             id,
                             slot,
                         });
-                        waiting.recs.push(CleanRecord::from(&obj));
                     }
-                    None => pending.push(Reverse(Keyed { key, id, obj })),
+                    None => pending.push(Reverse(Keyed {
+                        key,
+                        id,
+                        obj: object,
+                    })),
                 }
             }
         }
@@ -629,22 +837,15 @@ pub fn extract_streaming_to(
         }
         v
     };
+    // A run of one strip on the CPU subtracts in the image's own buffer (when the
+    // source hands it over) and keeps the result.
+    let keep_subtracted = sinks.keep_subtracted && strips.len() == 1 && gpu_strips.is_none();
+    let mut subtracted: Option<Vec<f32>> = None;
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
-    // Raw rows with the halo, their mask flags, the strip rows' threshold-image values,
-    // the noise map's rows with the halo.
-    type Strip = (
-        Vec<f32>,
-        Option<Vec<bool>>,
-        Option<Vec<f32>>,
-        Option<Vec<f32>>,
-    );
-    // A strip on its way to the row joining: what was read, and on the GPU backend the
-    // detected pixels with the per-pixel values objects carry.
-    struct Stage {
-        strip: Strip,
-        gpu: Option<(Vec<crate::gpu::DetectedPixel>, Vec<f32>)>,
-    }
     let mut invalid_spread = (0u64, 0u64);
+    let mut gpu_timings: Option<crate::gpu::GpuTimings> = None;
+    // Seconds spent waiting for strips, detecting on the CPU, joining rows, measuring.
+    let (mut t_wait, mut t_cpu, mut t_join, mut t_meas) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx_read) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
@@ -659,39 +860,54 @@ pub fn extract_streaming_to(
                 let (sy0, sy1) = span(y0, rows);
                 let (mut raw, bits) = recycle_rx.try_recv().unwrap_or_default();
                 let mut bits = bits.unwrap_or_default();
-                let r = src
-                    .read_rows(sy0, sy1 - sy0, &mut raw)
+                let read = if keep_subtracted {
+                    src.take_rows(sy0, sy1 - sy0, &mut raw)
+                } else {
+                    src.read_rows(sy0, sy1 - sy0, &mut raw)
+                };
+                let r = read
                     .and_then(|()| match mask.as_mut() {
                         Some(m) => m
                             .read(sy0, sy1 - sy0, &mut mbuf, &mut bits)
                             .map(|()| Some(bits)),
                         None => Ok(None),
                     })
-                    .and_then(|b| match threshold.as_mut() {
-                        Some(t) => {
-                            let mut tv = Vec::new();
-                            t.read_rows(y0, rows, &mut tv).map(|()| (b, Some(tv)))
-                        }
-                        None => Ok((b, None)),
+                    .and_then(|mask| {
+                        let thresholds = match threshold.as_mut() {
+                            Some(t) => {
+                                let mut tv = Vec::new();
+                                t.read_rows(y0, rows, &mut tv)?;
+                                Some(tv)
+                            }
+                            None => None,
+                        };
+                        let noise = match noise.as_mut() {
+                            Some(n) => {
+                                let mut nv = Vec::new();
+                                n.read_rows(sy0, sy1 - sy0, &mut nv)?;
+                                Some(nv)
+                            }
+                            None => None,
+                        };
+                        Ok(StripRows {
+                            raw,
+                            mask,
+                            thresholds,
+                            noise,
+                        })
                     })
-                    .and_then(|(b, t)| match noise.as_mut() {
-                        Some(n) => {
-                            let mut nv = Vec::new();
-                            n.read_rows(sy0, sy1 - sy0, &mut nv)
-                                .map(|()| (b, t, Some(nv)))
-                        }
-                        None => Ok((b, t, None)),
-                    })
-                    .map(|(b, t, n)| (raw, b, t, n))
-                    .and_then(|strip: Strip| {
+                    .and_then(|strip| {
                         // A row source must return whole rows (a custom one might not).
                         let (halo_len, len) = ((sy1 - sy0) * w, rows * w);
-                        let ok = strip.0.len() == halo_len
-                            && strip.1.as_ref().is_none_or(|b| b.len() == halo_len)
-                            && strip.2.as_ref().is_none_or(|t| t.len() == len)
-                            && strip.3.as_ref().is_none_or(|n| n.len() == halo_len);
+                        let ok = strip.raw.len() == halo_len
+                            && strip.mask.as_ref().is_none_or(|b| b.len() == halo_len)
+                            && strip.thresholds.as_ref().is_none_or(|t| t.len() == len)
+                            && strip.noise.as_ref().is_none_or(|n| n.len() == halo_len);
                         if ok {
-                            Ok(Stage { strip, gpu: None })
+                            Ok(Stage {
+                                strip,
+                                device: None,
+                            })
                         } else {
                             Err(Error::Mismatch(format!(
                                 "rows {sy0}..{sy1} came back with the wrong number of pixels \
@@ -708,12 +924,12 @@ pub fn extract_streaming_to(
         // On the GPU backend a third thread hands each strip to the device: the device
         // detects strip N + 1 while this thread joins the rows of strip N, and the
         // reader reads strip N + 2.
-        let rx = match gpu_strips.take() {
-            None => rx_read,
+        let (rx, device_thread) = match gpu_strips.take() {
+            None => (rx_read, None),
             Some(mut g) => {
                 let (gtx, grx) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
                 let background = &background;
-                scope.spawn(move || {
+                let handle = scope.spawn(move || {
                     let mut thr: Vec<f32> = Vec::new();
                     for &(y0, rows) in strips_r {
                         let Ok(msg) = rx_read.recv() else {
@@ -721,15 +937,15 @@ pub fn extract_streaming_to(
                         };
                         let out = msg.and_then(|mut st| {
                             let mut field = Vec::new();
-                            let tvals = st.strip.2.take();
+                            let tvals = st.strip.thresholds.take();
                             strip_fields(mode, background, (y0, rows), tvals, &mut field, &mut thr);
-                            let px = g.detect(
-                                &st.strip.0,
-                                st.strip.1.as_deref(),
+                            let pixels = g.detect(
+                                &st.strip.raw,
+                                st.strip.mask.as_deref(),
                                 (y0, rows),
                                 per_pixel.then_some(strip_thresholds(mode, &field, &thr)),
                             )?;
-                            st.gpu = Some((px, field));
+                            st.device = Some(DeviceDetections { pixels, field });
                             Ok(st)
                         });
                         let failed = out.is_err();
@@ -737,19 +953,29 @@ pub fn extract_streaming_to(
                             break; // the detection stopped, or the device failed
                         }
                     }
+                    g.timings
                 });
-                grx
+                (grx, Some(handle))
             }
         };
         let mut run = || -> Result<()> {
             for &(y0, rows) in &strips {
                 let (sy0, sy1) = span(y0, rows);
+                let waited = Instant::now();
                 let Stage {
-                    strip: (mut raw, bits, tvals, nvals),
-                    gpu: detected,
+                    strip:
+                        StripRows {
+                            mut raw,
+                            mask: bits,
+                            thresholds: tvals,
+                            noise: nvals,
+                        },
+                    device,
                 } = rx.recv().map_err(|_| {
-                    Error::Backend("the strip reader or the device thread stopped".into())
+                    Error::System("the strip reader or the device thread stopped".into())
                 })??;
+                t_wait += waited.elapsed().as_secs_f64();
+                let detecting = Instant::now();
                 if let Some(k) = &p.kernel {
                     let core = y0 - sy0..y0 - sy0 + rows;
                     let (a, b) =
@@ -762,11 +988,11 @@ pub fn extract_streaming_to(
                 dets.resize_with(rows, RowDetections::default);
                 dets.iter_mut().for_each(RowDetections::clear);
                 if matched {
-                    let (sy0, sy1) = span(y0, rows);
                     noise_rows.resize((sy1 - sy0) * w, 0.0);
-                    for (k, row) in noise_rows.chunks_exact_mut(w).enumerate() {
-                        background.rms_row(sy0 + k, row);
-                    }
+                    noise_rows
+                        .par_chunks_mut(w)
+                        .enumerate()
+                        .for_each(|(k, row)| background.rms_row(sy0 + k, row));
                     // The background RMS of the strip rows, for the errors.
                     field_rows.clear();
                     field_rows
@@ -775,51 +1001,49 @@ pub fn extract_streaming_to(
                         noise_rows = n;
                     }
                 }
-                if detected.is_none() {
-                    let rows_at = (y0, rows);
+                if device.is_none() {
                     strip_fields(
                         mode,
                         &background,
-                        rows_at,
+                        (y0, rows),
                         tvals,
                         &mut field_rows,
                         &mut thr_rows,
                     );
                 }
-                let thresholds = strip_thresholds(mode, &field_rows, &thr_rows);
-                match detected {
-                    Some((px, field)) => {
+                match device {
+                    Some(DeviceDetections { pixels, field }) => {
                         field_rows = field;
-                        for q in px {
+                        for q in pixels {
                             let (y, x) = (q.index / w, q.index % w);
                             let d = &mut dets[y - y0];
                             match d.runs.last_mut() {
                                 Some(r) if r.1 == x => r.1 += 1,
                                 _ => d.runs.push((x, x + 1)),
                             }
-                            d.f.push(q.filtered);
-                            d.r.push(q.value);
+                            d.filtered.push(q.filtered);
+                            d.values.push(q.value);
                             if per_pixel {
-                                d.s.push(field_rows[(y - y0) * w + x]);
+                                d.field.push(field_rows[(y - y0) * w + x]);
                             }
                             if q.saturated {
-                                d.sat.push(x);
+                                d.saturated.push(x);
                             }
                         }
                     }
                     None => {
-                        let mut sat_rows: Vec<Vec<usize>> = Vec::with_capacity(sy1 - sy0);
-                        for (k, row) in raw.chunks_exact_mut(w).enumerate() {
-                            let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
-                            sat_rows.push(subtract_row(
-                                &background,
-                                sy0 + k,
-                                row,
-                                mrow,
-                                satur,
-                                &mut back,
-                            ));
-                        }
+                        // Subtraction, rows in parallel.
+                        let sat_rows: Vec<Vec<usize>> = raw
+                            .par_chunks_mut(w)
+                            .enumerate()
+                            .map_init(
+                                || vec![0f32; w],
+                                |back, (k, row)| {
+                                    let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
+                                    subtract_row(&background, sy0 + k, row, mrow, satur, back)
+                                },
+                            )
+                            .collect();
                         let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw))
                             .expect("strip shape");
                         // The matched filter's S/N over the strip (its halo rows give the
@@ -839,50 +1063,45 @@ pub fn extract_streaming_to(
                         } else {
                             None
                         };
-                        let t_row_const = if matched { t_snr } else { t_detect };
-                        for y in y0..y0 + rows {
-                            let ly = y - sy0;
-                            match (&snr, &p.kernel) {
-                                (Some(snr), _) => fbuf.copy_from_slice(snr.row(ly)),
-                                (None, Some(k)) => convolve_row(&strip, k, ly, &mut fbuf),
-                                (None, None) => fbuf.copy_from_slice(strip.row(ly)),
-                            }
-                            let subrow = strip.row(ly);
-                            let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
-                            // Detected: valid and filtered value above the threshold (a NaN
-                            // filtered value, next to an invalid pixel, is not).
-                            let thr_per_pixel = per_pixel && !matched;
-                            let trow = &thresholds[if thr_per_pixel { (y - y0) * w } else { 0 }..];
-                            let on = |x: usize| {
-                                !subrow[x].is_nan()
-                                    && !mrow.is_some_and(|m| m[x])
-                                    && fbuf[x] > if thr_per_pixel { trow[x] } else { t_row_const }
-                            };
-                            let d = &mut dets[y - y0];
-                            let mut x = 0usize;
-                            while x < w {
-                                if !on(x) {
-                                    x += 1;
-                                    continue;
+                        // Filtering and thresholding, rows in parallel.
+                        let row_thresholds = RowThresholds {
+                            constant: if matched { t_snr } else { t_detect },
+                            per_pixel: (per_pixel && !matched)
+                                .then(|| strip_thresholds(mode, &field_rows, &thr_rows)),
+                        };
+                        let fields = per_pixel.then_some(&field_rows[..]);
+                        let (sub, snr_ref, sat_ref) = (&strip, snr.as_ref(), &sat_rows);
+                        dets.par_iter_mut().enumerate().for_each_init(
+                            || vec![0f32; w],
+                            |fbuf, (i, d)| {
+                                let y = y0 + i;
+                                let ly = y - sy0;
+                                match (snr_ref, &p.kernel) {
+                                    (Some(snr), _) => fbuf.copy_from_slice(snr.row(ly)),
+                                    (None, Some(k)) => convolve_row(sub, k, ly, fbuf),
+                                    (None, None) => fbuf.copy_from_slice(sub.row(ly)),
                                 }
-                                let x0 = x;
-                                while x < w && on(x) {
-                                    x += 1;
-                                }
-                                d.runs.push((x0, x));
-                                d.f.extend_from_slice(&fbuf[x0..x]);
-                                d.r.extend_from_slice(&subrow[x0..x]);
-                                if per_pixel {
-                                    let base = (y - y0) * w;
-                                    d.s.extend_from_slice(&field_rows[base + x0..base + x]);
-                                }
-                                d.sat
-                                    .extend(sat_rows[ly].iter().filter(|&&sx| sx >= x0 && sx < x));
-                            }
+                                let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
+                                d.detect_row(
+                                    fbuf,
+                                    sub.row(ly),
+                                    mrow,
+                                    &row_thresholds,
+                                    i * w,
+                                    fields,
+                                    &sat_ref[ly],
+                                );
+                            },
+                        );
+                        if keep_subtracted {
+                            subtracted = Some(strip.into_data());
+                        } else {
+                            raw = strip.into_data();
                         }
-                        raw = strip.into_data();
                     }
                 }
+                t_cpu += detecting.elapsed().as_secs_f64();
+                let joining = Instant::now();
                 for y in y0..y0 + rows {
                     let d = &dets[y - y0];
                     // This row's runs, joined to the previous row's components.
@@ -919,17 +1138,17 @@ pub fn extract_streaming_to(
                         if comp.runs.is_empty() {
                             comp.first = (run.y, run.x0);
                         }
-                        comp.starts.push(comp.f.len());
+                        comp.starts.push(comp.filtered.len());
                         comp.runs.push(run);
-                        comp.f.extend_from_slice(&d.f[off..off + len]);
+                        comp.filtered.extend_from_slice(&d.filtered[off..off + len]);
                         open_px += len;
-                        comp.r.extend_from_slice(&d.r[off..off + len]);
+                        comp.values.extend_from_slice(&d.values[off..off + len]);
                         if per_pixel {
-                            comp.s.extend_from_slice(&d.s[off..off + len]);
+                            comp.field.extend_from_slice(&d.field[off..off + len]);
                         }
                         off += len;
-                        comp.sat.extend(
-                            d.sat
+                        comp.saturated.extend(
+                            d.saturated
                                 .iter()
                                 .filter(|&&sx| sx >= x0 && sx < x)
                                 .map(|&sx| y * w + sx),
@@ -946,9 +1165,14 @@ pub fn extract_streaming_to(
                             {
                                 let done = open.complete(c);
                                 open_px -= done.npix();
-                                finish(done, &mut pending, &mut waiting, &mut segments)?;
+                                batch.add(done, p.minarea);
                             }
                         }
+                    }
+                    if batch.pixels >= BATCH_PIXELS {
+                        let measuring = Instant::now();
+                        flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;
+                        t_meas += measuring.elapsed().as_secs_f64();
                     }
                     // Merges during this row may have moved components.
                     for item in current.iter_mut() {
@@ -962,25 +1186,21 @@ pub fn extract_streaming_to(
                             .flatten()
                             .max_by_key(|c| c.npix())
                             .expect("pixels are held by open objects");
-                        return Err(Error::InvalidParam {
-                            name: "--memory-limit",
-                            value: format!("{cap} detected pixels in objects not complete yet"),
-                            reason: format!(
-                                "at row {y} they hold {open_px}; the largest starts at row {} and \
-                                 has {} pixels so far. An object this large often means a \
-                                 threshold near the noise or a bad background: raise the \
-                                 detection threshold, or the memory limit",
-                                big.first.0,
-                                big.npix()
-                            ),
+                        return Err(Error::ObjectTooLarge {
+                            limit: cap,
+                            row: y,
+                            held: open_px,
+                            first_row: big.first.0,
+                            pixels: big.npix(),
                         });
                     }
                     prev = current;
                     max_open = max_open.max(open.live());
-                    max_held = max_held.max(pending.len() + waiting.held.len());
+                    max_held = max_held.max(pending.len() + waiting.held.len() + batch.comps.len());
                     if !p.clean {
-                        // Objects before every open component's first pixel and the next row.
-                        let bound = open.first_key().min((y as u32 + 1, 0));
+                        // Objects before every open or unmeasured component's first
+                        // pixel and the next row.
+                        let bound = open.first_key().min(batch.first).min((y as u32 + 1, 0));
                         while pending.peek().is_some_and(|k| k.0.key < bound) {
                             let Reverse(Keyed { mut obj, id, .. }) = pending.pop().expect("peeked");
                             emitted += 1;
@@ -992,7 +1212,10 @@ pub fn extract_streaming_to(
                         }
                     }
                 }
-
+                t_join += joining.elapsed().as_secs_f64();
+                let measuring = Instant::now();
+                flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;
+                t_meas += measuring.elapsed().as_secs_f64();
                 let _ = recycle_tx.send((raw, bits));
                 progress(Progress {
                     rows_done: y0 + rows,
@@ -1005,15 +1228,26 @@ pub fn extract_streaming_to(
         };
         let result = run();
         drop(rx); // unblocks the reader if the detection stopped early
+        if let Some(handle) = device_thread {
+            gpu_timings = handle.join().ok();
+        }
         result
     })?;
     for c in open.comps.into_iter().flatten() {
-        finish(c, &mut pending, &mut waiting, &mut segments)?;
+        batch.add(c, p.minarea);
     }
+    let measuring = Instant::now();
+    flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;
+    t_meas += measuring.elapsed().as_secs_f64();
+    timings.push(("waiting for strips (reading, GPU detection)", t_wait));
+    timings.push(("subtraction, filtering and thresholding", t_cpu));
+    timings.push(("labelling (joining rows)", t_join));
+    timings.push(("deblending and measurement", t_meas));
+    clock = Instant::now();
     max_held = max_held.max(pending.len() + waiting.held.len());
-    if let Some(mut spill) = waiting.spill {
-        // Cleaning, as the pipeline: in catalog order (by first pixel), the objects
-        // read back from the file, each survivor with its victims merged in index order.
+    if let Some(mut store) = waiting.store {
+        // Cleaning, in catalog order (by first pixel): the objects read back from the
+        // store, each survivor with its victims merged in index order.
         let mut held = waiting.held.into_vec();
         let mut recs = waiting.recs.into_vec();
         // Both lists in catalog order (by first pixel), reordered in place.
@@ -1024,7 +1258,7 @@ pub fn extract_streaming_to(
         let targets = crate::clean::clean_targets_records(&recs, &done, p.clean_param);
         drop((recs, done));
         // Victims by their target, in index order (a few percent of the objects).
-        let victims = crate::pipeline::victims_of(&targets);
+        let victims = crate::clean::victims_of(&targets);
         let mut number = vec![0u32; targets.len()];
         let mut next = 0u32;
         for (i, &t) in targets.iter().enumerate() {
@@ -1044,9 +1278,9 @@ pub fn extract_streaming_to(
             if targets[t] != t {
                 continue;
             }
-            let mut obj = spill.get(k.slot)?;
+            let mut obj = store.take(k.slot)?;
             while vi < victims.len() && victims[vi].0 == t {
-                let victim = spill.get(held[victims[vi].1].slot)?;
+                let victim = store.take(held[victims[vi].1].slot)?;
                 crate::clean::merge_into(&mut obj, &victim, p.mag_zeropoint);
                 vi += 1;
             }
@@ -1054,6 +1288,7 @@ pub fn extract_streaming_to(
             emitted += 1;
             emit(obj)?;
         }
+        lap(&mut timings, &mut clock, "cleaning");
     } else {
         // The rest in whole-image order (by first pixel), sorted in the heap's own
         // buffer.
@@ -1074,6 +1309,15 @@ pub fn extract_streaming_to(
     } else {
         std::mem::size_of::<Reverse<Keyed>>()
     };
+    if let Some(gt) = gpu_timings {
+        timings.push(("GPU stage: upload", gt.upload));
+        timings.push(("GPU stage: filter + labelling", gt.filter_and_label));
+        timings.push((
+            "GPU stage: compaction + readback",
+            gt.compaction_and_readback,
+        ));
+        timings.push(("GPU stage: strips", gt.strips as f64));
+    }
     Ok(StreamSummary {
         background,
         objects: emitted,
@@ -1081,7 +1325,79 @@ pub fn extract_streaming_to(
         max_held,
         max_held_bytes: max_held * per_object,
         invalid_spread,
+        timings,
+        subtracted,
     })
+}
+
+/// Adds the time since `clock` to `timings` under `name` and restarts the clock.
+fn lap(timings: &mut Vec<(&'static str, f64)>, clock: &mut Instant, name: &'static str) {
+    timings.push((name, clock.elapsed().as_secs_f64()));
+    *clock = Instant::now();
+}
+
+/// A strip as read: the raw rows with the halo, their mask flags, the strip rows'
+/// threshold-image values and the noise map's rows with the halo.
+struct StripRows {
+    raw: Vec<f32>,
+    mask: Option<Vec<bool>>,
+    thresholds: Option<Vec<f32>>,
+    noise: Option<Vec<f32>>,
+}
+
+/// What the device found in a strip: its detected pixels, and the per-pixel values
+/// objects carry for the strip rows.
+struct DeviceDetections {
+    pixels: Vec<crate::gpu::DetectedPixel>,
+    field: Vec<f32>,
+}
+
+/// A strip on its way to the row joining: what was read and, on the GPU backend, what
+/// the device detected in it.
+struct Stage {
+    strip: StripRows,
+    device: Option<DeviceDetections>,
+}
+
+/// The detection threshold of a strip's rows: one constant, or one per pixel of the
+/// strip rows.
+struct RowThresholds<'a> {
+    constant: f32,
+    per_pixel: Option<&'a [f32]>,
+}
+
+/// Completed components waiting to be deblended and measured.
+struct Batch {
+    comps: Vec<Comp>,
+    pixels: usize,
+    /// The smallest first pixel among them (no object made from them can come before).
+    first: (u32, u32),
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch {
+            comps: Vec::new(),
+            pixels: 0,
+            first: (u32::MAX, u32::MAX),
+        }
+    }
+}
+
+impl Batch {
+    /// Adds a completed component (components smaller than `minarea` are dropped).
+    fn add(&mut self, c: Comp, minarea: usize) {
+        if c.npix() >= minarea {
+            self.pixels += c.npix();
+            self.first = self.first.min(c.first);
+            self.comps.push(c);
+        }
+    }
+    fn take(&mut self) -> Vec<Comp> {
+        self.pixels = 0;
+        self.first = (u32::MAX, u32::MAX);
+        std::mem::take(&mut self.comps)
+    }
 }
 
 /// For strip rows `y0..y0 + rows` with per-pixel thresholds: the values objects carry
@@ -1121,12 +1437,13 @@ fn strip_thresholds<'a>(mode: PixelMode, field: &'a [f32], thr: &'a [f32]) -> &'
     }
 }
 
-/// Objects waiting for cleaning: what cleaning reads of each, the objects on disk.
+/// Objects waiting for cleaning: what cleaning reads of each, and the objects (on
+/// disk in streamed runs).
 struct Waiting {
     held: Chunked<Held>,
     /// What cleaning reads of each object, in the order of `held`.
     recs: Chunked<CleanRecord>,
-    spill: Option<crate::spill::ObjectSpill>,
+    store: Option<ObjectStore>,
 }
 
 /// A list grown in chunks of fixed size: no reallocation copies the whole list and at
@@ -1239,20 +1556,66 @@ impl Ord for Keyed {
 #[derive(Default)]
 struct RowDetections {
     runs: Vec<(usize, usize)>,
-    f: Vec<f32>,
-    r: Vec<f32>,
-    /// The per-pixel field at each detected pixel (see `Comp::s`).
-    s: Vec<f32>,
-    sat: Vec<usize>,
+    filtered: Vec<f32>,
+    values: Vec<f32>,
+    /// The per-pixel field at each detected pixel (see `Comp::field`).
+    field: Vec<f32>,
+    saturated: Vec<usize>,
 }
 
 impl RowDetections {
     fn clear(&mut self) {
         self.runs.clear();
-        self.f.clear();
-        self.r.clear();
-        self.s.clear();
-        self.sat.clear();
+        self.filtered.clear();
+        self.values.clear();
+        self.field.clear();
+        self.saturated.clear();
+    }
+
+    /// Detects the pixels of one row: valid (the subtracted value `sub` is not NaN),
+    /// not masked, and filtered value above the threshold (a NaN filtered value, next
+    /// to an invalid pixel, is not). `base` is the row's offset in the strip rows'
+    /// per-pixel thresholds and `fields`; `saturated` the row's saturated columns.
+    #[allow(clippy::too_many_arguments)]
+    fn detect_row(
+        &mut self,
+        filtered: &[f32],
+        sub: &[f32],
+        mask: Option<&[bool]>,
+        thresholds: &RowThresholds,
+        base: usize,
+        fields: Option<&[f32]>,
+        saturated: &[usize],
+    ) {
+        let w = filtered.len();
+        let on = |x: usize| {
+            !sub[x].is_nan()
+                && !mask.is_some_and(|m| m[x])
+                && filtered[x]
+                    > match thresholds.per_pixel {
+                        Some(t) => t[base + x],
+                        None => thresholds.constant,
+                    }
+        };
+        let mut x = 0usize;
+        while x < w {
+            if !on(x) {
+                x += 1;
+                continue;
+            }
+            let x0 = x;
+            while x < w && on(x) {
+                x += 1;
+            }
+            self.runs.push((x0, x));
+            self.filtered.extend_from_slice(&filtered[x0..x]);
+            self.values.extend_from_slice(&sub[x0..x]);
+            if let Some(f) = fields {
+                self.field.extend_from_slice(&f[base + x0..base + x]);
+            }
+            self.saturated
+                .extend(saturated.iter().filter(|&&sx| sx >= x0 && sx < x));
+        }
     }
 }
 
@@ -1333,10 +1696,7 @@ impl Open {
     }
 }
 
-/// Deblends and measures a completed component, exactly as the whole-image pipeline
-/// does; returns each object with its sort key (first pixel).
-#[allow(clippy::too_many_arguments)]
-/// How the thresholds vary over the image in a streamed run.
+/// How the thresholds vary over the image.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum PixelMode {
     /// Constant detection and analysis thresholds.
@@ -1350,8 +1710,17 @@ enum PixelMode {
     Matched(Option<f32>),
 }
 
-/// `thresholds`: the detection and analysis thresholds and how they vary: with the
-/// RMS map or a threshold image the component carries the per-pixel values.
+/// An object made from a completed component: its sort key (first pixel), its
+/// measurements and its runs.
+struct Measured {
+    key: (u32, u32),
+    object: Object,
+    runs: Vec<Run>,
+}
+
+/// Deblends and measures a completed component. `thresholds`: the detection and
+/// analysis thresholds and how they vary: with the RMS map or a threshold image the
+/// component carries the per-pixel values (`Comp::field`).
 fn measure_component(
     c: Comp,
     w: usize,
@@ -1359,95 +1728,101 @@ fn measure_component(
     (t_detect, t_analysis, mode): (f32, f32, PixelMode),
     g: f32,
     p: &crate::params::ExtractParams,
-) -> Vec<((u32, u32), Object, Vec<Run>)> {
+) -> Vec<Measured> {
     // Runs (and their values) in raster order.
     let mut order: Vec<usize> = (0..c.runs.len()).collect();
     order.sort_by_key(|&i| (c.runs[i].y, c.runs[i].x0));
+    let n = c.filtered.len();
     let mut runs = Vec::with_capacity(c.runs.len());
-    let mut f = Vec::with_capacity(c.f.len());
-    let mut r = Vec::with_capacity(c.r.len());
-    let mut rms: HashMap<usize, f32> = HashMap::new();
+    let mut filtered = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    let per_pixel = mode != PixelMode::Const;
+    let mut field = Vec::with_capacity(if per_pixel { n } else { 0 });
     for &i in &order {
         let run = c.runs[i];
         let s = c.starts[i];
         runs.push(run);
-        f.extend_from_slice(&c.f[s..s + run.len()]);
-        r.extend_from_slice(&c.r[s..s + run.len()]);
-        if mode != PixelMode::Const {
-            for (k, x) in (run.x0..run.x1).enumerate() {
-                rms.insert(run.y as usize * w + x as usize, c.s[s + k]);
-            }
+        filtered.extend_from_slice(&c.filtered[s..s + run.len()]);
+        values.extend_from_slice(&c.values[s..s + run.len()]);
+        if per_pixel {
+            field.extend_from_slice(&c.field[s..s + run.len()]);
         }
     }
-    let mut sat = c.sat;
+    let mut sat = c.saturated;
     sat.sort_unstable();
-    let mut px = Vec::with_capacity(f.len());
+    let mut px = Vec::with_capacity(n);
     for run in &runs {
         for x in run.x0..run.x1 {
             let k = px.len();
             px.push(Pixel {
                 x,
                 y: run.y,
-                c: f[k],
-                v: r[k],
+                c: filtered[k],
+                v: values[k],
             });
         }
     }
     let first = runs[0].y as u64 * w as u64 + runs[0].x0 as u64;
-    let sparse = |k: f32| PixelField::Sparse { k, values: &rms };
-    let (noise, thresh, analysis_thresh) = match mode {
-        PixelMode::ThresholdImage => (PixelField::Const(g), sparse(1.0), sparse(1.0)),
-        PixelMode::Matched(ka) => (
-            sparse(1.0),
-            PixelField::Const(t_detect),
-            match ka {
-                Some(k) => sparse(k),
-                None => PixelField::Const(t_analysis),
-            },
-        ),
-        PixelMode::RmsMap(kd, ka) => (sparse(1.0), sparse(kd), sparse(ka)),
-        PixelMode::Const => (
-            PixelField::Const(g),
-            PixelField::Const(t_detect),
-            PixelField::Const(t_analysis),
-        ),
+    // The object's mean detection threshold (pixels in raster order), for deblending.
+    let scaled = |k: f32, values: &[f32]| -> f64 {
+        values.iter().map(|&v| (k * v) as f64).sum::<f64>() / values.len() as f64
     };
-    // The object's mean threshold (pixels in raster order), as the pipeline's deblending.
     let t0 = match mode {
-        PixelMode::Matched(_) => t_detect as f64,
-        PixelMode::RmsMap(..) | PixelMode::ThresholdImage => {
-            let sum: f64 = px
-                .iter()
-                .map(|q| thresh.at(q.y as usize * w + q.x as usize) as f64)
-                .sum();
-            sum / px.len() as f64
-        }
-        PixelMode::Const => t_detect as f64,
-    };
-    let inp = MeasureInput {
-        saturated: &sat,
-        sub: None,
-        width: w,
-        height: h,
-        filtered: None,
-        noise,
-        thresh,
-        analysis_thresh,
-        gain: p.gain,
-        mag_zeropoint: p.mag_zeropoint,
-        minarea: p.minarea,
-        with_mthresh: p.clean,
+        PixelMode::Matched(_) | PixelMode::Const => t_detect as f64,
+        PixelMode::RmsMap(kd, _) => scaled(kd, &field),
+        PixelMode::ThresholdImage => scaled(1.0, &field),
     };
     split_object(&px, &runs, first, t0, p)
         .into_iter()
-        .map(|(part_runs, idx, centre, merged)| {
-            let pf: Vec<f32> = idx.iter().map(|&i| px[i].c).collect();
-            let pr: Vec<f32> = idx.iter().map(|&i| px[i].v).collect();
-            let mut o = measure_object(&part_runs, &pf, &pr, centre, &inp);
-            if merged {
-                o.flags |= crate::measure::flags::MERGED;
+        .map(|part| {
+            let pf: Vec<f32> = part.pixels.iter().map(|&i| px[i].c).collect();
+            let pr: Vec<f32> = part.pixels.iter().map(|&i| px[i].v).collect();
+            let ps: Vec<f32> = if per_pixel {
+                part.pixels.iter().map(|&i| field[i]).collect()
+            } else {
+                Vec::new()
+            };
+            let per = |k: f32| PixelField::PerPixel { k, values: &ps };
+            let (noise, thresh, analysis_thresh) = match mode {
+                PixelMode::ThresholdImage => (PixelField::Const(g), per(1.0), per(1.0)),
+                PixelMode::Matched(ka) => (
+                    per(1.0),
+                    PixelField::Const(t_detect),
+                    match ka {
+                        Some(k) => per(k),
+                        None => PixelField::Const(t_analysis),
+                    },
+                ),
+                PixelMode::RmsMap(kd, ka) => (per(1.0), per(kd), per(ka)),
+                PixelMode::Const => (
+                    PixelField::Const(g),
+                    PixelField::Const(t_detect),
+                    PixelField::Const(t_analysis),
+                ),
+            };
+            let inp = MeasureInput {
+                saturated: &sat,
+                sub: None,
+                width: w,
+                height: h,
+                filtered: None,
+                noise,
+                thresh,
+                analysis_thresh,
+                gain: p.gain,
+                mag_zeropoint: p.mag_zeropoint,
+                minarea: p.minarea,
+                with_mthresh: p.clean,
+            };
+            let mut object = measure_object(&part.runs, &pf, &pr, part.centre, &inp);
+            if part.centre.is_some() {
+                object.flags |= crate::measure::flags::MERGED;
             }
-            ((part_runs[0].y, part_runs[0].x0), o, part_runs)
+            Measured {
+                key: (part.runs[0].y, part.runs[0].x0),
+                object,
+                runs: part.runs,
+            }
         })
         .collect()
 }

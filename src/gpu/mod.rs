@@ -10,12 +10,16 @@
 //! into the same [`Segmentation`] the CPU path builds: components are rooted at their
 //! smallest pixel index on both paths, so numbering and catalog are identical.
 //!
-//! The raw image is uploaded and the background subtracted on the device
-//! (shaders/subtract.wgsl) from the spline's per-row nodes and per-column weights,
-//! which the CPU computes from the mesh grid; the compaction returns each detected
-//! pixel's filtered and unfiltered values and a saturation bit, so the CPU never
-//! builds the subtracted image. The mesh statistics, the mesh-grid spline and the
-//! measurement run on the CPU.
+//! The mesh statistics run on the device where it has f64 in shaders
+//! (shaders/meshstats.wgsl; on the CPU otherwise). The raw rows are uploaded and the
+//! background subtracted on the device (shaders/subtract.wgsl) from the spline's
+//! per-row nodes and per-column weights, which the CPU computes from the mesh grid;
+//! the compaction returns each detected pixel's filtered and unfiltered values and a
+//! saturation bit, so the CPU never builds the subtracted image. The mesh-grid
+//! spline, the joining of rows into objects, deblending and measurement run on the
+//! CPU. The pipeline ([`crate::stream::scan`]) hands the device one strip at a time
+//! ([`GpuContext::strips`]); [`GpuContext::detect`] labels a whole image with
+//! union-find on the device (benchmarks, and the labelling tests).
 
 use crate::background::{clip_cuts, Background, MeshStat, Quantisation};
 use crate::error::{Error, Result};
@@ -1118,12 +1122,13 @@ impl GpuContext {
             )),
         };
         let halo = kernel.height() / 2;
-        let rows = self
+        let mut rows = self
             .strip_rows_for(width, height, halo, nodes_len, strip_rows)
             .map_err(unwrap)?;
         let (ci, cw) = background.column_table();
-        let bufs = self
-            .strip_buffers(
+        // Out of device memory for the strips: halve them and retry (down to 16 rows).
+        let bufs = loop {
+            match self.strip_buffers(
                 width,
                 height,
                 rows,
@@ -1133,8 +1138,18 @@ impl GpuContext {
                 has_mask,
                 (&ci, &cw),
                 None,
-            )
-            .map_err(unwrap)?;
+            ) {
+                Err(Failure::OutOfMemory { rows: r, message }) if r <= 16 => {
+                    return Err(Error::Backend(format!(
+                        "the GPU is out of memory even for strips of {r} rows x {width} pixels: \
+                         {message}; use --backend cpu"
+                    )))
+                }
+                Err(Failure::OutOfMemory { rows: r, .. }) => rows = r / 2,
+                Err(other) => return Err(unwrap(other)),
+                Ok(b) => break b,
+            }
+        };
         Ok(GpuStrips {
             ctx: self,
             bufs,

@@ -400,7 +400,7 @@ fn remove_all_temps() -> std::sync::MutexGuard<'static, State> {
 pub fn install_signal_cleanup() -> Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-        .map_err(|e| Error::Backend(format!("cannot install the signal handlers: {e}")))?;
+        .map_err(|e| Error::System(format!("cannot install the signal handlers: {e}")))?;
     std::thread::Builder::new()
         .name("skysift-signals".into())
         .spawn(move || {
@@ -424,7 +424,7 @@ pub fn install_signal_cleanup() -> Result<()> {
                 };
             }
         })
-        .map_err(|e| Error::Backend(format!("cannot start the signal thread: {e}")))?;
+        .map_err(|e| Error::System(format!("cannot start the signal thread: {e}")))?;
     Ok(())
 }
 

@@ -643,7 +643,7 @@ fn an_object_larger_than_the_pixel_cap_stops_the_run_with_a_clear_error() {
     };
     let err = run(biggest / 2).unwrap_err().to_string();
     assert!(
-        err.contains("--memory-limit") && err.contains("raise the detection threshold"),
+        err.contains("the memory limit allows") && err.contains("raise the detection threshold"),
         "{err}"
     );
     assert_eq!(run(biggest + 100).unwrap(), whole.catalog.objects);

@@ -1,0 +1,890 @@
+//! The command's job, shared by the `skysift` binary and any front end that runs it:
+//! images to catalogs, check images, DS9 regions and pictures on disk. Each image is
+//! extracted whole or streamed (as the settings and the machine's free memory say),
+//! its outputs are checked before any work and put in place together after it
+//! ([`crate::io::output`]), and what happened is said on standard error.
+
+use crate::io::catalog::CatalogFormat;
+use crate::{catalog, checkimage, io, Extractor, Inputs, Mask, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A line on standard error that never panics (a closed or full stderr is ignored).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// The same without the newline (progress lines).
+macro_rules! say_inline {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// What the command was asked to do: its options, each already checked against its
+/// meaning (the binary's `cli` module builds it; SExtractor's names in the comments).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The images (FITS, `file.fits[ext]`, or TIFF).
+    pub images: Vec<String>,
+    /// The catalog (one image) or the folder of catalogs (several); CATALOG_NAME.
+    pub output: Option<PathBuf>,
+    /// CATALOG_TYPE, overriding the output's extension.
+    pub catalog_type: Option<CatalogFormat>,
+    /// The catalog columns (PARAMETERS_NAME's list); empty for the default set.
+    pub params: Vec<String>,
+    /// CHECKIMAGE_TYPE:CHECKIMAGE_NAME pairs, as `TYPE:PATH`.
+    pub check_images: Vec<String>,
+    /// A folder for the pictures (PNG).
+    pub png_dir: Option<PathBuf>,
+    /// A DS9 region file of the objects' ellipses.
+    pub regions: Option<PathBuf>,
+    /// A mask image and the value above which its pixels are bad.
+    pub mask: Option<String>,
+    pub mask_thresh: f64,
+    /// A per-pixel threshold image (ADU above the background).
+    pub threshold_image: Option<String>,
+    /// The noise (RMS) map of the matched filter.
+    pub noise_image: Option<String>,
+    /// The filter file read (FILTER_NAME), an input the outputs must not replace.
+    pub filter_file: Option<PathBuf>,
+    /// Streaming: strip height, or a memory limit (MiB) the strips are cut to.
+    pub stream_rows: Option<usize>,
+    pub memory_limit: Option<f64>,
+    /// No summary lines, notices or progress.
+    pub quiet: bool,
+    /// Per-stage times on standard error.
+    pub timings: bool,
+}
+
+impl Settings {
+    /// The catalog format for `path`: [`Settings::catalog_type`], else the extension.
+    pub fn catalog_format_for(&self, path: &Path) -> CatalogFormat {
+        self.catalog_type
+            .unwrap_or_else(|| CatalogFormat::from_path(path))
+    }
+}
+
+/// A FITS file opened for reading row by row, if named.
+fn open_rows(path: &Option<String>) -> Result<Option<io::fits::FitsRows>> {
+    path.as_deref().map(io::fits::FitsRows::open).transpose()
+}
+
+/// A side image read row by row whose values are checked as they come (a noise map
+/// must be positive, a threshold image non-negative).
+struct CheckedRows {
+    rows: io::fits::FitsRows,
+    path: PathBuf,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+}
+
+impl crate::stream::RowSource for CheckedRows {
+    fn width(&self) -> usize {
+        self.rows.width()
+    }
+    fn height(&self) -> usize {
+        self.rows.height()
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> crate::Result<()> {
+        self.rows.read_rows(y0, n, out)?;
+        crate::image::check_values(&self.path, self.what, self.rule, out, self.rows.width(), y0)
+    }
+}
+
+/// [`open_rows`] with the values checked.
+fn open_checked(
+    path: &Option<String>,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+) -> Result<Option<CheckedRows>> {
+    Ok(open_rows(path)?.map(|rows| CheckedRows {
+        rows,
+        path: io::fits::file_of(path.as_deref().unwrap_or_default()),
+        what,
+        rule,
+    }))
+}
+
+/// A whole side image, read and its values checked.
+fn read_checked(
+    path: &str,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+) -> Result<crate::Image> {
+    let img = io::read_image(path)?;
+    crate::image::check_values(
+        &io::fits::file_of(path),
+        what,
+        rule,
+        img.data(),
+        img.width(),
+        0,
+    )?;
+    Ok(img)
+}
+
+/// Streams one FITS image from disk (bounded memory) and writes its catalog, its
+/// DS9 regions and its check images (after the run, reading the image again).
+#[allow(clippy::too_many_arguments)]
+fn stream_one(
+    cli: &Settings,
+    extractor: &Extractor,
+    job: &Job,
+    cols: &[&'static catalog::Column],
+    checks: &[checkimage::CheckImage],
+    k: usize,
+    n: usize,
+    auto_limit: Option<f64>,
+) -> Result<Option<String>> {
+    let start = Instant::now();
+    let mut rows = io::fits::FitsRows::open(&job.image)?;
+    let w = crate::stream::RowSource::width(&rows);
+    let varying = cli.threshold_image.is_some()
+        || (extractor.extract.rms_source == crate::RmsSource::Map
+            && extractor.extract.thresh_type == crate::ThreshType::Relative);
+    let limit = cli.memory_limit.or(auto_limit);
+    let plan = crate::plan::Plan::new(extractor, w, varying, cli.stream_rows, limit).map_err(|small| {
+        let (need, mib) = (small.need(), limit.unwrap_or_default());
+        if cli.memory_limit.is_none() {
+            crate::Error::Input {
+                path: io::fits::file_of(&job.image),
+                reason: format!(
+                    "the image is {w} pixels wide: one row strip needs {need} MiB, more than the \
+                     {mib:.0} MiB this machine's free memory allows; free memory or give \
+                     --memory-limit {need}"
+                ),
+            }
+        } else {
+            crate::Error::InvalidParam {
+                name: "--memory-limit",
+                value: format!("{mib}"),
+                reason: format!(
+                    "too small to hold one strip of this {w}-pixel-wide image; give at least {need} MiB"
+                ),
+            }
+        }
+    })?;
+    let strip_rows = plan.strip_rows;
+    let max_open_pixels = plan.max_open_pixels;
+    // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
+    use std::io::IsTerminal as _;
+    let show = !cli.quiet && std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    // Each pass's rate from when the previous pass ended (the first report of a pass
+    // comes after its first block).
+    let (mut pass, mut pass_start, mut ended) = (0u8, Instant::now(), Instant::now());
+    let mut report = |p: crate::stream::Progress| {
+        if p.pass != pass {
+            (pass, pass_start) = (p.pass, ended);
+        }
+        if p.rows_done == p.rows {
+            ended = Instant::now();
+        }
+        if !show || (last.elapsed().as_secs_f64() < 0.5 && p.rows_done < p.rows) {
+            return;
+        }
+        last = Instant::now();
+        let secs = pass_start.elapsed().as_secs_f64().max(1e-9);
+        let rate = (p.rows_done * w) as f64 / secs / 1e6;
+        let what = match p.pass {
+            1 => "background",
+            2 => "detection",
+            _ => "check images",
+        };
+        say_inline!(
+            "\rskysift: {what} pass, row {}/{} ({:.0}%), {} objects, {rate:.0} Mpix/s   ",
+            p.rows_done,
+            p.rows,
+            100.0 * p.rows_done as f64 / p.rows as f64,
+            p.objects
+        );
+        if p.pass >= 2 && p.rows_done == p.rows {
+            say!();
+        }
+    };
+    let mut mask_rows = open_rows(&cli.mask)?;
+    let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
+        rows: r,
+        thresh: cli.mask_thresh as f32,
+    });
+    // Objects go to the catalog file as they become final (all at the end with
+    // cleaning, which needs every object); an error leaves no partial file.
+    let mut writer =
+        io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
+    use crate::image::ValueRule;
+    let mut thresh_rows = open_checked(
+        &cli.threshold_image,
+        "threshold image",
+        ValueRule::NonNegative,
+    )?;
+    let mut noise_rows = open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
+    let shape = (w, crate::stream::RowSource::height(&rows));
+    for (what, name, side) in [
+        (
+            "threshold image",
+            &cli.threshold_image,
+            thresh_rows.as_ref(),
+        ),
+        ("noise image", &cli.noise_image, noise_rows.as_ref()),
+    ] {
+        if let Some(r) = side {
+            use crate::stream::RowSource;
+            if (r.width(), r.height()) != shape {
+                return Err(crate::Error::Mismatch(format!(
+                    "the {what} {} is {}x{} but the image {} is {}x{}: they must have the same shape",
+                    name.as_deref().unwrap_or_default(),
+                    r.width(),
+                    r.height(),
+                    job.image,
+                    shape.0,
+                    shape.1
+                )));
+            }
+        }
+    }
+    let h = crate::stream::RowSource::height(&rows);
+    // Check images are written after the run in blocks of rows (holding about as
+    // much as a strip: subtracted, filtered, map and segmentation rows).
+    let check_rows = plan.check_rows;
+    let out_dir = match job.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut spills = checkimage::StreamedChecks::new(checks, (w, h), check_rows, &out_dir)?;
+    let mut regions = match &cli.regions {
+        Some(r) => Some(io::regions::RegionWriter::create(r)?),
+        None => None,
+    };
+    let checkimage::StreamedChecks {
+        segments: spill_segments,
+        outlines: spill_outlines,
+        ..
+    } = &mut spills;
+    let result = crate::stream::extract_streaming_to(
+        &mut rows,
+        mask,
+        crate::stream::Beside {
+            threshold: thresh_rows
+                .as_mut()
+                .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
+            noise: noise_rows
+                .as_mut()
+                .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
+            segments: spill_segments.as_mut(),
+            max_open_pixels,
+            temp_dir: Some(&out_dir),
+        },
+        extractor,
+        strip_rows,
+        &mut report,
+        &mut |o| {
+            writer.write(&o)?;
+            if let Some(r) = regions.as_mut() {
+                r.write(&o)?;
+            }
+            checkimage::add_outline(spill_outlines, &o, w, h)
+        },
+    )?;
+    writer.finish()?;
+    if let Some(r) = regions {
+        r.finish()?;
+    }
+    if !checks.is_empty() {
+        let t = Instant::now();
+        let mut image = io::fits::FitsRows::open(&job.image)?;
+        let mut mask_rows = open_rows(&cli.mask)?;
+        let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
+            rows: r,
+            thresh: cli.mask_thresh as f32,
+        });
+        let objects = result.objects;
+        checkimage::write_streamed(
+            checks,
+            &mut image,
+            mask,
+            &result.background,
+            extractor,
+            &mut spills,
+            &mut |rows_done, rows| {
+                report(crate::stream::Progress {
+                    rows_done,
+                    rows,
+                    pass: 3,
+                    objects,
+                })
+            },
+        )?;
+        if cli.timings {
+            say!(
+                "{:>32}: {:8.4} s",
+                "check images (second read)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let (invalid, spread) = result.invalid_spread;
+    if let (false, Some(n)) = (
+        cli.quiet,
+        crate::convolve::invalid_spread_notice(&job.image, invalid, spread, (w * h) as u64),
+    ) {
+        say!("{n}");
+    }
+    // Cleaning keeps what it reads of every measured object until the end (the objects
+    // wait on disk): say so when that grew large next to the memory limit.
+    if let (Some(mib), true, false) = (
+        cli.memory_limit.or(auto_limit),
+        extractor.extract.clean,
+        cli.quiet,
+    ) {
+        let held = result.max_held_bytes as f64 / 1048576.0;
+        if held > 0.25 * mib {
+            say!(
+                "skysift: {} objects waited for cleaning ({held:.0} MiB next to --memory-limit {mib:.0}); \
+                 --no-clean writes objects as they come",
+                result.max_held
+            );
+        }
+    }
+    if cli.timings {
+        say!("{:>32}: {strip_rows} rows", "strip height");
+        say!("{:>32}: {}", "most open objects", result.max_open);
+        say!("{:>32}: {}", "most objects held", result.max_held);
+        if let Some(ctx) = &extractor.gpu {
+            for (pass, t) in ctx.take_kernel_times() {
+                say!("{:>32}: {t:8.4} s", crate::gpu::kernel_label(pass));
+            }
+        }
+        if let Some(peak) = peak_rss_mib() {
+            say!("{:>32}: {peak:.1} MiB", "peak resident memory");
+        }
+    }
+    Ok((!cli.quiet).then(|| {
+        format!(
+            "skysift: {}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
+            counter(k, n),
+            result.objects,
+            job.image,
+            job.output.display(),
+            start.elapsed().as_secs_f64(),
+            backend_name(extractor)
+        )
+    }))
+}
+
+/// The pixel count of a FITS image from its header (None for TIFF or unreadable).
+fn image_pixels(image: &str) -> Option<f64> {
+    if io::is_tiff(image) {
+        return None;
+    }
+    let rows = io::fits::FitsRows::open(image).ok()?;
+    Some((crate::stream::RowSource::width(&rows) * crate::stream::RowSource::height(&rows)) as f64)
+}
+
+/// Where the run happened, for the summary line.
+fn backend_name(extractor: &Extractor) -> String {
+    match &extractor.gpu {
+        Some(g) => format!("GPU: {}", g.adapter_name()),
+        None => "CPU".to_string(),
+    }
+}
+
+/// "[k/n] " before a summary line when several images are processed.
+fn counter(k: usize, n: usize) -> String {
+    if n > 1 {
+        format!("[{}/{n}] ", k + 1)
+    } else {
+        String::new()
+    }
+}
+
+/// The process's peak resident memory in MiB (Linux: VmHWM in /proc/self/status).
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// One image to process and where its catalog goes.
+struct Job {
+    image: String,
+    output: PathBuf,
+}
+
+/// The images and their catalogs: one image → the -o path; several images → one
+/// catalog per image in the -o folder, named after the image.
+fn jobs(cli: &Settings) -> Result<Vec<Job>> {
+    let output = cli
+        .output
+        .clone()
+        .ok_or_else(|| crate::Error::InvalidParam {
+            name: "-o",
+            value: String::new(),
+            reason: "an output catalog (or folder, for several images) is required".into(),
+        })?;
+    if cli.images.is_empty() {
+        return Err(crate::Error::InvalidParam {
+            name: "IMAGE",
+            value: String::new(),
+            reason: "give at least one image".into(),
+        });
+    }
+    let to_dir = cli.images.len() > 1 || output.is_dir() || output.to_string_lossy().ends_with('/');
+    if !to_dir {
+        return Ok(vec![Job {
+            image: cli.images[0].clone(),
+            output,
+        }]);
+    }
+    if !output.is_dir() {
+        io::output::create_folder(&output).map_err(|e| crate::Error::Output {
+            path: output.clone(),
+            reason: format!("cannot create the catalog folder: {e}"),
+        })?;
+    }
+    let ext = match cli.catalog_type {
+        Some(CatalogFormat::Csv) => "csv",
+        Some(CatalogFormat::AsciiHead) => "cat",
+        Some(CatalogFormat::Fits) | None => "fits",
+    };
+    let mut seen = std::collections::HashSet::new();
+    cli.images
+        .iter()
+        .map(|image| {
+            let base = image.split('[').next().unwrap_or(image);
+            let name = Path::new(base)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = name
+                .trim_end_matches(".gz")
+                .trim_end_matches(".fz")
+                .trim_end_matches(".fits")
+                .trim_end_matches(".fit")
+                .trim_end_matches(".fts")
+                .trim_end_matches(".tiff")
+                .trim_end_matches(".tif")
+                .to_string();
+            if !seen.insert(stem.clone()) {
+                return Err(crate::Error::InvalidParam {
+                    name: "IMAGE",
+                    value: image.clone(),
+                    reason: format!(
+                        "two images would both write {stem}.{ext} into {}",
+                        output.display()
+                    ),
+                });
+            }
+            Ok(Job {
+                image: image.clone(),
+                output: output.join(format!("{stem}.{ext}")),
+            })
+        })
+        .collect()
+}
+
+/// Checks every output before any work: writable, not one of the inputs (by file
+/// identity: links, hard links and other relative paths included), not another output.
+/// Removes the temporaries that killed runs left in the output folders.
+fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) -> Result<()> {
+    use io::output::Role;
+    let image_files: Vec<PathBuf> = cli.images.iter().map(|i| io::fits::file_of(i)).collect();
+    let side = |f: &Option<String>| f.as_deref().map(io::fits::file_of);
+    let (mask, thresh, noise) = (
+        side(&cli.mask),
+        side(&cli.threshold_image),
+        side(&cli.noise_image),
+    );
+    let filter = cli.filter_file.clone();
+    let mut inputs: Vec<Role> = image_files
+        .iter()
+        .map(|p| Role::new("the image", p))
+        .collect();
+    for (what, p) in [
+        ("the mask", &mask),
+        ("the threshold image", &thresh),
+        ("the noise image", &noise),
+        ("the filter file", &filter),
+    ] {
+        if let Some(p) = p {
+            inputs.push(Role::new(what, p));
+        }
+    }
+    let mut outputs: Vec<Role> = jobs
+        .iter()
+        .map(|j| Role::new("the catalog", &j.output))
+        .collect();
+    for c in checks {
+        outputs.push(Role::new(format!("the check image {}", c.name), &c.path));
+    }
+    if let Some(r) = &cli.regions {
+        outputs.push(Role::new("the region file", r));
+    }
+    for o in &outputs {
+        io::check_writable(o.path)?;
+    }
+    io::output::check_paths(&inputs, &outputs)?;
+    // Multi-page TIFFs: the first page is the image.
+    if !cli.quiet {
+        for r in inputs
+            .iter()
+            .filter(|r| io::is_tiff(&r.path.to_string_lossy()))
+        {
+            if let Ok(n @ 2..) = io::tiff::page_count(r.path) {
+                say!(
+                    "skysift: warning: {} ({}) has {n} pages; skysift reads the first only \
+                     (split the file to measure the others)",
+                    r.path.display(),
+                    r.what
+                );
+            }
+        }
+    }
+    let mut folders: Vec<PathBuf> = outputs
+        .iter()
+        .filter_map(|o| std::fs::canonicalize(io::output::folder_of(o.path)).ok())
+        .collect();
+    folders.sort();
+    folders.dedup();
+    for f in folders {
+        let n = io::output::remove_stale_temps(&f);
+        if n > 0 && !cli.quiet {
+            say!(
+                "skysift: removed {n} temporary file(s) that an interrupted run left in {}",
+                f.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the command's job: every image to its catalog, check images, regions and
+/// pictures, whole or streamed as the settings and the machine's memory say.
+pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
+    let jobs = jobs(cli)?;
+    let cols = catalog::select_columns(&cli.params)?;
+    let mut checks = checkimage::parse_all(&cli.check_images)?;
+    if jobs.len() > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
+        return Err(crate::Error::InvalidParam {
+            name: "--check-image",
+            value: format!("{} images", jobs.len()),
+            reason: "check images, --png-dir and --regions name one file each: use them with a single image".into(),
+        });
+    }
+    if let Some(dir) = &cli.png_dir {
+        if !dir.is_dir() {
+            io::output::create_folder(dir).map_err(|e| crate::Error::Output {
+                path: dir.clone(),
+                reason: format!("cannot create the picture folder: {e}"),
+            })?;
+        }
+        checks.extend(checkimage::png_dir(dir));
+    }
+    // Fail on unwritable outputs, and on outputs that would overwrite an input or
+    // each other, before the work, not after it.
+    check_files(cli, &jobs, &checks)?;
+    let mask = match &cli.mask {
+        Some(m) => Some((m.clone(), io::read_image(m)?)),
+        None => None,
+    };
+    use crate::image::ValueRule;
+    let thresh_img = match &cli.threshold_image {
+        Some(t) => Some((
+            t.clone(),
+            read_checked(t, "threshold image", ValueRule::NonNegative)?,
+        )),
+        None => None,
+    };
+    let noise_img = match &cli.noise_image {
+        Some(n) => Some((
+            n.clone(),
+            read_checked(n, "noise image", ValueRule::Positive)?,
+        )),
+        None => None,
+    };
+    let mut extractor = extractor;
+    if let Some(notice) = extractor.prepare()? {
+        if !cli.quiet {
+            say!("{notice}");
+        }
+    }
+    if let (true, Some(ctx)) = (cli.timings, &extractor.gpu) {
+        // Device time per shader, from timestamp queries, in the --timings report.
+        if !ctx.set_profiling(true) {
+            say!("skysift: this GPU has no timestamp queries: no per-shader times");
+        }
+    }
+    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    if streaming {
+        if let Some(c) = checks.iter().find(|c| !c.streamable()) {
+            return Err(crate::Error::InvalidParam {
+                name: "--memory-limit",
+                value: "streaming".into(),
+                reason: format!(
+                    "{} is a picture or a TIFF image, made from the whole image in memory; \
+                     streamed runs (--memory-limit/--stream-rows) write check images as FITS \
+                     (give a .fits name), or leave out --memory-limit/--stream-rows",
+                    c.path.display()
+                ),
+            });
+        }
+        // Streaming reads rows from FITS files; TIFF images are read whole.
+        let rowwise = cli.images.iter().map(|i| ("image", i));
+        let side = [
+            ("threshold image", &cli.threshold_image),
+            ("noise image", &cli.noise_image),
+        ];
+        let side = side
+            .into_iter()
+            .filter_map(|(w, f)| f.as_ref().map(|f| (w, f)));
+        if let Some((what, f)) = rowwise.chain(side).find(|(_, f)| io::is_tiff(f)) {
+            return Err(crate::Error::Input {
+                path: f.into(),
+                reason: format!(
+                    "streaming (--memory-limit/--stream-rows) needs a FITS file, and this {what} \
+                     is a TIFF, which is read whole: convert it to FITS, or leave out \
+                     --memory-limit/--stream-rows"
+                ),
+            });
+        }
+    }
+    let n = jobs.len();
+    // Images too large for this machine's memory are streamed automatically when the
+    // settings allow it (check images in FITS; threshold and noise images in FITS,
+    // which streaming reads row by row), on either backend.
+    let fits_or_none = |f: &Option<String>| f.as_deref().is_none_or(|p| !io::is_tiff(p));
+    let can_stream = checks.iter().all(|c| c.streamable())
+        && fits_or_none(&cli.threshold_image)
+        && fits_or_none(&cli.noise_image);
+    // Which images are streamed, decided up front; the others are read one ahead by a
+    // reader thread while the current one is processed (when two fit in memory), so
+    // that the cores and the GPU are not idle while a file is read.
+    // Each image's size (its FITS header, read once) and the free memory, once, when
+    // whole-image runs may be streamed or read ahead.
+    let sizes_needed = !streaming && (can_stream || n > 1);
+    let avail = sizes_needed.then(io::mem_available).flatten();
+    let pixels: Vec<Option<f64>> = jobs
+        .iter()
+        .map(|job| sizes_needed.then(|| image_pixels(&job.image)).flatten())
+        .collect();
+    let auto: Vec<Option<f64>> = pixels
+        .iter()
+        .map(|&px| match (can_stream, px, avail) {
+            (true, Some(px), Some(avail)) if !streaming => {
+                crate::plan::auto_memory_limit(px, avail)
+            }
+            _ => None,
+        })
+        .collect();
+    let whole: Vec<usize> = (0..n)
+        .filter(|&k| !streaming && auto[k].is_none())
+        .collect();
+    // Reading competes with the extraction for the cores: measured on 2 cores, reading
+    // ahead made 4 images of 8192² 10% slower with both cores extracting and 8% faster
+    // with one (docs/benchmarks.md); so only with a GPU or at least 4 cores.
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let read_ahead = whole.len() > 1
+        && (extractor.gpu.is_some() || cores >= 4)
+        && crate::plan::can_read_ahead(whole.iter().map(|&k| pixels[k]), avail);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(crate::Result<crate::Image>, f64)>(0);
+        if read_ahead {
+            let (jobs, whole) = (&jobs, &whole);
+            scope.spawn(move || {
+                for &k in whole {
+                    let t = Instant::now();
+                    let r = io::read_image(&jobs[k].image);
+                    let failed = r.is_err();
+                    if tx.send((r, t.elapsed().as_secs_f64())).is_err() || failed {
+                        break; // the run stopped, or will stop at this image
+                    }
+                }
+            });
+        }
+        let result = run_jobs(
+            cli,
+            &extractor,
+            &jobs,
+            &cols,
+            &checks,
+            (&mask, &thresh_img, &noise_img),
+            &auto,
+            read_ahead.then_some(&rx),
+        );
+        drop(rx); // unblocks the reader if the run stopped early
+        result
+    })?;
+    // Leave the GPU context to process exit instead of tearing the device down here:
+    // under load, Mesa's lavapipe corrupted the heap while destroying its device in
+    // about 1 run in 80 (never reproduced under a debugger); the OS reclaims it all.
+    std::mem::forget(extractor);
+    Ok(())
+}
+
+/// The images read ahead, in order, with their read times.
+type ReadAhead = std::sync::mpsc::Receiver<(crate::Result<crate::Image>, f64)>;
+
+/// The optional whole-image inputs: mask, threshold image (with their file names), noise image.
+type SideInputs<'a> = (
+    &'a Option<(String, crate::Image)>,
+    &'a Option<(String, crate::Image)>,
+    &'a Option<(String, crate::Image)>,
+);
+
+/// Processes every job in order (see [`run`]); `auto[k]` is the memory limit of an
+/// image streamed because it is too large; `ahead` delivers the other images.
+#[allow(clippy::too_many_arguments)]
+fn run_jobs(
+    cli: &Settings,
+    extractor: &Extractor,
+    jobs: &[Job],
+    cols: &[&'static catalog::Column],
+    checks: &[checkimage::CheckImage],
+    (mask, thresh_img, noise_img): SideInputs,
+    auto: &[Option<f64>],
+    ahead: Option<&ReadAhead>,
+) -> Result<()> {
+    let n = jobs.len();
+    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    let mut done: Vec<&Job> = Vec::new();
+    for (k, job) in jobs.iter().enumerate() {
+        // All outputs of one image are put in place together, after all are written;
+        // an error (or a signal) before leaves every target as it was.
+        let batch = io::output::OutputBatch::begin();
+        // The summary line is said once the outputs are in place.
+        let result = (|| -> Result<Option<String>> {
+            if streaming {
+                return stream_one(cli, extractor, job, cols, checks, k, n, None);
+            }
+            if let Some(limit) = auto[k] {
+                if !cli.quiet {
+                    say!(
+                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
+                         streaming it with --memory-limit {limit:.0}",
+                        job.image
+                    );
+                }
+                return stream_one(cli, extractor, job, cols, checks, k, n, Some(limit));
+            }
+            let start = Instant::now();
+            let (image, read_s) = match ahead {
+                Some(rx) => {
+                    let (image, t) = rx
+                        .recv()
+                        .map_err(|_| crate::Error::System("the image reader stopped".into()))?;
+                    (image?, t)
+                }
+                None => (io::read_image(&job.image)?, start.elapsed().as_secs_f64()),
+            };
+            let same_shape = |what: &str, name: &str, img: &crate::Image| {
+                if (img.width(), img.height()) != (image.width(), image.height()) {
+                    Err(crate::Error::Mismatch(format!(
+                        "the {what} {name} is {} but the image {} is {}: they must have the same shape",
+                        img.shape_string(),
+                        job.image,
+                        image.shape_string()
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            let mask_bits = match &mask {
+                Some((name, m)) => {
+                    same_shape("mask", name, m)?;
+                    Some(Mask::from_image(m, cli.mask_thresh as f32))
+                }
+                None => None,
+            };
+            if let Some((name, t)) = &thresh_img {
+                same_shape("threshold image", name, t)?;
+            }
+            let shape = image.shape_string();
+            let pixels = (image.width() * image.height()) as u64;
+            let result = extractor.extract_owned(
+                image,
+                Inputs {
+                    mask: mask_bits.as_ref(),
+                    threshold_image: thresh_img.as_ref().map(|(_, t)| t),
+                    noise: noise_img.as_ref().map(|(_, n)| n),
+                },
+            )?;
+            let (invalid, spread) = result.invalid_spread;
+            if let (false, Some(n)) = (
+                cli.quiet,
+                crate::convolve::invalid_spread_notice(&job.image, invalid, spread, pixels),
+            ) {
+                say!("{n}");
+            }
+            let t_write = Instant::now();
+            for c in checks {
+                checkimage::write(c, &result)?;
+            }
+            if let Some(r) = &cli.regions {
+                io::regions::write_regions(r, &result.catalog)?;
+            }
+            io::catalog::write_catalog(
+                &job.output,
+                &result.catalog,
+                cols,
+                cli.catalog_format_for(&job.output),
+            )?;
+            if cli.timings {
+                if let Some(peak) = peak_rss_mib() {
+                    say!("{:>32}: {peak:.1} MiB", "peak resident memory");
+                }
+                say!("{:>32}: {:8.4} s", "read image", read_s);
+                for (name, t) in &result.timings {
+                    if name.ends_with("strips") {
+                        say!("{name:>32}: {t:8.0}");
+                    } else {
+                        say!("{name:>32}: {t:8.4} s");
+                    }
+                }
+                say!(
+                    "{:>32}: {:8.4} s",
+                    "write outputs",
+                    t_write.elapsed().as_secs_f64()
+                );
+            }
+            Ok((!cli.quiet).then(|| {
+                format!(
+                    "skysift: {}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+                    counter(k, n),
+                    result.catalog.len(),
+                    job.image,
+                    shape,
+                    result.background.global_back(),
+                    result.background.global_rms(),
+                    job.output.display(),
+                    start.elapsed().as_secs_f64(),
+                    backend_name(extractor)
+                )
+            }))
+        })()
+        .and_then(|summary| batch.commit().map(|_| summary));
+        match result {
+            Ok(Some(line)) => say!("{line}"),
+            Ok(None) => {}
+            Err(e) => {
+                if n > 1 {
+                    let names: Vec<String> = done.iter().map(|j| j.image.clone()).collect();
+                    say!(
+                        "skysift: {} of {n} images done before {} failed{}{}",
+                        done.len(),
+                        job.image,
+                        if done.is_empty() { "" } else { ": " },
+                        names.join(", ")
+                    );
+                }
+                return Err(e);
+            }
+        }
+        done.push(job);
+    }
+    Ok(())
+}
