@@ -8,7 +8,6 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use skysift::convolve::convolve;
-use skysift::label::label;
 use skysift::{Background, BackgroundParams, Connectivity, Extractor, Image, Inputs, Kernel};
 use std::time::Duration;
 
@@ -81,17 +80,6 @@ fn stages(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("convolve_3x3", n), &sub, |b, s| {
             b.iter(|| convolve(s, &k))
         });
-        let filtered = convolve(&sub, &k);
-        let t = 1.5 * bg.global_rms() as f32;
-        g.bench_with_input(BenchmarkId::new("threshold_label", n), &filtered, |b, f| {
-            b.iter(|| {
-                label(n, n, Connectivity::Eight, 5, |y, buf| {
-                    for (o, &v) in buf.iter_mut().zip(f.row(y)) {
-                        *o = v > t;
-                    }
-                })
-            })
-        });
         g.bench_with_input(BenchmarkId::new("extract_end_to_end", n), &img, |b, img| {
             b.iter(|| {
                 Extractor::default()
@@ -142,25 +130,34 @@ fn gpu_stages(c: &mut Criterion) {
         let grid = (n.div_ceil(64), n.div_ceil(64));
         g.throughput(Throughput::Elements((n * n) as u64));
         let mesh = || {
-            ctx.mesh_stats(&img, None, None, (64, 64), grid)
-                .unwrap()
-                .unwrap();
+            ctx.mesh_stats(&img, None, (64, 64), grid).unwrap().unwrap();
         };
+        // One strip over the whole image (as a whole-image run hands the device).
         let detect = || {
-            ctx.detect(
-                &img,
-                None,
-                Some(skysift::gpu::Subtraction {
-                    background: &bg,
-                    satur: 50000.0,
-                }),
-                Some(&k),
-                skysift::gpu::GpuThreshold::Const(t),
-                None,
-                Connectivity::Eight,
-                5,
-            )
-            .unwrap();
+            let mut strips = ctx
+                .strips(
+                    n,
+                    n,
+                    n,
+                    &bg,
+                    Some(&k),
+                    t,
+                    50000.0,
+                    false,
+                    false,
+                    Connectivity::Eight,
+                )
+                .unwrap();
+            let rows = strips.strip_rows();
+            let mut y0 = 0;
+            while y0 < n {
+                let r = rows.min(n - y0);
+                let (s0, s1) = (y0.saturating_sub(1), (y0 + r + 1).min(n));
+                strips
+                    .detect(&img.data()[s0 * n..s1 * n], None, (y0, r), None)
+                    .unwrap();
+                y0 += r;
+            }
         };
         if ctx.has_mesh_stats() {
             g.bench_function(BenchmarkId::new("mesh_stats_with_transfers", n), |b| {

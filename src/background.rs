@@ -676,7 +676,7 @@ impl Background {
             return Err(Error::EmptyImage(
                 "no background mesh has enough valid pixels (the image is empty, all NaN, all masked, \
                  or at or below -1e30, which SExtractor counts as bad pixels); check the image \
-                 and mask, or use a larger --back-size"
+                 and mask, or use a larger BACK_SIZE"
                     .into(),
             ));
         }

@@ -286,14 +286,14 @@ pub fn select_columns(names: &[String]) -> Result<Vec<&'static Column>> {
         .map(|n| {
             if !seen.insert(n.trim().to_ascii_uppercase()) {
                 return Err(Error::param(
-                    "--params",
+                    "PARAMETERS_NAME",
                     n,
                     "is listed twice: name each catalog parameter once",
                 ));
             }
             column(n.trim()).ok_or_else(|| {
                 Error::param(
-                    "--params",
+                    "PARAMETERS_NAME",
                     n,
                     format!(
                         "unknown catalog parameter; known: {}",

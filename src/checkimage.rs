@@ -43,7 +43,7 @@ pub fn parse_all(specs: &[String]) -> Result<Vec<CheckImage>, Error> {
         .iter()
         .map(|s| {
             let bad = |reason: String| Error::InvalidParam {
-                name: "--check-image",
+                name: "CHECKIMAGE_TYPE",
                 value: s.clone(),
                 reason,
             };

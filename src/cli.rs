@@ -411,3 +411,47 @@ impl Cli {
         }
     }
 }
+
+/// The command's option for each SExtractor keyword (or skysift setting) that the
+/// library's errors name.
+const FLAGS: &[(&str, &str)] = &[
+    ("BACK_SIZE", "--back-size"),
+    ("BACK_FILTERSIZE", "--back-filtersize"),
+    ("BACK_FILTTHRESH", "--back-filtthresh"),
+    ("BACK_VALUE", "--back-value"),
+    ("DETECT_THRESH", "--detect-thresh"),
+    ("ANALYSIS_THRESH", "--analysis-thresh"),
+    ("THRESH_TYPE", "--thresh-type"),
+    ("FILTER_TYPE", "--filter-type"),
+    ("FILTER_NAME", "--filter"),
+    ("FILTER_FWHM", "--filter-fwhm"),
+    ("DETECT_MINAREA", "--detect-minarea"),
+    ("GAIN", "--gain"),
+    ("MAG_ZEROPOINT", "--mag-zeropoint"),
+    ("SATUR_LEVEL", "--satur-level"),
+    ("DEBLEND_NTHRESH", "--deblend-nthresh"),
+    ("DEBLEND_MINCONT", "--deblend-mincont"),
+    ("CLEAN_PARAM", "--clean-param"),
+    ("CHECKIMAGE_TYPE", "--check-image"),
+    ("PARAMETERS_NAME", "--params"),
+    ("STREAM_ROWS", "--stream-rows"),
+    ("MEMORY_LIMIT", "--memory-limit"),
+];
+
+/// The error as the command says it: the library names SExtractor's keyword, the
+/// command adds its own option ("invalid value for --gain (GAIN): ...").
+pub fn message(e: &skysift::Error) -> String {
+    let flag = |keyword: &str| FLAGS.iter().find(|f| f.0 == keyword).map(|f| f.1);
+    match e {
+        skysift::Error::InvalidParam {
+            name,
+            value,
+            reason,
+        } => match flag(name) {
+            Some(f) => format!("invalid value for {f} ({name}): {value} ({reason})"),
+            None => e.to_string(),
+        },
+        skysift::Error::ObjectTooLarge { .. } => format!("{e} (--memory-limit)"),
+        _ => e.to_string(),
+    }
+}

@@ -128,9 +128,9 @@ fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
     let mut x2 = sxx / s - mx * mx;
     let mut y2 = syy / s - my * my;
     let xy = sxy / s - mx * my;
-    if x2 * y2 - xy * xy < 0.00694 {
-        x2 += 0.0833333;
-        y2 += 0.0833333;
+    if x2 * y2 - xy * xy < crate::measure::SINGULAR_DET {
+        x2 += crate::measure::SINGULAR_ADD;
+        y2 += crate::measure::SINGULAR_ADD;
     }
     (x0 + mx, y0 + my, x2, y2, xy)
 }
@@ -261,13 +261,6 @@ pub fn deblend(
     let mut added = vec![false; px.len()];
     let mut live: Vec<usize> = Vec::new();
     let mut live_pos = vec![usize::MAX; px.len()];
-    fn find(p: &mut [usize], mut a: usize) -> usize {
-        while p[a] != a {
-            p[a] = p[p[a]];
-            a = p[a];
-        }
-        a
-    }
     let mut next = 0usize;
     // levels[k] = node indices at level k (k = 0..n-1); filled from the top down.
     let mut levels: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -294,7 +287,10 @@ pub fn deblend(
                     if !added[nb] {
                         continue;
                     }
-                    let (a, b) = (find(&mut uf_parent, i), find(&mut uf_parent, nb));
+                    let (a, b) = (
+                        crate::label::find(&mut uf_parent, i),
+                        crate::label::find(&mut uf_parent, nb),
+                    );
                     if a == b {
                         continue;
                     }
@@ -332,7 +328,7 @@ pub fn deblend(
                 levels[k].iter().map(|&ni| (nodes[ni].rep, ni)).collect();
             let (upper, lower) = (&levels[k + 1], &mut nodes);
             for &ci in upper {
-                let r = find(&mut uf_parent, lower[ci].rep);
+                let r = crate::label::find(&mut uf_parent, lower[ci].rep);
                 lower[ci].parent = here[&r];
             }
         }

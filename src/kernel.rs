@@ -20,14 +20,14 @@ impl Kernel {
     pub fn new(width: usize, height: usize, data: Vec<f64>, normalise: bool) -> Result<Self> {
         if width == 0 || height == 0 || width * height != data.len() {
             return Err(Error::param(
-                "--filter",
+                "FILTER_NAME",
                 format!("{width}x{height} kernel with {} values", data.len()),
                 "a kernel needs width x height values",
             ));
         }
         if data.iter().any(|v| !v.is_finite()) {
             return Err(Error::param(
-                "--filter",
+                "FILTER_NAME",
                 "kernel",
                 "kernel values must be finite",
             ));
@@ -46,7 +46,7 @@ impl Kernel {
         }
         if norm == 0.0 || data.iter().all(|&v| v == 0.0) {
             return Err(Error::param(
-                "--filter",
+                "FILTER_NAME",
                 "kernel",
                 "all kernel values are zero",
             ));
@@ -54,7 +54,7 @@ impl Kernel {
         let data: Vec<f32> = data.iter().map(|v| (v / norm) as f32).collect();
         if data.iter().any(|v| v.is_infinite()) {
             return Err(Error::param(
-                "--filter",
+                "FILTER_NAME",
                 "kernel",
                 "kernel values must be within ±3.4e38 (32-bit floats); scale the kernel down",
             ));
@@ -83,7 +83,7 @@ impl Kernel {
     pub fn gaussian(fwhm: f64) -> Result<Self> {
         if !(fwhm >= 0.01 && fwhm <= 64.0) {
             return Err(Error::param(
-                "--filter-fwhm",
+                "FILTER_FWHM",
                 fwhm,
                 "the FWHM must be between 0.01 and 64 pixels",
             ));

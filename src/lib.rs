@@ -62,4 +62,4 @@ pub use kernel::Kernel;
 pub use label::Segmentation;
 pub use measure::Object;
 pub use params::{BackgroundParams, Connectivity, ExtractParams, RmsSource, ThreshType};
-pub use pipeline::{Extraction, Extractor, Inputs};
+pub use pipeline::{Extraction, Extractor, FileExtraction, FileInputs, Inputs};

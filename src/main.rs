@@ -97,12 +97,7 @@ fn main() {
         Ok(()) => {}
         Err(e) => {
             io::output::remove_created_folders();
-            // The library names the setting; the command adds its option.
-            let flag = match e {
-                skysift::Error::ObjectTooLarge { .. } => " (--memory-limit)",
-                _ => "",
-            };
-            say!("skysift: error: {e}{flag}");
+            say!("skysift: error: {}", cli::message(&e));
             std::process::exit(2);
         }
     }

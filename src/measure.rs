@@ -184,6 +184,15 @@ pub fn magnitude_error(flux: f64, fluxerr: f64) -> f64 {
     }
 }
 
+/// Second moments of a (nearly) singular object, SExtractor's constants: when the
+/// determinant x2·y2 − xy² is below `SINGULAR_DET` (a line, a single pixel), a
+/// pixel's own variance `SINGULAR_ADD` (about 1/12) is added to x2 and y2, and
+/// `SINGULAR_ERR` scales the matching term of the position errors. Deblending's
+/// core models use the same rule.
+pub(crate) const SINGULAR_DET: f64 = 0.00694;
+pub(crate) const SINGULAR_ADD: f64 = 0.0833333;
+pub(crate) const SINGULAR_ERR: f64 = 0.08333;
+
 /// Where a legal but extreme image (values near the f32 limit) makes a position or a
 /// shape impossible to compute, the object keeps defined values and says so: the
 /// position is its peak pixel, the shape a pixel's (x2 = y2 = 1/12), undefined errors
@@ -411,10 +420,10 @@ pub fn measure_object(
     };
     o.x = xmin as f64 + mx;
     o.y = ymin as f64 + my;
-    let singular = x2 * y2 - xy * xy < 0.00694;
+    let singular = x2 * y2 - xy * xy < SINGULAR_DET;
     if singular {
-        x2 += 0.0833333;
-        y2 += 0.0833333;
+        x2 += SINGULAR_ADD;
+        y2 += SINGULAR_ADD;
     }
     o.x2 = x2;
     o.y2 = y2;
@@ -433,7 +442,7 @@ pub fn measure_object(
     let mut erry2 = (svyy - 2.0 * my * svy + my * my * sv) / f2;
     let errxy = (svxy - mx * svy - my * svx + mx * my * sv) / f2;
     if singular {
-        let rho = sv * 0.08333 / f2;
+        let rho = sv * SINGULAR_ERR / f2;
         if errx2 * erry2 - errxy * errxy < rho * rho {
             errx2 += rho;
             erry2 += rho;
@@ -553,14 +562,6 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
     let mut head: Vec<u32> = Vec::new();
     let mut tail: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
-    fn find(parent: &mut [u32], mut i: u32) -> u32 {
-        while parent[i as usize] != i {
-            let p = parent[i as usize];
-            parent[i as usize] = parent[p as usize];
-            i = p;
-        }
-        i
-    }
     // Appends pixels first..last (raster indices, inclusive range as a half-open one).
     let append = |next: &mut [u32], head: &mut [u32], tail: &mut [u32], l: u32, s: u32, e: u32| {
         if s >= e {
@@ -622,7 +623,7 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
             }
             let in_span = p > 0 && prev[p - 1].1 >= run.x0;
             let mut list = match active {
-                Some(l) if in_span => find(&mut parent, l),
+                Some(l) if in_span => crate::label::find(&mut parent, l),
                 _ => {
                     head.push(NONE);
                     tail.push(NONE);
@@ -637,7 +638,7 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
                 let at = offset + (prev[p].0 - run.x0);
                 append(&mut next, &mut head, &mut tail, list, from, at);
                 from = at;
-                let other = find(&mut parent, prev[p].2);
+                let other = crate::label::find(&mut parent, prev[p].2);
                 if other != list {
                     if prev[p].3 {
                         // The first segment of its list: that list follows this one.
@@ -657,7 +658,7 @@ pub(crate) fn scan_list_order(runs: &[Run]) -> Vec<u32> {
         }
         // Which segments are the first (leftmost) of their list on this row.
         for k in 0..cur.len() {
-            let l = find(&mut parent, cur[k].2);
+            let l = crate::label::find(&mut parent, cur[k].2);
             cur[k].2 = l;
             cur[k].3 = !cur[..k].iter().any(|c| c.2 == l);
         }

@@ -58,7 +58,7 @@ impl BackgroundParams {
         let (w, h) = self.mesh_size;
         if w == 0 || h == 0 {
             return Err(Error::param(
-                "--back-size",
+                "BACK_SIZE",
                 format!("{w},{h}"),
                 "mesh sizes must be at least 1 pixel (SExtractor's default is 64)",
             ));
@@ -66,14 +66,14 @@ impl BackgroundParams {
         let (fw, fh) = self.filter_size;
         if fw == 0 || fh == 0 {
             return Err(Error::param(
-                "--back-filtersize",
+                "BACK_FILTERSIZE",
                 format!("{fw},{fh}"),
                 "filter sizes must be at least 1 mesh (1 = no filtering; default 3)",
             ));
         }
         if !(self.filter_thresh >= 0.0 && self.filter_thresh < BIG) {
             return Err(Error::param(
-                "--back-filtthresh",
+                "BACK_FILTTHRESH",
                 self.filter_thresh,
                 "must be between 0 and 1e30 ADU",
             ));
@@ -81,7 +81,7 @@ impl BackgroundParams {
         if let Some(v) = self.manual_value {
             if !(v.abs() < BIG) {
                 return Err(Error::param(
-                    "--back-value",
+                    "BACK_VALUE",
                     v,
                     "must be between -1e30 and 1e30 ADU (values at or below -1e30 mark bad pixels)",
                 ));
@@ -198,13 +198,13 @@ impl ExtractParams {
         };
         match self.thresh_type {
             ThreshType::Relative => {
-                positive("--detect-thresh", self.detect_thresh)?;
-                positive("--analysis-thresh", self.analysis_thresh)?;
+                positive("DETECT_THRESH", self.detect_thresh)?;
+                positive("ANALYSIS_THRESH", self.analysis_thresh)?;
             }
             ThreshType::Absolute => {
                 for (n, v) in [
-                    ("--detect-thresh", self.detect_thresh),
-                    ("--analysis-thresh", self.analysis_thresh),
+                    ("DETECT_THRESH", self.detect_thresh),
+                    ("ANALYSIS_THRESH", self.analysis_thresh),
                 ] {
                     if !(v.abs() < BIG) {
                         return Err(Error::param(
@@ -218,50 +218,50 @@ impl ExtractParams {
         }
         if self.filter_type == FilterType::Matched && self.thresh_type != ThreshType::Relative {
             return Err(Error::param(
-                "--filter-type",
+                "FILTER_TYPE",
                 "matched",
-                "the matched filter detects on S/N, so it needs --thresh-type relative",
+                "the matched filter detects on S/N, so it needs THRESH_TYPE RELATIVE",
             ));
         }
         if self.minarea == 0 {
             return Err(Error::param(
-                "--detect-minarea",
+                "DETECT_MINAREA",
                 0,
                 "must be at least 1 pixel (SExtractor's default is 5)",
             ));
         }
         if !(self.gain == 0.0 || (self.gain >= 1e-30 && self.gain <= BIG)) {
             return Err(Error::param(
-                "--gain",
+                "GAIN",
                 self.gain,
                 "must be 0 (no Poisson noise term) or between 1e-30 and 1e30 e-/ADU",
             ));
         }
         if !(self.mag_zeropoint.abs() <= 1000.0) {
             return Err(Error::param(
-                "--mag-zeropoint",
+                "MAG_ZEROPOINT",
                 self.mag_zeropoint,
                 "must be between -1000 and 1000 mag",
             ));
         }
-        positive("--satur-level", self.satur_level)?;
+        positive("SATUR_LEVEL", self.satur_level)?;
         if !(1..=64).contains(&self.deblend.nthresh) {
             return Err(Error::param(
-                "--deblend-nthresh",
+                "DEBLEND_NTHRESH",
                 self.deblend.nthresh,
                 "must be between 1 and 64 (default 32)",
             ));
         }
         if !(self.deblend.mincont >= 0.0 && self.deblend.mincont <= 1.0) {
             return Err(Error::param(
-                "--deblend-mincont",
+                "DEBLEND_MINCONT",
                 self.deblend.mincont,
                 "must be between 0 and 1 (default 0.005; 1 turns deblending off)",
             ));
         }
         if !(self.clean_param >= 0.1 && self.clean_param <= 10.0) {
             return Err(Error::param(
-                "--clean-param",
+                "CLEAN_PARAM",
                 self.clean_param,
                 "must be between 0.1 and 10 (default 1.0)",
             ));

@@ -11,7 +11,7 @@ use crate::image::{is_valid, Image, Mask};
 use crate::label::Segmentation;
 use crate::params::{BackgroundParams, ExtractParams};
 use crate::spill::SegmentRuns;
-use crate::stream::{ImageRows, MaskInput, RowSource, Sinks};
+use crate::stream::{ImageRows, InMemory, MaskInput, RowSource, Sides, Sinks};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -236,6 +236,32 @@ pub struct Inputs<'a> {
     pub noise: Option<&'a Image>,
 }
 
+/// Files given beside an image to [`Extractor::extract_file`], all optional; the
+/// twin of [`Inputs`] for images on disk (FITS, or TIFF read whole).
+#[derive(Clone, Debug, Default)]
+pub struct FileInputs {
+    /// A mask image (MASK_IMAGE): pixels above `mask_thresh`, or NaN, are ignored.
+    pub mask: Option<String>,
+    pub mask_thresh: f32,
+    /// A per-pixel detection threshold in ADU above the background (THRESH_IMAGE).
+    pub threshold_image: Option<String>,
+    /// A per-pixel noise (RMS) map for the matched filter.
+    pub noise: Option<String>,
+    /// Stream the image in strips under this memory limit (MiB). Without it, an image
+    /// is extracted whole unless that needs more than the machine's free memory
+    /// allows ([`crate::plan::auto_memory_limit`]), as the command does.
+    pub memory_limit_mib: Option<f64>,
+}
+
+/// What [`Extractor::extract_file`] returns.
+#[derive(Clone, Debug)]
+pub struct FileExtraction {
+    pub background: Background,
+    pub catalog: Catalog,
+    /// Whether the image was streamed in strips (else extracted whole).
+    pub streamed: bool,
+}
+
 /// Runs the pipeline with validated parameters.
 ///
 /// ```
@@ -314,6 +340,126 @@ impl Extractor {
         self.extract_owned(image.clone(), inputs)
     }
 
+    /// This extractor with its backend resolved (a GPU context built for `Gpu` and
+    /// `Auto` when [`Self::prepare`] did not).
+    fn resolved(&self) -> Result<std::borrow::Cow<'_, Extractor>> {
+        Ok(match (&self.gpu, self.backend) {
+            (None, Backend::Gpu | Backend::Auto) => match self.backend.resolve()?.0 {
+                Resolved::Gpu(ctx) => std::borrow::Cow::Owned(self.clone().with_gpu(ctx)),
+                Resolved::Cpu => std::borrow::Cow::Borrowed(self),
+            },
+            _ => std::borrow::Cow::Borrowed(self),
+        })
+    }
+
+    /// Extracts the sources of the image in the file `path` (FITS, with cfitsio's
+    /// extension syntax, or TIFF) with the files of `inputs`: whole, or streamed from
+    /// the file in strips when `inputs` gives a memory limit or a whole-image run
+    /// needs more than the machine's free memory allows (FITS only). Catalogs are the
+    /// same either way.
+    pub fn extract_file(&self, path: &str, inputs: &FileInputs) -> Result<FileExtraction> {
+        use crate::image::ValueRule;
+        use crate::io;
+        let fits = |f: &Option<String>| f.as_deref().is_none_or(|p| !io::is_tiff(p));
+        let limit = match inputs.memory_limit_mib {
+            Some(mib) => Some(mib),
+            None if fits(&Some(path.to_string()))
+                && fits(&inputs.mask)
+                && fits(&inputs.threshold_image)
+                && fits(&inputs.noise) =>
+            {
+                let rows = io::fits::FitsRows::open(path)?;
+                let pixels = (rows.width() * rows.height()) as f64;
+                io::mem_available().and_then(|avail| crate::plan::auto_memory_limit(pixels, avail))
+            }
+            None => None,
+        };
+        let Some(mib) = limit else {
+            let image = io::read_image(path)?;
+            let mask = match &inputs.mask {
+                Some(m) => Some(Mask::from_image(&io::read_image(m)?, inputs.mask_thresh)),
+                None => None,
+            };
+            let threshold = match &inputs.threshold_image {
+                Some(t) => Some(io::read_checked(
+                    t,
+                    "threshold image",
+                    ValueRule::NonNegative,
+                )?),
+                None => None,
+            };
+            let noise = match &inputs.noise {
+                Some(n) => Some(io::read_checked(n, "noise image", ValueRule::Positive)?),
+                None => None,
+            };
+            let x = self.extract_owned(
+                image,
+                Inputs {
+                    mask: mask.as_ref(),
+                    threshold_image: threshold.as_ref(),
+                    noise: noise.as_ref(),
+                },
+            )?;
+            return Ok(FileExtraction {
+                background: x.background,
+                catalog: x.catalog,
+                streamed: false,
+            });
+        };
+        let e = &*self.resolved()?;
+        let mut rows = io::fits::FitsRows::open(path)?;
+        let varying = inputs.threshold_image.is_some()
+            || (self.extract.rms_source == crate::RmsSource::Map
+                && self.extract.thresh_type == crate::ThreshType::Relative);
+        let plan =
+            crate::plan::Plan::new(e, rows.width(), varying, None, Some(mib)).map_err(|small| {
+                crate::Error::InvalidParam {
+                    name: "MEMORY_LIMIT",
+                    value: format!("{mib}"),
+                    reason: format!(
+                    "too small to hold one strip of this {}-pixel-wide image; give at least {} MiB",
+                    rows.width(),
+                    small.need()
+                ),
+                }
+            })?;
+        let mut mask_rows = io::open_rows(&inputs.mask)?;
+        let mut threshold = io::open_checked(
+            &inputs.threshold_image,
+            "threshold image",
+            ValueRule::NonNegative,
+        )?;
+        let mut noise = io::open_checked(&inputs.noise, "noise image", ValueRule::Positive)?;
+        let mut objects = Vec::new();
+        let summary = crate::stream::scan(
+            &mut rows,
+            Sides {
+                mask: mask_rows.as_mut().map(|m| {
+                    MaskInput::Rows(crate::stream::MaskRows {
+                        rows: m,
+                        thresh: inputs.mask_thresh,
+                    })
+                }),
+                threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+                noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+            },
+            Sinks::default(),
+            InMemory::default(),
+            e,
+            &plan,
+            &mut |_| {},
+            &mut |o| {
+                objects.push(o);
+                Ok(())
+            },
+        )?;
+        Ok(FileExtraction {
+            background: summary.background,
+            catalog: Catalog { objects },
+            streamed: true,
+        })
+    }
+
     /// Extracts the sources of `image`, reusing its memory for the
     /// background-subtracted image (one full-size buffer less than [`Self::extract`]).
     /// The image is one strip of the pipeline ([`crate::stream::scan`]) with every
@@ -321,17 +467,7 @@ impl Extractor {
     pub fn extract_owned(&self, image: Image, inputs: Inputs) -> Result<Extraction> {
         self.background.validate()?;
         self.extract.validate()?;
-        let resolved;
-        let e = match (&self.gpu, self.backend) {
-            (None, Backend::Gpu | Backend::Auto) => match self.backend.resolve()?.0 {
-                Resolved::Gpu(ctx) => {
-                    resolved = self.clone().with_gpu(ctx);
-                    &resolved
-                }
-                Resolved::Cpu => self,
-            },
-            _ => self,
-        };
+        let e = &*self.resolved()?;
         let (w, h) = (image.width(), image.height());
         let mut src = crate::stream::OwnedRows::new(image);
         let mut threshold = inputs.threshold_image.map(ImageRows);
@@ -340,19 +476,19 @@ impl Extractor {
         let mut objects = Vec::new();
         let summary = crate::stream::scan(
             &mut src,
-            inputs.mask.map(MaskInput::Memory),
-            crate::stream::Beside {
+            Sides {
+                mask: inputs.mask.map(MaskInput::Memory),
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
-                ..Default::default()
             },
-            Sinks {
+            Sinks::default(),
+            InMemory {
                 runs: Some(&mut runs),
                 objects_in_memory: true,
                 keep_subtracted: true,
             },
             e,
-            h,
+            &crate::plan::Plan::rows(h),
             &mut |_| {},
             &mut |o| {
                 objects.push(o);

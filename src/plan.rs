@@ -101,6 +101,15 @@ pub fn strip_bytes_per_pixel(e: &Extractor, varying_thresholds: bool) -> f64 {
 }
 
 impl Plan {
+    /// Strips of `strip_rows` rows, with no cap on the pixels of open objects.
+    pub fn rows(strip_rows: usize) -> Plan {
+        Plan {
+            strip_rows,
+            max_open_pixels: None,
+            check_rows: (strip_rows * 17 / 24).max(1),
+        }
+    }
+
     /// The plan for an image `width` pixels wide: `strip_rows` as given, else as many
     /// rows as [`STRIP_SHARE`] of `memory_limit_mib` holds, else
     /// [`DEFAULT_STRIP_ROWS`]. `varying_thresholds`: a threshold image, or thresholds

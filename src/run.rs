@@ -69,65 +69,6 @@ impl Settings {
     }
 }
 
-/// A FITS file opened for reading row by row, if named.
-fn open_rows(path: &Option<String>) -> Result<Option<io::fits::FitsRows>> {
-    path.as_deref().map(io::fits::FitsRows::open).transpose()
-}
-
-/// A side image read row by row whose values are checked as they come (a noise map
-/// must be positive, a threshold image non-negative).
-struct CheckedRows {
-    rows: io::fits::FitsRows,
-    path: PathBuf,
-    what: &'static str,
-    rule: crate::image::ValueRule,
-}
-
-impl crate::stream::RowSource for CheckedRows {
-    fn width(&self) -> usize {
-        self.rows.width()
-    }
-    fn height(&self) -> usize {
-        self.rows.height()
-    }
-    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> crate::Result<()> {
-        self.rows.read_rows(y0, n, out)?;
-        crate::image::check_values(&self.path, self.what, self.rule, out, self.rows.width(), y0)
-    }
-}
-
-/// [`open_rows`] with the values checked.
-fn open_checked(
-    path: &Option<String>,
-    what: &'static str,
-    rule: crate::image::ValueRule,
-) -> Result<Option<CheckedRows>> {
-    Ok(open_rows(path)?.map(|rows| CheckedRows {
-        rows,
-        path: io::fits::file_of(path.as_deref().unwrap_or_default()),
-        what,
-        rule,
-    }))
-}
-
-/// A whole side image, read and its values checked.
-fn read_checked(
-    path: &str,
-    what: &'static str,
-    rule: crate::image::ValueRule,
-) -> Result<crate::Image> {
-    let img = io::read_image(path)?;
-    crate::image::check_values(
-        &io::fits::file_of(path),
-        what,
-        rule,
-        img.data(),
-        img.width(),
-        0,
-    )?;
-    Ok(img)
-}
-
 /// Streams one FITS image from disk (bounded memory) and writes its catalog, its
 /// DS9 regions and its check images (after the run, reading the image again).
 #[allow(clippy::too_many_arguments)]
@@ -170,7 +111,6 @@ fn stream_one(
         }
     })?;
     let strip_rows = plan.strip_rows;
-    let max_open_pixels = plan.max_open_pixels;
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal as _;
     let show = !cli.quiet && std::io::stderr().is_terminal();
@@ -207,7 +147,7 @@ fn stream_one(
             say!();
         }
     };
-    let mut mask_rows = open_rows(&cli.mask)?;
+    let mut mask_rows = io::open_rows(&cli.mask)?;
     let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
         rows: r,
         thresh: cli.mask_thresh as f32,
@@ -217,12 +157,12 @@ fn stream_one(
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
     use crate::image::ValueRule;
-    let mut thresh_rows = open_checked(
+    let mut thresh_rows = io::open_checked(
         &cli.threshold_image,
         "threshold image",
         ValueRule::NonNegative,
     )?;
-    let mut noise_rows = open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
+    let mut noise_rows = io::open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
     let shape = (w, crate::stream::RowSource::height(&rows));
     for (what, name, side) in [
         (
@@ -267,20 +207,21 @@ fn stream_one(
     } = &mut spills;
     let result = crate::stream::extract_streaming_to(
         &mut rows,
-        mask,
-        crate::stream::Beside {
+        crate::stream::RowInputs {
+            mask,
             threshold: thresh_rows
                 .as_mut()
                 .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
             noise: noise_rows
                 .as_mut()
                 .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
+        },
+        crate::stream::Sinks {
             segments: spill_segments.as_mut(),
-            max_open_pixels,
             temp_dir: Some(&out_dir),
         },
         extractor,
-        strip_rows,
+        &plan,
         &mut report,
         &mut |o| {
             writer.write(&o)?;
@@ -297,7 +238,7 @@ fn stream_one(
     if !checks.is_empty() {
         let t = Instant::now();
         let mut image = io::fits::FitsRows::open(&job.image)?;
-        let mut mask_rows = open_rows(&cli.mask)?;
+        let mut mask_rows = io::open_rows(&cli.mask)?;
         let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
             rows: r,
             thresh: cli.mask_thresh as f32,
@@ -596,14 +537,14 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     let thresh_img = match &cli.threshold_image {
         Some(t) => Some((
             t.clone(),
-            read_checked(t, "threshold image", ValueRule::NonNegative)?,
+            io::read_checked(t, "threshold image", ValueRule::NonNegative)?,
         )),
         None => None,
     };
     let noise_img = match &cli.noise_image {
         Some(n) => Some((
             n.clone(),
-            read_checked(n, "noise image", ValueRule::Positive)?,
+            io::read_checked(n, "noise image", ValueRule::Positive)?,
         )),
         None => None,
     };

@@ -30,6 +30,7 @@ use crate::label::Run;
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
 use crate::pipeline::{split_object, subtract_row, Extractor};
+use crate::plan::Plan;
 pub use crate::spill::SegmentSpill;
 use crate::spill::{ObjectSpill, ObjectStore, SegmentRuns, Segments};
 use rayon::prelude::*;
@@ -284,10 +285,13 @@ pub fn extract_streaming_with_progress(
     let mut objects = Vec::new();
     let summary = extract_streaming_to(
         src,
-        mask,
-        Beside::default(),
+        RowInputs {
+            mask,
+            ..Default::default()
+        },
+        Sinks::default(),
         e,
-        strip_rows,
+        &Plan::rows(strip_rows),
         progress,
         &mut |o| {
             objects.push(o);
@@ -301,25 +305,28 @@ pub fn extract_streaming_with_progress(
     })
 }
 
-/// Per-pixel inputs read row by row beside the image (see [`crate::pipeline::Inputs`]).
+/// Images read row by row beside the image, all optional: the twin of
+/// [`crate::Inputs`] for row sources.
 #[derive(Default)]
-pub struct Beside<'a> {
-    /// A detection threshold per pixel, in ADU above the background.
+pub struct RowInputs<'a> {
+    /// Bad pixels (MASK_IMAGE).
+    pub mask: Option<MaskRows<'a>>,
+    /// A detection threshold per pixel, in ADU above the background (THRESH_IMAGE).
     pub threshold: Option<&'a mut (dyn RowSource + Send)>,
     /// The noise (RMS) map for the matched filter (default: the background RMS map).
     pub noise: Option<&'a mut (dyn RowSource + Send)>,
-    /// Where the objects' pixels go, with their catalog numbers, for the check images
-    /// written after the run ([`check_pass`]).
+}
+
+/// Where a run's outputs go besides the objects handed to `emit`.
+#[derive(Default)]
+pub struct Sinks<'a> {
+    /// The objects' pixels, with their catalog numbers, for the check images written
+    /// after the run ([`check_pass`]).
     pub segments: Option<&'a mut SegmentSpill>,
     /// Where temporary files go (the objects waiting for cleaning, about 330 bytes
     /// each); the system's temporary folder if none (which may be in memory, tmpfs,
     /// and then counts against the memory the run saves).
     pub temp_dir: Option<&'a std::path::Path>,
-    /// The most detected pixels that objects not complete yet may hold (their pixels
-    /// wait in memory until the object ends): beyond it the run stops with an error
-    /// naming the object, instead of growing past a memory limit (an object larger
-    /// than the memory, e.g. a threshold below the noise).
-    pub max_open_pixels: Option<usize>,
 }
 
 /// What [`extract_streaming_to`] returns besides the objects it emitted.
@@ -515,29 +522,47 @@ pub fn check_pass(
 /// strip.
 pub fn extract_streaming_to(
     src: &mut (dyn RowSource + Send),
-    mask: Option<MaskRows>,
-    beside: Beside,
+    inputs: RowInputs,
+    sinks: Sinks,
     e: &Extractor,
-    strip_rows: usize,
+    plan: &Plan,
     progress: &mut dyn FnMut(Progress),
     emit: &mut dyn FnMut(Object) -> Result<()>,
 ) -> Result<StreamSummary> {
+    let RowInputs {
+        mask,
+        threshold,
+        noise,
+    } = inputs;
     scan(
         src,
-        mask.map(MaskInput::Rows),
-        beside,
-        Sinks::default(),
+        Sides {
+            mask: mask.map(MaskInput::Rows),
+            threshold,
+            noise,
+        },
+        sinks,
+        InMemory::default(),
         e,
-        strip_rows,
+        plan,
         progress,
         emit,
     )
 }
 
+/// The images beside the image of a run: [`RowInputs`], with a mask in memory or
+/// read row by row.
+#[derive(Default)]
+pub(crate) struct Sides<'a> {
+    pub(crate) mask: Option<MaskInput<'a>>,
+    pub(crate) threshold: Option<&'a mut (dyn RowSource + Send)>,
+    pub(crate) noise: Option<&'a mut (dyn RowSource + Send)>,
+}
+
 /// What a run keeps in memory for a caller that wants everything there (the
 /// library's [`Extractor::extract`]).
 #[derive(Default)]
-pub(crate) struct Sinks<'a> {
+pub(crate) struct InMemory<'a> {
     /// The objects' runs, for the segmentation.
     pub(crate) runs: Option<&'a mut SegmentRuns>,
     /// Objects waiting for cleaning stay in memory (else in a temporary file).
@@ -562,17 +587,17 @@ const BATCH_PIXELS: usize = 1 << 16;
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn scan(
     src: &mut (dyn RowSource + Send),
-    mut mask: Option<MaskInput>,
-    beside: Beside,
+    sides: Sides,
     sinks: Sinks,
+    memory: InMemory,
     e: &Extractor,
-    strip_rows: usize,
+    plan: &Plan,
     progress: &mut dyn FnMut(Progress),
     emit: &mut dyn FnMut(Object) -> Result<()>,
 ) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
-    if let Some(m) = &mask {
+    if let Some(m) = &sides.mask {
         let (mw, mh) = m.shape();
         if (mw, mh) != (src.width(), src.height()) {
             return Err(Error::Mismatch(format!(
@@ -582,14 +607,14 @@ pub(crate) fn scan(
             )));
         }
     }
-    let Beside {
+    let Sides {
+        mut mask,
         mut threshold,
         mut noise,
-        segments,
-        max_open_pixels,
-        temp_dir,
-    } = beside;
-    let mut segments = match (segments, sinks.runs) {
+    } = sides;
+    let Sinks { segments, temp_dir } = sinks;
+    let (strip_rows, max_open_pixels) = (plan.strip_rows, plan.max_open_pixels);
+    let mut segments = match (segments, memory.runs) {
         (Some(s), _) => Some(Segments::File(s)),
         (None, Some(r)) => Some(Segments::Memory(r)),
         (None, None) => None,
@@ -614,7 +639,7 @@ pub(crate) fn scan(
     let mut mbits: Vec<bool> = Vec::new();
     if strip_rows == 0 {
         return Err(Error::param(
-            "--stream-rows",
+            "STREAM_ROWS",
             0,
             "strips must have at least one row",
         ));
@@ -638,7 +663,7 @@ pub(crate) fn scan(
     if let Some(img) = whole {
         let m = mask.as_ref().and_then(|m| m.in_memory());
         let on_device = match gpu_mesh {
-            Some(ctx) => ctx.mesh_stats(img, None, m, (bw, bh), (nx, ny))?,
+            Some(ctx) => ctx.mesh_stats(img, m, (bw, bh), (nx, ny))?,
             None => None,
         };
         mesh_on_gpu = on_device.is_some();
@@ -665,7 +690,7 @@ pub(crate) fn scan(
         let gpu_stats = match gpu_mesh {
             Some(ctx) => {
                 let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
-                let r = ctx.mesh_stats(&img, None, m, (bw, y1 - y0), (nx, 1));
+                let r = ctx.mesh_stats(&img, m, (bw, y1 - y0), (nx, 1));
                 band = img.into_data();
                 r?
             }
@@ -744,7 +769,7 @@ pub(crate) fn scan(
     let mut waiting = Waiting {
         held: Chunked::default(),
         recs: Chunked::default(),
-        store: match (p.clean, sinks.objects_in_memory) {
+        store: match (p.clean, memory.objects_in_memory) {
             (false, _) => None,
             (true, true) => Some(ObjectStore::Memory(Vec::new())),
             (true, false) => Some(ObjectStore::File(ObjectSpill::new(temp_dir)?)),
@@ -821,11 +846,13 @@ pub(crate) fn scan(
                 satur,
                 mask.is_some(),
                 per_pixel,
+                p.connectivity,
             )?),
             None => None,
         };
     let strip_rows = gpu_strips.as_ref().map_or(strip_rows, |g| g.strip_rows());
     let mut dets: Vec<RowDetections> = Vec::new();
+    let mut strip_roots: Vec<(usize, usize)> = Vec::new();
     // The strips, read one ahead on a second thread (file reading and decoding overlap
     // the detection of the previous strip, on the CPU or the GPU).
     let strips: Vec<(usize, usize)> = {
@@ -839,7 +866,7 @@ pub(crate) fn scan(
     };
     // A run of one strip on the CPU subtracts in the image's own buffer (when the
     // source hands it over) and keeps the result.
-    let keep_subtracted = sinks.keep_subtracted && strips.len() == 1 && gpu_strips.is_none();
+    let keep_subtracted = memory.keep_subtracted && strips.len() == 1 && gpu_strips.is_none();
     let mut subtracted: Option<Vec<f32>> = None;
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
     let mut invalid_spread = (0u64, 0u64);
@@ -1019,7 +1046,10 @@ pub(crate) fn scan(
                             let d = &mut dets[y - y0];
                             match d.runs.last_mut() {
                                 Some(r) if r.1 == x => r.1 += 1,
-                                _ => d.runs.push((x, x + 1)),
+                                _ => {
+                                    d.runs.push((x, x + 1));
+                                    d.roots.push(q.root);
+                                }
                             }
                             d.filtered.push(q.filtered);
                             d.values.push(q.value);
@@ -1102,25 +1132,38 @@ pub(crate) fn scan(
                 }
                 t_cpu += detecting.elapsed().as_secs_f64();
                 let joining = Instant::now();
+                // Labelled on the device: the strip's components by root, with the open
+                // component each joined.
+                let labelled = dets.iter().any(|d| !d.roots.is_empty());
+                strip_roots.clear();
                 for y in y0..y0 + rows {
                     let d = &dets[y - y0];
-                    // This row's runs, joined to the previous row's components.
+                    // This row's runs, joined to the previous row's components: on the
+                    // CPU at every row; on the GPU, whose labels join the rows within a
+                    // strip, only at the strip's first row (its seam with the last).
+                    let seam = !labelled || y == y0;
                     let mut current: Vec<(Run, usize)> = Vec::new();
                     let mut pi = 0usize;
                     let mut off = 0usize;
-                    for &(x0, x) in &d.runs {
+                    for (ri, &(x0, x)) in d.runs.iter().enumerate() {
                         let run = Run {
                             y: y as u32,
                             x0: x0 as u32,
                             x1: x as u32,
                         };
+                        let root = labelled.then(|| d.roots[ri]);
+                        let known = root.and_then(|r| {
+                            strip_roots
+                                .binary_search_by_key(&r, |e: &(usize, usize)| e.0)
+                                .ok()
+                        });
+                        let mut target = known.and_then(|k| open.resolve(strip_roots[k].1));
                         // Components of the previous row that this run touches.
-                        while pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
+                        while seam && pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
                             pi += 1;
                         }
-                        let mut target: Option<usize> = None;
                         let mut k = pi;
-                        while k < prev.len() && prev[k].0.x0 < run.x1 + reach {
+                        while seam && k < prev.len() && prev[k].0.x0 < run.x1 + reach {
                             if let Some(c) = open.resolve(prev[k].1) {
                                 target = Some(match target {
                                     Some(t) if t != c => open.merge(t, c),
@@ -1133,6 +1176,10 @@ pub(crate) fn scan(
                             Some(t) => t,
                             None => open.create(),
                         };
+                        if let (Some(r), None) = (root, known) {
+                            // Roots come in raster order: the list stays sorted.
+                            strip_roots.push((r, id));
+                        }
                         let comp = open.comps[id].as_mut().expect("open component");
                         let len = x - x0;
                         if comp.runs.is_empty() {
@@ -1178,7 +1225,12 @@ pub(crate) fn scan(
                     for item in current.iter_mut() {
                         item.1 = open.resolve(item.1).expect("continued component is open");
                     }
-                    open.end_row();
+                    // Merged-away slots are reused once nothing refers to them: after
+                    // the row, or with device labels (which refer to them through
+                    // `strip_roots`) after the strip.
+                    if !labelled || y + 1 == y0 + rows {
+                        open.end_row();
+                    }
                     if let Some(cap) = max_open_pixels.filter(|&cap| open_px > cap) {
                         let big = open
                             .comps
@@ -1561,6 +1613,8 @@ struct RowDetections {
     /// The per-pixel field at each detected pixel (see `Comp::field`).
     field: Vec<f32>,
     saturated: Vec<usize>,
+    /// Labelled on the device: each run's root (see [`crate::gpu::DetectedPixel`]).
+    roots: Vec<usize>,
 }
 
 impl RowDetections {
@@ -1570,6 +1624,7 @@ impl RowDetections {
         self.values.clear();
         self.field.clear();
         self.saturated.clear();
+        self.roots.clear();
     }
 
     /// Detects the pixels of one row: valid (the subtracted value `sub` is not NaN),

@@ -1,34 +1,27 @@
-//! The GPU path: filtering, thresholding, union-find labelling and compaction of the
-//! detected pixels as WGSL compute shaders (shaders/*.wgsl) through wgpu.
+//! The GPU path: background subtraction, filtering, thresholding, union-find
+//! labelling and compaction of the detected pixels as WGSL compute shaders
+//! (shaders/*.wgsl) through wgpu, and the mesh statistics (shaders/meshstats.wgsl)
+//! where the device has f64 in shaders (on the CPU otherwise).
 //!
-//! One [`GpuContext`] (adapter, device, queue, the six pipelines) is built once and
-//! reused. The image is processed in horizontal strips sized to the device's storage
-//! binding limit (with the kernel's halo rows above and below), so no image size is
-//! refused; objects that cross a strip seam are merged exactly on the CPU from the
-//! compacted pixels of the two rows that meet there. Only detected pixels (strip
-//! index, root label, filtered value) are read back, in raster order, and turned
-//! into the same [`Segmentation`] the CPU path builds: components are rooted at their
-//! smallest pixel index on both paths, so numbering and catalog are identical.
-//!
-//! The mesh statistics run on the device where it has f64 in shaders
-//! (shaders/meshstats.wgsl; on the CPU otherwise). The raw rows are uploaded and the
-//! background subtracted on the device (shaders/subtract.wgsl) from the spline's
-//! per-row nodes and per-column weights, which the CPU computes from the mesh grid;
-//! the compaction returns each detected pixel's filtered and unfiltered values and a
-//! saturation bit, so the CPU never builds the subtracted image. The mesh-grid
-//! spline, the joining of rows into objects, deblending and measurement run on the
-//! CPU. The pipeline ([`crate::stream::scan`]) hands the device one strip at a time
-//! ([`GpuContext::strips`]); [`GpuContext::detect`] labels a whole image with
-//! union-find on the device (benchmarks, and the labelling tests).
+//! One [`GpuContext`] (adapter, device, queue, the pipelines) is built once and
+//! reused. The pipeline ([`crate::stream::scan`]) hands the device one strip at a
+//! time ([`GpuContext::strips`], [`GpuStrips::detect`]), with the kernel's halo rows
+//! above and below; strips are sized to the device's storage binding limit and
+//! halved when the device runs out of memory, so no image size is refused. The raw
+//! rows go up and the background is subtracted on the device from the spline's
+//! per-row nodes and per-column weights, which the CPU computes from the mesh grid.
+//! Each strip is labelled on the device (shaders/label.wgsl: every component rooted
+//! at its first pixel in raster order) and only its detected pixels come back, in
+//! raster order, with their root, filtered and unfiltered values and a saturation
+//! bit. The CPU joins the strips' components across their seams
+//! ([`crate::stream`]), then deblends and measures.
 
 use crate::background::{clip_cuts, Background, MeshStat, Quantisation};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::kernel::Kernel;
-use crate::label::Segmentation;
 use crate::params::Connectivity;
 use bytemuck::{Pod, Zeroable};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 const NONE: u32 = u32::MAX;
@@ -61,45 +54,6 @@ struct Params {
     pad1: u32,
 }
 
-/// The detection threshold of each pixel, for the GPU.
-pub enum GpuThreshold<'a> {
-    /// One value for every pixel.
-    Const(f32),
-    /// A function of the linear pixel index (evaluated on the CPU per strip).
-    PerPixel(&'a (dyn Fn(usize) -> f32 + Sync)),
-}
-
-/// The background the GPU subtracts from the raw image: the spline is evaluated per
-/// pixel on the device from per-row node tables and per-column weights, in the same
-/// f32 operations as the CPU ([`crate::background::eval_pixel`]).
-#[derive(Clone, Copy)]
-pub struct Subtraction<'a> {
-    pub background: &'a Background,
-    /// Raw pixels at or above this level are saturated (FLAGS 4); not finite: none.
-    pub satur: f32,
-}
-
-/// An image uploaded whole to the device, so that the mesh statistics and the
-/// detection read the same buffer instead of uploading the image twice (see
-/// [`GpuContext::upload`]).
-pub struct GpuImage {
-    buf: wgpu::Buffer,
-    width: usize,
-    height: usize,
-}
-
-/// What the GPU detection returns.
-#[derive(Clone, Debug)]
-pub struct GpuDetection {
-    /// The objects, with the filtered and the unfiltered (background-subtracted)
-    /// values of their pixels.
-    pub segmentation: Segmentation,
-    /// Linear indices of the detected pixels that are saturated, ascending.
-    pub saturated: Vec<usize>,
-    /// Where the time went.
-    pub timings: GpuTimings,
-}
-
 /// Where the GPU detection spent its time (wall clock on the host; a stage's time
 /// includes waiting for the device to finish it).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -112,8 +66,6 @@ pub struct GpuTimings {
     pub filter_and_label: f64,
     /// Counting, offsets, scatter and reading back the detected pixels.
     pub compaction_and_readback: f64,
-    /// Seam merging and building the segmentation on the CPU.
-    pub merge: f64,
     /// Number of strips.
     pub strips: usize,
 }
@@ -552,53 +504,6 @@ impl GpuContext {
         })
     }
 
-    /// Subtracts the background (if `subtraction` is given; otherwise `image` is
-    /// already background-subtracted, with NaN for invalid and 0 for masked pixels),
-    /// filters, thresholds and labels `image` on the GPU; returns the segmentation
-    /// (with the filtered and unfiltered values of its pixels), equal to the CPU
-    /// path's, the saturated detected pixels and where the time went. If the device
-    /// runs out of memory for the strips, they are halved and the work retried (down
-    /// to 16 rows).
-    #[allow(clippy::too_many_arguments)]
-    pub fn detect(
-        &self,
-        image: &Image,
-        resident: Option<&GpuImage>,
-        subtraction: Option<Subtraction>,
-        kernel: Option<&Kernel>,
-        threshold: GpuThreshold,
-        mask: Option<&[bool]>,
-        connectivity: Connectivity,
-        minarea: usize,
-    ) -> Result<GpuDetection> {
-        let mut cap = self.max_strip_rows.unwrap_or(usize::MAX);
-        loop {
-            match self.detect_strips(
-                image,
-                resident,
-                subtraction,
-                kernel,
-                &threshold,
-                mask,
-                connectivity,
-                minarea,
-                cap,
-            ) {
-                Err(Failure::OutOfMemory { rows, message }) => {
-                    if rows <= 16 {
-                        return Err(Error::Backend(format!(
-                            "the GPU is out of memory even for strips of {rows} rows x {} pixels: {message}; use --backend cpu",
-                            image.width()
-                        )));
-                    }
-                    cap = rows / 2;
-                }
-                Err(Failure::Other(e)) => return Err(e),
-                Ok(r) => return Ok(r),
-            }
-        }
-    }
-
     /// The largest strip height (rows) that fits the device's binding limit for an
     /// image `w` wide with `halo` rows above and below and `nodes_len` spline nodes per
     /// row, at most `cap`.
@@ -638,7 +543,6 @@ impl GpuContext {
         per_pixel_thresh: bool,
         has_mask: bool,
         (col_interval, col_weights): (&[u32], &[[f32; 4]]),
-        resident: Option<wgpu::Buffer>,
     ) -> std::result::Result<StripBuffers, Failure> {
         let halo = kernel.height() / 2;
         let n_strip = strip_rows * w;
@@ -648,11 +552,7 @@ impl GpuContext {
         let params = self.uniform::<Params>("params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
-        let raw_resident = resident.is_some();
-        let raw = match resident {
-            Some(b) => b,
-            None => self.storage("raw source rows", 4 * src_cap as u64, none),
-        };
+        let raw = self.storage("raw source rows", 4 * src_cap as u64, none);
         let sub = self.storage("subtracted source rows", 4 * src_cap as u64, none);
         let col_i = self.storage("column intervals", 4 * w as u64, none);
         let col_w = self.storage("column weights", 16 * w as u64, none);
@@ -761,7 +661,6 @@ impl GpuContext {
             bg_compress,
             bg_reduce,
             bg_count,
-            raw_resident,
             per_pixel_thresh,
             width: w,
             height: h,
@@ -772,7 +671,7 @@ impl GpuContext {
     }
 
     /// Runs one strip: uploads its raw source rows (strip rows y0..y0+rows with the
-    /// halo), subtracts, filters and thresholds, labels it (if `s.label`) and returns
+    /// halo), subtracts, filters and thresholds, labels it and returns
     /// its detected pixels as four words each (strip-local index with bit 31 set if
     /// saturated, root, filtered value, unfiltered value), in raster order.
     fn run_strip(
@@ -818,10 +717,8 @@ impl GpuContext {
         let t_upload = std::time::Instant::now();
         self.queue
             .write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
-        if !b.raw_resident {
-            self.queue
-                .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
-        }
+        self.queue
+            .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
         if let Some(t) = inp.row_nodes {
             self.queue
                 .write_buffer(&b.row_nodes, 0, bytemuck::cast_slice(t));
@@ -839,17 +736,17 @@ impl GpuContext {
         let wx = (w as u32).div_ceil(16);
         let wy = (rows as u32).div_ceil(16);
         let wy_src = (src_rows as u32).div_ceil(16);
-        let mut passes = vec![
-            (&self.subtract, &b.bg_subtract, "subtract", (wx, wy_src)),
-            (&self.filter, &b.bg_filter, "filter", (wx, wy)),
-        ];
-        if s.label {
-            passes.push((&self.init, &b.bg_init, "init", (wx, wy)));
-        }
-        self.run_passes("subtract + filter + init", &passes);
+        self.run_passes(
+            "subtract + filter + init",
+            &[
+                (&self.subtract, &b.bg_subtract, "subtract", (wx, wy_src)),
+                (&self.filter, &b.bg_filter, "filter", (wx, wy)),
+                (&self.init, &b.bg_init, "init", (wx, wy)),
+            ],
+        );
         // compress, reduce, compress until no invocation ran out of steps.
         let mut rounds = 0;
-        if s.label {
+        {
             loop {
                 rounds += 1;
                 self.queue
@@ -965,133 +862,6 @@ impl GpuContext {
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn detect_strips(
-        &self,
-        image: &Image,
-        resident: Option<&GpuImage>,
-        subtraction: Option<Subtraction>,
-        kernel: Option<&Kernel>,
-        threshold: &GpuThreshold,
-        mask: Option<&[bool]>,
-        connectivity: Connectivity,
-        minarea: usize,
-        rows_cap: usize,
-    ) -> std::result::Result<GpuDetection, Failure> {
-        let mut times = GpuTimings::default();
-        let (w, h) = (image.width(), image.height());
-        let identity = Kernel::new(1, 1, vec![1.0], false)?;
-        let kernel = kernel.unwrap_or(&identity);
-        let halo = kernel.height() / 2;
-        // The background tables: per column its interval and weights, per row its
-        // nodes (computed per strip). Without a subtraction, a zero background.
-        let (col_interval, col_weights) = match subtraction {
-            Some(s) => s.background.column_table(),
-            None => (vec![0u32; w], vec![[0f32; 4]; w]),
-        };
-        let nodes_len = match subtraction {
-            Some(s) => s.background.nodes_len(),
-            None => 2,
-        };
-        let strip_rows = self.strip_rows_for(w, h, halo, nodes_len, rows_cap)?;
-        let per_pixel = matches!(threshold, GpuThreshold::PerPixel(_));
-        // One strip over an uploaded image: the strip reads it where it is.
-        let resident = resident
-            .filter(|r| strip_rows >= h && (r.width, r.height) == (w, h))
-            .map(|r| r.buf.clone());
-        let bufs = self.strip_buffers(
-            w,
-            h,
-            strip_rows,
-            kernel,
-            nodes_len,
-            per_pixel,
-            mask.is_some(),
-            (&col_interval, &col_weights),
-            resident,
-        )?;
-        if subtraction.is_none() {
-            let src_cap_rows = (strip_rows + 2 * halo).min(h);
-            let zeros = vec![0f32; 2 * src_cap_rows * nodes_len];
-            self.queue
-                .write_buffer(&bufs.row_nodes, 0, bytemuck::cast_slice(&zeros));
-        }
-        let settings = StripSettings {
-            thresh: match *threshold {
-                GpuThreshold::Const(t) => t,
-                GpuThreshold::PerPixel(_) => 0.0,
-            },
-            connectivity,
-            satur: subtraction.map(|s| s.satur).filter(|v| v.is_finite()),
-            label: true,
-        };
-        // Every detected pixel of the image: global index, global root, filtered value;
-        // its unfiltered value; the saturated ones.
-        let mut pixels: Vec<(usize, usize, f32)> = Vec::new();
-        let mut raw_values: Vec<f32> = Vec::new();
-        let mut saturated: Vec<usize> = Vec::new();
-        // For each strip, where its first row's pixels start in `pixels`, and the strip's first row.
-        let mut strip_starts: Vec<(usize, usize)> = Vec::new();
-        let mut row_table: Vec<f32> = Vec::new();
-        let mut y0 = 0usize;
-        while y0 < h {
-            let rows = strip_rows.min(h - y0);
-            let src_y0 = y0.saturating_sub(halo);
-            let src_y1 = (y0 + rows + halo).min(h);
-            let t_nodes = std::time::Instant::now();
-            if let Some(s) = subtraction {
-                s.background
-                    .row_node_table(src_y0, src_y1 - src_y0, &mut row_table);
-            }
-            times.upload += t_nodes.elapsed().as_secs_f64();
-            let out = self.run_strip(
-                &bufs,
-                (y0, rows),
-                StripInputs {
-                    raw: &image.data()[src_y0 * w..src_y1 * w],
-                    mask: mask.map(|m| &m[src_y0 * w..src_y1 * w]),
-                    row_nodes: subtraction.is_some().then_some(&row_table[..]),
-                    thresholds: match threshold {
-                        GpuThreshold::PerPixel(f) => {
-                            Some((y0 * w..(y0 + rows) * w).map(f).collect())
-                        }
-                        GpuThreshold::Const(_) => None,
-                    },
-                },
-                &settings,
-                &mut times,
-            )?;
-            strip_starts.push((pixels.len(), y0));
-            let base = y0 * w;
-            for q in out.chunks_exact(4) {
-                let i = (q[0] & 0x7fff_ffff) as usize;
-                if q[0] & 0x8000_0000 != 0 {
-                    saturated.push(base + i);
-                }
-                pixels.push((base + i, base + q[1] as usize, f32::from_bits(q[2])));
-                raw_values.push(f32::from_bits(q[3]));
-            }
-            y0 += rows;
-        }
-        times.strips = strip_starts.len();
-        let t_merge = std::time::Instant::now();
-        let segmentation = merge_strips(
-            w,
-            h,
-            pixels,
-            &raw_values,
-            &strip_starts,
-            connectivity,
-            minarea,
-        );
-        times.merge = t_merge.elapsed().as_secs_f64();
-        Ok(GpuDetection {
-            segmentation,
-            saturated,
-            timings: times,
-        })
-    }
-
     /// Prepares GPU detection for streaming an image `width` x `height` in strips of
     /// at most `strip_rows` rows (fewer if the device's bindings demand it; see
     /// [`GpuStrips::strip_rows`]): background subtraction with `background`, the
@@ -1110,6 +880,7 @@ impl GpuContext {
         satur: f32,
         has_mask: bool,
         per_pixel_thresh: bool,
+        connectivity: Connectivity,
     ) -> Result<GpuStrips<'a>> {
         let identity = Kernel::new(1, 1, vec![1.0], false)?;
         let kernel = kernel.unwrap_or(&identity);
@@ -1137,7 +908,6 @@ impl GpuContext {
                 per_pixel_thresh,
                 has_mask,
                 (&ci, &cw),
-                None,
             ) {
                 Err(Failure::OutOfMemory { rows: r, message }) if r <= 16 => {
                     return Err(Error::Backend(format!(
@@ -1157,9 +927,8 @@ impl GpuContext {
             rows,
             settings: StripSettings {
                 thresh,
-                connectivity: Connectivity::Eight,
+                connectivity,
                 satur: Some(satur).filter(|v| v.is_finite()),
-                label: false,
             },
             row_table: Vec::new(),
             timings: GpuTimings::default(),
@@ -1172,8 +941,6 @@ impl GpuContext {
 struct StripBuffers {
     params: wgpu::Buffer,
     raw: wgpu::Buffer,
-    /// `raw` is the uploaded whole image ([`GpuImage`]): nothing to write per strip.
-    raw_resident: bool,
     /// Whether `thresh` holds per-pixel thresholds (else one constant).
     per_pixel_thresh: bool,
     sub: wgpu::Buffer,
@@ -1213,8 +980,6 @@ struct StripSettings {
     thresh: f32,
     connectivity: Connectivity,
     satur: Option<f32>,
-    /// Union-find labelling on the device (whole-image runs) or not (streaming).
-    label: bool,
 }
 
 /// One detected pixel of a streamed strip.
@@ -1222,6 +987,9 @@ struct StripSettings {
 pub struct DetectedPixel {
     /// Linear index in the whole image.
     pub index: usize,
+    /// The linear index of its component's first pixel in the strip (raster order):
+    /// pixels with the same root are connected within the strip.
+    pub root: usize,
     pub filtered: f32,
     /// The background-subtracted value.
     pub value: f32,
@@ -1305,6 +1073,7 @@ impl GpuStrips<'_> {
             .chunks_exact(4)
             .map(|q| DetectedPixel {
                 index: base + (q[0] & 0x7fff_ffff) as usize,
+                root: base + q[1] as usize,
                 filtered: f32::from_bits(q[2]),
                 value: f32::from_bits(q[3]),
                 saturated: q[0] & 0x8000_0000 != 0,
@@ -1346,27 +1115,6 @@ struct QuantGpu {
 const MESH_WORKGROUP_BYTES: u32 = 4096 * 4 + 256 * 4 + 768 * 8 + 16;
 
 impl GpuContext {
-    /// Uploads `img` whole when it fits one storage binding (and the device's memory);
-    /// None otherwise (the stages then upload it in chunks and strips themselves).
-    pub fn upload(&self, img: &Image) -> Option<GpuImage> {
-        let bytes = 4 * img.data().len() as u64;
-        if bytes == 0 || bytes > self.limits.max_storage_buffer_binding_size {
-            return None;
-        }
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buf = self.storage("image", bytes, wgpu::BufferUsages::empty());
-        if pollster::block_on(scope.pop()).is_some() {
-            return None;
-        }
-        self.queue
-            .write_buffer(&buf, 0, bytemuck::cast_slice(img.data()));
-        Some(GpuImage {
-            buf,
-            width: img.width(),
-            height: img.height(),
-        })
-    }
-
     /// Whether this device computes the mesh statistics (f64 in shaders and enough
     /// workgroup memory); otherwise the CPU does.
     pub fn has_mesh_stats(&self) -> bool {
@@ -1382,7 +1130,6 @@ impl GpuContext {
     pub fn mesh_stats(
         &self,
         img: &Image,
-        resident: Option<&GpuImage>,
         mask: Option<&[bool]>,
         (bw, bh): (usize, usize),
         (nx, ny): (usize, usize),
@@ -1401,14 +1148,7 @@ impl GpuContext {
         let b_params = self.uniform::<MeshParams>("mesh params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let none = wgpu::BufferUsages::empty();
-        // The uploaded image serves when one chunk covers it.
-        let resident = resident
-            .filter(|r| chunk_rows >= ny && (r.width, r.height) == (w, h))
-            .map(|r| r.buf.clone());
-        let b_raw = match &resident {
-            Some(b) => b.clone(),
-            None => self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none),
-        };
+        let b_raw = self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none);
         let b_mask = self.storage(
             "mesh mask bits",
             if mask.is_some() {
@@ -1461,13 +1201,8 @@ impl GpuContext {
             let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
             let mr = j1 - j0;
             let n = mr * nx;
-            if resident.is_none() {
-                self.queue.write_buffer(
-                    &b_raw,
-                    0,
-                    bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]),
-                );
-            }
+            self.queue
+                .write_buffer(&b_raw, 0, bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]));
             if let Some(m) = mask {
                 let bits = mask_bits(&m[y0 * w..y1 * w]);
                 self.queue
@@ -1581,12 +1316,9 @@ impl GpuContext {
             j0 = j1;
         }
         for b in [
-            &b_params, &b_mask, &b_counts, &b_sums, &b_cuts, &b_good, &b_quant, &b_out,
+            &b_params, &b_raw, &b_mask, &b_counts, &b_sums, &b_cuts, &b_good, &b_quant, &b_out,
         ] {
             b.destroy();
-        }
-        if resident.is_none() {
-            b_raw.destroy();
         }
         Ok(Some(stats))
     }
@@ -1631,65 +1363,6 @@ fn mask_bits(m: &[bool]) -> Vec<u32> {
         }
     }
     bits
-}
-
-/// Joins the strips' components across their seams and builds the segmentation.
-/// `pixels` are all detected pixels in raster order with their strip-level roots
-/// (each root is its component's smallest index within its strip).
-fn merge_strips(
-    w: usize,
-    h: usize,
-    pixels: Vec<(usize, usize, f32)>,
-    raw: &[f32],
-    strip_starts: &[(usize, usize)],
-    connectivity: Connectivity,
-    minarea: usize,
-) -> Segmentation {
-    // Union-find over roots, linking to the smaller root: the final root of every
-    // component is its smallest pixel index, as on the CPU.
-    let mut parent: HashMap<usize, usize> = HashMap::new();
-    fn find(parent: &mut HashMap<usize, usize>, mut a: usize) -> usize {
-        while let Some(&p) = parent.get(&a) {
-            if p == a {
-                break;
-            }
-            a = p;
-        }
-        a
-    }
-    let reach = if connectivity == Connectivity::Eight {
-        1
-    } else {
-        0
-    };
-    for &(start, y0) in strip_starts.iter().skip(1) {
-        // Pixels of the last row of the previous strip (row y0 - 1) by column.
-        let prev_start = pixels[..start].partition_point(|p| p.0 < (y0 - 1) * w);
-        let mut above: HashMap<usize, usize> = HashMap::new();
-        for p in &pixels[prev_start..start] {
-            above.insert(p.0 % w, p.1);
-        }
-        let end = pixels[start..].partition_point(|p| p.0 < (y0 + 1) * w) + start;
-        for p in &pixels[start..end] {
-            let x = p.0 % w;
-            for dx in -(reach as isize)..=(reach as isize) {
-                let xx = x as isize + dx;
-                if xx < 0 || xx >= w as isize {
-                    continue;
-                }
-                if let Some(&q) = above.get(&(xx as usize)) {
-                    let (a, b) = (find(&mut parent, p.1), find(&mut parent, q));
-                    if a != b {
-                        let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-                        parent.insert(hi, lo);
-                        parent.entry(lo).or_insert(lo);
-                    }
-                }
-            }
-        }
-    }
-    let roots: Vec<usize> = pixels.iter().map(|p| find(&mut parent, p.1)).collect();
-    crate::label::segmentation_from_labelled_pixels(w, h, &pixels, raw, &roots, minarea)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ pub mod regions;
 pub mod tiff;
 
 use crate::error::{Error, Result};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Whether an input is read as TIFF (its name ends in `.tif` or `.tiff`, any case).
 pub fn is_tiff(spec: &str) -> bool {
@@ -88,4 +88,65 @@ pub fn mem_available() -> Option<f64> {
         }
     }
     Some(avail)
+}
+
+/// A FITS file opened for reading row by row, if named.
+pub(crate) fn open_rows(path: &Option<String>) -> Result<Option<crate::io::fits::FitsRows>> {
+    path.as_deref()
+        .map(crate::io::fits::FitsRows::open)
+        .transpose()
+}
+
+/// A side image read row by row whose values are checked as they come (a noise map
+/// must be positive, a threshold image non-negative).
+pub(crate) struct CheckedRows {
+    rows: crate::io::fits::FitsRows,
+    path: PathBuf,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+}
+
+impl crate::stream::RowSource for CheckedRows {
+    fn width(&self) -> usize {
+        self.rows.width()
+    }
+    fn height(&self) -> usize {
+        self.rows.height()
+    }
+    fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
+        self.rows.read_rows(y0, n, out)?;
+        crate::image::check_values(&self.path, self.what, self.rule, out, self.rows.width(), y0)
+    }
+}
+
+/// [`open_rows`] with the values checked.
+pub(crate) fn open_checked(
+    path: &Option<String>,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+) -> Result<Option<CheckedRows>> {
+    Ok(open_rows(path)?.map(|rows| CheckedRows {
+        rows,
+        path: crate::io::fits::file_of(path.as_deref().unwrap_or_default()),
+        what,
+        rule,
+    }))
+}
+
+/// A whole side image, read and its values checked.
+pub(crate) fn read_checked(
+    path: &str,
+    what: &'static str,
+    rule: crate::image::ValueRule,
+) -> Result<crate::Image> {
+    let img = crate::io::read_image(path)?;
+    crate::image::check_values(
+        &crate::io::fits::file_of(path),
+        what,
+        rule,
+        img.data(),
+        img.width(),
+        0,
+    )?;
+    Ok(img)
 }

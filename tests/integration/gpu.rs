@@ -212,18 +212,7 @@ fn gpu_mesh_statistics_equal_the_cpu_ones() {
             let grid = (w.div_ceil(bw), h.div_ceil(bh));
             let m = mask.as_ref().map(|m| m.data());
             let cpu = cpu_mesh_stats(img, m, (bw, bh), grid);
-            // Uploaded in chunks by mesh_stats itself, and read from an uploaded image.
-            let uploaded = ctx.upload(img).expect("test images fit one binding");
-            let chunked = ctx
-                .mesh_stats(img, None, m, (bw, bh), grid)
-                .unwrap()
-                .unwrap();
-            let resident = ctx
-                .mesh_stats(img, Some(&uploaded), m, (bw, bh), grid)
-                .unwrap()
-                .unwrap();
-            assert_eq!(chunked, resident, "{name}, mesh {bw}x{bh}: uploaded image");
-            let gpu = chunked;
+            let gpu = ctx.mesh_stats(img, m, (bw, bh), grid).unwrap().unwrap();
             assert_eq!(cpu.len(), gpu.len());
             for (k, (a, b)) in cpu.iter().zip(&gpu).enumerate() {
                 let bits = |s: &Option<skysift::background::MeshStat>| {
@@ -629,21 +618,22 @@ fn out_of_memory_halves_the_strips_or_says_why() {
     );
 }
 
-/// The device's union-find labelling of a whole image (`GpuContext::detect`,
-/// label.wgsl) gives the pipeline's segmentation, for strips of several heights
-/// (seams merged on the host) and both connectivities.
+/// The device's union-find labelling (label.wgsl) of one strip covering the whole
+/// image gives the CPU's objects, both connectivities: every object's pixels share one
+/// root, its first pixel in raster order, and no two objects share a root.
 #[test]
-fn union_find_on_the_device_labels_as_the_pipeline() {
-    use skysift::gpu::{GpuThreshold, Subtraction};
+fn union_find_on_the_device_labels_as_the_cpu() {
     if context().is_none() {
         return;
     }
     for f in ["sim_crop.fits", "sep_image.fits"] {
         let img = io::read_image(&data_str(f)).unwrap();
+        let (w, h) = (img.width(), img.height());
         for conn in [Connectivity::Eight, Connectivity::Four] {
             let mut cpu = Extractor::default();
             cpu.extract.deblend.mincont = 1.0;
             cpu.extract.clean = false;
+            cpu.extract.minarea = 1;
             cpu.extract.connectivity = conn;
             let want = cpu.extract(&img, Inputs::default()).unwrap();
             assert!(
@@ -652,28 +642,45 @@ fn union_find_on_the_device_labels_as_the_pipeline() {
                 want.segmentation.len()
             );
             let t = cpu.extract.detect_thresh as f32 * want.background.global_rms() as f32;
-            for rows in [None, Some(7), Some(64)] {
-                let ctx = gpu(rows).and_then(|g| g.gpu).expect("adapter present");
-                let det = ctx
-                    .detect(
-                        &img,
-                        None,
-                        Some(Subtraction {
-                            background: &want.background,
-                            satur: cpu.extract.satur_level as f32,
-                        }),
-                        cpu.extract.kernel.as_ref(),
-                        GpuThreshold::Const(t),
-                        None,
-                        conn,
-                        cpu.extract.minarea,
-                    )
-                    .unwrap();
-                assert_eq!(
-                    det.segmentation.to_map(),
-                    want.segmentation.to_map(),
-                    "{f} {conn:?} strips {rows:?}"
+            let ctx = context().expect("adapter present");
+            let mut strips = ctx
+                .strips(
+                    w,
+                    h,
+                    h,
+                    &want.background,
+                    cpu.extract.kernel.as_ref(),
+                    t,
+                    cpu.extract.satur_level as f32,
+                    false,
+                    false,
+                    conn,
+                )
+                .unwrap();
+            assert_eq!(strips.strip_rows(), h, "{f}: one strip");
+            let pixels = strips.detect(img.data(), None, (0, h), None).unwrap();
+            let map = want.segmentation.to_map();
+            assert_eq!(
+                pixels.len(),
+                map.iter().filter(|&&m| m != 0).count(),
+                "{f} {conn:?}: detected pixels"
+            );
+            // Object number -> its root; root -> object number.
+            let mut root_of = vec![usize::MAX; want.segmentation.len() + 1];
+            let mut object_of = std::collections::HashMap::new();
+            for q in &pixels {
+                let k = map[q.index] as usize;
+                assert!(
+                    k != 0,
+                    "{f} {conn:?}: pixel {} is not in an object",
+                    q.index
                 );
+                if root_of[k] == usize::MAX {
+                    root_of[k] = q.root;
+                    assert_eq!(q.root, q.index, "{f} {conn:?}: root is the first pixel");
+                }
+                assert_eq!(root_of[k], q.root, "{f} {conn:?}: object {k} has two roots");
+                assert_eq!(*object_of.entry(q.root).or_insert(k), k, "{f} {conn:?}");
             }
         }
     }

@@ -394,28 +394,28 @@ fn invalid_parameters_are_refused_by_name() {
                 detect_thresh: 0.0,
                 ..Default::default()
             },
-            "--detect-thresh",
+            "DETECT_THRESH",
         ),
         (
             ExtractParams {
                 detect_thresh: -1.0,
                 ..Default::default()
             },
-            "--detect-thresh",
+            "DETECT_THRESH",
         ),
         (
             ExtractParams {
                 minarea: 0,
                 ..Default::default()
             },
-            "--detect-minarea",
+            "DETECT_MINAREA",
         ),
         (
             ExtractParams {
                 gain: -1.0,
                 ..Default::default()
             },
-            "--gain",
+            "GAIN",
         ),
     ];
     for (p, name) in cases {
@@ -436,7 +436,7 @@ fn invalid_parameters_are_refused_by_name() {
     }
     .extract(&img, Inputs::default())
     .unwrap_err();
-    assert!(e.to_string().contains("--back-size"), "{e}");
+    assert!(e.to_string().contains("BACK_SIZE"), "{e}");
 }
 
 #[test]
@@ -500,5 +500,5 @@ fn matched_filter_finds_what_sep_finds() {
     let mut bad = e.clone();
     bad.extract.thresh_type = ThreshType::Absolute;
     let err = bad.extract(&img, Inputs::default()).unwrap_err();
-    assert!(err.to_string().contains("--filter-type"), "{err}");
+    assert!(err.to_string().contains("FILTER_TYPE"), "{err}");
 }

@@ -1267,7 +1267,7 @@ fn messages_name_the_file_or_option_the_problem_and_the_fix() {
     );
     let e = run(&[s(&img), "-o", s(&cat), "--filter-fwhm", "1e-320"]);
     assert!(
-        e.contains("--filter-fwhm: 1e-320") && e.contains("between 0.01 and 64"),
+        e.contains("--filter-fwhm (FILTER_FWHM): 1e-320") && e.contains("between 0.01 and 64"),
         "{e}"
     );
     // Kernel files: the line, counted from the top of the file.

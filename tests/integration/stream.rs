@@ -2,7 +2,8 @@
 //! strip height, with deblending and cleaning on or off.
 
 use crate::common::data_str;
-use skysift::stream::{extract_streaming, ImageRows};
+use skysift::plan::Plan;
+use skysift::stream::{extract_streaming, ImageRows, RowInputs, Sinks};
 use skysift::{io, Extractor, Inputs};
 
 fn same_catalog(image: &str, e: &Extractor, strips: &[usize]) {
@@ -21,20 +22,20 @@ fn same_catalog(image: &str, e: &Extractor, strips: &[usize]) {
     }
 }
 
-/// The objects of a streamed run with `beside` inputs, in catalog order.
+/// The objects of a streamed run with `inputs`, in catalog order.
 fn streamed_objects(
     img: &skysift::Image,
-    beside: skysift::stream::Beside,
+    inputs: RowInputs,
     e: &Extractor,
     rows: usize,
 ) -> Vec<skysift::Object> {
     let mut objects = Vec::new();
     skysift::stream::extract_streaming_to(
         &mut ImageRows(img),
-        None,
-        beside,
+        inputs,
+        Sinks::default(),
         e,
-        rows,
+        &Plan::rows(rows),
         &mut |_| {},
         &mut |o| {
             objects.push(o);
@@ -104,12 +105,11 @@ fn a_streamed_threshold_image_gives_the_whole_image_catalog() {
     for b in backends.iter_mut() {
         for rows in [1, 9, 100] {
             let mut trows = ImageRows(&t);
-            let beside = skysift::stream::Beside {
+            let inputs = RowInputs {
                 threshold: Some(&mut trows),
-                noise: None,
                 ..Default::default()
             };
-            let objects = streamed_objects(&img, beside, b, rows);
+            let objects = streamed_objects(&img, inputs, b, rows);
             assert_eq!(
                 objects,
                 whole.catalog.objects,
@@ -145,17 +145,16 @@ fn short_rows_are_an_error() {
     let err = extract_streaming(&mut ShortRows(ImageRows(&img)), &e, 16).unwrap_err();
     assert!(err.to_string().contains("wrong number of pixels"), "{err}");
     let mut t = ShortRows(ImageRows(&img));
-    let beside = skysift::stream::Beside {
+    let inputs = RowInputs {
         threshold: Some(&mut t),
-        noise: None,
         ..Default::default()
     };
     let r = skysift::stream::extract_streaming_to(
         &mut ImageRows(&img),
-        None,
-        beside,
+        inputs,
+        Sinks::default(),
         &e,
-        16,
+        &Plan::rows(16),
         &mut |_| {},
         &mut |_| Ok(()),
     );
@@ -169,7 +168,7 @@ fn short_rows_are_an_error() {
 fn streaming_refuses_empty_strips() {
     let img = io::read_image(&data_str("sep_image.fits")).unwrap();
     let err = extract_streaming(&mut ImageRows(&img), &Extractor::default(), 0).unwrap_err();
-    assert!(err.to_string().contains("--stream-rows"), "{err}");
+    assert!(err.to_string().contains("STREAM_ROWS"), "{err}");
 }
 
 /// The matched filter streams: S/N from the strip and its halo, with the background
@@ -202,12 +201,11 @@ fn the_matched_filter_streams_too() {
     assert!(whole.catalog.len() > 20);
     for rows in [3, 50] {
         let mut nrows = ImageRows(&noise);
-        let beside = skysift::stream::Beside {
-            threshold: None,
+        let inputs = RowInputs {
             noise: Some(&mut nrows),
             ..Default::default()
         };
-        let objects = streamed_objects(&img, beside, &e, rows);
+        let objects = streamed_objects(&img, inputs, &e, rows);
         assert_eq!(
             objects, whole.catalog.objects,
             "noise map, strips of {rows}"
@@ -435,16 +433,19 @@ fn same_check_images(image: &str, mask: Option<&str>, e: &Extractor, cases: &[(u
         let mut objects = Vec::new();
         let summary = skysift::stream::extract_streaming_to(
             &mut ImageRows(&img),
-            mrows.as_mut().map(|r| MaskRows {
-                rows: r,
-                thresh: 0.0,
-            }),
-            skysift::stream::Beside {
+            RowInputs {
+                mask: mrows.as_mut().map(|r| MaskRows {
+                    rows: r,
+                    thresh: 0.0,
+                }),
+                ..Default::default()
+            },
+            Sinks {
                 segments: Some(&mut spill),
                 ..Default::default()
             },
             e,
-            strip_rows,
+            &Plan::rows(strip_rows),
             &mut |_| {},
             &mut |o| {
                 objects.push(o);
@@ -626,13 +627,13 @@ fn an_object_larger_than_the_pixel_cap_stops_the_run_with_a_clear_error() {
         let mut objects = Vec::new();
         skysift::stream::extract_streaming_to(
             &mut ImageRows(&img),
-            None,
-            skysift::stream::Beside {
-                max_open_pixels: Some(cap),
-                ..Default::default()
-            },
+            RowInputs::default(),
+            Sinks::default(),
             &e,
-            16,
+            &Plan {
+                max_open_pixels: Some(cap),
+                ..Plan::rows(16)
+            },
             &mut |_| {},
             &mut |o| {
                 objects.push(o);
@@ -647,4 +648,36 @@ fn an_object_larger_than_the_pixel_cap_stops_the_run_with_a_clear_error() {
         "{err}"
     );
     assert_eq!(run(biggest + 100).unwrap(), whole.catalog.objects);
+}
+
+/// `Extractor::extract_file` reads the image and its mask from disk and gives the
+/// catalog of `extract` on the images in memory, whole and streamed under a memory
+/// limit (a few strips of this 512-pixel-wide image).
+#[test]
+fn extract_file_equals_extract_whole_and_streamed() {
+    let path = data_str("sim_masked_crop.fits");
+    let mask_path = data_str("sim_masked_crop.mask.fits");
+    let img = io::read_image(&path).unwrap();
+    let mask = skysift::Mask::from_image(&io::read_image(&mask_path).unwrap(), 0.0);
+    let e = Extractor::default();
+    let want = e.extract(&img, crate::common::masked(&mask)).unwrap();
+    assert!(want.catalog.len() > 50, "{}", want.catalog.len());
+    let mut inputs = skysift::FileInputs {
+        mask: Some(mask_path),
+        ..Default::default()
+    };
+    let whole = e.extract_file(&path, &inputs).unwrap();
+    assert!(!whole.streamed);
+    assert_eq!(whole.catalog, want.catalog);
+    inputs.memory_limit_mib = Some(2.0);
+    let streamed = e.extract_file(&path, &inputs).unwrap();
+    assert!(streamed.streamed);
+    assert_eq!(streamed.catalog, want.catalog);
+    // A limit below one strip is an error that says how much one needs.
+    inputs.memory_limit_mib = Some(0.001);
+    let err = e.extract_file(&path, &inputs).unwrap_err().to_string();
+    assert!(
+        err.contains("MEMORY_LIMIT") && err.contains("give at least"),
+        "{err}"
+    );
 }
