@@ -113,17 +113,18 @@ struct Node {
 /// after SExtractor's singularity correction.
 fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
     let (x0, y0) = (px[set[0]].x as f64, px[set[0]].y as f64);
-    let (mut s, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut m = crate::measure::Moments::default();
     for &i in set {
-        let c = px[i].c as f64;
-        let (dx, dy) = (px[i].x as f64 - x0, px[i].y as f64 - y0);
-        s += c;
-        sx += c * dx;
-        sy += c * dy;
-        sxx += c * dx * dx;
-        syy += c * dy * dy;
-        sxy += c * dx * dy;
+        m.add(px[i].c as f64, px[i].x as f64 - x0, px[i].y as f64 - y0);
     }
+    let crate::measure::Moments {
+        s,
+        sx,
+        sy,
+        sxx,
+        syy,
+        sxy,
+    } = m;
     let (mx, my) = (sx / s, sy / s);
     let mut x2 = sxx / s - mx * mx;
     let mut y2 = syy / s - my * my;

@@ -38,6 +38,7 @@ pub mod checkimage;
 pub mod clean;
 pub mod convolve;
 pub mod deblend;
+pub mod detect;
 pub mod error;
 pub mod gpu;
 pub mod image;

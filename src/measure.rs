@@ -184,6 +184,29 @@ pub fn magnitude_error(flux: f64, fluxerr: f64) -> f64 {
     }
 }
 
+/// Weighted sums of a set of pixels: Σw, Σw·dx, Σw·dy, Σw·dx², Σw·dy², Σw·dx·dy, with
+/// dx, dy relative to a corner (the object's, or a core's first pixel).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Moments {
+    pub(crate) s: f64,
+    pub(crate) sx: f64,
+    pub(crate) sy: f64,
+    pub(crate) sxx: f64,
+    pub(crate) syy: f64,
+    pub(crate) sxy: f64,
+}
+
+impl Moments {
+    pub(crate) fn add(&mut self, w: f64, dx: f64, dy: f64) {
+        self.s += w;
+        self.sx += w * dx;
+        self.sy += w * dy;
+        self.sxx += w * dx * dx;
+        self.syy += w * dy * dy;
+        self.sxy += w * dx * dy;
+    }
+}
+
 /// Second moments of a (nearly) singular object, SExtractor's constants: when the
 /// determinant x2·y2 − xy² is below `SINGULAR_DET` (a line, a single pixel), a
 /// pixel's own variance `SINGULAR_ADD` (about 1/12) is added to x2 and y2, and
@@ -296,10 +319,8 @@ pub fn measure_object(
         ymax = ymax.max(r.y);
     }
     let (mut npix, mut isoarea) = (0u32, 0u32);
-    let (mut sc, mut scx, mut scy, mut scxx, mut scyy, mut scxy) =
-        (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut sv, mut svx, mut svy, mut svxx, mut svyy, mut svxy) =
-        (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
+    // Moments of the filtered values, and of the variances (for the errors).
+    let (mut c_m, mut v_m) = (Moments::default(), Moments::default());
     let (mut flux, mut var_sum, mut thresh_sum) = (0.0f64, 0.0f64, 0.0f64);
     let mut peak = f64::NEG_INFINITY;
     let mut fdpeak = f64::NEG_INFINITY;
@@ -342,23 +363,13 @@ pub fn measure_object(
             };
             let dx = (x as u32 - xmin) as f64;
             npix += 1;
-            sc += c;
-            scx += c * dx;
-            scy += c * dy;
-            scxx += c * dx * dx;
-            scyy += c * dy * dy;
-            scxy += c * dx * dy;
+            c_m.add(c, dx, dy);
             let pv = if gain > 0.0 && c > 0.0 {
                 var + c / gain
             } else {
                 var
             };
-            sv += pv;
-            svx += pv * dx;
-            svy += pv * dy;
-            svxx += pv * dx * dx;
-            svyy += pv * dy * dy;
-            svxy += pv * dx * dy;
+            v_m.add(pv, dx, dy);
             flux += v;
             var_sum += var;
             let tpix = inp.thresh.at(ord) as f64;
@@ -389,6 +400,22 @@ pub fn measure_object(
     o.ymax = ymax;
     o.npix = npix;
     o.isoarea = isoarea;
+    let Moments {
+        s: sc,
+        sx: scx,
+        sy: scy,
+        sxx: scxx,
+        syy: scyy,
+        sxy: scxy,
+    } = c_m;
+    let Moments {
+        s: sv,
+        sx: svx,
+        sy: svy,
+        sxx: svxx,
+        syy: svyy,
+        sxy: svxy,
+    } = v_m;
     o.fdflux = sc;
     o.fdpeak = fdpeak;
     o.flux_max = peak;

@@ -424,12 +424,8 @@ impl Extractor {
                 }
             })?;
         let mut mask_rows = io::open_rows(&inputs.mask)?;
-        let mut threshold = io::open_checked(
-            &inputs.threshold_image,
-            "threshold image",
-            ValueRule::NonNegative,
-        )?;
-        let mut noise = io::open_checked(&inputs.noise, "noise image", ValueRule::Positive)?;
+        let (mut threshold, mut noise) =
+            io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;
         let mut objects = Vec::new();
         let summary = crate::stream::scan(
             &mut rows,

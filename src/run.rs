@@ -156,13 +156,8 @@ fn stream_one(
     // cleaning, which needs every object); an error leaves no partial file.
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
-    use crate::image::ValueRule;
-    let mut thresh_rows = io::open_checked(
-        &cli.threshold_image,
-        "threshold image",
-        ValueRule::NonNegative,
-    )?;
-    let mut noise_rows = io::open_checked(&cli.noise_image, "noise image", ValueRule::Positive)?;
+    let (mut thresh_rows, mut noise_rows) =
+        io::open_side_rows(&cli.threshold_image, &cli.noise_image)?;
     let shape = (w, crate::stream::RowSource::height(&rows));
     for (what, name, side) in [
         (

@@ -24,6 +24,8 @@ use crate::catalog::Catalog;
 use crate::clean::CleanRecord;
 use crate::convolve::convolve_row;
 use crate::deblend::Pixel;
+use crate::detect::cpu::CpuStrips;
+use crate::detect::{strip_fields, strip_thresholds, PixelMode, RowDetections, StripRows};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::label::Run;
@@ -746,12 +748,16 @@ pub(crate) fn scan(
         PixelMode::Const
     };
     let per_pixel = mode != PixelMode::Const;
+    // The matched filter detects on S/N.
     let t_snr = p.detect_thresh as f32;
-    let mut noise_rows: Vec<f32> = Vec::new();
-    // The per-pixel values objects carry (RMS or threshold image) of the strip rows.
-    let mut field_rows: Vec<f32> = Vec::new();
-    let mut thr_rows: Vec<f32> = Vec::new();
     let satur = p.satur_level as f32;
+    let mut cpu = CpuStrips::new(
+        &background,
+        p.kernel.as_ref(),
+        mode,
+        satur,
+        if matched { t_snr } else { t_detect },
+    );
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
     let mut open = Open::default();
@@ -966,13 +972,10 @@ pub(crate) fn scan(
                             let mut field = Vec::new();
                             let tvals = st.strip.thresholds.take();
                             strip_fields(mode, background, (y0, rows), tvals, &mut field, &mut thr);
-                            let pixels = g.detect(
-                                &st.strip.raw,
-                                st.strip.mask.as_deref(),
-                                (y0, rows),
-                                per_pixel.then_some(strip_thresholds(mode, &field, &thr)),
-                            )?;
-                            st.device = Some(DeviceDetections { pixels, field });
+                            let thresholds =
+                                per_pixel.then_some(strip_thresholds(mode, &field, &thr));
+                            st.device =
+                                Some(g.detect_rows(&st.strip, (y0, rows), thresholds, &field)?);
                             Ok(st)
                         });
                         let failed = out.is_err();
@@ -987,18 +990,9 @@ pub(crate) fn scan(
         };
         let mut run = || -> Result<()> {
             for &(y0, rows) in &strips {
-                let (sy0, sy1) = span(y0, rows);
+                let sy0 = span(y0, rows).0;
                 let waited = Instant::now();
-                let Stage {
-                    strip:
-                        StripRows {
-                            mut raw,
-                            mask: bits,
-                            thresholds: tvals,
-                            noise: nvals,
-                        },
-                    device,
-                } = rx.recv().map_err(|_| {
+                let Stage { mut strip, device } = rx.recv().map_err(|_| {
                     Error::System("the strip reader or the device thread stopped".into())
                 })??;
                 t_wait += waited.elapsed().as_secs_f64();
@@ -1006,127 +1000,16 @@ pub(crate) fn scan(
                 if let Some(k) = &p.kernel {
                     let core = y0 - sy0..y0 - sy0 + rows;
                     let (a, b) =
-                        crate::convolve::invalid_spread(&raw, w, core, k.width(), k.height());
+                        crate::convolve::invalid_spread(&strip.raw, w, core, k.width(), k.height());
                     invalid_spread.0 += a;
                     invalid_spread.1 += b;
                 }
-                let have_mask = bits.is_some();
-                let mbits: &[bool] = bits.as_deref().unwrap_or(&[]);
-                dets.resize_with(rows, RowDetections::default);
-                dets.iter_mut().for_each(RowDetections::clear);
-                if matched {
-                    noise_rows.resize((sy1 - sy0) * w, 0.0);
-                    noise_rows
-                        .par_chunks_mut(w)
-                        .enumerate()
-                        .for_each(|(k, row)| background.rms_row(sy0 + k, row));
-                    // The background RMS of the strip rows, for the errors.
-                    field_rows.clear();
-                    field_rows
-                        .extend_from_slice(&noise_rows[(y0 - sy0) * w..(y0 - sy0 + rows) * w]);
-                    if let Some(n) = nvals {
-                        noise_rows = n;
-                    }
-                }
-                if device.is_none() {
-                    strip_fields(
-                        mode,
-                        &background,
-                        (y0, rows),
-                        tvals,
-                        &mut field_rows,
-                        &mut thr_rows,
-                    );
-                }
                 match device {
-                    Some(DeviceDetections { pixels, field }) => {
-                        field_rows = field;
-                        for q in pixels {
-                            let (y, x) = (q.index / w, q.index % w);
-                            let d = &mut dets[y - y0];
-                            match d.runs.last_mut() {
-                                Some(r) if r.1 == x => r.1 += 1,
-                                _ => {
-                                    d.runs.push((x, x + 1));
-                                    d.roots.push(q.root);
-                                }
-                            }
-                            d.filtered.push(q.filtered);
-                            d.values.push(q.value);
-                            if per_pixel {
-                                d.field.push(field_rows[(y - y0) * w + x]);
-                            }
-                            if q.saturated {
-                                d.saturated.push(x);
-                            }
-                        }
-                    }
+                    Some(found) => dets = found,
                     None => {
-                        // Subtraction, rows in parallel.
-                        let sat_rows: Vec<Vec<usize>> = raw
-                            .par_chunks_mut(w)
-                            .enumerate()
-                            .map_init(
-                                || vec![0f32; w],
-                                |back, (k, row)| {
-                                    let mrow = have_mask.then(|| &mbits[k * w..(k + 1) * w]);
-                                    subtract_row(&background, sy0 + k, row, mrow, satur, back)
-                                },
-                            )
-                            .collect();
-                        let strip = Image::new(w, sy1 - sy0, std::mem::take(&mut raw))
-                            .expect("strip shape");
-                        // The matched filter's S/N over the strip (its halo rows give the
-                        // strip rows their full kernel footprint).
-                        let snr = if matched {
-                            let noise_img =
-                                Image::new(w, sy1 - sy0, std::mem::take(&mut noise_rows))
-                                    .expect("noise strip shape");
-                            let snr = crate::pipeline::matched_filter(
-                                &strip,
-                                &noise_img,
-                                have_mask.then_some(mbits),
-                                p.kernel.as_ref(),
-                            );
-                            noise_rows = noise_img.into_data();
-                            Some(snr)
-                        } else {
-                            None
-                        };
-                        // Filtering and thresholding, rows in parallel.
-                        let row_thresholds = RowThresholds {
-                            constant: if matched { t_snr } else { t_detect },
-                            per_pixel: (per_pixel && !matched)
-                                .then(|| strip_thresholds(mode, &field_rows, &thr_rows)),
-                        };
-                        let fields = per_pixel.then_some(&field_rows[..]);
-                        let (sub, snr_ref, sat_ref) = (&strip, snr.as_ref(), &sat_rows);
-                        dets.par_iter_mut().enumerate().for_each_init(
-                            || vec![0f32; w],
-                            |fbuf, (i, d)| {
-                                let y = y0 + i;
-                                let ly = y - sy0;
-                                match (snr_ref, &p.kernel) {
-                                    (Some(snr), _) => fbuf.copy_from_slice(snr.row(ly)),
-                                    (None, Some(k)) => convolve_row(sub, k, ly, fbuf),
-                                    (None, None) => fbuf.copy_from_slice(sub.row(ly)),
-                                }
-                                let mrow = have_mask.then(|| &mbits[ly * w..(ly + 1) * w]);
-                                d.detect_row(
-                                    fbuf,
-                                    sub.row(ly),
-                                    mrow,
-                                    &row_thresholds,
-                                    i * w,
-                                    fields,
-                                    &sat_ref[ly],
-                                );
-                            },
-                        );
+                        cpu.detect(&mut strip, (y0, rows), sy0, &mut dets);
                         if keep_subtracted {
-                            subtracted = Some(strip.into_data());
-                        } else {
-                            raw = strip.into_data();
+                            subtracted = Some(std::mem::take(&mut strip.raw));
                         }
                     }
                 }
@@ -1268,7 +1151,7 @@ pub(crate) fn scan(
                 let measuring = Instant::now();
                 flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;
                 t_meas += measuring.elapsed().as_secs_f64();
-                let _ = recycle_tx.send((raw, bits));
+                let _ = recycle_tx.send((strip.raw, strip.mask));
                 progress(Progress {
                     rows_done: y0 + rows,
                     rows: h,
@@ -1388,34 +1271,12 @@ fn lap(timings: &mut Vec<(&'static str, f64)>, clock: &mut Instant, name: &'stat
     *clock = Instant::now();
 }
 
-/// A strip as read: the raw rows with the halo, their mask flags, the strip rows'
-/// threshold-image values and the noise map's rows with the halo.
-struct StripRows {
-    raw: Vec<f32>,
-    mask: Option<Vec<bool>>,
-    thresholds: Option<Vec<f32>>,
-    noise: Option<Vec<f32>>,
-}
-
-/// What the device found in a strip: its detected pixels, and the per-pixel values
-/// objects carry for the strip rows.
-struct DeviceDetections {
-    pixels: Vec<crate::gpu::DetectedPixel>,
-    field: Vec<f32>,
-}
-
 /// A strip on its way to the row joining: what was read and, on the GPU backend, what
 /// the device detected in it.
 struct Stage {
     strip: StripRows,
-    device: Option<DeviceDetections>,
-}
-
-/// The detection threshold of a strip's rows: one constant, or one per pixel of the
-/// strip rows.
-struct RowThresholds<'a> {
-    constant: f32,
-    per_pixel: Option<&'a [f32]>,
+    /// The strip's detections, row by row, with the device's roots.
+    device: Option<Vec<RowDetections>>,
 }
 
 /// Completed components waiting to be deblended and measured.
@@ -1449,43 +1310,6 @@ impl Batch {
         self.pixels = 0;
         self.first = (u32::MAX, u32::MAX);
         std::mem::take(&mut self.comps)
-    }
-}
-
-/// For strip rows `y0..y0 + rows` with per-pixel thresholds: the values objects carry
-/// into `field` (the RMS rows when thresholds are relative to the RMS map, the
-/// threshold image's rows `tvals`) and, relative to the RMS map, the thresholds k·rms
-/// into `thr`. Other modes leave both as they are.
-fn strip_fields(
-    mode: PixelMode,
-    background: &Background,
-    (y0, rows): (usize, usize),
-    tvals: Option<Vec<f32>>,
-    field: &mut Vec<f32>,
-    thr: &mut Vec<f32>,
-) {
-    let w = background.shape().0;
-    match (mode, tvals) {
-        (PixelMode::RmsMap(kd, _), _) => {
-            field.resize(rows * w, 0.0);
-            for (k, row) in field.chunks_exact_mut(w).enumerate() {
-                background.rms_row(y0 + k, row);
-            }
-            thr.clear();
-            thr.extend(field.iter().map(|&v| kd * v));
-        }
-        (PixelMode::ThresholdImage, Some(t)) => *field = t,
-        _ => {}
-    }
-}
-
-/// The strip rows' detection thresholds when they vary per pixel: the threshold
-/// image itself, or k·rms (see [`strip_fields`]).
-fn strip_thresholds<'a>(mode: PixelMode, field: &'a [f32], thr: &'a [f32]) -> &'a [f32] {
-    if mode == PixelMode::ThresholdImage {
-        field
-    } else {
-        thr
     }
 }
 
@@ -1603,77 +1427,6 @@ impl Ord for Keyed {
     }
 }
 
-/// The detected pixels of one row: runs (x0..x1); the filtered and unfiltered values
-/// of their pixels, run after run; the columns of the saturated ones.
-#[derive(Default)]
-struct RowDetections {
-    runs: Vec<(usize, usize)>,
-    filtered: Vec<f32>,
-    values: Vec<f32>,
-    /// The per-pixel field at each detected pixel (see `Comp::field`).
-    field: Vec<f32>,
-    saturated: Vec<usize>,
-    /// Labelled on the device: each run's root (see [`crate::gpu::DetectedPixel`]).
-    roots: Vec<usize>,
-}
-
-impl RowDetections {
-    fn clear(&mut self) {
-        self.runs.clear();
-        self.filtered.clear();
-        self.values.clear();
-        self.field.clear();
-        self.saturated.clear();
-        self.roots.clear();
-    }
-
-    /// Detects the pixels of one row: valid (the subtracted value `sub` is not NaN),
-    /// not masked, and filtered value above the threshold (a NaN filtered value, next
-    /// to an invalid pixel, is not). `base` is the row's offset in the strip rows'
-    /// per-pixel thresholds and `fields`; `saturated` the row's saturated columns.
-    #[allow(clippy::too_many_arguments)]
-    fn detect_row(
-        &mut self,
-        filtered: &[f32],
-        sub: &[f32],
-        mask: Option<&[bool]>,
-        thresholds: &RowThresholds,
-        base: usize,
-        fields: Option<&[f32]>,
-        saturated: &[usize],
-    ) {
-        let w = filtered.len();
-        let on = |x: usize| {
-            !sub[x].is_nan()
-                && !mask.is_some_and(|m| m[x])
-                && filtered[x]
-                    > match thresholds.per_pixel {
-                        Some(t) => t[base + x],
-                        None => thresholds.constant,
-                    }
-        };
-        let mut x = 0usize;
-        while x < w {
-            if !on(x) {
-                x += 1;
-                continue;
-            }
-            let x0 = x;
-            while x < w && on(x) {
-                x += 1;
-            }
-            self.runs.push((x0, x));
-            self.filtered.extend_from_slice(&filtered[x0..x]);
-            self.values.extend_from_slice(&sub[x0..x]);
-            if let Some(f) = fields {
-                self.field.extend_from_slice(&f[base + x0..base + x]);
-            }
-            self.saturated
-                .extend(saturated.iter().filter(|&&sx| sx >= x0 && sx < x));
-        }
-    }
-}
-
 /// The open components: slots (None once completed or merged away), forwarding of
 /// merged-away slots to the component that absorbed them, and reusable slots.
 #[derive(Default)]
@@ -1749,20 +1502,6 @@ impl Open {
     fn live(&self) -> usize {
         self.comps.iter().filter(|c| c.is_some()).count()
     }
-}
-
-/// How the thresholds vary over the image.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum PixelMode {
-    /// Constant detection and analysis thresholds.
-    Const,
-    /// k_detect·rms and k_analysis·rms, with the background RMS map.
-    RmsMap(f32, f32),
-    /// A per-pixel threshold image (ADU above the background), for both.
-    ThresholdImage,
-    /// The matched filter: detection on S/N (constant threshold), errors from the
-    /// background RMS map, the analysis threshold k·rms (relative) or constant.
-    Matched(Option<f32>),
 }
 
 /// An object made from a completed component: its sort key (first pixel), its

@@ -150,3 +150,16 @@ pub(crate) fn read_checked(
     )?;
     Ok(img)
 }
+
+/// The threshold image and the noise map of a streamed run, read row by row with
+/// their values checked.
+pub(crate) fn open_side_rows(
+    threshold: &Option<String>,
+    noise: &Option<String>,
+) -> Result<(Option<CheckedRows>, Option<CheckedRows>)> {
+    use crate::image::ValueRule;
+    Ok((
+        open_checked(threshold, "threshold image", ValueRule::NonNegative)?,
+        open_checked(noise, "noise image", ValueRule::Positive)?,
+    ))
+}

@@ -14,6 +14,7 @@
 //!
 //! Mesh statistics run in parallel over meshes; map rows in parallel over rows.
 
+pub mod gpu;
 use crate::error::{Error, Result};
 use crate::image::{is_valid, Image, Mask};
 use crate::params::BackgroundParams;
