@@ -154,7 +154,7 @@ fn gpu_stages(c: &mut Criterion) {
                 let r = rows.min(n - y0);
                 let (s0, s1) = (y0.saturating_sub(1), (y0 + r + 1).min(n));
                 strips
-                    .detect(&img.data()[s0 * n..s1 * n], None, (y0, r), None)
+                    .detect(&img.data()[s0 * n..s1 * n], None, (y0, r), None, &[])
                     .unwrap();
                 y0 += r;
             }

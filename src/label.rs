@@ -25,13 +25,9 @@ impl Run {
     }
 }
 
-/// The labelled objects as lists of runs (object `k` is label `k + 1`), and
-/// optionally one value per pixel of those runs (the filtered detection image: the
-/// only part of it that measurement needs, so the full image is never kept).
-/// Equality compares the objects' pixels and filtered values, not the unfiltered
-/// values a backend may carry along (they are the subtracted image's, see
-/// [`Segmentation::object_raw`]).
-#[derive(Clone, Debug, Default)]
+/// The labelled objects as lists of runs (object `k` is label `k + 1`, catalog row
+/// `k`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Segmentation {
     width: usize,
     height: usize,
@@ -39,24 +35,6 @@ pub struct Segmentation {
     runs: Vec<Run>,
     /// `runs[offsets[k]..offsets[k + 1]]` are object k's runs.
     offsets: Vec<usize>,
-    /// Per-pixel values of the runs, in run order (empty if none were given).
-    values: Vec<f32>,
-    /// `values[value_offsets[k]..value_offsets[k + 1]]` are object k's values.
-    value_offsets: Vec<usize>,
-    /// Unfiltered (background-subtracted) values of the pixels, laid out as `values`
-    /// (empty unless the backend produced them: the GPU path, which subtracts the
-    /// background itself and never builds the subtracted image on the CPU).
-    raw: Vec<f32>,
-}
-
-impl PartialEq for Segmentation {
-    fn eq(&self, o: &Self) -> bool {
-        (self.width, self.height) == (o.width, o.height)
-            && self.runs == o.runs
-            && self.offsets == o.offsets
-            && self.values == o.values
-            && self.value_offsets == o.value_offsets
-    }
 }
 
 impl Segmentation {
@@ -70,22 +48,6 @@ impl Segmentation {
     /// The runs of object `k` (0-based; its label is `k + 1`).
     pub fn object(&self, k: usize) -> &[Run] {
         &self.runs[self.offsets[k]..self.offsets[k + 1]]
-    }
-    /// The per-pixel values of object `k`, in the order of its runs (empty if the
-    /// segmentation was built without values).
-    pub fn object_values(&self, k: usize) -> &[f32] {
-        if self.values.is_empty() {
-            return &[];
-        }
-        &self.values[self.value_offsets[k]..self.value_offsets[k + 1]]
-    }
-    /// The unfiltered values of object `k`'s pixels, in the order of its runs
-    /// (empty if the segmentation carries none).
-    pub fn object_raw(&self, k: usize) -> &[f32] {
-        if self.raw.is_empty() {
-            return &[];
-        }
-        &self.raw[self.value_offsets[k]..self.value_offsets[k + 1]]
     }
     pub fn width(&self) -> usize {
         self.width
@@ -109,21 +71,15 @@ impl Segmentation {
         Segmentation {
             width,
             height,
+            runs: Vec::new(),
             offsets: vec![0],
-            value_offsets: vec![0],
-            ..Default::default()
         }
     }
 
-    /// Appends an object: its runs (raster order), their values and, when the
-    /// segmentation carries them, their unfiltered values (else empty).
-    pub(crate) fn push(&mut self, runs: &[Run], values: &[f32], raw: &[f32]) {
+    /// Appends an object: its runs (raster order).
+    pub(crate) fn push(&mut self, runs: &[Run]) {
         self.runs.extend_from_slice(runs);
-        self.values.extend_from_slice(values);
-        self.raw.extend_from_slice(raw);
         self.offsets.push(self.runs.len());
-        self.value_offsets.push(self.values.len());
-        debug_assert!(self.raw.is_empty() || self.raw.len() == self.values.len());
     }
 }
 

@@ -184,6 +184,13 @@ pub fn magnitude_error(flux: f64, fluxerr: f64) -> f64 {
     }
 }
 
+/// The ellipse's coefficients (CXX, CYY, CXY) from second moments: the inverse of the
+/// moment matrix, CXX = y2/det, CYY = x2/det, CXY = −2·xy/det.
+fn ellipse_coefficients(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
+    let det = x2 * y2 - xy * xy;
+    (y2 / det, x2 / det, -2.0 * xy / det)
+}
+
 /// Weighted sums of a set of pixels: Σw, Σw·dx, Σw·dy, Σw·dx², Σw·dy², Σw·dx·dy, with
 /// dx, dy relative to a corner (the object's, or a core's first pixel).
 #[derive(Clone, Copy, Debug, Default)]
@@ -452,17 +459,9 @@ pub fn measure_object(
         x2 += SINGULAR_ADD;
         y2 += SINGULAR_ADD;
     }
-    o.x2 = x2;
-    o.y2 = y2;
-    o.xy = xy;
-    let (a, b, theta) = ellipse(x2, y2, xy);
-    o.a = a;
-    o.b = b;
-    o.theta = theta;
-    let det = x2 * y2 - xy * xy;
-    o.cxx = y2 / det;
-    o.cyy = x2 / det;
-    o.cxy = -2.0 * xy / det;
+    (o.x2, o.y2, o.xy) = (x2, y2, xy);
+    (o.a, o.b, o.theta) = ellipse(x2, y2, xy);
+    (o.cxx, o.cyy, o.cxy) = ellipse_coefficients(x2, y2, xy);
     // Position errors: Σ v (x − x̄)² / (Σ c)².
     let f2 = sc * sc;
     let mut errx2 = (svxx - 2.0 * mx * svx + mx * mx * sv) / f2;
@@ -475,25 +474,17 @@ pub fn measure_object(
             erry2 += rho;
         }
     }
-    o.errx2 = errx2;
-    o.erry2 = erry2;
-    o.errxy = errxy;
-    let (ea, eb, et) = ellipse(errx2, erry2, errxy);
-    o.erra = ea;
-    o.errb = eb;
-    o.errtheta = et;
-    let edet = errx2 * erry2 - errxy * errxy;
-    if edet > 0.0 {
-        o.errcxx = erry2 / edet;
-        o.errcyy = errx2 / edet;
-        o.errcxy = -2.0 * errxy / edet;
+    (o.errx2, o.erry2, o.errxy) = (errx2, erry2, errxy);
+    (o.erra, o.errb, o.errtheta) = ellipse(errx2, erry2, errxy);
+    if errx2 * erry2 - errxy * errxy > 0.0 {
+        (o.errcxx, o.errcyy, o.errcxy) = ellipse_coefficients(errx2, erry2, errxy);
     }
     // Area correction of a Gaussian profile: the area above (thresh + peak)/2
     // against the isophotal area (spec §4.4).
     o.abcor = {
         let t = o.thresh;
         let t2 = (t + peak) / 2.0;
-        if t2 == 0.0 || t / t2 <= 0.0 || a * b == 0.0 {
+        if t2 == 0.0 || t / t2 <= 0.0 || o.a * o.b == 0.0 {
             1.0
         } else {
             let (mut dnpix, mut area2) = (0.0f64, 0.0f64);
@@ -508,7 +499,7 @@ pub fn measure_object(
             }
             let darea = area2 - dnpix;
             let num = if darea < 0.0 { darea } else { -1.0 };
-            (num / (2.0 * std::f64::consts::PI * (t / t2).min(0.99).ln() * a * b)).min(1.0)
+            (num / (2.0 * std::f64::consts::PI * (t / t2).min(0.99).ln() * o.a * o.b)).min(1.0)
         }
     };
     // Photometry.

@@ -4,15 +4,16 @@
 use crate::backend::{Backend, Resolved};
 use crate::background::Background;
 use crate::catalog::Catalog;
-use crate::convolve::{convolve, convolve_row};
+use crate::convolve::convolve;
+pub use crate::detect::cpu::matched_filter;
+use crate::detect::cpu::subtract_rows;
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::image::{is_valid, Image, Mask};
+use crate::image::{Image, Mask};
 use crate::label::Segmentation;
 use crate::params::{BackgroundParams, ExtractParams};
 use crate::spill::SegmentRuns;
 use crate::stream::{ImageRows, InMemory, MaskInput, RowSource, Sides, Sinks};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Everything an extraction produces.
@@ -38,59 +39,6 @@ pub struct Extraction {
     pub invalid_spread: (u64, u64),
 }
 
-/// The matched-filter S/N image: Σk·f·w / √(Σk²·w) with w = 1/σ² (0 where the noise
-/// is not positive and finite, or the pixel is masked); 0 where Σk²·w = 0.
-pub fn matched_filter(
-    sub: &Image,
-    noise: &Image,
-    mask: Option<&[bool]>,
-    kernel: Option<&crate::kernel::Kernel>,
-) -> Image {
-    let (w, h) = (sub.width(), sub.height());
-    let identity = crate::kernel::Kernel::new(1, 1, vec![1.0], false).expect("1x1 kernel");
-    let k = kernel.unwrap_or(&identity);
-    let k2 = crate::kernel::Kernel::new(
-        k.width(),
-        k.height(),
-        k.data().iter().map(|&v| (v as f64) * (v as f64)).collect(),
-        false,
-    )
-    .expect("same shape");
-    let weight: Vec<f32> = noise
-        .data()
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            let ok = s.is_finite() && s > 0.0 && !mask.is_some_and(|m| m[i]);
-            if ok {
-                1.0 / (s * s)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let fw: Vec<f32> = sub
-        .data()
-        .iter()
-        .zip(&weight)
-        .map(|(&f, &wt)| f * wt)
-        .collect();
-    let fw = Image::new(w, h, fw).expect("same shape");
-    let weight = Image::new(w, h, weight).expect("same shape");
-    let mut out = vec![0f32; w * h];
-    out.par_chunks_mut(w).enumerate().for_each_init(
-        || vec![0f32; w],
-        |den, (y, row)| {
-            convolve_row(&fw, k, y, row);
-            convolve_row(&weight, &k2, y, den);
-            for (o, &d) in row.iter_mut().zip(den.iter()) {
-                *o = if d > 0.0 { *o / d.sqrt() } else { 0.0 };
-            }
-        },
-    );
-    Image::new(w, h, out).expect("same shape")
-}
-
 impl Extraction {
     /// The background-subtracted image (masked pixels 0, invalid pixels NaN). On the
     /// CPU path it is built during the run; on the GPU path, where the device
@@ -102,16 +50,15 @@ impl Extraction {
                 .pending
                 .as_ref()
                 .expect("an extraction keeps its subtracted image or what builds it");
-            let w = image.width();
             let mut sub = image.data().to_vec();
-            sub.par_chunks_mut(w).enumerate().for_each_init(
-                || vec![0f32; w],
-                |back, (y, row)| {
-                    let m = mask.as_ref().map(|m| &m[y * w..(y + 1) * w]);
-                    subtract_row(&self.background, y, row, m, f32::INFINITY, back);
-                },
+            subtract_rows(
+                &self.background,
+                0,
+                &mut sub,
+                mask.as_deref(),
+                f32::INFINITY,
             );
-            Image::new(w, image.height(), sub).expect("shape is consistent")
+            Image::new(image.width(), image.height(), sub).expect("shape is consistent")
         })
     }
 
@@ -123,46 +70,6 @@ impl Extraction {
             None => self.subtracted().clone(),
         }
     }
-}
-
-/// Subtracts the background from image row `y` in place: invalid pixels (NaN, Inf,
-/// <= -1e30) become NaN, masked pixels 0; returns the columns of the saturated pixels
-/// (>= `satur` before subtraction). `back` is a scratch row.
-pub(crate) fn subtract_row(
-    background: &Background,
-    y: usize,
-    row: &mut [f32],
-    mask: Option<&[bool]>,
-    satur: f32,
-    back: &mut [f32],
-) -> Vec<usize> {
-    background.back_row(y, back);
-    let mut sat = Vec::new();
-    // Fast path: no mask, every pixel valid and below saturation (NaN fails both).
-    let plain = mask.is_none()
-        && row
-            .iter()
-            .fold(true, |ok, &v| ok & (v > -crate::image::BIG) & (v < satur));
-    if plain {
-        for (v, b) in row.iter_mut().zip(back.iter()) {
-            *v -= *b;
-        }
-        return sat;
-    }
-    for x in 0..row.len() {
-        let v = row[x];
-        row[x] = if !is_valid(v) {
-            f32::NAN
-        } else if mask.is_some_and(|m| m[x]) {
-            0.0
-        } else {
-            if v >= satur {
-                sat.push(x);
-            }
-            v - back[x]
-        };
-    }
-    sat
 }
 
 /// A part of a split object: its runs, its pixels (indices into the object's pixel

@@ -648,7 +648,11 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
             &jobs,
             &cols,
             &checks,
-            (&mask, &thresh_img, &noise_img),
+            SideInputs {
+                mask: &mask,
+                threshold: &thresh_img,
+                noise: &noise_img,
+            },
             &auto,
             read_ahead.then_some(&rx),
         );
@@ -665,12 +669,12 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
 /// The images read ahead, in order, with their read times.
 type ReadAhead = std::sync::mpsc::Receiver<(crate::Result<crate::Image>, f64)>;
 
-/// The optional whole-image inputs: mask, threshold image (with their file names), noise image.
-type SideInputs<'a> = (
-    &'a Option<(String, crate::Image)>,
-    &'a Option<(String, crate::Image)>,
-    &'a Option<(String, crate::Image)>,
-);
+/// The optional whole images read beside every image, with their file names.
+struct SideInputs<'a> {
+    mask: &'a Option<(String, crate::Image)>,
+    threshold: &'a Option<(String, crate::Image)>,
+    noise: &'a Option<(String, crate::Image)>,
+}
 
 /// Processes every job in order (see [`run`]); `auto[k]` is the memory limit of an
 /// image streamed because it is too large; `ahead` delivers the other images.
@@ -681,10 +685,15 @@ fn run_jobs(
     jobs: &[Job],
     cols: &[&'static catalog::Column],
     checks: &[checkimage::CheckImage],
-    (mask, thresh_img, noise_img): SideInputs,
+    sides: SideInputs,
     auto: &[Option<f64>],
     ahead: Option<&ReadAhead>,
 ) -> Result<()> {
+    let SideInputs {
+        mask,
+        threshold: thresh_img,
+        noise: noise_img,
+    } = sides;
     let n = jobs.len();
     let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
     let mut done: Vec<&Job> = Vec::new();

@@ -264,7 +264,7 @@ impl SegmentRuns {
         let mut seg = Segmentation::empty(width, height);
         for group in ids {
             if let [one] = group[..] {
-                seg.push(&runs[one], &[], &[]);
+                seg.push(&runs[one]);
                 continue;
             }
             let mut all: Vec<Run> = group
@@ -279,7 +279,7 @@ impl SegmentRuns {
                     _ => merged.push(r),
                 }
             }
-            seg.push(&merged, &[], &[]);
+            seg.push(&merged);
         }
         seg
     }

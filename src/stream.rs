@@ -19,19 +19,19 @@
 //! whole-image [`crate::pipeline::Extraction`]. Every result is the same for every
 //! strip height, to the bit (tested from 1 row up).
 
-use crate::background::{cpu_mesh_stats, mesh_row_stats, Background, MeshStat};
+use crate::background::{cpu_mesh_stats, Background, MeshStat};
 use crate::catalog::Catalog;
 use crate::clean::CleanRecord;
 use crate::convolve::convolve_row;
 use crate::deblend::Pixel;
 use crate::detect::cpu::CpuStrips;
-use crate::detect::{strip_fields, strip_thresholds, PixelMode, RowDetections, StripRows};
+use crate::detect::{PixelMode, RowDetections, StripDetector, StripRows};
 use crate::error::{Error, Result};
 use crate::image::Image;
 use crate::label::Run;
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
 use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
-use crate::pipeline::{split_object, subtract_row, Extractor};
+use crate::pipeline::{split_object, Extractor};
 use crate::plan::Plan;
 pub use crate::spill::SegmentSpill;
 use crate::spill::{ObjectSpill, ObjectStore, SegmentRuns, Segments};
@@ -436,7 +436,6 @@ pub fn check_pass(
     };
     let need_sub = want.subtracted || want.filtered;
     let (mut raw, mut mbuf, mut mbits) = (Vec::new(), Vec::new(), Vec::new());
-    let mut back = vec![0f32; w];
     let (mut filtered, mut bg, mut rms, mut seg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut y0 = 0;
     let mut b = 0;
@@ -453,10 +452,7 @@ pub fn check_pass(
                 &mut mbuf,
                 &mut mbits,
             )?;
-            for (k, row) in raw.chunks_exact_mut(w).enumerate() {
-                let mrow = m.map(|m| &m[k * w..(k + 1) * w]);
-                subtract_row(background, sy0 + k, row, mrow, f32::INFINITY, &mut back);
-            }
+            crate::detect::cpu::subtract_rows(background, sy0, &mut raw, m, f32::INFINITY);
             strip = Some(Image::new(w, sy1 - sy0, std::mem::take(&mut raw)).expect("strip shape"));
         }
         filtered.clear();
@@ -659,58 +655,46 @@ pub(crate) fn scan(
     let gpu_mesh = gpu.filter(|c| c.has_mesh_stats());
     let mut mesh_on_gpu = false;
     let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
-    let whole = src
-        .in_memory()
-        .filter(|_| mask.as_ref().is_none_or(|m| m.in_memory().is_some()));
-    if let Some(img) = whole {
-        let m = mask.as_ref().and_then(|m| m.in_memory());
+    // The statistics of the mesh rows of `img` (meshes `mesh` tall, `rows` of them).
+    let mut stats_of = |img: &Image, m: Option<&[bool]>, mesh: usize, rows: usize| {
         let on_device = match gpu_mesh {
-            Some(ctx) => ctx.mesh_stats(img, m, (bw, bh), (nx, ny))?,
+            Some(ctx) => ctx.mesh_stats(img, m, (bw, mesh), (nx, rows))?,
             None => None,
         };
-        mesh_on_gpu = on_device.is_some();
-        stats = on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, bh), (nx, ny)));
-        progress(Progress {
-            rows_done: h,
-            rows: h,
-            pass: 1,
-            objects: 0,
-        });
-    }
-    let mut band = Vec::new();
-    let by_mesh_row = if stats.is_empty() { 0..ny } else { 0..0 };
-    for j in by_mesh_row {
-        let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
-        let m = read_band(
-            src,
-            mask.as_mut(),
-            (y0, y1),
-            &mut band,
-            &mut mbuf,
-            &mut mbits,
-        )?;
-        let gpu_stats = match gpu_mesh {
-            Some(ctx) => {
-                let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
-                let r = ctx.mesh_stats(&img, m, (bw, y1 - y0), (nx, 1));
-                band = img.into_data();
-                r?
-            }
-            None => None,
-        };
-        match gpu_stats {
-            Some(st) => {
-                mesh_on_gpu = true;
-                stats.extend(st)
-            }
-            None => stats.extend(mesh_row_stats(&mut band, w, m, bw, nx)),
+        mesh_on_gpu |= on_device.is_some();
+        stats.extend(on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, mesh), (nx, rows))));
+        Result::Ok(())
+    };
+    let pass1 = |rows_done| Progress {
+        rows_done,
+        rows: h,
+        pass: 1,
+        objects: 0,
+    };
+    let whole = mask.as_ref().is_none_or(|m| m.in_memory().is_some());
+    match src.in_memory().filter(|_| whole) {
+        Some(img) => {
+            stats_of(img, mask.as_ref().and_then(|m| m.in_memory()), bh, ny)?;
+            progress(pass1(h));
         }
-        progress(Progress {
-            rows_done: y1,
-            rows: h,
-            pass: 1,
-            objects: 0,
-        });
+        None => {
+            let mut band = Vec::new();
+            for j in 0..ny {
+                let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
+                let m = read_band(
+                    src,
+                    mask.as_mut(),
+                    (y0, y1),
+                    &mut band,
+                    &mut mbuf,
+                    &mut mbits,
+                )?;
+                let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
+                stats_of(&img, m, y1 - y0, 1)?;
+                band = img.into_data();
+                progress(pass1(y1));
+            }
+        }
     }
     let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
     drop(stats);
@@ -884,70 +868,29 @@ pub(crate) fn scan(
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
         let strips_r = &strips;
         let src = &mut *src;
-        let mut mask = mask.take();
-        let mut threshold = threshold.take();
-        let mut noise = noise.take();
+        let mut sides = Sides {
+            mask: mask.take(),
+            threshold: threshold.take(),
+            noise: noise.take(),
+        };
         scope.spawn(move || {
             let mut mbuf = Vec::new();
             for &(y0, rows) in strips_r {
-                let (sy0, sy1) = span(y0, rows);
-                let (mut raw, bits) = recycle_rx.try_recv().unwrap_or_default();
-                let mut bits = bits.unwrap_or_default();
-                let read = if keep_subtracted {
-                    src.take_rows(sy0, sy1 - sy0, &mut raw)
-                } else {
-                    src.read_rows(sy0, sy1 - sy0, &mut raw)
-                };
-                let r = read
-                    .and_then(|()| match mask.as_mut() {
-                        Some(m) => m
-                            .read(sy0, sy1 - sy0, &mut mbuf, &mut bits)
-                            .map(|()| Some(bits)),
-                        None => Ok(None),
-                    })
-                    .and_then(|mask| {
-                        let thresholds = match threshold.as_mut() {
-                            Some(t) => {
-                                let mut tv = Vec::new();
-                                t.read_rows(y0, rows, &mut tv)?;
-                                Some(tv)
-                            }
-                            None => None,
-                        };
-                        let noise = match noise.as_mut() {
-                            Some(n) => {
-                                let mut nv = Vec::new();
-                                n.read_rows(sy0, sy1 - sy0, &mut nv)?;
-                                Some(nv)
-                            }
-                            None => None,
-                        };
-                        Ok(StripRows {
-                            raw,
-                            mask,
-                            thresholds,
-                            noise,
-                        })
-                    })
-                    .and_then(|strip| {
-                        // A row source must return whole rows (a custom one might not).
-                        let (halo_len, len) = ((sy1 - sy0) * w, rows * w);
-                        let ok = strip.raw.len() == halo_len
-                            && strip.mask.as_ref().is_none_or(|b| b.len() == halo_len)
-                            && strip.thresholds.as_ref().is_none_or(|t| t.len() == len)
-                            && strip.noise.as_ref().is_none_or(|n| n.len() == halo_len);
-                        if ok {
-                            Ok(Stage {
-                                strip,
-                                device: None,
-                            })
-                        } else {
-                            Err(Error::Mismatch(format!(
-                                "rows {sy0}..{sy1} came back with the wrong number of pixels \
-                                 from the image, mask, threshold or noise rows ({w} per row)"
-                            )))
-                        }
-                    });
+                let recycled = recycle_rx.try_recv().unwrap_or_default();
+                let span = span(y0, rows);
+                let r = read_strip(
+                    src,
+                    &mut sides,
+                    (y0, rows),
+                    span,
+                    keep_subtracted,
+                    recycled,
+                    &mut mbuf,
+                )
+                .map(|strip| Stage {
+                    strip,
+                    device: None,
+                });
                 let failed = r.is_err();
                 if tx.send(r).is_err() || failed {
                     break; // the detection stopped, or reading failed
@@ -961,21 +904,21 @@ pub(crate) fn scan(
             None => (rx_read, None),
             Some(mut g) => {
                 let (gtx, grx) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
-                let background = &background;
+                g.mode = mode;
                 let handle = scope.spawn(move || {
-                    let mut thr: Vec<f32> = Vec::new();
                     for &(y0, rows) in strips_r {
                         let Ok(msg) = rx_read.recv() else {
                             break; // the reader stopped
                         };
                         let out = msg.and_then(|mut st| {
-                            let mut field = Vec::new();
-                            let tvals = st.strip.thresholds.take();
-                            strip_fields(mode, background, (y0, rows), tvals, &mut field, &mut thr);
-                            let thresholds =
-                                per_pixel.then_some(strip_thresholds(mode, &field, &thr));
-                            st.device =
-                                Some(g.detect_rows(&st.strip, (y0, rows), thresholds, &field)?);
+                            let mut found = Vec::new();
+                            g.detect_strip(
+                                &mut st.strip,
+                                (y0, rows),
+                                span(y0, rows).0,
+                                &mut found,
+                            )?;
+                            st.device = Some(found);
                             Ok(st)
                         });
                         let failed = out.is_err();
@@ -1007,7 +950,7 @@ pub(crate) fn scan(
                 match device {
                     Some(found) => dets = found,
                     None => {
-                        cpu.detect(&mut strip, (y0, rows), sy0, &mut dets);
+                        cpu.detect_strip(&mut strip, (y0, rows), sy0, &mut dets)?;
                         if keep_subtracted {
                             subtracted = Some(std::mem::take(&mut strip.raw));
                         }
@@ -1262,6 +1205,63 @@ pub(crate) fn scan(
         invalid_spread,
         timings,
         subtracted,
+    })
+}
+
+/// Reads strip rows `y0..y0 + rows` with their halo rows `sy0..sy1`: the image's
+/// (taken from the source when `take`, into the recycled buffers), the mask's, the
+/// threshold image's (strip rows) and the noise map's (with the halo), and checks that
+/// whole rows came back (a custom row source might not return them).
+fn read_strip(
+    src: &mut (dyn RowSource + Send),
+    sides: &mut Sides,
+    (y0, rows): (usize, usize),
+    (sy0, sy1): (usize, usize),
+    take: bool,
+    (mut raw, bits): (Vec<f32>, Option<Vec<bool>>),
+    mbuf: &mut Vec<f32>,
+) -> Result<StripRows> {
+    let n = sy1 - sy0;
+    if take {
+        src.take_rows(sy0, n, &mut raw)?;
+    } else {
+        src.read_rows(sy0, n, &mut raw)?;
+    }
+    let mask = match sides.mask.as_mut() {
+        Some(m) => {
+            let mut bits = bits.unwrap_or_default();
+            m.read(sy0, n, mbuf, &mut bits)?;
+            Some(bits)
+        }
+        None => None,
+    };
+    let read = |r: &mut Option<&mut (dyn RowSource + Send)>, y: usize, k: usize| {
+        r.as_mut()
+            .map(|r| {
+                let mut v = Vec::new();
+                r.read_rows(y, k, &mut v).map(|()| v)
+            })
+            .transpose()
+    };
+    let thresholds = read(&mut sides.threshold, y0, rows)?;
+    let noise = read(&mut sides.noise, sy0, n)?;
+    let w = src.width();
+    let whole = |v: Option<usize>, len: usize| v.is_none_or(|l| l == len);
+    if raw.len() != n * w
+        || !whole(mask.as_ref().map(Vec::len), n * w)
+        || !whole(thresholds.as_ref().map(Vec::len), rows * w)
+        || !whole(noise.as_ref().map(Vec::len), n * w)
+    {
+        return Err(Error::Mismatch(format!(
+            "rows {sy0}..{sy1} came back with the wrong number of pixels from the image, mask, \
+             threshold or noise rows ({w} per row)"
+        )));
+    }
+    Ok(StripRows {
+        raw,
+        mask,
+        thresholds,
+        noise,
     })
 }
 

@@ -5,6 +5,9 @@
 //! tallest strip and reused.
 
 use crate::background::Background;
+use crate::detect::{
+    strip_fields, strip_thresholds, PixelMode, RowDetections, StripDetector, StripRows,
+};
 use crate::error::{Error, Result};
 use crate::gpu::uniforms::{Params, NONE};
 use crate::gpu::{mask_bits, Failure, GpuContext, GpuTimings};
@@ -439,6 +442,8 @@ impl GpuContext {
                 satur: Some(satur).filter(|v| v.is_finite()),
             },
             row_table: Vec::new(),
+            mode: PixelMode::Const,
+            thr: Vec::new(),
             timings: GpuTimings::default(),
         })
     }
@@ -490,20 +495,6 @@ struct StripSettings {
     satur: Option<f32>,
 }
 
-/// One detected pixel of a streamed strip.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DetectedPixel {
-    /// Linear index in the whole image.
-    pub index: usize,
-    /// The linear index of its component's first pixel in the strip (raster order):
-    /// pixels with the same root are connected within the strip.
-    pub root: usize,
-    pub filtered: f32,
-    /// The background-subtracted value.
-    pub value: f32,
-    pub saturated: bool,
-}
-
 /// GPU detection for streaming (see [`GpuContext::strips`]).
 pub struct GpuStrips<'a> {
     ctx: &'a GpuContext,
@@ -512,8 +503,46 @@ pub struct GpuStrips<'a> {
     rows: usize,
     settings: StripSettings,
     row_table: Vec<f32>,
+    /// How the thresholds vary (the pipeline's strips, [`StripDetector`]).
+    pub(crate) mode: PixelMode,
+    /// Per-pixel thresholds k·rms of a strip's rows.
+    thr: Vec<f32>,
     /// Where the time went, over all strips so far.
     pub timings: GpuTimings,
+}
+
+impl StripDetector for GpuStrips<'_> {
+    fn detect_strip(
+        &mut self,
+        strip: &mut StripRows,
+        (y0, rows): (usize, usize),
+        _sy0: usize,
+        dets: &mut Vec<RowDetections>,
+    ) -> Result<()> {
+        let mut field = Vec::new();
+        let mut thr = std::mem::take(&mut self.thr);
+        let tvals = strip.thresholds.take();
+        strip_fields(
+            self.mode,
+            self.background,
+            (y0, rows),
+            tvals,
+            &mut field,
+            &mut thr,
+        );
+        let thresholds =
+            (self.mode != PixelMode::Const).then_some(strip_thresholds(self.mode, &field, &thr));
+        let found = self.detect(
+            &strip.raw,
+            strip.mask.as_deref(),
+            (y0, rows),
+            thresholds,
+            &field,
+        );
+        self.thr = thr;
+        *dets = found?;
+        Ok(())
+    }
 }
 
 impl GpuStrips<'_> {
@@ -522,17 +551,21 @@ impl GpuStrips<'_> {
         self.rows
     }
 
-    /// The detected pixels of rows `y0..y0 + rows` (at most [`Self::strip_rows`]) in
-    /// raster order, from `raw`, the raw rows `src_y0..` that cover the strip and the
-    /// kernel's halo (clipped to the image), their mask flags, and the strip rows'
-    /// per-pixel thresholds when the strips were prepared for them.
+    /// The detections of rows `y0..y0 + rows` (at most [`Self::strip_rows`]), one
+    /// per strip row, each run with its root (the linear index of its component's
+    /// first pixel in the strip: runs with the same root are connected within the
+    /// strip), from `raw`, the raw rows that cover the strip and the kernel's halo
+    /// (clipped to the image), their mask flags, and the strip rows' per-pixel
+    /// thresholds when the strips were prepared for them. `field` holds the per-pixel
+    /// values objects carry for the strip rows (empty with constant thresholds).
     pub fn detect(
         &mut self,
         raw: &[f32],
         mask: Option<&[bool]>,
         (y0, rows): (usize, usize),
         thresholds: Option<&[f32]>,
-    ) -> Result<Vec<DetectedPixel>> {
+        field: &[f32],
+    ) -> Result<Vec<RowDetections>> {
         let w = self.bufs.width;
         let src_y0 = y0.saturating_sub(self.bufs.halo);
         let problem = match (thresholds, self.bufs.per_pixel_thresh) {
@@ -576,49 +609,25 @@ impl GpuStrips<'_> {
                 )),
             })?;
         self.timings.strips += 1;
-        let base = y0 * w;
-        Ok(out
-            .chunks_exact(4)
-            .map(|q| DetectedPixel {
-                index: base + (q[0] & 0x7fff_ffff) as usize,
-                root: base + q[1] as usize,
-                filtered: f32::from_bits(q[2]),
-                value: f32::from_bits(q[3]),
-                saturated: q[0] & 0x8000_0000 != 0,
-            })
-            .collect())
-    }
-
-    /// [`Self::detect`], the pixels as the strip's rows of detections (one per strip
-    /// row), each run with its root; `field` holds the per-pixel values objects carry
-    /// for the strip rows (empty with constant thresholds).
-    pub(crate) fn detect_rows(
-        &mut self,
-        strip: &crate::detect::StripRows,
-        (y0, rows): (usize, usize),
-        thresholds: Option<&[f32]>,
-        field: &[f32],
-    ) -> Result<Vec<crate::detect::RowDetections>> {
-        let w = self.bufs.width;
-        let pixels = self.detect(&strip.raw, strip.mask.as_deref(), (y0, rows), thresholds)?;
-        let mut dets: Vec<crate::detect::RowDetections> = Vec::new();
+        // Each pixel: strip index (bit 31: saturated), root, filtered, unfiltered value.
+        let mut dets: Vec<RowDetections> = Vec::new();
         dets.resize_with(rows, Default::default);
-        for q in pixels {
-            let (y, x) = (q.index / w, q.index % w);
-            let d = &mut dets[y - y0];
+        for q in out.chunks_exact(4) {
+            let i = (q[0] & 0x7fff_ffff) as usize;
+            let (d, x) = (&mut dets[i / w], i % w);
             match d.runs.last_mut() {
                 Some(r) if r.1 == x => r.1 += 1,
                 _ => {
                     d.runs.push((x, x + 1));
-                    d.roots.push(q.root);
+                    d.roots.push(y0 * w + q[1] as usize);
                 }
             }
-            d.filtered.push(q.filtered);
-            d.values.push(q.value);
+            d.filtered.push(f32::from_bits(q[2]));
+            d.values.push(f32::from_bits(q[3]));
             if !field.is_empty() {
-                d.field.push(field[(y - y0) * w + x]);
+                d.field.push(field[i]);
             }
-            if q.saturated {
+            if q[0] & 0x8000_0000 != 0 {
                 d.saturated.push(x);
             }
         }

@@ -10,6 +10,22 @@ pub mod gpu;
 
 use crate::background::Background;
 
+/// What a backend does to one strip: background subtraction, filtering (or the
+/// matched filter) and thresholding, and on the GPU union-find labelling, giving the
+/// strip's detections row by row. [`cpu::CpuStrips`] and [`gpu::GpuStrips`] implement
+/// it; the pipeline hands each strip to one of them.
+pub(crate) trait StripDetector {
+    /// Detects rows `y0..y0 + rows` of `strip` (its rows read from row `sy0`, with the
+    /// kernel's halo) into `dets`, one per strip row.
+    fn detect_strip(
+        &mut self,
+        strip: &mut StripRows,
+        strip_rows: (usize, usize),
+        sy0: usize,
+        dets: &mut Vec<RowDetections>,
+    ) -> crate::Result<()>;
+}
+
 /// How the thresholds vary over the image.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum PixelMode {
@@ -77,18 +93,21 @@ pub(crate) fn strip_thresholds<'a>(mode: PixelMode, field: &'a [f32], thr: &'a [
     }
 }
 
-/// The detected pixels of one row: runs (x0..x1); the filtered and unfiltered values
-/// of their pixels, run after run; the columns of the saturated ones.
+/// The detected pixels of one row, as a backend returns them: runs (columns
+/// x0..x1); the filtered and unfiltered (background-subtracted) values of their
+/// pixels, run after run; the columns of the saturated ones.
 #[derive(Default)]
-pub(crate) struct RowDetections {
-    pub(crate) runs: Vec<(usize, usize)>,
-    pub(crate) filtered: Vec<f32>,
-    pub(crate) values: Vec<f32>,
-    /// The per-pixel field at each detected pixel (see `Comp::field`).
-    pub(crate) field: Vec<f32>,
-    pub(crate) saturated: Vec<usize>,
-    /// Labelled on the device: each run's root (see [`crate::gpu::DetectedPixel`]).
-    pub(crate) roots: Vec<usize>,
+pub struct RowDetections {
+    pub runs: Vec<(usize, usize)>,
+    pub filtered: Vec<f32>,
+    pub values: Vec<f32>,
+    /// The per-pixel value objects carry at each detected pixel (the background RMS
+    /// or the threshold image's value; empty with constant thresholds).
+    pub field: Vec<f32>,
+    pub saturated: Vec<usize>,
+    /// Labelled on the device: each run's root, the linear index of its component's
+    /// first pixel in the strip (see [`crate::gpu::GpuStrips::detect`]); empty on the CPU.
+    pub roots: Vec<usize>,
 }
 
 impl RowDetections {

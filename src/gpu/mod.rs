@@ -16,7 +16,8 @@ mod buffers;
 mod context;
 pub(crate) mod uniforms;
 
-pub use crate::detect::gpu::{DetectedPixel, GpuStrips};
+pub use crate::detect::gpu::GpuStrips;
+pub use crate::detect::RowDetections;
 pub(crate) use context::Failure;
 pub use context::{probe_adapter, GpuContext};
 

@@ -658,7 +658,21 @@ fn union_find_on_the_device_labels_as_the_cpu() {
                 )
                 .unwrap();
             assert_eq!(strips.strip_rows(), h, "{f}: one strip");
-            let pixels = strips.detect(img.data(), None, (0, h), None).unwrap();
+            let rows = strips.detect(img.data(), None, (0, h), None, &[]).unwrap();
+            assert_eq!(rows.len(), h);
+            // Every detected pixel with its row's run root, in raster order.
+            let pixels: Vec<(usize, usize)> = rows
+                .iter()
+                .enumerate()
+                .flat_map(|(y, d)| {
+                    d.runs
+                        .iter()
+                        .zip(&d.roots)
+                        .flat_map(move |(&(x0, x1), &root)| {
+                            (x0..x1).map(move |x| (y * w + x, root))
+                        })
+                })
+                .collect();
             let map = want.segmentation.to_map();
             assert_eq!(
                 pixels.len(),
@@ -668,19 +682,15 @@ fn union_find_on_the_device_labels_as_the_cpu() {
             // Object number -> its root; root -> object number.
             let mut root_of = vec![usize::MAX; want.segmentation.len() + 1];
             let mut object_of = std::collections::HashMap::new();
-            for q in &pixels {
-                let k = map[q.index] as usize;
-                assert!(
-                    k != 0,
-                    "{f} {conn:?}: pixel {} is not in an object",
-                    q.index
-                );
+            for &(index, root) in &pixels {
+                let k = map[index] as usize;
+                assert!(k != 0, "{f} {conn:?}: pixel {index} is not in an object");
                 if root_of[k] == usize::MAX {
-                    root_of[k] = q.root;
-                    assert_eq!(q.root, q.index, "{f} {conn:?}: root is the first pixel");
+                    root_of[k] = root;
+                    assert_eq!(root, index, "{f} {conn:?}: root is the first pixel");
                 }
-                assert_eq!(root_of[k], q.root, "{f} {conn:?}: object {k} has two roots");
-                assert_eq!(*object_of.entry(q.root).or_insert(k), k, "{f} {conn:?}");
+                assert_eq!(root_of[k], root, "{f} {conn:?}: object {k} has two roots");
+                assert_eq!(*object_of.entry(root).or_insert(k), k, "{f} {conn:?}");
             }
         }
     }
