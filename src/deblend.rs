@@ -88,6 +88,17 @@ impl Grid {
         }
         Grid { x0, y0, w, h, cell }
     }
+    /// The pixels next to pixel `i` (8- or 4-connectivity), row by row from the one
+    /// above, left to right.
+    fn neighbours<'g>(&'g self, p: &Pixel, conn: Connectivity) -> impl Iterator<Item = usize> + 'g {
+        let (x, y) = ((p.x - self.x0) as i64, (p.y - self.y0) as i64);
+        (-1i64..=1)
+            .flat_map(|dy| (-1i64..=1).map(move |dx| (dx, dy)))
+            .filter(move |&(dx, dy)| {
+                !((dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0))
+            })
+            .filter_map(move |(dx, dy)| self.at(x + dx, y + dy))
+    }
     fn at(&self, x: i64, y: i64) -> Option<usize> {
         if x < 0 || y < 0 || x as usize >= self.w || y as usize >= self.h {
             return None;
@@ -276,36 +287,27 @@ pub fn deblend(
             flux[i] = px[i].c as f64;
             live_pos[i] = live.len();
             live.push(i);
-            let (x, y) = ((px[i].x - grid.x0) as i64, (px[i].y - grid.y0) as i64);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
-                        continue;
-                    }
-                    let Some(nb) = grid.at(x + dx, y + dy) else {
-                        continue;
-                    };
-                    if !added[nb] {
-                        continue;
-                    }
-                    let (a, b) = (
-                        crate::label::find(&mut uf_parent, i),
-                        crate::label::find(&mut uf_parent, nb),
-                    );
-                    if a == b {
-                        continue;
-                    }
-                    let (keep, gone) = if size[a] >= size[b] { (a, b) } else { (b, a) };
-                    uf_parent[gone] = keep;
-                    size[keep] += size[gone];
-                    flux[keep] += flux[gone];
-                    let pos = live_pos[gone];
-                    live.swap_remove(pos);
-                    if pos < live.len() {
-                        live_pos[live[pos]] = pos;
-                    }
-                    live_pos[gone] = usize::MAX;
+            for nb in grid.neighbours(&px[i], conn) {
+                if !added[nb] {
+                    continue;
                 }
+                let (a, b) = (
+                    crate::label::find(&mut uf_parent, i),
+                    crate::label::find(&mut uf_parent, nb),
+                );
+                if a == b {
+                    continue;
+                }
+                let (keep, gone) = if size[a] >= size[b] { (a, b) } else { (b, a) };
+                uf_parent[gone] = keep;
+                size[keep] += size[gone];
+                flux[keep] += flux[gone];
+                let pos = live_pos[gone];
+                live.swap_remove(pos);
+                if pos < live.len() {
+                    live_pos[live[pos]] = pos;
+                }
+                live_pos[gone] = usize::MAX;
             }
         }
         for &r in &live {
@@ -383,18 +385,10 @@ pub fn deblend(
         let mut set = Vec::new();
         while let Some(k) = stack.pop() {
             set.push(k);
-            let (x, y) = ((px[k].x - grid.x0) as i64, (px[k].y - grid.y0) as i64);
-            for dy in -1i64..=1 {
-                for dx in -1i64..=1 {
-                    if (dx == 0 && dy == 0) || (conn == Connectivity::Four && dx != 0 && dy != 0) {
-                        continue;
-                    }
-                    if let Some(nb) = grid.at(x + dx, y + dy) {
-                        if !seen[nb] && px[nb].c as f64 > t {
-                            seen[nb] = true;
-                            stack.push(nb);
-                        }
-                    }
+            for nb in grid.neighbours(&px[k], conn) {
+                if !seen[nb] && px[nb].c as f64 > t {
+                    seen[nb] = true;
+                    stack.push(nb);
                 }
             }
         }

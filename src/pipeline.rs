@@ -315,21 +315,9 @@ impl Extractor {
         };
         let e = &*self.resolved()?;
         let mut rows = io::fits::FitsRows::open(path)?;
-        let varying = inputs.threshold_image.is_some()
-            || (self.extract.rms_source == crate::RmsSource::Map
-                && self.extract.thresh_type == crate::ThreshType::Relative);
+        let varying = crate::plan::varying_thresholds(e, inputs.threshold_image.is_some());
         let plan =
-            crate::plan::Plan::new(e, rows.width(), varying, None, Some(mib)).map_err(|small| {
-                crate::Error::InvalidParam {
-                    name: "MEMORY_LIMIT",
-                    value: format!("{mib}"),
-                    reason: format!(
-                    "too small to hold one strip of this {}-pixel-wide image; give at least {} MiB",
-                    rows.width(),
-                    small.need()
-                ),
-                }
-            })?;
+            crate::plan::Plan::for_image(e, path, rows.width(), varying, None, Some(mib), true)?;
         let mut mask_rows = io::open_rows(&inputs.mask)?;
         let (mut threshold, mut noise) =
             io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;

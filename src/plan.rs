@@ -144,6 +144,52 @@ impl Plan {
     }
 }
 
+/// Whether thresholds vary per pixel: a threshold image, or thresholds relative to
+/// the background RMS map.
+pub fn varying_thresholds(e: &Extractor, threshold_image: bool) -> bool {
+    threshold_image
+        || (e.extract.rms_source == crate::RmsSource::Map
+            && e.extract.thresh_type == crate::ThreshType::Relative)
+}
+
+impl Plan {
+    /// [`Plan::new`] for the image `image` under the memory limit `limit`, a limit too
+    /// small for one strip as the library's error: naming MEMORY_LIMIT when it was
+    /// `given`, the image when it came from the machine's free memory.
+    pub fn for_image(
+        e: &Extractor,
+        image: &str,
+        width: usize,
+        varying: bool,
+        strip_rows: Option<usize>,
+        limit: Option<f64>,
+        given: bool,
+    ) -> crate::Result<Plan> {
+        Plan::new(e, width, varying, strip_rows, limit).map_err(|small| {
+            let (need, mib) = (small.need(), limit.unwrap_or_default());
+            if given {
+                crate::Error::InvalidParam {
+                    name: "MEMORY_LIMIT",
+                    value: format!("{mib}"),
+                    reason: format!(
+                        "too small to hold one strip of this {width}-pixel-wide image; give at \
+                         least {need} MiB"
+                    ),
+                }
+            } else {
+                crate::Error::Input {
+                    path: crate::io::fits::file_of(image),
+                    reason: format!(
+                        "the image is {width} pixels wide: one row strip needs {need} MiB, more \
+                         than the {mib:.0} MiB this machine's free memory allows; free memory \
+                         or give --memory-limit {need}"
+                    ),
+                }
+            }
+        })
+    }
+}
+
 /// For an image of `pixels` pixels whose whole-image run would need more than
 /// [`WHOLE_RUN_SHARE`] of the `avail` bytes of available memory, the memory limit
 /// (MiB) to stream it with; None when a whole-image run fits.

@@ -5,6 +5,7 @@
 //! ([`crate::io::output`]), and what happened is said on standard error.
 
 use crate::io::catalog::CatalogFormat;
+use crate::plan::Plan;
 use crate::{catalog, checkimage, io, Extractor, Inputs, Mask, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -85,31 +86,18 @@ fn stream_one(
     let start = Instant::now();
     let mut rows = io::fits::FitsRows::open(&job.image)?;
     let w = crate::stream::RowSource::width(&rows);
-    let varying = cli.threshold_image.is_some()
-        || (extractor.extract.rms_source == crate::RmsSource::Map
-            && extractor.extract.thresh_type == crate::ThreshType::Relative);
+    let varying = crate::plan::varying_thresholds(extractor, cli.threshold_image.is_some());
     let limit = cli.memory_limit.or(auto_limit);
-    let plan = crate::plan::Plan::new(extractor, w, varying, cli.stream_rows, limit).map_err(|small| {
-        let (need, mib) = (small.need(), limit.unwrap_or_default());
-        if cli.memory_limit.is_none() {
-            crate::Error::Input {
-                path: io::fits::file_of(&job.image),
-                reason: format!(
-                    "the image is {w} pixels wide: one row strip needs {need} MiB, more than the \
-                     {mib:.0} MiB this machine's free memory allows; free memory or give \
-                     --memory-limit {need}"
-                ),
-            }
-        } else {
-            crate::Error::InvalidParam {
-                name: "--memory-limit",
-                value: format!("{mib}"),
-                reason: format!(
-                    "too small to hold one strip of this {w}-pixel-wide image; give at least {need} MiB"
-                ),
-            }
-        }
-    })?;
+    let given = cli.memory_limit.is_some();
+    let plan = Plan::for_image(
+        extractor,
+        &job.image,
+        w,
+        varying,
+        cli.stream_rows,
+        limit,
+        given,
+    )?;
     let strip_rows = plan.strip_rows;
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal as _;
@@ -158,30 +146,6 @@ fn stream_one(
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
     let (mut thresh_rows, mut noise_rows) =
         io::open_side_rows(&cli.threshold_image, &cli.noise_image)?;
-    let shape = (w, crate::stream::RowSource::height(&rows));
-    for (what, name, side) in [
-        (
-            "threshold image",
-            &cli.threshold_image,
-            thresh_rows.as_ref(),
-        ),
-        ("noise image", &cli.noise_image, noise_rows.as_ref()),
-    ] {
-        if let Some(r) = side {
-            use crate::stream::RowSource;
-            if (r.width(), r.height()) != shape {
-                return Err(crate::Error::Mismatch(format!(
-                    "the {what} {} is {}x{} but the image {} is {}x{}: they must have the same shape",
-                    name.as_deref().unwrap_or_default(),
-                    r.width(),
-                    r.height(),
-                    job.image,
-                    shape.0,
-                    shape.1
-                )));
-            }
-        }
-    }
     let h = crate::stream::RowSource::height(&rows);
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).

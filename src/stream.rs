@@ -56,6 +56,10 @@ pub trait RowSource {
     fn take_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
         self.read_rows(y0, n, out)
     }
+    /// The file the rows come from, for messages (none for an image in memory).
+    fn name(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An in-memory image as a row source.
@@ -619,13 +623,16 @@ pub(crate) fn scan(
     };
     let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let mut clock = Instant::now();
-    for (what, r) in [("threshold image", &threshold), ("noise map", &noise)] {
+    let named = |r: &dyn RowSource| r.name().map_or(String::new(), |n| format!(" {n}"));
+    for (what, r) in [("threshold image", &threshold), ("noise image", &noise)] {
         if let Some(t) = r {
             if (t.width(), t.height()) != (src.width(), src.height()) {
                 return Err(Error::Mismatch(format!(
-                    "the {what} is {}x{} but the image is {}x{}: they must have the same shape",
+                    "the {what}{} is {}x{} but the image{} is {}x{}: they must have the same shape",
+                    named(&**t),
                     t.width(),
                     t.height(),
+                    named(src),
                     src.width(),
                     src.height()
                 )));

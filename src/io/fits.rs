@@ -546,6 +546,9 @@ impl FitsRows {
 }
 
 impl crate::stream::RowSource for FitsRows {
+    fn name(&self) -> Option<String> {
+        Some(self.path.display().to_string())
+    }
     fn width(&self) -> usize {
         self.width
     }

@@ -113,6 +113,9 @@ impl crate::stream::RowSource for CheckedRows {
     fn height(&self) -> usize {
         self.rows.height()
     }
+    fn name(&self) -> Option<String> {
+        self.rows.name()
+    }
     fn read_rows(&mut self, y0: usize, n: usize, out: &mut Vec<f32>) -> Result<()> {
         self.rows.read_rows(y0, n, out)?;
         crate::image::check_values(&self.path, self.what, self.rule, out, self.rows.width(), y0)
