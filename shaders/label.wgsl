@@ -1,17 +1,19 @@
-// Connected-component labelling of one strip by union-find on the GPU (Komura
-// equivalence: init, compress, reduce, compress), 32-bit atomics only.
+// Connected-component labelling of one strip by union-find on the GPU, 32-bit
+// atomics only. The filter pass leaves every detected pixel its own root; `reduce`
+// unites each one with its detected causal neighbours, `compress` points it at its
+// root.
 //
 // labels[i] is NONE for background pixels, else the index of a parent pixel with a
 // smaller (or equal, for a root) strip-local index. Every union links the larger
 // root to the smaller, so each component's final root is its smallest index, i.e.
 // its first pixel in raster order: the numbering is deterministic and equal to the
-// CPU twin's (src/label.rs, where the root of a component is its first run).
+// CPU's (whose objects are numbered by their first pixel).
 // Loops are bounded (lavapipe silently stops an invocation after ~65k loop
 // iterations): an invocation that runs out of steps raises `flags[0]` and the host
 // runs the pass again until no invocation does.
 // One invocation: one pixel; workgroup 16 x 16; dispatch (ceil(width/16), ceil(rows/16)).
 // Bindings: 0 params (uniform), 1 labels (atomic u32, read-write), 2 flags (atomic u32).
-// CPU twin: src/label.rs (label_runs).
+// CPU twin: the row joining of src/stream.rs (`Open`).
 
 const MAX_STEPS: u32 = 4096u;
 // Params, NONE and is_nan_bits come from common.wgsl.
@@ -39,33 +41,6 @@ fn find(i0: u32) -> u32 {
     }
     atomicStore(&flags[0], 1u);
     return i;
-}
-
-// Init: each detected pixel points to its first detected causal neighbour (smallest
-// index among up-left, up, up-right, left for 8-connectivity; up, left for 4).
-@compute @workgroup_size(16, 16)
-fn init(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let x = i32(gid.x);
-    let r = i32(gid.y);
-    if (gid.x >= params.width || gid.y >= params.rows) {
-        return;
-    }
-    let idx = gid.y * params.width + gid.x;
-    if (atomicLoad(&labels[idx]) == NONE) {
-        return;
-    }
-    var parent = idx;
-    let w = i32(params.width);
-    if (params.connectivity == 8u && on(x - 1, r - 1)) {
-        parent = u32((r - 1) * w + x - 1);
-    } else if (on(x, r - 1)) {
-        parent = u32((r - 1) * w + x);
-    } else if (params.connectivity == 8u && on(x + 1, r - 1)) {
-        parent = u32((r - 1) * w + x + 1);
-    } else if (on(x - 1, r)) {
-        parent = u32(r * w + x - 1);
-    }
-    atomicStore(&labels[idx], parent);
 }
 
 // Compress: point every detected pixel at its current root.

@@ -251,6 +251,13 @@ fn stream_one(
         }
     }
     if cli.timings {
+        for (name, t) in &result.timings {
+            if name.ends_with("strips") {
+                say!("{name:>32}: {t:8.0}");
+            } else {
+                say!("{name:>32}: {t:8.4} s");
+            }
+        }
         say!("{:>32}: {strip_rows} rows", "strip height");
         say!("{:>32}: {}", "most open objects", result.max_open);
         say!("{:>32}: {}", "most objects held", result.max_held);

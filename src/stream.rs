@@ -19,7 +19,7 @@
 //! whole-image [`crate::pipeline::Extraction`]. Every result is the same for every
 //! strip height, to the bit (tested from 1 row up).
 
-use crate::background::{cpu_mesh_stats, Background, MeshStat};
+use crate::background::{cpu_mesh_stats, mesh_row_stats, Background, MeshStat};
 use crate::catalog::Catalog;
 use crate::clean::CleanRecord;
 use crate::convolve::convolve_row;
@@ -653,7 +653,8 @@ pub(crate) fn scan(
     let (w, h) = (src.width(), src.height());
     let gpu = e.gpu.as_deref();
     // Pass 1: the background, from every mesh row at once when the image (and the
-    // mask) are in memory, else one mesh row at a time.
+    // mask) are in memory, else in bands of as many mesh rows as a strip holds (at
+    // least one), the mesh rows of a band in parallel.
     let (bw, bh) = (
         e.background.mesh_size.0.min(w),
         e.background.mesh_size.1.min(h),
@@ -662,16 +663,6 @@ pub(crate) fn scan(
     let gpu_mesh = gpu.filter(|c| c.has_mesh_stats());
     let mut mesh_on_gpu = false;
     let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
-    // The statistics of the mesh rows of `img` (meshes `mesh` tall, `rows` of them).
-    let mut stats_of = |img: &Image, m: Option<&[bool]>, mesh: usize, rows: usize| {
-        let on_device = match gpu_mesh {
-            Some(ctx) => ctx.mesh_stats(img, m, (bw, mesh), (nx, rows))?,
-            None => None,
-        };
-        mesh_on_gpu |= on_device.is_some();
-        stats.extend(on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, mesh), (nx, rows))));
-        Result::Ok(())
-    };
     let pass1 = |rows_done| Progress {
         rows_done,
         rows: h,
@@ -679,28 +670,58 @@ pub(crate) fn scan(
         objects: 0,
     };
     let whole = mask.as_ref().is_none_or(|m| m.in_memory().is_some());
-    match src.in_memory().filter(|_| whole) {
-        Some(img) => {
-            stats_of(img, mask.as_ref().and_then(|m| m.in_memory()), bh, ny)?;
-            progress(pass1(h));
-        }
-        None => {
-            let mut band = Vec::new();
-            for j in 0..ny {
-                let (y0, y1) = (j * bh, ((j + 1) * bh).min(h));
-                let m = read_band(
-                    src,
-                    mask.as_mut(),
-                    (y0, y1),
-                    &mut band,
-                    &mut mbuf,
-                    &mut mbits,
-                )?;
-                let img = Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
-                stats_of(&img, m, y1 - y0, 1)?;
-                band = img.into_data();
-                progress(pass1(y1));
+    if let Some(img) = src.in_memory().filter(|_| whole) {
+        let m = mask.as_ref().and_then(|m| m.in_memory());
+        let on_device = match gpu_mesh {
+            Some(ctx) => ctx.mesh_stats(img, m, (bw, bh), (nx, ny))?,
+            None => None,
+        };
+        mesh_on_gpu = on_device.is_some();
+        stats = on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, bh), (nx, ny)));
+        progress(pass1(h));
+    } else {
+        let per_band = (strip_rows.max(1) / bh).max(1);
+        let mut band = Vec::new();
+        for j0 in (0..ny).step_by(per_band) {
+            let j1 = (j0 + per_band).min(ny);
+            let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
+            let m = read_band(
+                src,
+                mask.as_mut(),
+                (y0, y1),
+                &mut band,
+                &mut mbuf,
+                &mut mbits,
+            )?;
+            let on_device = match gpu_mesh {
+                Some(ctx) => {
+                    let img =
+                        Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
+                    let r = ctx.mesh_stats(&img, m, (bw, bh), (nx, j1 - j0));
+                    band = img.into_data();
+                    r?
+                }
+                None => None,
+            };
+            match on_device {
+                Some(st) => {
+                    mesh_on_gpu = true;
+                    stats.extend(st)
+                }
+                None => {
+                    // Each mesh row of the band in place (its pixels are not used again).
+                    let rows: Vec<Vec<Option<MeshStat>>> = band
+                        .par_chunks_mut(bh * w)
+                        .enumerate()
+                        .map(|(k, rows)| {
+                            let mrows = m.map(|m| &m[k * bh * w..k * bh * w + rows.len()]);
+                            mesh_row_stats(rows, w, mrows, bw, nx)
+                        })
+                        .collect();
+                    stats.extend(rows.into_iter().flatten());
+                }
             }
+            progress(pass1(y1));
         }
     }
     let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;

@@ -146,7 +146,6 @@ impl GpuContext {
                 &[(0, &params), (1, &labels), (2, &flags)],
             )
         };
-        let bg_init = self.bind(&self.init, "init bind group", &[(0, &params), (1, &labels)]);
         let bg_compress = bg_label(&self.compress);
         let bg_reduce = bg_label(&self.reduce);
         let bg_count = self.bind(
@@ -168,7 +167,6 @@ impl GpuContext {
             offsets,
             bg_subtract,
             bg_filter,
-            bg_init,
             bg_compress,
             bg_reduce,
             bg_count,
@@ -247,40 +245,41 @@ impl GpuContext {
         let wx = (w as u32).div_ceil(16);
         let wy = (rows as u32).div_ceil(16);
         let wy_src = (src_rows as u32).div_ceil(16);
+        // Subtraction, filtering and thresholding (each detected pixel its own root),
+        // then union-find: `reduce` unites each pixel with its causal neighbours and
+        // `compress` points it at its root; both again while an invocation ran out of
+        // steps.
+        let union_find = [
+            (&self.reduce, &b.bg_reduce, "reduce", (wx, wy)),
+            (&self.compress, &b.bg_compress, "compress", (wx, wy)),
+        ];
+        self.queue
+            .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
         self.run_passes(
-            "subtract + filter + init",
+            "subtract + filter + union-find",
             &[
                 (&self.subtract, &b.bg_subtract, "subtract", (wx, wy_src)),
                 (&self.filter, &b.bg_filter, "filter", (wx, wy)),
-                (&self.init, &b.bg_init, "init", (wx, wy)),
+                union_find[0],
+                union_find[1],
             ],
         );
-        // compress, reduce, compress until no invocation ran out of steps.
-        let mut rounds = 0;
-        {
-            loop {
-                rounds += 1;
-                self.queue
-                    .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
-                self.run_passes(
-                    "union-find",
-                    &[
-                        (&self.compress, &b.bg_compress, "compress", (wx, wy)),
-                        (&self.reduce, &b.bg_reduce, "reduce", (wx, wy)),
-                        (&self.compress, &b.bg_compress, "compress", (wx, wy)),
-                    ],
-                );
-                let flag: Vec<u32> = self.read(&b.flags, 1)?;
-                self.check_errors("labelling")?;
-                if flag[0] == 0 {
-                    break;
-                }
-                if rounds > 10_000 {
-                    return Err(Failure::Other(Error::Backend(
-                        "GPU labelling did not converge".into(),
-                    )));
-                }
+        let mut rounds = 1;
+        loop {
+            let flag: Vec<u32> = self.read(&b.flags, 1)?;
+            self.check_errors("labelling")?;
+            if flag[0] == 0 {
+                break;
             }
+            rounds += 1;
+            if rounds > 10_000 {
+                return Err(Failure::Other(Error::Backend(
+                    "GPU labelling did not converge".into(),
+                )));
+            }
+            self.queue
+                .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
+            self.run_passes("union-find", &union_find);
         }
         times.filter_and_label += t_label.elapsed().as_secs_f64();
         // Compaction.
@@ -467,7 +466,6 @@ struct StripBuffers {
     offsets: wgpu::Buffer,
     bg_subtract: wgpu::BindGroup,
     bg_filter: wgpu::BindGroup,
-    bg_init: wgpu::BindGroup,
     bg_compress: wgpu::BindGroup,
     bg_reduce: wgpu::BindGroup,
     bg_count: wgpu::BindGroup,

@@ -81,7 +81,6 @@ pub fn kernel_label(pass: &str) -> &'static str {
         "mode" => "GPU kernel: mesh histogram + mode",
         "subtract" => "GPU kernel: subtract",
         "filter" => "GPU kernel: filter + threshold",
-        "init" => "GPU kernel: label init",
         "compress" => "GPU kernel: label compress",
         "reduce" => "GPU kernel: label reduce",
         "count" => "GPU kernel: compaction count",
