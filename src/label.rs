@@ -1,12 +1,14 @@
-//! Objects as runs: [`Run`] (a row's horizontal stretch of detected pixels) and
-//! [`Segmentation`] (the objects of an image as run lists, in catalog order, with
-//! the values of their pixels).
+//! Labelling and objects as runs: [`Run`] (a row's horizontal stretch of detected
+//! pixels), the [`Labeller`] that joins runs row by row into components (open while a
+//! later row may join them), and [`Segmentation`] (the objects of an image as run
+//! lists, in catalog order).
 //!
-//! The labelling itself is the pipeline's ([`crate::stream`]): each row's runs are
-//! joined to the previous row's that they touch (8- or 4-connectivity), on the CPU at
-//! every row and on the GPU, whose union-find labels the rows of a strip, at each
-//! strip's first row. Objects are numbered by their first pixel in raster order, so
-//! the numbering is the same for every strip height, backend and thread count.
+//! Each row's runs join the previous row's that they touch (8- or 4-connectivity):
+//! on the CPU at every row; on the GPU, whose union-find (shaders/label.wgsl) already
+//! joins the rows of a strip, only at each strip's first row. Objects are numbered by
+//! their first pixel in raster order, so the numbering is the same for every strip
+//! height, backend and thread count. There is no limit on object size, object count
+//! or image size other than memory.
 
 /// A horizontal run of detected pixels on row `y`, columns `x0..x1` (exclusive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +99,274 @@ pub fn runs_from_raster(pixels: impl IntoIterator<Item = (u32, u32)>) -> Vec<Run
         }
     }
     runs
+}
+
+/// An open component: its runs with the filtered and unfiltered values of their
+/// pixels, its saturated pixels, and the last row it reached.
+#[derive(Default)]
+pub(crate) struct Comp {
+    pub(crate) runs: Vec<Run>,
+    /// Start of each run's values in `filtered`, `values` and `field`.
+    pub(crate) starts: Vec<usize>,
+    pub(crate) filtered: Vec<f32>,
+    /// The background-subtracted values.
+    pub(crate) values: Vec<f32>,
+    /// The per-pixel field at each pixel: the background RMS (RMS-map thresholds, the
+    /// matched filter) or the threshold image's value; empty with constant thresholds.
+    pub(crate) field: Vec<f32>,
+    /// Linear indices of the saturated pixels.
+    pub(crate) saturated: Vec<usize>,
+    pub(crate) last_y: u32,
+    /// Its first pixel (row, column): the smallest key any object made from it can have.
+    pub(crate) first: (u32, u32),
+}
+
+impl Comp {
+    pub(crate) fn npix(&self) -> usize {
+        self.filtered.len()
+    }
+    fn absorb(&mut self, other: Comp) {
+        let off = self.filtered.len();
+        self.runs.extend(other.runs);
+        self.starts
+            .extend(other.starts.into_iter().map(|s| s + off));
+        self.filtered.extend(other.filtered);
+        self.values.extend(other.values);
+        self.field.extend(other.field);
+        self.saturated.extend(other.saturated);
+        self.last_y = self.last_y.max(other.last_y);
+        self.first = self.first.min(other.first);
+    }
+}
+
+/// The open components: slots (None once completed or merged away), forwarding of
+/// merged-away slots to the component that absorbed them, and reusable slots.
+#[derive(Default)]
+struct Open {
+    comps: Vec<Option<Comp>>,
+    fwd: Vec<usize>,
+    free: Vec<usize>,
+    /// Slots merged away during the current row (forwarding still needed until the
+    /// row's runs are resolved).
+    merged_away: Vec<usize>,
+}
+
+impl Open {
+    /// The live component that slot `c` now belongs to, if any.
+    fn resolve(&self, mut c: usize) -> Option<usize> {
+        while self.comps[c].is_none() {
+            c = self.fwd[c];
+            if c == usize::MAX {
+                return None;
+            }
+        }
+        Some(c)
+    }
+    /// The smallest first pixel of the live components ((MAX, MAX) if none).
+    fn first_key(&self) -> (u32, u32) {
+        self.comps
+            .iter()
+            .flatten()
+            .map(|c| c.first)
+            .min()
+            .unwrap_or((u32::MAX, u32::MAX))
+    }
+
+    fn create(&mut self) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.comps[slot] = Some(Comp::default());
+                self.fwd[slot] = usize::MAX;
+                slot
+            }
+            None => {
+                self.comps.push(Some(Comp::default()));
+                self.fwd.push(usize::MAX);
+                self.comps.len() - 1
+            }
+        }
+    }
+    /// Merges two live components (the smaller into the larger); returns the survivor.
+    fn merge(&mut self, a: usize, b: usize) -> usize {
+        let size = |c: usize| self.comps[c].as_ref().map_or(0, |q| q.npix());
+        let (keep, gone) = if size(a) >= size(b) { (a, b) } else { (b, a) };
+        let g = self.comps[gone].take().expect("open component");
+        self.comps[keep].as_mut().expect("open component").absorb(g);
+        self.fwd[gone] = keep;
+        self.merged_away.push(gone);
+        keep
+    }
+    /// At the end of a row, once nothing refers to merged-away slots any more, makes
+    /// them reusable.
+    fn end_row(&mut self) {
+        for s in self.merged_away.drain(..) {
+            self.fwd[s] = usize::MAX;
+            self.free.push(s);
+        }
+    }
+    /// Takes a completed component out; its slot can be reused.
+    fn complete(&mut self, c: usize) -> Comp {
+        let comp = self.comps[c].take().expect("open component");
+        self.fwd[c] = usize::MAX;
+        self.free.push(c);
+        comp
+    }
+    fn live(&self) -> usize {
+        self.comps.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+/// The labelling: runs of detected pixels joined row by row into components. A
+/// component stays open while a later row may still join it and is complete after a
+/// row that does not continue it. Each row's runs join the components of the previous
+/// row that they touch (8- or 4-connectivity) at a seam; between seams, runs with the
+/// same device root (see [`crate::detect::RowDetections::roots`]) join one component.
+/// On the CPU every row is a seam; on the GPU only a strip's first row is.
+pub(crate) struct Labeller {
+    open: Open,
+    /// The previous row's runs and their components.
+    prev: Vec<(Run, usize)>,
+    /// The current strip's device roots (ascending) with the component each joined.
+    strip_roots: Vec<(usize, usize)>,
+    /// Detected pixels held by the open components.
+    pub(crate) open_px: usize,
+    /// How far a run reaches sideways into the previous row: 1 with 8-connectivity.
+    reach: u32,
+    width: usize,
+}
+
+impl Labeller {
+    pub(crate) fn new(connectivity: crate::params::Connectivity, width: usize) -> Self {
+        Labeller {
+            open: Open::default(),
+            prev: Vec::new(),
+            strip_roots: Vec::new(),
+            open_px: 0,
+            reach: (connectivity == crate::params::Connectivity::Eight) as u32,
+            width,
+        }
+    }
+
+    /// Forgets the last strip's device roots.
+    pub(crate) fn start_strip(&mut self) {
+        self.strip_roots.clear();
+    }
+
+    /// Joins row `y`'s detections `d` (with device roots if `labelled`; compared with
+    /// the previous row at a `seam`); hands each component this row completes to
+    /// `done`. `strip_end`: nothing refers to merged-away components after this row
+    /// (the last row of a strip with device roots, or every row without).
+    pub(crate) fn join_row(
+        &mut self,
+        y: usize,
+        d: &crate::detect::RowDetections,
+        labelled: bool,
+        seam: bool,
+        strip_end: bool,
+        done: &mut dyn FnMut(Comp),
+    ) {
+        let (open, prev, reach) = (&mut self.open, &self.prev, self.reach);
+        let mut current: Vec<(Run, usize)> = Vec::new();
+        let mut pi = 0usize;
+        let mut off = 0usize;
+        for (ri, &(x0, x)) in d.runs.iter().enumerate() {
+            let run = Run {
+                y: y as u32,
+                x0: x0 as u32,
+                x1: x as u32,
+            };
+            let root = labelled.then(|| d.roots[ri]);
+            let known = root.and_then(|r| {
+                self.strip_roots
+                    .binary_search_by_key(&r, |e: &(usize, usize)| e.0)
+                    .ok()
+            });
+            let mut target = known.and_then(|k| open.resolve(self.strip_roots[k].1));
+            // Components of the previous row that this run touches.
+            while seam && pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
+                pi += 1;
+            }
+            let mut k = pi;
+            while seam && k < prev.len() && prev[k].0.x0 < run.x1 + reach {
+                if let Some(c) = open.resolve(prev[k].1) {
+                    target = Some(match target {
+                        Some(t) if t != c => open.merge(t, c),
+                        _ => c,
+                    });
+                }
+                k += 1;
+            }
+            let id = match target {
+                Some(t) => t,
+                None => open.create(),
+            };
+            if let (Some(r), None) = (root, known) {
+                // Roots come in raster order: the list stays sorted.
+                self.strip_roots.push((r, id));
+            }
+            let comp = open.comps[id].as_mut().expect("open component");
+            let len = x - x0;
+            if comp.runs.is_empty() {
+                comp.first = (run.y, run.x0);
+            }
+            comp.starts.push(comp.filtered.len());
+            comp.runs.push(run);
+            comp.filtered.extend_from_slice(&d.filtered[off..off + len]);
+            self.open_px += len;
+            comp.values.extend_from_slice(&d.values[off..off + len]);
+            if !d.field.is_empty() {
+                comp.field.extend_from_slice(&d.field[off..off + len]);
+            }
+            off += len;
+            comp.saturated.extend(
+                d.saturated
+                    .iter()
+                    .filter(|&&sx| sx >= x0 && sx < x)
+                    .map(|&sx| y * self.width + sx),
+            );
+            comp.last_y = y as u32;
+            current.push((run, id));
+        }
+        // Components of the previous row that this row did not continue are complete.
+        for &(_, c0) in prev {
+            if let Some(c) = open.resolve(c0) {
+                if open.comps[c]
+                    .as_ref()
+                    .is_some_and(|q| (q.last_y as usize) < y)
+                {
+                    let comp = open.complete(c);
+                    self.open_px -= comp.npix();
+                    done(comp);
+                }
+            }
+        }
+        // Merges during this row may have moved components.
+        for item in current.iter_mut() {
+            item.1 = open.resolve(item.1).expect("continued component is open");
+        }
+        // Merged-away slots are reused once nothing refers to them.
+        if strip_end {
+            open.end_row();
+        }
+        self.prev = current;
+    }
+
+    /// The open component holding the most pixels.
+    pub(crate) fn largest(&self) -> Option<&Comp> {
+        self.open.comps.iter().flatten().max_by_key(|c| c.npix())
+    }
+    /// How many components are open.
+    pub(crate) fn live(&self) -> usize {
+        self.open.live()
+    }
+    /// The smallest first pixel of the open components ((MAX, MAX) if none).
+    pub(crate) fn first_key(&self) -> (u32, u32) {
+        self.open.first_key()
+    }
+    /// The components still open at the end of the image (all complete then).
+    pub(crate) fn into_open(self) -> impl Iterator<Item = Comp> {
+        self.open.comps.into_iter().flatten()
+    }
 }
 
 /// An index into a union-find forest (u32 for compact lists, usize for large ones).

@@ -28,9 +28,9 @@ use crate::detect::cpu::CpuStrips;
 use crate::detect::{PixelMode, RowDetections, StripDetector, StripRows};
 use crate::error::{Error, Result};
 use crate::image::Image;
-use crate::label::Run;
+use crate::label::{Comp, Labeller, Run};
 use crate::measure::{measure_object, MeasureInput, Object, PixelField};
-use crate::params::{Connectivity, FilterType, RmsSource, ThreshType};
+use crate::params::{FilterType, RmsSource, ThreshType};
 use crate::pipeline::{split_object, Extractor};
 use crate::plan::Plan;
 pub use crate::spill::SegmentSpill;
@@ -141,44 +141,6 @@ pub struct StreamExtraction {
     pub catalog: Catalog,
     /// The largest number of open components held at once.
     pub max_open: usize,
-}
-
-/// An open component: its runs with the filtered and unfiltered values of their
-/// pixels, its saturated pixels, and the last row it reached.
-#[derive(Default)]
-struct Comp {
-    runs: Vec<Run>,
-    /// Start of each run's values in `filtered`, `values` and `field`.
-    starts: Vec<usize>,
-    filtered: Vec<f32>,
-    /// The background-subtracted values.
-    values: Vec<f32>,
-    /// The per-pixel field at each pixel: the background RMS (RMS-map thresholds, the
-    /// matched filter) or the threshold image's value; empty with constant thresholds.
-    field: Vec<f32>,
-    /// Linear indices of the saturated pixels.
-    saturated: Vec<usize>,
-    last_y: u32,
-    /// Its first pixel (row, column): the smallest key any object made from it can have.
-    first: (u32, u32),
-}
-
-impl Comp {
-    fn npix(&self) -> usize {
-        self.filtered.len()
-    }
-    fn absorb(&mut self, other: Comp) {
-        let off = self.filtered.len();
-        self.runs.extend(other.runs);
-        self.starts
-            .extend(other.starts.into_iter().map(|s| s + off));
-        self.filtered.extend(other.filtered);
-        self.values.extend(other.values);
-        self.field.extend(other.field);
-        self.saturated.extend(other.saturated);
-        self.last_y = self.last_y.max(other.last_y);
-        self.first = self.first.min(other.first);
-    }
 }
 
 /// Streams the extraction over `src` in strips of `strip_rows` rows.
@@ -640,8 +602,6 @@ pub(crate) fn scan(
         }
     }
     let has_thresh_image = threshold.is_some();
-    let mut mbuf = Vec::new();
-    let mut mbits: Vec<bool> = Vec::new();
     if strip_rows == 0 {
         return Err(Error::param(
             "STREAM_ROWS",
@@ -652,80 +612,7 @@ pub(crate) fn scan(
     let p = &e.extract;
     let (w, h) = (src.width(), src.height());
     let gpu = e.gpu.as_deref();
-    // Pass 1: the background, from every mesh row at once when the image (and the
-    // mask) are in memory, else in bands of as many mesh rows as a strip holds (at
-    // least one), the mesh rows of a band in parallel.
-    let (bw, bh) = (
-        e.background.mesh_size.0.min(w),
-        e.background.mesh_size.1.min(h),
-    );
-    let (nx, ny) = (w.div_ceil(bw), h.div_ceil(bh));
-    let gpu_mesh = gpu.filter(|c| c.has_mesh_stats());
-    let mut mesh_on_gpu = false;
-    let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
-    let pass1 = |rows_done| Progress {
-        rows_done,
-        rows: h,
-        pass: 1,
-        objects: 0,
-    };
-    let whole = mask.as_ref().is_none_or(|m| m.in_memory().is_some());
-    if let Some(img) = src.in_memory().filter(|_| whole) {
-        let m = mask.as_ref().and_then(|m| m.in_memory());
-        let on_device = match gpu_mesh {
-            Some(ctx) => ctx.mesh_stats(img, m, (bw, bh), (nx, ny))?,
-            None => None,
-        };
-        mesh_on_gpu = on_device.is_some();
-        stats = on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, bh), (nx, ny)));
-        progress(pass1(h));
-    } else {
-        let per_band = (strip_rows.max(1) / bh).max(1);
-        let mut band = Vec::new();
-        for j0 in (0..ny).step_by(per_band) {
-            let j1 = (j0 + per_band).min(ny);
-            let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
-            let m = read_band(
-                src,
-                mask.as_mut(),
-                (y0, y1),
-                &mut band,
-                &mut mbuf,
-                &mut mbits,
-            )?;
-            let on_device = match gpu_mesh {
-                Some(ctx) => {
-                    let img =
-                        Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
-                    let r = ctx.mesh_stats(&img, m, (bw, bh), (nx, j1 - j0));
-                    band = img.into_data();
-                    r?
-                }
-                None => None,
-            };
-            match on_device {
-                Some(st) => {
-                    mesh_on_gpu = true;
-                    stats.extend(st)
-                }
-                None => {
-                    // Each mesh row of the band in place (its pixels are not used again).
-                    let rows: Vec<Vec<Option<MeshStat>>> = band
-                        .par_chunks_mut(bh * w)
-                        .enumerate()
-                        .map(|(k, rows)| {
-                            let mrows = m.map(|m| &m[k * bh * w..k * bh * w + rows.len()]);
-                            mesh_row_stats(rows, w, mrows, bw, nx)
-                        })
-                        .collect();
-                    stats.extend(rows.into_iter().flatten());
-                }
-            }
-            progress(pass1(y1));
-        }
-    }
-    let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
-    drop(stats);
+    let (background, mesh_on_gpu) = background_pass(src, mask.as_mut(), e, strip_rows, progress)?;
     lap(
         &mut timings,
         &mut clock,
@@ -772,11 +659,7 @@ pub(crate) fn scan(
     );
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
-    let mut open = Open::default();
-    // Detected pixels held by the open components.
-    let mut open_px = 0usize;
-    // The previous row's runs and their components.
-    let mut prev: Vec<(Run, usize)> = Vec::new();
+    let mut labeller = Labeller::new(p.connectivity, w);
     // Measured objects not emitted yet, smallest first pixel first. Without cleaning,
     // an object is emitted (numbered, handed to `emit`) as soon as no open component
     // and no later row can produce an object with a smaller first pixel, so objects
@@ -796,11 +679,6 @@ pub(crate) fn scan(
     let mut emitted = 0usize;
     let mut max_held = 0usize;
     let mut max_open = 0usize;
-    let reach: u32 = if p.connectivity == Connectivity::Eight {
-        1
-    } else {
-        0
-    };
     // Completed components wait in a batch, deblended and measured together in
     // parallel; then their objects get their ids in completion order.
     let mut batch = Batch::default();
@@ -870,7 +748,6 @@ pub(crate) fn scan(
         };
     let strip_rows = gpu_strips.as_ref().map_or(strip_rows, |g| g.strip_rows());
     let mut dets: Vec<RowDetections> = Vec::new();
-    let mut strip_roots: Vec<(usize, usize)> = Vec::new();
     // The strips, read one ahead on a second thread (file reading and decoding overlap
     // the detection of the previous strip, on the CPU or the GPU).
     let strips: Vec<(usize, usize)> = {
@@ -986,127 +863,39 @@ pub(crate) fn scan(
                 }
                 t_cpu += detecting.elapsed().as_secs_f64();
                 let joining = Instant::now();
-                // Labelled on the device: the strip's components by root, with the open
-                // component each joined.
+                // Labelled on the device: runs with the same root join one component.
                 let labelled = dets.iter().any(|d| !d.roots.is_empty());
-                strip_roots.clear();
+                labeller.start_strip();
                 for y in y0..y0 + rows {
-                    let d = &dets[y - y0];
-                    // This row's runs, joined to the previous row's components: on the
-                    // CPU at every row; on the GPU, whose labels join the rows within a
-                    // strip, only at the strip's first row (its seam with the last).
+                    // On the CPU each row joins the previous one; on the GPU, whose roots
+                    // join the rows within a strip, only the strip's first row (its seam
+                    // with the last) does.
                     let seam = !labelled || y == y0;
-                    let mut current: Vec<(Run, usize)> = Vec::new();
-                    let mut pi = 0usize;
-                    let mut off = 0usize;
-                    for (ri, &(x0, x)) in d.runs.iter().enumerate() {
-                        let run = Run {
-                            y: y as u32,
-                            x0: x0 as u32,
-                            x1: x as u32,
-                        };
-                        let root = labelled.then(|| d.roots[ri]);
-                        let known = root.and_then(|r| {
-                            strip_roots
-                                .binary_search_by_key(&r, |e: &(usize, usize)| e.0)
-                                .ok()
-                        });
-                        let mut target = known.and_then(|k| open.resolve(strip_roots[k].1));
-                        // Components of the previous row that this run touches.
-                        while seam && pi < prev.len() && prev[pi].0.x1 + reach <= run.x0 {
-                            pi += 1;
-                        }
-                        let mut k = pi;
-                        while seam && k < prev.len() && prev[k].0.x0 < run.x1 + reach {
-                            if let Some(c) = open.resolve(prev[k].1) {
-                                target = Some(match target {
-                                    Some(t) if t != c => open.merge(t, c),
-                                    _ => c,
-                                });
-                            }
-                            k += 1;
-                        }
-                        let id = match target {
-                            Some(t) => t,
-                            None => open.create(),
-                        };
-                        if let (Some(r), None) = (root, known) {
-                            // Roots come in raster order: the list stays sorted.
-                            strip_roots.push((r, id));
-                        }
-                        let comp = open.comps[id].as_mut().expect("open component");
-                        let len = x - x0;
-                        if comp.runs.is_empty() {
-                            comp.first = (run.y, run.x0);
-                        }
-                        comp.starts.push(comp.filtered.len());
-                        comp.runs.push(run);
-                        comp.filtered.extend_from_slice(&d.filtered[off..off + len]);
-                        open_px += len;
-                        comp.values.extend_from_slice(&d.values[off..off + len]);
-                        if per_pixel {
-                            comp.field.extend_from_slice(&d.field[off..off + len]);
-                        }
-                        off += len;
-                        comp.saturated.extend(
-                            d.saturated
-                                .iter()
-                                .filter(|&&sx| sx >= x0 && sx < x)
-                                .map(|&sx| y * w + sx),
-                        );
-                        comp.last_y = y as u32;
-                        current.push((run, id));
-                    }
-                    // Components of the previous row that this row did not continue are complete.
-                    for &(_, c0) in &prev {
-                        if let Some(c) = open.resolve(c0) {
-                            if open.comps[c]
-                                .as_ref()
-                                .is_some_and(|q| (q.last_y as usize) < y)
-                            {
-                                let done = open.complete(c);
-                                open_px -= done.npix();
-                                batch.add(done, p.minarea);
-                            }
-                        }
-                    }
+                    let strip_end = !labelled || y + 1 == y0 + rows;
+                    labeller.join_row(y, &dets[y - y0], labelled, seam, strip_end, &mut |c| {
+                        batch.add(c, p.minarea)
+                    });
                     if batch.pixels >= BATCH_PIXELS {
                         let measuring = Instant::now();
                         flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;
                         t_meas += measuring.elapsed().as_secs_f64();
                     }
-                    // Merges during this row may have moved components.
-                    for item in current.iter_mut() {
-                        item.1 = open.resolve(item.1).expect("continued component is open");
-                    }
-                    // Merged-away slots are reused once nothing refers to them: after
-                    // the row, or with device labels (which refer to them through
-                    // `strip_roots`) after the strip.
-                    if !labelled || y + 1 == y0 + rows {
-                        open.end_row();
-                    }
-                    if let Some(cap) = max_open_pixels.filter(|&cap| open_px > cap) {
-                        let big = open
-                            .comps
-                            .iter()
-                            .flatten()
-                            .max_by_key(|c| c.npix())
-                            .expect("pixels are held by open objects");
+                    if let Some(cap) = max_open_pixels.filter(|&cap| labeller.open_px > cap) {
+                        let big = labeller.largest().expect("pixels are held by open objects");
                         return Err(Error::ObjectTooLarge {
                             limit: cap,
                             row: y,
-                            held: open_px,
+                            held: labeller.open_px,
                             first_row: big.first.0,
                             pixels: big.npix(),
                         });
                     }
-                    prev = current;
-                    max_open = max_open.max(open.live());
+                    max_open = max_open.max(labeller.live());
                     max_held = max_held.max(pending.len() + waiting.held.len() + batch.comps.len());
                     if !p.clean {
                         // Objects before every open or unmeasured component's first
                         // pixel and the next row.
-                        let bound = open.first_key().min(batch.first).min((y as u32 + 1, 0));
+                        let bound = labeller.first_key().min(batch.first).min((y as u32 + 1, 0));
                         while pending.peek().is_some_and(|k| k.0.key < bound) {
                             let Reverse(Keyed { mut obj, id, .. }) = pending.pop().expect("peeked");
                             emitted += 1;
@@ -1139,7 +928,7 @@ pub(crate) fn scan(
         }
         result
     })?;
-    for c in open.comps.into_iter().flatten() {
+    for c in labeller.into_open() {
         batch.add(c, p.minarea);
     }
     let measuring = Instant::now();
@@ -1151,6 +940,139 @@ pub(crate) fn scan(
     timings.push(("deblending and measurement", t_meas));
     clock = Instant::now();
     max_held = max_held.max(pending.len() + waiting.held.len());
+    let cleaning = waiting.store.is_some();
+    emitted = emit_the_rest(waiting, pending, segments.as_mut(), p, emitted, emit)?;
+    if cleaning {
+        lap(&mut timings, &mut clock, "cleaning");
+    }
+    let per_object = if p.clean {
+        HELD_BYTES
+    } else {
+        std::mem::size_of::<Reverse<Keyed>>()
+    };
+    if let Some(gt) = gpu_timings {
+        timings.push(("GPU stage: upload", gt.upload));
+        timings.push(("GPU stage: filter + labelling", gt.filter_and_label));
+        timings.push((
+            "GPU stage: compaction + readback",
+            gt.compaction_and_readback,
+        ));
+        timings.push(("GPU stage: strips", gt.strips as f64));
+    }
+    Ok(StreamSummary {
+        background,
+        objects: emitted,
+        max_open,
+        max_held,
+        max_held_bytes: max_held * per_object,
+        invalid_spread,
+        timings,
+        subtracted,
+    })
+}
+
+/// The background pass (see [`scan`]): the mesh statistics of every mesh row, on the
+/// device where it computes them, and the background model from them; also whether
+/// the device computed them.
+fn background_pass(
+    src: &mut (dyn RowSource + Send),
+    mut mask: Option<&mut MaskInput>,
+    e: &Extractor,
+    strip_rows: usize,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Background, bool)> {
+    let (w, h) = (src.width(), src.height());
+    let gpu = e.gpu.as_deref();
+    let (mut mbuf, mut mbits) = (Vec::new(), Vec::new());
+    // Pass 1: the background, from every mesh row at once when the image (and the
+    // mask) are in memory, else in bands of as many mesh rows as a strip holds (at
+    // least one), the mesh rows of a band in parallel.
+    let (bw, bh) = (
+        e.background.mesh_size.0.min(w),
+        e.background.mesh_size.1.min(h),
+    );
+    let (nx, ny) = (w.div_ceil(bw), h.div_ceil(bh));
+    let gpu_mesh = gpu.filter(|c| c.has_mesh_stats());
+    let mut mesh_on_gpu = false;
+    let mut stats: Vec<Option<MeshStat>> = Vec::with_capacity(nx * ny);
+    let pass1 = |rows_done| Progress {
+        rows_done,
+        rows: h,
+        pass: 1,
+        objects: 0,
+    };
+    let whole = mask.as_deref().is_none_or(|m| m.in_memory().is_some());
+    if let Some(img) = src.in_memory().filter(|_| whole) {
+        let m = mask.as_deref().and_then(|m| m.in_memory());
+        let on_device = match gpu_mesh {
+            Some(ctx) => ctx.mesh_stats(img, m, (bw, bh), (nx, ny))?,
+            None => None,
+        };
+        mesh_on_gpu = on_device.is_some();
+        stats = on_device.unwrap_or_else(|| cpu_mesh_stats(img, m, (bw, bh), (nx, ny)));
+        progress(pass1(h));
+    } else {
+        let per_band = (strip_rows.max(1) / bh).max(1);
+        let mut band = Vec::new();
+        for j0 in (0..ny).step_by(per_band) {
+            let j1 = (j0 + per_band).min(ny);
+            let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
+            let m = read_band(
+                src,
+                mask.as_deref_mut(),
+                (y0, y1),
+                &mut band,
+                &mut mbuf,
+                &mut mbits,
+            )?;
+            let on_device = match gpu_mesh {
+                Some(ctx) => {
+                    let img =
+                        Image::new(w, y1 - y0, std::mem::take(&mut band)).expect("band shape");
+                    let r = ctx.mesh_stats(&img, m, (bw, bh), (nx, j1 - j0));
+                    band = img.into_data();
+                    r?
+                }
+                None => None,
+            };
+            match on_device {
+                Some(st) => {
+                    mesh_on_gpu = true;
+                    stats.extend(st)
+                }
+                None => {
+                    // Each mesh row of the band in place (its pixels are not used again).
+                    let rows: Vec<Vec<Option<MeshStat>>> = band
+                        .par_chunks_mut(bh * w)
+                        .enumerate()
+                        .map(|(k, rows)| {
+                            let mrows = m.map(|m| &m[k * bh * w..k * bh * w + rows.len()]);
+                            mesh_row_stats(rows, w, mrows, bw, nx)
+                        })
+                        .collect();
+                    stats.extend(rows.into_iter().flatten());
+                }
+            }
+            progress(pass1(y1));
+        }
+    }
+    let background = Background::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, &e.background)?;
+    Ok((background, mesh_on_gpu))
+}
+
+/// The objects still held at the end of the scan, to `emit` in catalog order: with
+/// cleaning (`waiting.store`), all of them, cleaned in SExtractor's order and read
+/// back from the store, each survivor with its victims merged in index order; without,
+/// the ones not emitted yet. Returns the count of objects emitted in all, from
+/// `emitted` before.
+fn emit_the_rest(
+    waiting: Waiting,
+    pending: BinaryHeap<Reverse<Keyed>>,
+    mut segments: Option<&mut Segments>,
+    p: &crate::params::ExtractParams,
+    mut emitted: usize,
+    emit: &mut dyn FnMut(Object) -> Result<()>,
+) -> Result<usize> {
     if let Some(mut store) = waiting.store {
         // Cleaning, in catalog order (by first pixel): the objects read back from the
         // store, each survivor with its victims merged in index order.
@@ -1194,7 +1116,6 @@ pub(crate) fn scan(
             emitted += 1;
             emit(obj)?;
         }
-        lap(&mut timings, &mut clock, "cleaning");
     } else {
         // The rest in whole-image order (by first pixel), sorted in the heap's own
         // buffer.
@@ -1210,30 +1131,7 @@ pub(crate) fn scan(
             emit(obj)?;
         }
     }
-    let per_object = if p.clean {
-        HELD_BYTES
-    } else {
-        std::mem::size_of::<Reverse<Keyed>>()
-    };
-    if let Some(gt) = gpu_timings {
-        timings.push(("GPU stage: upload", gt.upload));
-        timings.push(("GPU stage: filter + labelling", gt.filter_and_label));
-        timings.push((
-            "GPU stage: compaction + readback",
-            gt.compaction_and_readback,
-        ));
-        timings.push(("GPU stage: strips", gt.strips as f64));
-    }
-    Ok(StreamSummary {
-        background,
-        objects: emitted,
-        max_open,
-        max_held,
-        max_held_bytes: max_held * per_object,
-        invalid_spread,
-        timings,
-        subtracted,
-    })
+    Ok(emitted)
 }
 
 /// Reads strip rows `y0..y0 + rows` with their halo rows `sy0..sy1`: the image's
@@ -1452,83 +1350,6 @@ impl PartialOrd for Keyed {
 impl Ord for Keyed {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         self.key.cmp(&o.key)
-    }
-}
-
-/// The open components: slots (None once completed or merged away), forwarding of
-/// merged-away slots to the component that absorbed them, and reusable slots.
-#[derive(Default)]
-struct Open {
-    comps: Vec<Option<Comp>>,
-    fwd: Vec<usize>,
-    free: Vec<usize>,
-    /// Slots merged away during the current row (forwarding still needed until the
-    /// row's runs are resolved).
-    merged_away: Vec<usize>,
-}
-
-impl Open {
-    /// The live component that slot `c` now belongs to, if any.
-    fn resolve(&self, mut c: usize) -> Option<usize> {
-        while self.comps[c].is_none() {
-            c = self.fwd[c];
-            if c == usize::MAX {
-                return None;
-            }
-        }
-        Some(c)
-    }
-    /// The smallest first pixel of the live components ((MAX, MAX) if none).
-    fn first_key(&self) -> (u32, u32) {
-        self.comps
-            .iter()
-            .flatten()
-            .map(|c| c.first)
-            .min()
-            .unwrap_or((u32::MAX, u32::MAX))
-    }
-
-    fn create(&mut self) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.comps[slot] = Some(Comp::default());
-                self.fwd[slot] = usize::MAX;
-                slot
-            }
-            None => {
-                self.comps.push(Some(Comp::default()));
-                self.fwd.push(usize::MAX);
-                self.comps.len() - 1
-            }
-        }
-    }
-    /// Merges two live components (the smaller into the larger); returns the survivor.
-    fn merge(&mut self, a: usize, b: usize) -> usize {
-        let size = |c: usize| self.comps[c].as_ref().map_or(0, |q| q.npix());
-        let (keep, gone) = if size(a) >= size(b) { (a, b) } else { (b, a) };
-        let g = self.comps[gone].take().expect("open component");
-        self.comps[keep].as_mut().expect("open component").absorb(g);
-        self.fwd[gone] = keep;
-        self.merged_away.push(gone);
-        keep
-    }
-    /// At the end of a row, once nothing refers to merged-away slots any more, makes
-    /// them reusable.
-    fn end_row(&mut self) {
-        for s in self.merged_away.drain(..) {
-            self.fwd[s] = usize::MAX;
-            self.free.push(s);
-        }
-    }
-    /// Takes a completed component out; its slot can be reused.
-    fn complete(&mut self, c: usize) -> Comp {
-        let comp = self.comps[c].take().expect("open component");
-        self.fwd[c] = usize::MAX;
-        self.free.push(c);
-        comp
-    }
-    fn live(&self) -> usize {
-        self.comps.iter().filter(|c| c.is_some()).count()
     }
 }
 
