@@ -139,15 +139,6 @@ impl GpuContext {
                 (6, &labels),
             ],
         );
-        let bg_label = |p: &wgpu::ComputePipeline| {
-            self.bind(
-                p,
-                "label bind group",
-                &[(0, &params), (1, &labels), (2, &flags)],
-            )
-        };
-        let bg_compress = bg_label(&self.compress);
-        let bg_reduce = bg_label(&self.reduce);
         let bg_count = self.bind(
             &self.count,
             "count bind group",
@@ -167,8 +158,6 @@ impl GpuContext {
             offsets,
             bg_subtract,
             bg_filter,
-            bg_compress,
-            bg_reduce,
             bg_count,
             per_pixel_thresh,
             width: w,
@@ -246,48 +235,15 @@ impl GpuContext {
         let wy = (rows as u32).div_ceil(16);
         let wy_src = (src_rows as u32).div_ceil(16);
         // Subtraction, filtering and thresholding (each detected pixel its own root),
-        // then union-find: `reduce` unites each pixel with its causal neighbours and
-        // `compress` points it at its root; both again while an invocation ran out of
-        // steps.
-        let union_find = [
-            (&self.reduce, &b.bg_reduce, "reduce", (wx, wy)),
-            (&self.compress, &b.bg_compress, "compress", (wx, wy)),
-        ];
-        self.queue
-            .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
+        // and how many pixels each group of 32 detects.
+        let compact_grid = (gx as u32, wg_groups.div_ceil(65535) as u32);
         self.run_passes(
-            "subtract + filter + union-find",
+            "subtract + filter + count",
             &[
                 (&self.subtract, &b.bg_subtract, "subtract", (wx, wy_src)),
                 (&self.filter, &b.bg_filter, "filter", (wx, wy)),
-                union_find[0],
-                union_find[1],
+                (&self.count, &b.bg_count, "count", compact_grid),
             ],
-        );
-        let mut rounds = 1;
-        loop {
-            let flag: Vec<u32> = self.read(&b.flags, 1)?;
-            self.check_errors("labelling")?;
-            if flag[0] == 0 {
-                break;
-            }
-            rounds += 1;
-            if rounds > 10_000 {
-                return Err(Failure::Other(Error::Backend(
-                    "GPU labelling did not converge".into(),
-                )));
-            }
-            self.queue
-                .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
-            self.run_passes("union-find", &union_find);
-        }
-        times.filter_and_label += t_label.elapsed().as_secs_f64();
-        // Compaction.
-        let t_compact = std::time::Instant::now();
-        let compact_grid = (gx as u32, wg_groups.div_ceil(65535) as u32);
-        self.run_passes(
-            "count",
-            &[(&self.count, &b.bg_count, "count", compact_grid)],
         );
         let counts: Vec<u32> = self.read(&b.counts, groups)?;
         let mut offsets = Vec::with_capacity(groups);
@@ -297,67 +253,114 @@ impl GpuContext {
             total += c as u64;
         }
         let total = total as usize;
-        // The output (16 bytes per detected pixel) goes in windows of whole groups that
-        // each fit one storage binding: a strip sized for 4 bytes per pixel may detect
-        // more than a quarter of its pixels.
-        let window_px = (self.limits.max_storage_buffer_binding_size as usize / 16)
-            .min(self.max_output_pixels.unwrap_or(usize::MAX))
-            .max(32);
+        times.filter_and_label += t_label.elapsed().as_secs_f64();
         let mut out: Vec<u32> = Vec::with_capacity(4 * total);
-        let mut g0 = 0usize;
-        while total > 0 && g0 < groups {
-            let base = offsets[g0] as usize;
-            let mut g1 = g0 + 1;
-            while g1 < groups && offsets[g1] as usize + counts[g1] as usize - base <= window_px {
-                g1 += 1;
-            }
-            let n = offsets[g1 - 1] as usize + counts[g1 - 1] as usize - base;
-            if n > 0 {
-                let rebased: Vec<u32> = offsets[g0..g1].iter().map(|&o| o - base as u32).collect();
+        if total > 0 {
+            let t_list = std::time::Instant::now();
+            // The list of the detected pixels, then union-find over it: `reduce` unites
+            // each with its causal neighbours and `compress` points it at its root,
+            // both again while an invocation ran out of steps.
+            self.queue
+                .write_buffer(&b.offsets, 0, bytemuck::cast_slice(&offsets));
+            let list = self.storage(
+                "detected pixel list",
+                4 * total as u64,
+                wgpu::BufferUsages::empty(),
+            );
+            let bg_list = self.bind(
+                &self.index_list,
+                "list bind group",
+                &[(0, &b.params), (1, &b.labels), (4, &b.offsets), (5, &list)],
+            );
+            self.run_passes(
+                "list",
+                &[(&self.index_list, &bg_list, "index_list", compact_grid)],
+            );
+            let list_wg = total.div_ceil(64);
+            let list_grid = (list_wg.min(65535) as u32, list_wg.div_ceil(65535) as u32);
+            let label_params = Params {
+                n_groups: total as u32,
+                groups_x: list_grid.0,
+                ..params
+            };
+            self.queue
+                .write_buffer(&b.params, 0, bytemuck::bytes_of(&label_params));
+            let bg_label = |p: &wgpu::ComputePipeline| {
+                self.bind(
+                    p,
+                    "label bind group",
+                    &[(0, &b.params), (1, &b.labels), (2, &b.flags), (3, &list)],
+                )
+            };
+            let (bg_reduce, bg_compress) = (bg_label(&self.reduce), bg_label(&self.compress));
+            let union_find = [
+                (&self.reduce, &bg_reduce, "reduce", list_grid),
+                (&self.compress, &bg_compress, "compress", list_grid),
+            ];
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                if rounds > 10_000 {
+                    return Err(Failure::Other(Error::Backend(
+                        "GPU labelling did not converge".into(),
+                    )));
+                }
                 self.queue
-                    .write_buffer(&b.offsets, 4 * g0 as u64, bytemuck::cast_slice(&rebased));
-                let win_groups = (g1 - g0).div_ceil(64);
-                let wgx = win_groups.min(65535);
+                    .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
+                self.run_passes("union-find", &union_find);
+                let flag: Vec<u32> = self.read(&b.flags, 1)?;
+                self.check_errors("labelling")?;
+                if flag[0] == 0 {
+                    break;
+                }
+            }
+            times.filter_and_label += t_list.elapsed().as_secs_f64();
+            // The output (16 bytes per detected pixel) goes in windows of the list that
+            // each fit one storage binding: a strip sized for 4 bytes per pixel may
+            // detect more than a quarter of its pixels.
+            let t_compact = std::time::Instant::now();
+            let window_px = (self.limits.max_storage_buffer_binding_size as usize / 16)
+                .min(self.max_output_pixels.unwrap_or(usize::MAX))
+                .max(1);
+            let mut k0 = 0usize;
+            while k0 < total {
+                let k1 = (k0 + window_px).min(total);
+                let win_wg = (k1 - k0).div_ceil(64);
+                let win_grid = (win_wg.min(65535) as u32, win_wg.div_ceil(65535) as u32);
                 let p = Params {
-                    g_start: g0 as u32,
-                    n_groups: g1 as u32,
-                    groups_x: wgx as u32,
+                    g_start: k0 as u32,
+                    n_groups: k1 as u32,
+                    groups_x: win_grid.0,
                     ..params
                 };
                 self.queue
                     .write_buffer(&b.params, 0, bytemuck::bytes_of(&p));
                 let b_out = self.storage(
                     "detected pixels",
-                    16 * n as u64,
+                    16 * (k1 - k0) as u64,
                     wgpu::BufferUsages::empty(),
                 );
-                let bg_scatter = self.bind(
-                    &self.scatter,
-                    "scatter bind group",
+                let bg_gather = self.bind(
+                    &self.gather,
+                    "gather bind group",
                     &[
                         (0, &b.params),
                         (1, &b.labels),
                         (2, &b.filtered),
-                        (4, &b.offsets),
                         (5, &b_out),
                         (6, &b.sub),
                         (7, &b.raw),
+                        (8, &list),
                     ],
                 );
-                self.run_passes(
-                    "scatter",
-                    &[(
-                        &self.scatter,
-                        &bg_scatter,
-                        "scatter",
-                        (wgx as u32, win_groups.div_ceil(65535) as u32),
-                    )],
-                );
-                out.extend(self.read::<u32>(&b_out, 4 * n)?);
+                self.run_passes("gather", &[(&self.gather, &bg_gather, "gather", win_grid)]);
+                out.extend(self.read::<u32>(&b_out, 4 * (k1 - k0))?);
                 b_out.destroy();
                 self.check_errors("compaction")?;
+                k0 = k1;
             }
-            g0 = g1;
+            list.destroy();
+            times.compaction_and_readback += t_compact.elapsed().as_secs_f64();
         }
         for q in out.chunks_exact(4) {
             let i = (q[0] & 0x7fff_ffff) as usize;
@@ -368,7 +371,6 @@ impl GpuContext {
             }
         }
         self.check_errors("filtering")?;
-        times.compaction_and_readback += t_compact.elapsed().as_secs_f64();
         Ok(out)
     }
 
@@ -466,8 +468,6 @@ struct StripBuffers {
     offsets: wgpu::Buffer,
     bg_subtract: wgpu::BindGroup,
     bg_filter: wgpu::BindGroup,
-    bg_compress: wgpu::BindGroup,
-    bg_reduce: wgpu::BindGroup,
     bg_count: wgpu::BindGroup,
     width: usize,
     height: usize,

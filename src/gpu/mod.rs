@@ -31,7 +31,7 @@ pub struct GpuTimings {
     /// Background subtraction, filtering, thresholding and union-find labelling,
     /// until the last flag readback.
     pub filter_and_label: f64,
-    /// Counting, offsets, scatter and reading back the detected pixels.
+    /// Counting, offsets, the list and reading back the detected pixels.
     pub compaction_and_readback: f64,
     /// Number of strips.
     pub strips: usize,
@@ -84,7 +84,8 @@ pub fn kernel_label(pass: &str) -> &'static str {
         "compress" => "GPU kernel: label compress",
         "reduce" => "GPU kernel: label reduce",
         "count" => "GPU kernel: compaction count",
-        "scatter" => "GPU kernel: compaction scatter",
+        "index_list" => "GPU kernel: compaction list",
+        "gather" => "GPU kernel: compaction gather",
         _ => "GPU kernel: other",
     }
 }

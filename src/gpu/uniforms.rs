@@ -62,7 +62,7 @@ mirror! {
         pub(crate) nodes_len: u32,
         pub(crate) satur: f32,
         pub(crate) has_satur: u32,
-        /// First group of a compaction window (scatter runs in windows of output that
+        /// First group of a compaction window (gather runs in windows of output that
         /// each fit one binding).
         pub(crate) g_start: u32,
         pub(crate) pad1: u32,
