@@ -267,19 +267,29 @@ impl Extractor {
     pub fn extract_file(&self, path: &str, inputs: &FileInputs) -> Result<FileExtraction> {
         use crate::image::ValueRule;
         use crate::io;
-        let fits = |f: &Option<String>| f.as_deref().is_none_or(|p| !io::is_tiff(p));
-        let limit = match inputs.memory_limit_mib {
-            Some(mib) => Some(mib),
-            None if fits(&Some(path.to_string()))
-                && fits(&inputs.mask)
-                && fits(&inputs.threshold_image)
-                && fits(&inputs.noise) =>
-            {
+        let files = [
+            Some(path.to_string()),
+            inputs.mask.clone(),
+            inputs.threshold_image.clone(),
+            inputs.noise.clone(),
+        ];
+        let tiff = files.iter().flatten().find(|p| io::is_tiff(p));
+        let limit = match (inputs.memory_limit_mib, tiff) {
+            (Some(_), Some(t)) => {
+                return Err(crate::Error::Input {
+                    path: t.into(),
+                    reason: "streaming reads FITS files row by row, and this is a TIFF, which \
+                             is read whole: convert it to FITS, or give no memory limit"
+                        .into(),
+                })
+            }
+            (Some(mib), None) => Some(mib),
+            (None, None) => {
                 let rows = io::fits::FitsRows::open(path)?;
                 let pixels = (rows.width() * rows.height()) as f64;
                 io::mem_available().and_then(|avail| crate::plan::auto_memory_limit(pixels, avail))
             }
-            None => None,
+            (None, Some(_)) => None,
         };
         let Some(mib) = limit else {
             let image = io::read_image(path)?;
@@ -316,8 +326,15 @@ impl Extractor {
         let e = &*self.resolved()?;
         let mut rows = io::fits::FitsRows::open(path)?;
         let varying = crate::plan::varying_thresholds(e, inputs.threshold_image.is_some());
-        let plan =
-            crate::plan::Plan::for_image(e, path, rows.width(), varying, None, Some(mib), true)?;
+        let plan = crate::plan::Plan::for_image(
+            e,
+            path,
+            rows.width(),
+            varying,
+            None,
+            Some(mib),
+            inputs.memory_limit_mib.is_some(),
+        )?;
         let mut mask_rows = io::open_rows(&inputs.mask)?;
         let (mut threshold, mut noise) =
             io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;

@@ -224,6 +224,12 @@ fn read_band<'b>(
     match mask {
         Some(m) => {
             m.read(y0, y1 - y0, mbuf, mbits)?;
+            if mbits.len() != buf.len() {
+                return Err(Error::Mismatch(format!(
+                    "rows {y0}..{y1} came back with the wrong number of pixels from the mask \
+                     ({w} per row)"
+                )));
+            }
             Ok(Some(&mbits[..]))
         }
         None => Ok(None),

@@ -680,4 +680,16 @@ fn extract_file_equals_extract_whole_and_streamed() {
         err.contains("MEMORY_LIMIT") && err.contains("give at least"),
         "{err}"
     );
+    // A TIFF is read whole (the same catalog), and cannot be streamed.
+    let dir = tempfile::tempdir().unwrap();
+    let tif = dir.path().join("image.tif");
+    io::tiff::write_tiff_f32(&tif, &img).unwrap();
+    let tif = tif.to_str().unwrap().to_string();
+    inputs.memory_limit_mib = None;
+    let from_tiff = e.extract_file(&tif, &inputs).unwrap();
+    assert!(!from_tiff.streamed);
+    assert_eq!(from_tiff.catalog, want.catalog);
+    inputs.memory_limit_mib = Some(64.0);
+    let err = e.extract_file(&tif, &inputs).unwrap_err().to_string();
+    assert!(err.contains("image.tif") && err.contains("TIFF"), "{err}");
 }
