@@ -12,8 +12,10 @@
 //! The per-pixel stages (mesh statistics, background subtraction, filtering,
 //! thresholding, union-find labelling) run on the CPU or, with
 //! [`Extractor::with_gpu`] and a [`gpu::GpuContext`], as WGSL shaders through wgpu,
-//! with identical results. Images of any size stream through bounded memory with
-//! [`stream::extract_streaming_to`].
+//! with identical results. One pipeline ([`stream`]) runs every image as a sequence
+//! of row strips: a whole image in memory is one strip; an image of any size streams
+//! from disk through bounded memory ([`Extractor::extract_file`],
+//! [`stream::extract_streaming_to`]).
 //!
 //! Library coordinates are 0-based (the first pixel's centre is (0, 0)); written
 //! catalogs are 1-based, as SExtractor's.
