@@ -1,5 +1,5 @@
 //! Labelling and objects as runs: [`Run`] (a row's horizontal stretch of detected
-//! pixels), the [`Labeller`] that joins runs row by row into components (open while a
+//! pixels), the `Labeller` that joins runs row by row into components (open while a
 //! later row may join them), and [`Segmentation`] (the objects of an image as run
 //! lists, in catalog order).
 //!

@@ -370,7 +370,7 @@ impl Extractor {
 
     /// Extracts the sources of `image`, reusing its memory for the
     /// background-subtracted image (one full-size buffer less than [`Self::extract`]).
-    /// The image is one strip of the pipeline ([`crate::stream::scan`]) with every
+    /// The image is one strip of the pipeline (`stream::scan`) with every
     /// sink in memory.
     pub fn extract_owned(&self, image: Image, inputs: Inputs) -> Result<Extraction> {
         self.background.validate()?;

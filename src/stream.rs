@@ -1,5 +1,5 @@
 //! The extraction pipeline, for every image size and both backends
-//! ([`scan`]; a whole-image run is the plan with one strip).
+//! (`scan`; a whole-image run is the plan with one strip).
 //!
 //! Two passes over a [`RowSource`]. The background pass takes the mesh rows (all of
 //! them at once when the image is in memory, else one at a time) and keeps only the

@@ -2,7 +2,7 @@
 //! kernel's halo rows above and below): background subtraction, filtering (or the
 //! matched filter) and thresholding, and on the GPU union-find labelling. Both
 //! backends return the strip's detections row by row ([`RowDetections`]); the
-//! pipeline ([`crate::stream::scan`]) joins them into objects. [`cpu`] runs the rows
+//! pipeline (`stream::scan`) joins them into objects. [`cpu`] runs the rows
 //! in parallel with rayon, [`gpu`] on the device.
 
 pub mod cpu;

@@ -5,7 +5,7 @@
 //! The stages' host code sits next to its CPU twin: the mesh statistics in
 //! [`crate::background::gpu`], and a strip's detection (subtraction, filtering,
 //! thresholding, union-find labelling, compaction) in [`crate::detect::gpu`]. The
-//! pipeline ([`crate::stream::scan`]) hands the device one strip at a time, with the
+//! pipeline (`stream::scan`) hands the device one strip at a time, with the
 //! kernel's halo rows above and below; strips are sized to the device's storage
 //! binding limit and halved when the device runs out of memory, so no image size is
 //! refused. Each strip's components are rooted at their first pixel in raster order
