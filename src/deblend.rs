@@ -88,7 +88,7 @@ impl Grid {
         }
         Grid { x0, y0, w, h, cell }
     }
-    /// The pixels next to pixel `i` (8- or 4-connectivity), row by row from the one
+    /// The pixels next to `p` (8- or 4-connectivity), row by row from the one
     /// above, left to right.
     fn neighbours<'g>(&'g self, p: &Pixel, conn: Connectivity) -> impl Iterator<Item = usize> + 'g {
         let (x, y) = ((p.x - self.x0) as i64, (p.y - self.y0) as i64);
@@ -137,13 +137,8 @@ fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
         sxy,
     } = m;
     let (mx, my) = (sx / s, sy / s);
-    let mut x2 = sxx / s - mx * mx;
-    let mut y2 = syy / s - my * my;
     let xy = sxy / s - mx * my;
-    if x2 * y2 - xy * xy < crate::measure::SINGULAR_DET {
-        x2 += crate::measure::SINGULAR_ADD;
-        y2 += crate::measure::SINGULAR_ADD;
-    }
+    let (x2, y2, _) = crate::measure::regularised(sxx / s - mx * mx, syy / s - my * my, xy);
     (x0 + mx, y0 + my, x2, y2, xy)
 }
 

@@ -219,9 +219,19 @@ impl Moments {
 /// pixel's own variance `SINGULAR_ADD` (about 1/12) is added to x2 and y2, and
 /// `SINGULAR_ERR` scales the matching term of the position errors. Deblending's
 /// core models use the same rule.
-pub(crate) const SINGULAR_DET: f64 = 0.00694;
-pub(crate) const SINGULAR_ADD: f64 = 0.0833333;
-pub(crate) const SINGULAR_ERR: f64 = 0.08333;
+const SINGULAR_DET: f64 = 0.00694;
+const SINGULAR_ADD: f64 = 0.0833333;
+const SINGULAR_ERR: f64 = 0.08333;
+
+/// x2 and y2 with SExtractor's correction of (nearly) singular moments, and whether it
+/// applied.
+pub(crate) fn regularised(x2: f64, y2: f64, xy: f64) -> (f64, f64, bool) {
+    if x2 * y2 - xy * xy < SINGULAR_DET {
+        (x2 + SINGULAR_ADD, y2 + SINGULAR_ADD, true)
+    } else {
+        (x2, y2, false)
+    }
+}
 
 /// Where a legal but extreme image (values near the f32 limit) makes a position or a
 /// shape impossible to compute, the object keeps defined values and says so: the
@@ -454,11 +464,8 @@ pub fn measure_object(
     };
     o.x = xmin as f64 + mx;
     o.y = ymin as f64 + my;
-    let singular = x2 * y2 - xy * xy < SINGULAR_DET;
-    if singular {
-        x2 += SINGULAR_ADD;
-        y2 += SINGULAR_ADD;
-    }
+    let singular;
+    (x2, y2, singular) = regularised(x2, y2, xy);
     (o.x2, o.y2, o.xy) = (x2, y2, xy);
     (o.a, o.b, o.theta) = ellipse(x2, y2, xy);
     (o.cxx, o.cyy, o.cxy) = ellipse_coefficients(x2, y2, xy);

@@ -265,7 +265,6 @@ impl Extractor {
     /// needs more than the machine's free memory allows (FITS only). Catalogs are the
     /// same either way.
     pub fn extract_file(&self, path: &str, inputs: &FileInputs) -> Result<FileExtraction> {
-        use crate::image::ValueRule;
         use crate::io;
         let files = [
             Some(path.to_string()),
@@ -284,11 +283,9 @@ impl Extractor {
                 })
             }
             (Some(mib), None) => Some(mib),
-            (None, None) => {
-                let rows = io::fits::FitsRows::open(path)?;
-                let pixels = (rows.width() * rows.height()) as f64;
-                io::mem_available().and_then(|avail| crate::plan::auto_memory_limit(pixels, avail))
-            }
+            (None, None) => io::image_pixels(path)
+                .zip(io::mem_available())
+                .and_then(|(pixels, avail)| crate::plan::auto_memory_limit(pixels, avail)),
             (None, Some(_)) => None,
         };
         let Some(mib) = limit else {
@@ -297,18 +294,7 @@ impl Extractor {
                 Some(m) => Some(Mask::from_image(&io::read_image(m)?, inputs.mask_thresh)),
                 None => None,
             };
-            let threshold = match &inputs.threshold_image {
-                Some(t) => Some(io::read_checked(
-                    t,
-                    "threshold image",
-                    ValueRule::NonNegative,
-                )?),
-                None => None,
-            };
-            let noise = match &inputs.noise {
-                Some(n) => Some(io::read_checked(n, "noise image", ValueRule::Positive)?),
-                None => None,
-            };
+            let (threshold, noise) = io::read_side_images(&inputs.threshold_image, &inputs.noise)?;
             let x = self.extract_owned(
                 image,
                 Inputs {

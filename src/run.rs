@@ -283,15 +283,6 @@ fn stream_one(
     }))
 }
 
-/// The pixel count of a FITS image from its header (None for TIFF or unreadable).
-fn image_pixels(image: &str) -> Option<f64> {
-    if io::is_tiff(image) {
-        return None;
-    }
-    let rows = io::fits::FitsRows::open(image).ok()?;
-    Some((crate::stream::RowSource::width(&rows) * crate::stream::RowSource::height(&rows)) as f64)
-}
-
 /// Where the run happened, for the summary line.
 fn backend_name(extractor: &Extractor) -> String {
     match &extractor.gpu {
@@ -499,21 +490,9 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
         Some(m) => Some((m.clone(), io::read_image(m)?)),
         None => None,
     };
-    use crate::image::ValueRule;
-    let thresh_img = match &cli.threshold_image {
-        Some(t) => Some((
-            t.clone(),
-            io::read_checked(t, "threshold image", ValueRule::NonNegative)?,
-        )),
-        None => None,
-    };
-    let noise_img = match &cli.noise_image {
-        Some(n) => Some((
-            n.clone(),
-            io::read_checked(n, "noise image", ValueRule::Positive)?,
-        )),
-        None => None,
-    };
+    let (thresh_img, noise_img) = io::read_side_images(&cli.threshold_image, &cli.noise_image)?;
+    let thresh_img = cli.threshold_image.clone().zip(thresh_img);
+    let noise_img = cli.noise_image.clone().zip(noise_img);
     let mut extractor = extractor;
     if let Some(notice) = extractor.prepare()? {
         if !cli.quiet {
@@ -577,7 +556,7 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     let avail = sizes_needed.then(io::mem_available).flatten();
     let pixels: Vec<Option<f64>> = jobs
         .iter()
-        .map(|job| sizes_needed.then(|| image_pixels(&job.image)).flatten())
+        .map(|job| sizes_needed.then(|| io::image_pixels(&job.image)).flatten())
         .collect();
     let auto: Vec<Option<f64>> = pixels
         .iter()

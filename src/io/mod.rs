@@ -90,6 +90,16 @@ pub fn mem_available() -> Option<f64> {
     Some(avail)
 }
 
+/// The pixel count of a FITS image from its header (None for TIFF or unreadable).
+pub(crate) fn image_pixels(image: &str) -> Option<f64> {
+    use crate::stream::RowSource;
+    if is_tiff(image) {
+        return None;
+    }
+    let rows = fits::FitsRows::open(image).ok()?;
+    Some((rows.width() * rows.height()) as f64)
+}
+
 /// A FITS file opened for reading row by row, if named.
 pub(crate) fn open_rows(path: &Option<String>) -> Result<Option<crate::io::fits::FitsRows>> {
     path.as_deref()
@@ -152,6 +162,20 @@ pub(crate) fn read_checked(
         0,
     )?;
     Ok(img)
+}
+
+/// The threshold image and the noise map of a whole-image run, read and their values
+/// checked.
+pub(crate) fn read_side_images(
+    threshold: &Option<String>,
+    noise: &Option<String>,
+) -> Result<(Option<crate::Image>, Option<crate::Image>)> {
+    use crate::image::ValueRule;
+    let read = |f: &Option<String>, what, rule| f.as_deref().map(|f| read_checked(f, what, rule));
+    Ok((
+        read(threshold, "threshold image", ValueRule::NonNegative).transpose()?,
+        read(noise, "noise image", ValueRule::Positive).transpose()?,
+    ))
 }
 
 /// The threshold image and the noise map of a streamed run, read row by row with
