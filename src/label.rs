@@ -318,12 +318,13 @@ impl Labeller {
                 comp.field.extend_from_slice(&d.field[off..off + len]);
             }
             off += len;
-            comp.saturated.extend(
-                d.saturated
-                    .iter()
-                    .filter(|&&sx| sx >= x0 && sx < x)
-                    .map(|&sx| y * self.width + sx),
+            // The row's saturated columns are ascending: this run's are one stretch.
+            let (s0, s1) = (
+                d.saturated.partition_point(|&sx| sx < x0),
+                d.saturated.partition_point(|&sx| sx < x),
             );
+            comp.saturated
+                .extend(d.saturated[s0..s1].iter().map(|&sx| y * self.width + sx));
             comp.last_y = y as u32;
             current.push((run, id));
         }

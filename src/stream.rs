@@ -656,13 +656,9 @@ pub(crate) fn scan(
     // The matched filter detects on S/N.
     let t_snr = p.detect_thresh as f32;
     let satur = p.satur_level as f32;
-    let mut cpu = CpuStrips::new(
-        &background,
-        p.kernel.as_ref(),
-        mode,
-        satur,
-        if matched { t_snr } else { t_detect },
-    );
+    // The detection threshold of the filtered values (S/N with the matched filter).
+    let t_measure = if matched { t_snr } else { t_detect };
+    let mut cpu = CpuStrips::new(&background, p.kernel.as_ref(), mode, satur, t_measure);
     let halo = p.kernel.as_ref().map_or(0, |k| k.height() / 2);
     // Pass 2: strips.
     let mut labeller = Labeller::new(p.connectivity, w);
@@ -688,7 +684,6 @@ pub(crate) fn scan(
     // Completed components wait in a batch, deblended and measured together in
     // parallel; then their objects get their ids in completion order.
     let mut batch = Batch::default();
-    let t_measure = if matched { t_snr } else { t_detect };
     let flush = |batch: &mut Batch,
                  pending: &mut BinaryHeap<Reverse<Keyed>>,
                  waiting: &mut Waiting,
@@ -734,8 +729,8 @@ pub(crate) fn scan(
         }
         Ok(())
     };
-    // On the GPU, the device subtracts, filters and thresholds each strip and returns
-    // its detected pixels; the rows are joined here as on the CPU.
+    // On the GPU, the device subtracts, filters, thresholds and labels each strip and
+    // returns its detected pixels with their roots; the strips are joined here.
     let mut gpu_strips =
         match gpu.filter(|_| !matched && crate::gpu::gpu_filters(p.kernel.as_ref())) {
             Some(ctx) => Some(ctx.strips(

@@ -217,11 +217,9 @@ impl GpuContext {
             .write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
         self.queue
             .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
-        if let Some(t) = inp.row_nodes {
-            self.queue
-                .write_buffer(&b.row_nodes, 0, bytemuck::cast_slice(t));
-        }
-        if let Some(t) = &inp.thresholds {
+        self.queue
+            .write_buffer(&b.row_nodes, 0, bytemuck::cast_slice(inp.row_nodes));
+        if let Some(t) = inp.thresholds {
             self.queue
                 .write_buffer(&b.thresh, 0, bytemuck::cast_slice(t));
         }
@@ -378,8 +376,9 @@ impl GpuContext {
     /// at most `strip_rows` rows (fewer if the device's bindings demand it; see
     /// [`GpuStrips::strip_rows`]): background subtraction with `background`, the
     /// kernel, a constant threshold (or per-pixel ones given to each strip, with
-    /// `per_pixel_thresh`), saturation at `satur`, a mask if `has_mask`.
-    /// Labelling stays on the CPU, which joins the rows of all strips.
+    /// `per_pixel_thresh`), saturation at `satur`, a mask if `has_mask`, union-find
+    /// labelling with `connectivity` within each strip (the pipeline joins the strips
+    /// at their seams).
     #[allow(clippy::too_many_arguments)]
     pub fn strips<'a>(
         &'a self,
@@ -477,13 +476,13 @@ struct StripBuffers {
 }
 
 /// A strip's inputs besides its position: raw source rows (the strip and its halo),
-/// their mask flags, the spline's node table for those rows (None: keep what the
-/// buffer holds), per-pixel thresholds of the strip rows.
+/// their mask flags, the spline's node table for those rows, per-pixel thresholds of
+/// the strip rows.
 struct StripInputs<'a> {
     raw: &'a [f32],
     mask: Option<&'a [bool]>,
-    row_nodes: Option<&'a [f32]>,
-    thresholds: Option<Vec<f32>>,
+    row_nodes: &'a [f32],
+    thresholds: Option<&'a [f32]>,
 }
 
 /// What stays the same for every strip.
@@ -594,8 +593,8 @@ impl GpuStrips<'_> {
                 StripInputs {
                     raw,
                     mask,
-                    row_nodes: Some(&self.row_table),
-                    thresholds: thresholds.map(|t| t[..rows * w].to_vec()),
+                    row_nodes: &self.row_table,
+                    thresholds: thresholds.map(|t| &t[..rows * w]),
                 },
                 &self.settings,
                 &mut self.timings,

@@ -104,6 +104,7 @@ pub struct RowDetections {
     /// The per-pixel value objects carry at each detected pixel (the background RMS
     /// or the threshold image's value; empty with constant thresholds).
     pub field: Vec<f32>,
+    /// The columns of the saturated detected pixels, ascending.
     pub saturated: Vec<usize>,
     /// Labelled on the device: each run's root, the linear index of its component's
     /// first pixel in the strip (see [`crate::gpu::GpuStrips::detect`]); empty on the CPU.
