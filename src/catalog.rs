@@ -31,244 +31,68 @@ impl Column {
     }
 }
 
-macro_rules! col {
-    ($name:expr, $desc:expr, $unit:expr, Int, $f:expr) => {
-        Column {
+/// Builds [`COLUMNS`] from one line per column: name, description, unit, kind and
+/// value (in the written, 1-based convention).
+macro_rules! columns {
+    ($($name:literal, $desc:literal, $unit:literal, $kind:ident, $f:expr;)*) => {
+        /// Every column skysift can write, in SExtractor's order.
+        pub const COLUMNS: &[Column] = &[$(Column {
             name: $name,
             description: $desc,
             unit: $unit,
-            kind: ColumnKind::Int,
+            kind: ColumnKind::$kind,
             get: $f,
-        }
-    };
-    ($name:expr, $desc:expr, $unit:expr, Float, $f:expr) => {
-        Column {
-            name: $name,
-            description: $desc,
-            unit: $unit,
-            kind: ColumnKind::Float,
-            get: $f,
-        }
+        }),*];
     };
 }
 
-/// Every column skysift can write, in SExtractor's order.
-pub const COLUMNS: &[Column] = &[
-    col!("NUMBER", "Running object number", "", Int, |o| o.number
-        as f64),
-    col!("X_IMAGE", "Object position along x", "pixel", Float, |o| o
-        .x
-        + 1.0),
-    col!("Y_IMAGE", "Object position along y", "pixel", Float, |o| o
-        .y
-        + 1.0),
-    col!(
-        "XMIN_IMAGE",
-        "Minimum x-coordinate among detected pixels",
-        "pixel",
-        Int,
-        |o| o.xmin as f64 + 1.0
-    ),
-    col!(
-        "YMIN_IMAGE",
-        "Minimum y-coordinate among detected pixels",
-        "pixel",
-        Int,
-        |o| o.ymin as f64 + 1.0
-    ),
-    col!(
-        "XMAX_IMAGE",
-        "Maximum x-coordinate among detected pixels",
-        "pixel",
-        Int,
-        |o| o.xmax as f64 + 1.0
-    ),
-    col!(
-        "YMAX_IMAGE",
-        "Maximum y-coordinate among detected pixels",
-        "pixel",
-        Int,
-        |o| o.ymax as f64 + 1.0
-    ),
-    col!(
-        "XPEAK_IMAGE",
-        "x-coordinate of the brightest pixel",
-        "pixel",
-        Int,
-        |o| o.xpeak as f64 + 1.0
-    ),
-    col!(
-        "YPEAK_IMAGE",
-        "y-coordinate of the brightest pixel",
-        "pixel",
-        Int,
-        |o| o.ypeak as f64 + 1.0
-    ),
-    col!("X2_IMAGE", "Variance along x", "pixel**2", Float, |o| o.x2),
-    col!("Y2_IMAGE", "Variance along y", "pixel**2", Float, |o| o.y2),
-    col!(
-        "XY_IMAGE",
-        "Covariance between x and y",
-        "pixel**2",
-        Float,
-        |o| o.xy
-    ),
-    col!(
-        "A_IMAGE",
-        "Profile RMS along major axis",
-        "pixel",
-        Float,
-        |o| o.a
-    ),
-    col!(
-        "B_IMAGE",
-        "Profile RMS along minor axis",
-        "pixel",
-        Float,
-        |o| o.b
-    ),
-    col!("THETA_IMAGE", "Position angle (CCW/x)", "deg", Float, |o| o
-        .theta),
-    col!("ELONGATION", "A_IMAGE/B_IMAGE", "", Float, |o| o.a / o.b),
-    col!("ELLIPTICITY", "1 - B_IMAGE/A_IMAGE", "", Float, |o| 1.0
-        - o.b / o.a),
-    col!(
-        "CXX_IMAGE",
-        "Cxx object ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.cxx
-    ),
-    col!(
-        "CYY_IMAGE",
-        "Cyy object ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.cyy
-    ),
-    col!(
-        "CXY_IMAGE",
-        "Cxy object ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.cxy
-    ),
-    col!(
-        "ERRX2_IMAGE",
-        "Variance of position along x",
-        "pixel**2",
-        Float,
-        |o| o.errx2
-    ),
-    col!(
-        "ERRY2_IMAGE",
-        "Variance of position along y",
-        "pixel**2",
-        Float,
-        |o| o.erry2
-    ),
-    col!(
-        "ERRXY_IMAGE",
-        "Covariance of position between x and y",
-        "pixel**2",
-        Float,
-        |o| o.errxy
-    ),
-    col!(
-        "ERRA_IMAGE",
-        "RMS position error along major axis",
-        "pixel",
-        Float,
-        |o| o.erra
-    ),
-    col!(
-        "ERRB_IMAGE",
-        "RMS position error along minor axis",
-        "pixel",
-        Float,
-        |o| o.errb
-    ),
-    col!(
-        "ERRTHETA_IMAGE",
-        "Error ellipse position angle (CCW/x)",
-        "deg",
-        Float,
-        |o| o.errtheta
-    ),
-    col!(
-        "ERRCXX_IMAGE",
-        "Cxx error ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.errcxx
-    ),
-    col!(
-        "ERRCYY_IMAGE",
-        "Cyy error ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.errcyy
-    ),
-    col!(
-        "ERRCXY_IMAGE",
-        "Cxy error ellipse parameter",
-        "pixel**(-2)",
-        Float,
-        |o| o.errcxy
-    ),
-    col!(
-        "ISOAREA_IMAGE",
-        "Isophotal area above Analysis threshold",
-        "pixel**2",
-        Int,
-        |o| o.isoarea as f64
-    ),
-    col!(
-        "ISOAREAF_IMAGE",
-        "Isophotal area (filtered) above Detection threshold",
-        "pixel**2",
-        Int,
-        |o| o.npix as f64
-    ),
-    col!("FLUX_ISO", "Isophotal flux", "count", Float, |o| o.flux),
-    col!(
-        "FLUXERR_ISO",
-        "RMS error for isophotal flux",
-        "count",
-        Float,
-        |o| o.fluxerr
-    ),
-    col!("MAG_ISO", "Isophotal magnitude", "mag", Float, |o| o.mag),
-    col!(
-        "MAGERR_ISO",
-        "RMS error for isophotal magnitude",
-        "mag",
-        Float,
-        |o| o.magerr
-    ),
-    col!(
-        "MAG_ISOCOR",
-        "Corrected isophotal magnitude",
-        "mag",
-        Float,
-        |o| o.mag_isocor
-    ),
-    col!(
-        "FLUX_MAX",
-        "Peak flux above background",
-        "count",
-        Float,
-        |o| o.flux_max
-    ),
-    col!(
-        "THRESHOLD",
-        "Detection threshold above background",
-        "count",
-        Float,
-        |o| o.thresh
-    ),
-    col!("FLAGS", "Extraction flags", "", Int, |o| o.flags as f64),
-];
+columns! {
+    "NUMBER", "Running object number", "", Int, |o| o.number as f64;
+    "X_IMAGE", "Object position along x", "pixel", Float, |o| o.x + 1.0;
+    "Y_IMAGE", "Object position along y", "pixel", Float, |o| o.y + 1.0;
+    "XMIN_IMAGE", "Minimum x-coordinate among detected pixels", "pixel", Int,
+        |o| o.xmin as f64 + 1.0;
+    "YMIN_IMAGE", "Minimum y-coordinate among detected pixels", "pixel", Int,
+        |o| o.ymin as f64 + 1.0;
+    "XMAX_IMAGE", "Maximum x-coordinate among detected pixels", "pixel", Int,
+        |o| o.xmax as f64 + 1.0;
+    "YMAX_IMAGE", "Maximum y-coordinate among detected pixels", "pixel", Int,
+        |o| o.ymax as f64 + 1.0;
+    "XPEAK_IMAGE", "x-coordinate of the brightest pixel", "pixel", Int, |o| o.xpeak as f64 + 1.0;
+    "YPEAK_IMAGE", "y-coordinate of the brightest pixel", "pixel", Int, |o| o.ypeak as f64 + 1.0;
+    "X2_IMAGE", "Variance along x", "pixel**2", Float, |o| o.x2;
+    "Y2_IMAGE", "Variance along y", "pixel**2", Float, |o| o.y2;
+    "XY_IMAGE", "Covariance between x and y", "pixel**2", Float, |o| o.xy;
+    "A_IMAGE", "Profile RMS along major axis", "pixel", Float, |o| o.a;
+    "B_IMAGE", "Profile RMS along minor axis", "pixel", Float, |o| o.b;
+    "THETA_IMAGE", "Position angle (CCW/x)", "deg", Float, |o| o.theta;
+    "ELONGATION", "A_IMAGE/B_IMAGE", "", Float, |o| o.a / o.b;
+    "ELLIPTICITY", "1 - B_IMAGE/A_IMAGE", "", Float, |o| 1.0 - o.b / o.a;
+    "CXX_IMAGE", "Cxx object ellipse parameter", "pixel**(-2)", Float, |o| o.cxx;
+    "CYY_IMAGE", "Cyy object ellipse parameter", "pixel**(-2)", Float, |o| o.cyy;
+    "CXY_IMAGE", "Cxy object ellipse parameter", "pixel**(-2)", Float, |o| o.cxy;
+    "ERRX2_IMAGE", "Variance of position along x", "pixel**2", Float, |o| o.errx2;
+    "ERRY2_IMAGE", "Variance of position along y", "pixel**2", Float, |o| o.erry2;
+    "ERRXY_IMAGE", "Covariance of position between x and y", "pixel**2", Float, |o| o.errxy;
+    "ERRA_IMAGE", "RMS position error along major axis", "pixel", Float, |o| o.erra;
+    "ERRB_IMAGE", "RMS position error along minor axis", "pixel", Float, |o| o.errb;
+    "ERRTHETA_IMAGE", "Error ellipse position angle (CCW/x)", "deg", Float, |o| o.errtheta;
+    "ERRCXX_IMAGE", "Cxx error ellipse parameter", "pixel**(-2)", Float, |o| o.errcxx;
+    "ERRCYY_IMAGE", "Cyy error ellipse parameter", "pixel**(-2)", Float, |o| o.errcyy;
+    "ERRCXY_IMAGE", "Cxy error ellipse parameter", "pixel**(-2)", Float, |o| o.errcxy;
+    "ISOAREA_IMAGE", "Isophotal area above Analysis threshold", "pixel**2", Int,
+        |o| o.isoarea as f64;
+    "ISOAREAF_IMAGE", "Isophotal area (filtered) above Detection threshold", "pixel**2", Int,
+        |o| o.npix as f64;
+    "FLUX_ISO", "Isophotal flux", "count", Float, |o| o.flux;
+    "FLUXERR_ISO", "RMS error for isophotal flux", "count", Float, |o| o.fluxerr;
+    "MAG_ISO", "Isophotal magnitude", "mag", Float, |o| o.mag;
+    "MAGERR_ISO", "RMS error for isophotal magnitude", "mag", Float, |o| o.magerr;
+    "MAG_ISOCOR", "Corrected isophotal magnitude", "mag", Float, |o| o.mag_isocor;
+    "FLUX_MAX", "Peak flux above background", "count", Float, |o| o.flux_max;
+    "THRESHOLD", "Detection threshold above background", "count", Float, |o| o.thresh;
+    "FLAGS", "Extraction flags", "", Int, |o| o.flags as f64;
+}
 
 /// Looks a column up by its SExtractor name (case-insensitive).
 pub fn column(name: &str) -> Option<&'static Column> {

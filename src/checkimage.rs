@@ -250,18 +250,22 @@ pub fn add_outline(
     Ok(())
 }
 
-/// Writes the check images of a streamed run, block of rows by block of rows: the
-/// image (and mask) are read again; values as in a whole-image run.
+/// Writes the check images of a streamed run of the image file `path`, block of rows
+/// by block of rows: the image (and the mask of `inputs`) are read again; values as
+/// in a whole-image run.
 pub fn write_streamed(
     checks: &[CheckImage],
-    image: &mut (dyn crate::stream::RowSource + Send),
-    mut mask: Option<crate::stream::MaskRows>,
+    path: &str,
+    inputs: &crate::FileInputs,
     background: &crate::Background,
     e: &crate::Extractor,
     spills: &mut StreamedChecks,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(), Error> {
-    use crate::stream::{check_pass, CheckWant, MaskRows};
+    use crate::stream::{check_pass, CheckWant, MaskRows, RowSource};
+    let mut image = io::fits::FitsRows::open(path)?;
+    let mut mask_rows = io::open_rows(&inputs.mask)?;
+    let thresh = inputs.mask_thresh;
     let (w, h) = (image.width(), image.height());
     let mut want = CheckWant::default();
     for c in checks {
@@ -294,13 +298,9 @@ pub fn write_streamed(
             subtracted: true,
             ..Default::default()
         };
-        let m = mask.as_mut().map(|m| MaskRows {
-            rows: &mut *m.rows,
-            thresh: m.thresh,
-        });
         check_pass(
-            image,
-            m,
+            &mut image,
+            mask_rows.as_mut().map(|rows| MaskRows { rows, thresh }),
             background,
             e,
             only_sub,
@@ -332,8 +332,8 @@ pub fn write_streamed(
     let mut int_buf: Vec<i32> = Vec::new();
     let mut marks: Vec<u32> = Vec::new();
     check_pass(
-        image,
-        mask,
+        &mut image,
+        mask_rows.as_mut().map(|rows| MaskRows { rows, thresh }),
         background,
         e,
         want,

@@ -257,43 +257,6 @@ impl Kept {
     }
 }
 
-/// Candidates among the kept objects.
-trait Index {
-    /// Kept objects that might be close to object `o` (a superset of the close ones;
-    /// `kept` says which objects are kept).
-    fn near(&self, kept: &[bool], o: usize, out: &mut Vec<usize>);
-    /// Object `i` joined (`true`) or left the kept list.
-    fn update(&mut self, i: usize, joined: bool);
-}
-
-struct Grid<'a> {
-    objs: &'a [CleanRecord],
-    kept: Kept,
-}
-
-impl Index for Grid<'_> {
-    fn near(&self, _: &[bool], o: usize, out: &mut Vec<usize>) {
-        self.kept.near(&self.objs[o], out)
-    }
-    fn update(&mut self, i: usize, joined: bool) {
-        if joined {
-            self.kept.insert(self.objs, i)
-        } else {
-            self.kept.remove(self.objs, i)
-        }
-    }
-}
-
-/// Every kept object is a candidate.
-struct All;
-
-impl Index for All {
-    fn near(&self, kept: &[bool], _: usize, out: &mut Vec<usize>) {
-        out.extend((0..kept.len()).filter(|&j| kept[j]));
-    }
-    fn update(&mut self, _: usize, _: bool) {}
-}
-
 /// For each object, the object it is merged into (itself if it survives).
 /// `done[i]` is the row on which object i's detection completed (the last row of its
 /// detected component, before deblending); see the module's text for the order and
@@ -305,21 +268,18 @@ pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
 
 /// [`clean_targets`] from what cleaning reads of each object.
 pub fn clean_targets_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> Vec<usize> {
-    let mut grid = Grid {
-        objs,
-        kept: Kept::new(objs),
-    };
-    sequential(objs, done, beta, &mut grid)
+    sequential(objs, done, beta, Some(Kept::new(objs)))
 }
 
 /// The same decisions with every kept object as a candidate (for tests).
 pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
     let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
-    sequential(&recs, done, beta, &mut All)
+    sequential(&recs, done, beta, None)
 }
 
-/// The sequential cleaning, with candidates from `index`.
-fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, index: &mut dyn Index) -> Vec<usize> {
+/// The sequential cleaning, with candidates from the grid of kept objects (`None`:
+/// every kept object is a candidate).
+fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, mut grid: Option<Kept>) -> Vec<usize> {
     assert_eq!(objs.len(), done.len(), "one completion row per object");
     let n = objs.len();
     let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
@@ -330,7 +290,10 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, index: &mut dyn Ind
     let (mut cands, mut victims) = (Vec::new(), Vec::new());
     for (t, o) in cleaning_order(done).into_iter().enumerate() {
         cands.clear();
-        index.near(&kept, o, &mut cands);
+        match &grid {
+            Some(g) => g.near(&objs[o], &mut cands),
+            None => cands.extend((0..n).filter(|&j| kept[j])),
+        }
         cands.retain(|&s| kept[s] && close(&objs[o], &objs[s]));
         cands.sort_by_key(|&s| joined[s]);
         let mut cleaned = false;
@@ -351,11 +314,15 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, index: &mut dyn Ind
             for &s in &victims {
                 target[s] = o;
                 kept[s] = false;
-                index.update(s, false);
+                if let Some(g) = grid.as_mut() {
+                    g.remove(objs, s);
+                }
             }
             kept[o] = true;
             joined[o] = t;
-            index.update(o, true);
+            if let Some(g) = grid.as_mut() {
+                g.insert(objs, o);
+            }
         }
     }
     // Follow "merged into" links to a kept object. Each link goes to an object kept

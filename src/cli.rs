@@ -397,15 +397,17 @@ impl Cli {
             check_images: self.check_image.clone(),
             png_dir: self.png_dir.clone(),
             regions: self.regions.clone(),
-            mask: self.mask.clone(),
-            mask_thresh: self.mask_thresh,
-            threshold_image: self.threshold_image.clone(),
-            noise_image: self.noise_image.clone(),
+            inputs: skysift::FileInputs {
+                mask: self.mask.clone(),
+                mask_thresh: self.mask_thresh as f32,
+                threshold_image: self.threshold_image.clone(),
+                noise: self.noise_image.clone(),
+                memory_limit_mib: self.memory_limit,
+                stream_rows: self.stream_rows,
+            },
             filter_file: (self.filter_fwhm.is_none()
                 && !matches!(self.filter.as_str(), "default" | "none"))
             .then(|| PathBuf::from(&self.filter)),
-            stream_rows: self.stream_rows,
-            memory_limit: self.memory_limit,
             quiet: self.quiet,
             timings: self.timings,
         }

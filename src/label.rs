@@ -162,29 +162,15 @@ impl Open {
         }
         Some(c)
     }
-    /// The smallest first pixel of the live components ((MAX, MAX) if none).
-    fn first_key(&self) -> (u32, u32) {
-        self.comps
-            .iter()
-            .flatten()
-            .map(|c| c.first)
-            .min()
-            .unwrap_or((u32::MAX, u32::MAX))
-    }
-
     fn create(&mut self) -> usize {
-        match self.free.pop() {
-            Some(slot) => {
-                self.comps[slot] = Some(Comp::default());
-                self.fwd[slot] = usize::MAX;
-                slot
-            }
-            None => {
-                self.comps.push(Some(Comp::default()));
-                self.fwd.push(usize::MAX);
-                self.comps.len() - 1
-            }
-        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.comps.push(None);
+            self.fwd.push(usize::MAX);
+            self.comps.len() - 1
+        });
+        self.comps[slot] = Some(Comp::default());
+        self.fwd[slot] = usize::MAX;
+        slot
     }
     /// Merges two live components (the smaller into the larger); returns the survivor.
     fn merge(&mut self, a: usize, b: usize) -> usize {
@@ -210,9 +196,6 @@ impl Open {
         self.fwd[c] = usize::MAX;
         self.free.push(c);
         comp
-    }
-    fn live(&self) -> usize {
-        self.comps.iter().filter(|c| c.is_some()).count()
     }
 }
 
@@ -358,11 +341,12 @@ impl Labeller {
     }
     /// How many components are open.
     pub(crate) fn live(&self) -> usize {
-        self.open.live()
+        self.open.comps.iter().filter(|c| c.is_some()).count()
     }
     /// The smallest first pixel of the open components ((MAX, MAX) if none).
     pub(crate) fn first_key(&self) -> (u32, u32) {
-        self.open.first_key()
+        let firsts = self.open.comps.iter().flatten().map(|c| c.first);
+        firsts.min().unwrap_or((u32::MAX, u32::MAX))
     }
     /// The components still open at the end of the image (all complete then).
     pub(crate) fn into_open(self) -> impl Iterator<Item = Comp> {

@@ -143,8 +143,9 @@ pub struct Inputs<'a> {
     pub noise: Option<&'a Image>,
 }
 
-/// Files given beside an image to [`Extractor::extract_file`], all optional; the
-/// twin of [`Inputs`] for images on disk (FITS, or TIFF read whole).
+/// Files given beside an image to [`Extractor::extract_file`], all optional, and
+/// how the image is streamed: the twin of [`Inputs`] for images on disk (FITS, or
+/// TIFF read whole).
 #[derive(Clone, Debug, Default)]
 pub struct FileInputs {
     /// A mask image (MASK_IMAGE): pixels above `mask_thresh`, or NaN, are ignored.
@@ -154,10 +155,47 @@ pub struct FileInputs {
     pub threshold_image: Option<String>,
     /// A per-pixel noise (RMS) map for the matched filter.
     pub noise: Option<String>,
-    /// Stream the image in strips under this memory limit (MiB). Without it, an image
-    /// is extracted whole unless that needs more than the machine's free memory
-    /// allows ([`crate::plan::auto_memory_limit`]), as the command does.
+    /// Stream the image in strips under this memory limit (MiB; MEMORY_LIMIT), or in
+    /// strips of `stream_rows` rows (STREAM_ROWS). Without either, an image is
+    /// extracted whole unless that needs more than the machine's free memory allows
+    /// ([`crate::plan::auto_memory_limit`]), as the command does.
     pub memory_limit_mib: Option<f64>,
+    pub stream_rows: Option<usize>,
+}
+
+impl FileInputs {
+    /// Whether a memory limit or a strip height asks for a streamed run.
+    pub fn streamed(&self) -> bool {
+        self.memory_limit_mib.is_some() || self.stream_rows.is_some()
+    }
+
+    /// The first TIFF among the image `path` and these files, with its role: a
+    /// streamed run reads FITS rows, and a TIFF is read whole.
+    fn first_tiff<'a>(&'a self, path: &'a str) -> Option<(&'static str, &'a str)> {
+        [
+            ("image", Some(path)),
+            ("mask", self.mask.as_deref()),
+            ("threshold image", self.threshold_image.as_deref()),
+            ("noise image", self.noise.as_deref()),
+        ]
+        .into_iter()
+        .find_map(|(what, f)| f.filter(|f| crate::io::is_tiff(f)).map(|f| (what, f)))
+    }
+
+    /// Refuses to stream the image `path` when it or one of the files is a TIFF.
+    pub fn check_streamable(&self, path: &str) -> Result<()> {
+        match self.first_tiff(path) {
+            Some((what, f)) => Err(crate::Error::Input {
+                path: f.into(),
+                reason: format!(
+                    "streaming (MEMORY_LIMIT or STREAM_ROWS) reads FITS files row by row, and \
+                     this {what} is a TIFF, which is read whole: convert it to FITS, or do not \
+                     stream the image"
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What [`Extractor::extract_file`] returns.
@@ -266,29 +304,13 @@ impl Extractor {
     /// same either way.
     pub fn extract_file(&self, path: &str, inputs: &FileInputs) -> Result<FileExtraction> {
         use crate::io;
-        let files = [
-            Some(path.to_string()),
-            inputs.mask.clone(),
-            inputs.threshold_image.clone(),
-            inputs.noise.clone(),
-        ];
-        let tiff = files.iter().flatten().find(|p| io::is_tiff(p));
-        let limit = match (inputs.memory_limit_mib, tiff) {
-            (Some(_), Some(t)) => {
-                return Err(crate::Error::Input {
-                    path: t.into(),
-                    reason: "streaming reads FITS files row by row, and this is a TIFF, which \
-                             is read whole: convert it to FITS, or give no memory limit"
-                        .into(),
-                })
-            }
-            (Some(mib), None) => Some(mib),
-            (None, None) => io::image_pixels(path)
+        let auto = match inputs.streamed() || inputs.first_tiff(path).is_some() {
+            true => None,
+            false => io::image_pixels(path)
                 .zip(io::mem_available())
                 .and_then(|(pixels, avail)| crate::plan::auto_memory_limit(pixels, avail)),
-            (None, Some(_)) => None,
         };
-        let Some(mib) = limit else {
+        if !inputs.streamed() && auto.is_none() {
             let image = io::read_image(path)?;
             let mask = match &inputs.mask {
                 Some(m) => Some(Mask::from_image(&io::read_image(m)?, inputs.mask_thresh)),
@@ -308,39 +330,15 @@ impl Extractor {
                 catalog: x.catalog,
                 streamed: false,
             });
-        };
+        }
         let e = &*self.resolved()?;
-        let mut rows = io::fits::FitsRows::open(path)?;
-        let varying = crate::plan::varying_thresholds(e, inputs.threshold_image.is_some());
-        let plan = crate::plan::Plan::for_image(
-            e,
-            path,
-            rows.width(),
-            varying,
-            None,
-            Some(mib),
-            inputs.memory_limit_mib.is_some(),
-        )?;
-        let mut mask_rows = io::open_rows(&inputs.mask)?;
-        let (mut threshold, mut noise) =
-            io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;
+        let plan = e.plan_file(path, inputs, auto)?;
         let mut objects = Vec::new();
-        let summary = crate::stream::scan(
-            &mut rows,
-            Sides {
-                mask: mask_rows.as_mut().map(|m| {
-                    MaskInput::Rows(crate::stream::MaskRows {
-                        rows: m,
-                        thresh: inputs.mask_thresh,
-                    })
-                }),
-                threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
-                noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
-            },
-            Sinks::default(),
-            InMemory::default(),
-            e,
+        let summary = e.stream_file(
+            path,
+            inputs,
             &plan,
+            Sinks::default(),
             &mut |_| {},
             &mut |o| {
                 objects.push(o);
@@ -352,6 +350,65 @@ impl Extractor {
             catalog: Catalog { objects },
             streamed: true,
         })
+    }
+
+    /// The plan of a streamed run of the image file `path`: strips of
+    /// `inputs.stream_rows` rows, else as many as the memory limit holds
+    /// (`inputs.memory_limit_mib`, else `auto_limit`, one from the machine's free
+    /// memory, which a limit too small is then said as).
+    pub fn plan_file(
+        &self,
+        path: &str,
+        inputs: &FileInputs,
+        auto_limit: Option<f64>,
+    ) -> Result<crate::plan::Plan> {
+        inputs.check_streamable(path)?;
+        let e = &*self.resolved()?;
+        let width = crate::io::fits::FitsRows::open(path)?.width();
+        let varying = crate::plan::varying_thresholds(e, inputs.threshold_image.is_some());
+        let limit = inputs.memory_limit_mib.or(auto_limit);
+        let given = inputs.memory_limit_mib.is_some();
+        crate::plan::Plan::for_image(e, path, width, varying, inputs.stream_rows, limit, given)
+    }
+
+    /// Streams the image file `path` (FITS) with the files of `inputs` under `plan`,
+    /// handing each object to `emit` in catalog order (see
+    /// [`crate::stream::extract_streaming_to`]).
+    pub fn stream_file(
+        &self,
+        path: &str,
+        inputs: &FileInputs,
+        plan: &crate::plan::Plan,
+        sinks: Sinks,
+        progress: &mut dyn FnMut(crate::stream::Progress),
+        emit: &mut dyn FnMut(crate::Object) -> Result<()>,
+    ) -> Result<crate::stream::StreamSummary> {
+        use crate::io;
+        inputs.check_streamable(path)?;
+        let e = &*self.resolved()?;
+        let mut rows = io::fits::FitsRows::open(path)?;
+        let mut mask_rows = io::open_rows(&inputs.mask)?;
+        let (mut threshold, mut noise) =
+            io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;
+        crate::stream::scan(
+            &mut rows,
+            Sides {
+                mask: mask_rows.as_mut().map(|m| {
+                    MaskInput::Rows(crate::stream::MaskRows {
+                        rows: m,
+                        thresh: inputs.mask_thresh,
+                    })
+                }),
+                threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+                noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+            },
+            sinks,
+            InMemory::default(),
+            e,
+            plan,
+            progress,
+            emit,
+        )
     }
 
     /// Extracts the sources of `image`, reusing its memory for the

@@ -81,23 +81,17 @@ impl TooSmall {
 /// Bytes per image pixel that a strip costs with this extractor's backend, with
 /// thresholds that vary per pixel or not.
 pub fn strip_bytes_per_pixel(e: &Extractor, varying_thresholds: bool) -> f64 {
-    let cpu = STRIP_BYTES + READ_AHEAD_BYTES;
-    match &e.gpu {
-        None => cpu,
-        Some(g) => {
-            cpu + IN_FLIGHT_BYTES
-                + if g.is_software() {
-                    SOFTWARE_DEVICE_BYTES
-                } else {
-                    0.0
-                }
-                + if varying_thresholds {
-                    VARYING_THRESHOLD_GPU_BYTES
-                } else {
-                    0.0
-                }
+    let mut bytes = STRIP_BYTES + READ_AHEAD_BYTES;
+    if let Some(g) = &e.gpu {
+        bytes += IN_FLIGHT_BYTES;
+        if g.is_software() {
+            bytes += SOFTWARE_DEVICE_BYTES;
+        }
+        if varying_thresholds {
+            bytes += VARYING_THRESHOLD_GPU_BYTES;
         }
     }
+    bytes
 }
 
 impl Plan {
@@ -136,23 +130,12 @@ impl Plan {
             (None, None) => DEFAULT_STRIP_ROWS,
         };
         Ok(Plan {
-            strip_rows: rows,
             max_open_pixels: memory_limit_mib
                 .map(|mib| (mib * MIB * OPEN_SHARE / OPEN_PIXEL_BYTES).max(1.0) as usize),
-            check_rows: (rows * 17 / 24).max(1),
+            ..Plan::rows(rows)
         })
     }
-}
 
-/// Whether thresholds vary per pixel: a threshold image, or thresholds relative to
-/// the background RMS map.
-pub fn varying_thresholds(e: &Extractor, threshold_image: bool) -> bool {
-    threshold_image
-        || (e.extract.rms_source == crate::RmsSource::Map
-            && e.extract.thresh_type == crate::ThreshType::Relative)
-}
-
-impl Plan {
     /// [`Plan::new`] for the image `image` under the memory limit `limit`, a limit too
     /// small for one strip as the library's error: naming MEMORY_LIMIT when it was
     /// `given`, the image when it came from the machine's free memory.
@@ -188,6 +171,14 @@ impl Plan {
             }
         })
     }
+}
+
+/// Whether thresholds vary per pixel: a threshold image, or thresholds relative to
+/// the background RMS map.
+pub fn varying_thresholds(e: &Extractor, threshold_image: bool) -> bool {
+    threshold_image
+        || (e.extract.rms_source == crate::RmsSource::Map
+            && e.extract.thresh_type == crate::ThreshType::Relative)
 }
 
 /// For an image of `pixels` pixels whose whole-image run would need more than

@@ -5,7 +5,6 @@
 //! ([`crate::io::output`]), and what happened is said on standard error.
 
 use crate::io::catalog::CatalogFormat;
-use crate::plan::Plan;
 use crate::{catalog, checkimage, io, Extractor, Inputs, Mask, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -44,18 +43,11 @@ pub struct Settings {
     pub png_dir: Option<PathBuf>,
     /// A DS9 region file of the objects' ellipses.
     pub regions: Option<PathBuf>,
-    /// A mask image and the value above which its pixels are bad.
-    pub mask: Option<String>,
-    pub mask_thresh: f64,
-    /// A per-pixel threshold image (ADU above the background).
-    pub threshold_image: Option<String>,
-    /// The noise (RMS) map of the matched filter.
-    pub noise_image: Option<String>,
+    /// The files read beside every image (mask, threshold and noise images) and how
+    /// the images are streamed (a strip height or a memory limit).
+    pub inputs: crate::FileInputs,
     /// The filter file read (FILTER_NAME), an input the outputs must not replace.
     pub filter_file: Option<PathBuf>,
-    /// Streaming: strip height, or a memory limit (MiB) the strips are cut to.
-    pub stream_rows: Option<usize>,
-    pub memory_limit: Option<f64>,
     /// No summary lines, notices or progress.
     pub quiet: bool,
     /// Per-stage times on standard error.
@@ -84,20 +76,12 @@ fn stream_one(
     auto_limit: Option<f64>,
 ) -> Result<Option<String>> {
     let start = Instant::now();
-    let mut rows = io::fits::FitsRows::open(&job.image)?;
-    let w = crate::stream::RowSource::width(&rows);
-    let varying = crate::plan::varying_thresholds(extractor, cli.threshold_image.is_some());
-    let limit = cli.memory_limit.or(auto_limit);
-    let given = cli.memory_limit.is_some();
-    let plan = Plan::for_image(
-        extractor,
-        &job.image,
-        w,
-        varying,
-        cli.stream_rows,
-        limit,
-        given,
-    )?;
+    let (w, h) = {
+        use crate::stream::RowSource as _;
+        let rows = io::fits::FitsRows::open(&job.image)?;
+        (rows.width(), rows.height())
+    };
+    let plan = extractor.plan_file(&job.image, &cli.inputs, auto_limit)?;
     let strip_rows = plan.strip_rows;
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal as _;
@@ -135,26 +119,14 @@ fn stream_one(
             say!();
         }
     };
-    let mut mask_rows = io::open_rows(&cli.mask)?;
-    let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
-        rows: r,
-        thresh: cli.mask_thresh as f32,
-    });
     // Objects go to the catalog file as they become final (all at the end with
     // cleaning, which needs every object); an error leaves no partial file.
     let mut writer =
         io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
-    let (mut thresh_rows, mut noise_rows) =
-        io::open_side_rows(&cli.threshold_image, &cli.noise_image)?;
-    let h = crate::stream::RowSource::height(&rows);
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
-    let check_rows = plan.check_rows;
-    let out_dir = match job.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut spills = checkimage::StreamedChecks::new(checks, (w, h), check_rows, &out_dir)?;
+    let out_dir = io::output::folder_of(&job.output);
+    let mut spills = checkimage::StreamedChecks::new(checks, (w, h), plan.check_rows, &out_dir)?;
     let mut regions = match &cli.regions {
         Some(r) => Some(io::regions::RegionWriter::create(r)?),
         None => None,
@@ -164,23 +136,14 @@ fn stream_one(
         outlines: spill_outlines,
         ..
     } = &mut spills;
-    let result = crate::stream::extract_streaming_to(
-        &mut rows,
-        crate::stream::RowInputs {
-            mask,
-            threshold: thresh_rows
-                .as_mut()
-                .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
-            noise: noise_rows
-                .as_mut()
-                .map(|r| r as &mut (dyn crate::stream::RowSource + Send)),
-        },
+    let result = extractor.stream_file(
+        &job.image,
+        &cli.inputs,
+        &plan,
         crate::stream::Sinks {
             segments: spill_segments.as_mut(),
             temp_dir: Some(&out_dir),
         },
-        extractor,
-        &plan,
         &mut report,
         &mut |o| {
             writer.write(&o)?;
@@ -196,17 +159,11 @@ fn stream_one(
     }
     if !checks.is_empty() {
         let t = Instant::now();
-        let mut image = io::fits::FitsRows::open(&job.image)?;
-        let mut mask_rows = io::open_rows(&cli.mask)?;
-        let mask = mask_rows.as_mut().map(|r| crate::stream::MaskRows {
-            rows: r,
-            thresh: cli.mask_thresh as f32,
-        });
         let objects = result.objects;
         checkimage::write_streamed(
             checks,
-            &mut image,
-            mask,
+            &job.image,
+            &cli.inputs,
             &result.background,
             extractor,
             &mut spills,
@@ -237,7 +194,7 @@ fn stream_one(
     // Cleaning keeps what it reads of every measured object until the end (the objects
     // wait on disk): say so when that grew large next to the memory limit.
     if let (Some(mib), true, false) = (
-        cli.memory_limit.or(auto_limit),
+        cli.inputs.memory_limit_mib.or(auto_limit),
         extractor.extract.clean,
         cli.quiet,
     ) {
@@ -251,13 +208,7 @@ fn stream_one(
         }
     }
     if cli.timings {
-        for (name, t) in &result.timings {
-            if name.ends_with("strips") {
-                say!("{name:>32}: {t:8.0}");
-            } else {
-                say!("{name:>32}: {t:8.4} s");
-            }
-        }
+        say_timings(&result.timings);
         say!("{:>32}: {strip_rows} rows", "strip height");
         say!("{:>32}: {}", "most open objects", result.max_open);
         say!("{:>32}: {}", "most objects held", result.max_held);
@@ -281,6 +232,17 @@ fn stream_one(
             backend_name(extractor)
         )
     }))
+}
+
+/// Each stage's wall time (`--timings`; GPU strips as a count).
+fn say_timings(timings: &[(&'static str, f64)]) {
+    for (name, t) in timings {
+        if name.ends_with("strips") {
+            say!("{name:>32}: {t:8.0}");
+        } else {
+            say!("{name:>32}: {t:8.4} s");
+        }
+    }
 }
 
 /// Where the run happened, for the summary line.
@@ -394,9 +356,9 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
     let image_files: Vec<PathBuf> = cli.images.iter().map(|i| io::fits::file_of(i)).collect();
     let side = |f: &Option<String>| f.as_deref().map(io::fits::file_of);
     let (mask, thresh, noise) = (
-        side(&cli.mask),
-        side(&cli.threshold_image),
-        side(&cli.noise_image),
+        side(&cli.inputs.mask),
+        side(&cli.inputs.threshold_image),
+        side(&cli.inputs.noise),
     );
     let filter = cli.filter_file.clone();
     let mut inputs: Vec<Role> = image_files
@@ -486,13 +448,14 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     // Fail on unwritable outputs, and on outputs that would overwrite an input or
     // each other, before the work, not after it.
     check_files(cli, &jobs, &checks)?;
-    let mask = match &cli.mask {
+    let inputs = &cli.inputs;
+    let mask = match &inputs.mask {
         Some(m) => Some((m.clone(), io::read_image(m)?)),
         None => None,
     };
-    let (thresh_img, noise_img) = io::read_side_images(&cli.threshold_image, &cli.noise_image)?;
-    let thresh_img = cli.threshold_image.clone().zip(thresh_img);
-    let noise_img = cli.noise_image.clone().zip(noise_img);
+    let (thresh_img, noise_img) = io::read_side_images(&inputs.threshold_image, &inputs.noise)?;
+    let thresh_img = inputs.threshold_image.clone().zip(thresh_img);
+    let noise_img = inputs.noise.clone().zip(noise_img);
     let mut extractor = extractor;
     if let Some(notice) = extractor.prepare()? {
         if !cli.quiet {
@@ -505,7 +468,7 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
             say!("skysift: this GPU has no timestamp queries: no per-shader times");
         }
     }
-    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    let streaming = cli.inputs.streamed();
     if streaming {
         if let Some(c) = checks.iter().find(|c| !c.streamable()) {
             return Err(crate::Error::InvalidParam {
@@ -520,33 +483,15 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
             });
         }
         // Streaming reads rows from FITS files; TIFF images are read whole.
-        let rowwise = cli.images.iter().map(|i| ("image", i));
-        let side = [
-            ("threshold image", &cli.threshold_image),
-            ("noise image", &cli.noise_image),
-        ];
-        let side = side
-            .into_iter()
-            .filter_map(|(w, f)| f.as_ref().map(|f| (w, f)));
-        if let Some((what, f)) = rowwise.chain(side).find(|(_, f)| io::is_tiff(f)) {
-            return Err(crate::Error::Input {
-                path: f.into(),
-                reason: format!(
-                    "streaming (--memory-limit/--stream-rows) needs a FITS file, and this {what} \
-                     is a TIFF, which is read whole: convert it to FITS, or leave out \
-                     --memory-limit/--stream-rows"
-                ),
-            });
+        for image in &cli.images {
+            inputs.check_streamable(image)?;
         }
     }
     let n = jobs.len();
     // Images too large for this machine's memory are streamed automatically when the
     // settings allow it (check images in FITS; threshold and noise images in FITS,
     // which streaming reads row by row), on either backend.
-    let fits_or_none = |f: &Option<String>| f.as_deref().is_none_or(|p| !io::is_tiff(p));
-    let can_stream = checks.iter().all(|c| c.streamable())
-        && fits_or_none(&cli.threshold_image)
-        && fits_or_none(&cli.noise_image);
+    let can_stream = checks.iter().all(|c| c.streamable());
     // Which images are streamed, decided up front; the others are read one ahead by a
     // reader thread while the current one is processed (when two fit in memory), so
     // that the cores and the GPU are not idle while a file is read.
@@ -560,8 +505,11 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
         .collect();
     let auto: Vec<Option<f64>> = pixels
         .iter()
-        .map(|&px| match (can_stream, px, avail) {
-            (true, Some(px), Some(avail)) if !streaming => {
+        .zip(&jobs)
+        .map(|(&px, job)| match (can_stream, px, avail) {
+            (true, Some(px), Some(avail))
+                if !streaming && inputs.check_streamable(&job.image).is_ok() =>
+            {
                 crate::plan::auto_memory_limit(px, avail)
             }
             _ => None,
@@ -645,7 +593,7 @@ fn run_jobs(
         noise: noise_img,
     } = sides;
     let n = jobs.len();
-    let streaming = cli.stream_rows.is_some() || cli.memory_limit.is_some();
+    let streaming = cli.inputs.streamed();
     let mut done: Vec<&Job> = Vec::new();
     for (k, job) in jobs.iter().enumerate() {
         // All outputs of one image are put in place together, after all are written;
@@ -691,7 +639,7 @@ fn run_jobs(
             let mask_bits = match &mask {
                 Some((name, m)) => {
                     same_shape("mask", name, m)?;
-                    Some(Mask::from_image(m, cli.mask_thresh as f32))
+                    Some(Mask::from_image(m, cli.inputs.mask_thresh))
                 }
                 None => None,
             };
@@ -733,13 +681,7 @@ fn run_jobs(
                     say!("{:>32}: {peak:.1} MiB", "peak resident memory");
                 }
                 say!("{:>32}: {:8.4} s", "read image", read_s);
-                for (name, t) in &result.timings {
-                    if name.ends_with("strips") {
-                        say!("{name:>32}: {t:8.0}");
-                    } else {
-                        say!("{name:>32}: {t:8.4} s");
-                    }
-                }
+                say_timings(&result.timings);
                 say!(
                     "{:>32}: {:8.4} s",
                     "write outputs",

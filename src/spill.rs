@@ -54,11 +54,9 @@ impl SegmentSpill {
             width,
             height,
             block_rows,
-            file: match dir {
-                Some(d) => tempfile::tempfile_in(d),
-                None => tempfile::tempfile(),
-            }
-            .map_err(io_err)?,
+            file: dir
+                .map_or_else(tempfile::tempfile, tempfile::tempfile_in)
+                .map_err(io_err)?,
             len: 0,
             buffers: vec![Vec::new(); blocks],
             chunks: vec![Vec::new(); blocks],
@@ -183,11 +181,9 @@ impl ObjectSpill {
     const CHUNK: usize = 1 << 17;
 
     pub(crate) fn new(dir: Option<&std::path::Path>) -> Result<ObjectSpill> {
-        let file = match dir {
-            Some(d) => tempfile::tempfile_in(d),
-            None => tempfile::tempfile(),
-        }
-        .map_err(spill_err)?;
+        let file = dir
+            .map_or_else(tempfile::tempfile, tempfile::tempfile_in)
+            .map_err(spill_err)?;
         Ok(ObjectSpill {
             file,
             buf: Vec::with_capacity(Self::CHUNK + crate::measure::Object::WORDS),

@@ -44,8 +44,7 @@ impl GpuContext {
         let chunk_meshes = chunk_rows * nx;
         let b_params = self.uniform::<MeshParams>("mesh params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let none = wgpu::BufferUsages::empty();
-        let b_raw = self.storage("mesh rows", (chunk_rows * band_bytes) as u64, none);
+        let b_raw = self.storage("mesh rows", (chunk_rows * band_bytes) as u64);
         let b_mask = self.storage(
             "mesh mask bits",
             if mask.is_some() {
@@ -53,14 +52,13 @@ impl GpuContext {
             } else {
                 4
             },
-            none,
         );
-        let b_counts = self.storage("mesh counts", 4 * chunk_meshes as u64, none);
-        let b_sums = self.storage("mesh sums", 16 * chunk_meshes as u64, none);
-        let b_cuts = self.storage("mesh cuts", 8 * chunk_meshes as u64, none);
-        let b_good = self.storage("mesh good", 4 * chunk_meshes as u64, none);
-        let b_quant = self.storage("mesh quantisation", 16 * chunk_meshes as u64, none);
-        let b_out = self.storage("mesh mode and sigma", 16 * chunk_meshes as u64, none);
+        let b_counts = self.storage("mesh counts", 4 * chunk_meshes as u64);
+        let b_sums = self.storage("mesh sums", 16 * chunk_meshes as u64);
+        let b_cuts = self.storage("mesh cuts", 8 * chunk_meshes as u64);
+        let b_good = self.storage("mesh good", 4 * chunk_meshes as u64);
+        let b_quant = self.storage("mesh quantisation", 16 * chunk_meshes as u64);
+        let b_out = self.storage("mesh mode and sigma", 16 * chunk_meshes as u64);
         if pollster::block_on(scope.pop()).is_some() {
             return Ok(None); // the CPU computes them instead
         }
@@ -98,12 +96,10 @@ impl GpuContext {
             let (y0, y1) = (j0 * bh, (j1 * bh).min(h));
             let mr = j1 - j0;
             let n = mr * nx;
-            self.queue
-                .write_buffer(&b_raw, 0, bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]));
+            self.upload(&b_raw, bytemuck::cast_slice(&img.data()[y0 * w..y1 * w]));
             if let Some(m) = mask {
                 let bits = mask_bits(&m[y0 * w..y1 * w]);
-                self.queue
-                    .write_buffer(&b_mask, 0, bytemuck::cast_slice(&bits));
+                self.upload(&b_mask, bytemuck::cast_slice(&bits));
             }
             let base = MeshParams {
                 width: w as u32,
@@ -116,10 +112,8 @@ impl GpuContext {
                 ..Default::default()
             };
             let moments = |clip: u32| -> Result<(Vec<u32>, Vec<f64>)> {
-                self.queue
-                    .write_buffer(&b_counts, 0, bytemuck::cast_slice(&vec![0u32; n]));
-                self.queue
-                    .write_buffer(&b_sums, 0, bytemuck::cast_slice(&vec![0f64; 2 * n]));
+                self.upload(&b_counts, bytemuck::cast_slice(&vec![0u32; n]));
+                self.upload(&b_sums, bytemuck::cast_slice(&vec![0f64; 2 * n]));
                 for r0 in (0..bh).step_by(rows_per_dispatch) {
                     let p = MeshParams {
                         r0: r0 as u32,
@@ -127,8 +121,7 @@ impl GpuContext {
                         clip,
                         ..base
                     };
-                    self.queue
-                        .write_buffer(&b_params, 0, bytemuck::bytes_of(&p));
+                    self.upload(&b_params, bytemuck::bytes_of(&p));
                     self.run_passes(
                         "mesh moments",
                         &[(
@@ -159,10 +152,8 @@ impl GpuContext {
                     good[k] = 1;
                 }
             }
-            self.queue
-                .write_buffer(&b_cuts, 0, bytemuck::cast_slice(&cuts));
-            self.queue
-                .write_buffer(&b_good, 0, bytemuck::cast_slice(&good));
+            self.upload(&b_cuts, bytemuck::cast_slice(&cuts));
+            self.upload(&b_good, bytemuck::cast_slice(&good));
             let (c1, s1) = moments(1)?;
             let quant: Vec<QuantGpu> = (0..n)
                 .map(|k| {
@@ -180,10 +171,8 @@ impl GpuContext {
                     }
                 })
                 .collect();
-            self.queue
-                .write_buffer(&b_quant, 0, bytemuck::cast_slice(&quant));
-            self.queue
-                .write_buffer(&b_params, 0, bytemuck::bytes_of(&base));
+            self.upload(&b_quant, bytemuck::cast_slice(&quant));
+            self.upload(&b_params, bytemuck::bytes_of(&base));
             self.run_passes(
                 "mesh mode",
                 &[(p_mode, &bg_mode, "mode", (nx as u32, mr as u32))],

@@ -61,55 +61,49 @@ pub struct Background {
 /// Statistics of one mesh from its valid pixel values; `total` is the mesh's
 /// pixel count (valid or not). Returns `None` for a bad mesh.
 pub fn mesh_stat(values: &[f32], total: usize) -> Option<MeshStat> {
-    let n = values.len();
-    if n == 0 || (n as f64) < BACK_MINGOODFRAC * total as f64 {
-        return None;
-    }
-    // First pass: mean and population σ.
-    let (mut s, mut s2) = (0.0f64, 0.0f64);
-    for &v in values {
-        let v = v as f64;
-        s += v;
-        s2 += v * v;
-    }
-    let mean = s / n as f64;
-    let var = s2 / n as f64 - mean * mean;
-    let sig = if var > 0.0 { var.sqrt() } else { 0.0 };
-    // 2σ clip.
-    let lcut = (mean - 2.0 * sig) as f32;
-    let hcut = (mean + 2.0 * sig) as f32;
-    let (mut n1, mut s, mut s2) = (0usize, 0.0f64, 0.0f64);
-    for &v in values {
-        if v >= lcut && v <= hcut {
-            n1 += 1;
-            let v = v as f64;
-            s += v;
-            s2 += v * v;
+    let sums = |keep: &dyn Fn(f32) -> bool| {
+        values
+            .iter()
+            .filter(|&&v| keep(v))
+            .fold((0, 0.0, 0.0), |(n, s, s2), &v| {
+                (n + 1, s + v as f64, s2 + v as f64 * v as f64)
+            })
+    };
+    // First pass: mean and population σ, for the 2σ clip.
+    let (n, s, s2) = sums(&|_| true);
+    let (lcut, hcut) = clip_cuts(n, s, s2, total)?;
+    let (n1, s, s2) = sums(&|v| v >= lcut && v <= hcut);
+    let q = Quantisation::of(n1, s, s2)?;
+    Some(mesh_mode(&q, &mut Vec::new(), std::iter::once(values)))
+}
+
+/// The mode and σ of a mesh from the histogram of its values (given as `rows` of
+/// pixels; NaN is invalid), binned as `q` says, into `hist`.
+fn mesh_mode<'a>(
+    q: &Quantisation,
+    hist: &mut Vec<u32>,
+    rows: impl Iterator<Item = &'a [f32]> + Clone,
+) -> MeshStat {
+    hist.clear();
+    hist.resize(q.nlevels, 0u32);
+    for row in rows.clone() {
+        for &v in row {
+            let b = (v / q.qscale + q.cste) as i64; // NaN → 0, so test validity
+            if !v.is_nan() && b >= 0 && (b as usize) < q.nlevels {
+                hist[b as usize] += 1;
+            }
         }
     }
-    if n1 == 0 {
-        return None;
-    }
-    let (mean1, sig1) = mean_sigma(n1, s, s2);
-    let (qscale, qzero, nlevels) = quantisation(n1, mean1, sig1);
-    let cste: f32 = 0.499999 - qzero / qscale;
-    let mut hist = vec![0u32; nlevels];
-    for &v in values {
-        let b = (v / qscale + cste) as i64; // truncation toward zero, as C's (int)
-        if b >= 0 && (b as usize) < nlevels {
-            hist[b as usize] += 1;
-        }
-    }
-    let (mut mode, sigma) = histogram_mode(&hist, qzero as f64, qscale as f64);
+    let (mut mode, sigma) = histogram_mode(hist, q.qzero as f64, q.qscale as f64);
     if sigma == 0.0 {
-        if let Some(c) = constant_value(values.iter().copied()) {
+        if let Some(c) = constant_value(rows.flat_map(|r| r.iter().copied())) {
             mode = c as f64;
         }
     }
-    Some(MeshStat {
+    MeshStat {
         back: mode as f32,
         sigma: sigma as f32,
-    })
+    }
 }
 
 /// The value shared by every valid (non-NaN) pixel, if they all have the same one.
@@ -251,28 +245,9 @@ pub fn mesh_row_stats(
             out.push(None);
             continue;
         };
-        hist.clear();
-        hist.resize(q.nlevels, 0u32);
         let (x0, x1) = (i * bw, ((i + 1) * bw).min(w));
-        for row in band.chunks_exact(w) {
-            for &v in &row[x0..x1] {
-                let b = (v / q.qscale + q.cste) as i64; // NaN → 0, so test validity
-                if !v.is_nan() && b >= 0 && (b as usize) < q.nlevels {
-                    hist[b as usize] += 1;
-                }
-            }
-        }
-        let (mut mode, sigma) = histogram_mode(&hist, q.qzero as f64, q.qscale as f64);
-        if sigma == 0.0 {
-            let vals = band.chunks_exact(w).flat_map(|r| r[x0..x1].iter().copied());
-            if let Some(c) = constant_value(vals) {
-                mode = c as f64;
-            }
-        }
-        out.push(Some(MeshStat {
-            back: mode as f32,
-            sigma: sigma as f32,
-        }));
+        let rows = band.chunks_exact(w).map(|r| &r[x0..x1]);
+        out.push(Some(mesh_mode(&q, &mut hist, rows)));
     }
     out
 }
@@ -620,29 +595,6 @@ impl Background {
     /// Estimates the background of `img`; `mask` marks bad pixels (NaN, Inf and
     /// values <= -1e30 are bad too).
     pub fn estimate(img: &Image, mask: Option<&Mask>, p: &BackgroundParams) -> Result<Self> {
-        Self::estimate_with(img, mask, p, |img, maskd, mesh, grid| {
-            Ok(cpu_mesh_stats(img, maskd, mesh, grid))
-        })
-    }
-
-    /// Estimates the background with the mesh statistics computed by `stats` (given
-    /// the image, the mask's flags, the mesh size and the grid size, it returns the
-    /// row-major grid of [`MeshStat`]s): the CPU's own in [`Background::estimate`],
-    /// or the GPU's.
-    pub fn estimate_with<F>(
-        img: &Image,
-        mask: Option<&Mask>,
-        p: &BackgroundParams,
-        stats: F,
-    ) -> Result<Self>
-    where
-        F: FnOnce(
-            &Image,
-            Option<&[bool]>,
-            (usize, usize),
-            (usize, usize),
-        ) -> Result<Vec<Option<MeshStat>>>,
-    {
         p.validate()?;
         if let Some(m) = mask {
             if m.width() != img.width() || m.height() != img.height() {
@@ -658,7 +610,7 @@ impl Background {
         let (bw, bh) = (p.mesh_size.0.min(w), p.mesh_size.1.min(h));
         let nx = w.div_ceil(bw);
         let ny = h.div_ceil(bh);
-        let stats = stats(img, mask.map(|m| m.data()), (bw, bh), (nx, ny))?;
+        let stats = cpu_mesh_stats(img, mask.map(|m| m.data()), (bw, bh), (nx, ny));
         Self::from_mesh_stats(w, h, (bw, bh), nx, ny, &stats, p)
     }
 

@@ -62,13 +62,12 @@ impl GpuContext {
         let n_groups = n_strip.div_ceil(32);
         let params = self.uniform::<Params>("params");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let none = wgpu::BufferUsages::empty();
-        let raw = self.storage("raw source rows", 4 * src_cap as u64, none);
-        let sub = self.storage("subtracted source rows", 4 * src_cap as u64, none);
-        let col_i = self.storage("column intervals", 4 * w as u64, none);
-        let col_w = self.storage("column weights", 16 * w as u64, none);
-        let row_nodes = self.storage("row nodes", 8 * (src_cap_rows * nodes_len) as u64, none);
-        let b_kernel = self.storage("kernel", 4 * kernel.data().len() as u64, none);
+        let raw = self.storage("raw source rows", 4 * src_cap as u64);
+        let sub = self.storage("subtracted source rows", 4 * src_cap as u64);
+        let col_i = self.storage("column intervals", 4 * w as u64);
+        let col_w = self.storage("column weights", 16 * w as u64);
+        let row_nodes = self.storage("row nodes", 8 * (src_cap_rows * nodes_len) as u64);
+        let b_kernel = self.storage("kernel", 4 * kernel.data().len() as u64);
         let thresh = self.storage(
             "thresholds",
             if per_pixel_thresh {
@@ -76,7 +75,6 @@ impl GpuContext {
             } else {
                 4
             },
-            none,
         );
         let mask = self.storage(
             "mask bits",
@@ -85,13 +83,12 @@ impl GpuContext {
             } else {
                 4
             },
-            none,
         );
-        let filtered = self.storage("filtered", 4 * n_strip as u64, none);
-        let labels = self.storage("labels", 4 * n_strip as u64, none);
-        let flags = self.storage("flags", 4, none);
-        let counts = self.storage("counts", 4 * n_groups as u64, none);
-        let offsets = self.storage("offsets", 4 * n_groups as u64, none);
+        let filtered = self.storage("filtered", 4 * n_strip as u64);
+        let labels = self.storage("labels", 4 * n_strip as u64);
+        let flags = self.storage("flags", 4);
+        let counts = self.storage("counts", 4 * n_groups as u64);
+        let offsets = self.storage("offsets", 4 * n_groups as u64);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Failure::OutOfMemory {
                 rows: strip_rows,
@@ -107,12 +104,9 @@ impl GpuContext {
                 message: "simulated out-of-memory (test)".into(),
             });
         }
-        self.queue
-            .write_buffer(&b_kernel, 0, bytemuck::cast_slice(kernel.data()));
-        self.queue
-            .write_buffer(&col_i, 0, bytemuck::cast_slice(col_interval));
-        self.queue
-            .write_buffer(&col_w, 0, bytemuck::cast_slice(col_weights));
+        self.upload(&b_kernel, bytemuck::cast_slice(kernel.data()));
+        self.upload(&col_i, bytemuck::cast_slice(col_interval));
+        self.upload(&col_w, bytemuck::cast_slice(col_weights));
         let bg_subtract = self.bind(
             &self.subtract,
             "subtract bind group",
@@ -213,19 +207,14 @@ impl GpuContext {
             pad1: 0,
         };
         let t_upload = std::time::Instant::now();
-        self.queue
-            .write_buffer(&b.params, 0, bytemuck::bytes_of(&params));
-        self.queue
-            .write_buffer(&b.raw, 0, bytemuck::cast_slice(inp.raw));
-        self.queue
-            .write_buffer(&b.row_nodes, 0, bytemuck::cast_slice(inp.row_nodes));
+        self.upload(&b.params, bytemuck::bytes_of(&params));
+        self.upload(&b.raw, bytemuck::cast_slice(inp.raw));
+        self.upload(&b.row_nodes, bytemuck::cast_slice(inp.row_nodes));
         if let Some(t) = inp.thresholds {
-            self.queue
-                .write_buffer(&b.thresh, 0, bytemuck::cast_slice(t));
+            self.upload(&b.thresh, bytemuck::cast_slice(t));
         }
         if let Some(m) = inp.mask {
-            self.queue
-                .write_buffer(&b.mask, 0, bytemuck::cast_slice(&mask_bits(m)));
+            self.upload(&b.mask, bytemuck::cast_slice(&mask_bits(m)));
         }
         times.upload += t_upload.elapsed().as_secs_f64();
         let t_label = std::time::Instant::now();
@@ -258,13 +247,8 @@ impl GpuContext {
             // The list of the detected pixels, then union-find over it: `reduce` unites
             // each with its causal neighbours and `compress` points it at its root,
             // both again while an invocation ran out of steps.
-            self.queue
-                .write_buffer(&b.offsets, 0, bytemuck::cast_slice(&offsets));
-            let list = self.storage(
-                "detected pixel list",
-                4 * total as u64,
-                wgpu::BufferUsages::empty(),
-            );
+            self.upload(&b.offsets, bytemuck::cast_slice(&offsets));
+            let list = self.storage("detected pixel list", 4 * total as u64);
             let bg_list = self.bind(
                 &self.index_list,
                 "list bind group",
@@ -281,8 +265,7 @@ impl GpuContext {
                 groups_x: list_grid.0,
                 ..params
             };
-            self.queue
-                .write_buffer(&b.params, 0, bytemuck::bytes_of(&label_params));
+            self.upload(&b.params, bytemuck::bytes_of(&label_params));
             let bg_label = |p: &wgpu::ComputePipeline| {
                 self.bind(
                     p,
@@ -303,8 +286,7 @@ impl GpuContext {
                         "GPU labelling did not converge".into(),
                     )));
                 }
-                self.queue
-                    .write_buffer(&b.flags, 0, bytemuck::bytes_of(&0u32));
+                self.upload(&b.flags, bytemuck::bytes_of(&0u32));
                 self.run_passes("union-find", &union_find);
                 let flag: Vec<u32> = self.read(&b.flags, 1)?;
                 self.check_errors("labelling")?;
@@ -331,13 +313,8 @@ impl GpuContext {
                     groups_x: win_grid.0,
                     ..params
                 };
-                self.queue
-                    .write_buffer(&b.params, 0, bytemuck::bytes_of(&p));
-                let b_out = self.storage(
-                    "detected pixels",
-                    16 * (k1 - k0) as u64,
-                    wgpu::BufferUsages::empty(),
-                );
+                self.upload(&b.params, bytemuck::bytes_of(&p));
+                let b_out = self.storage("detected pixels", 16 * (k1 - k0) as u64);
                 let bg_gather = self.bind(
                     &self.gather,
                     "gather bind group",

@@ -16,21 +16,20 @@ impl GpuContext {
         })
     }
 
-    pub(crate) fn storage(
-        &self,
-        label: &str,
-        bytes: u64,
-        extra: wgpu::BufferUsages,
-    ) -> wgpu::Buffer {
+    pub(crate) fn storage(&self, label: &str, bytes: u64) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: bytes.max(4).div_ceil(4) * 4,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_DST
-                | wgpu::BufferUsages::COPY_SRC
-                | extra,
+                | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         })
+    }
+
+    /// Writes `bytes` at the start of `buf` (queued: it lands before the next submit).
+    pub(crate) fn upload(&self, buf: &wgpu::Buffer, bytes: &[u8]) {
+        self.queue.write_buffer(buf, 0, bytes);
     }
 
     pub(crate) fn read<T: Pod>(&self, buf: &wgpu::Buffer, n: usize) -> Result<Vec<T>> {

@@ -42,8 +42,6 @@ where
 
 pub use output::check_writable;
 
-/// The memory available to a new allocation (MemAvailable of /proc/meminfo, and the
-/// cgroup's limit when lower), in bytes; None where unknown.
 /// Refuses a whole-image read that would not fit in memory (`bytes` to hold it);
 /// `fix` says what to do instead.
 pub(crate) fn check_memory(
@@ -68,6 +66,8 @@ pub(crate) fn check_memory(
     Ok(())
 }
 
+/// The memory available to a new allocation (MemAvailable of /proc/meminfo, and the
+/// cgroup's limit when lower), in bytes; None where unknown.
 pub fn mem_available() -> Option<f64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let avail_kb: f64 = meminfo
@@ -152,15 +152,8 @@ pub(crate) fn read_checked(
     what: &'static str,
     rule: crate::image::ValueRule,
 ) -> Result<crate::Image> {
-    let img = crate::io::read_image(path)?;
-    crate::image::check_values(
-        &crate::io::fits::file_of(path),
-        what,
-        rule,
-        img.data(),
-        img.width(),
-        0,
-    )?;
+    let img = read_image(path)?;
+    crate::image::check_values(&fits::file_of(path), what, rule, img.data(), img.width(), 0)?;
     Ok(img)
 }
 

@@ -1089,11 +1089,23 @@ fn tiffs_are_read_or_refused_clearly() {
             "--memory-limit",
             "100",
         ],
+        // A TIFF mask too (it was opened as FITS and failed in cfitsio).
+        vec![
+            s(&fits),
+            "--mask",
+            s(&p),
+            "-o",
+            s(&cat),
+            "--stream-rows",
+            "64",
+        ],
     ] {
         let o = skysift(&args);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(
-            stderr(&o).contains("streaming (--memory-limit/--stream-rows) needs a FITS file"),
+            stderr(&o).contains("streaming (MEMORY_LIMIT or STREAM_ROWS) reads FITS files")
+                && stderr(&o).contains("is a TIFF")
+                && stderr(&o).contains("convert it to FITS"),
             "{}",
             stderr(&o)
         );
