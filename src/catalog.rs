@@ -14,39 +14,61 @@ pub enum ColumnKind {
     Float,
 }
 
-/// One catalog column: SExtractor's name, description and unit.
+/// One catalog column: SExtractor's name, description and unit. A vector parameter
+/// (FLUX_APER(n), ...) is written as n columns NAME_1..NAME_n, each its element.
 #[derive(Clone, Copy, Debug)]
 pub struct Column {
     pub name: &'static str,
     pub description: &'static str,
     pub unit: &'static str,
     pub kind: ColumnKind,
-    get: fn(&Object) -> f64,
+    get: fn(&Object, usize) -> f64,
+    /// The element of a vector parameter (0 for a scalar).
+    index: usize,
 }
 
 impl Column {
     /// The value of this column for `o`, in the written (1-based) convention.
     pub fn value(&self, o: &Object) -> f64 {
-        (self.get)(o)
+        (self.get)(o, self.index)
     }
 }
 
-/// Builds [`COLUMNS`] from one line per column: name, description, unit, kind and
-/// value (in the written, 1-based convention).
+/// A scalar column's value (its closure's argument typed).
+fn scalar(o: &Object, f: impl Fn(&Object) -> f64) -> f64 {
+    f(o)
+}
+
+/// A photometry value of `o` (0 for an object measured without photometry).
+fn ph(o: &Object, f: impl Fn(&crate::photometry::Photometry) -> f64) -> f64 {
+    o.phot.as_deref().map_or(0.0, f)
+}
+
+/// Element `i` of a photometry vector of `o` (0 beyond its length).
+fn ph_at(o: &Object, i: usize, f: impl Fn(&crate::photometry::Photometry) -> &[f64]) -> f64 {
+    o.phot
+        .as_deref()
+        .map_or(0.0, |p| f(p).get(i).copied().unwrap_or(0.0))
+}
+
+/// Builds a table of columns from one line per column: name, description, unit,
+/// kind and value (in the written, 1-based convention).
 macro_rules! columns {
-    ($($name:literal, $desc:literal, $unit:literal, $kind:ident, $f:expr;)*) => {
-        /// Every column skysift can write, in SExtractor's order.
-        pub const COLUMNS: &[Column] = &[$(Column {
+    ($table:ident: $($name:literal, $desc:literal, $unit:literal, $kind:ident, $f:expr;)*) => {
+        pub const $table: &[Column] = &[$(Column {
             name: $name,
             description: $desc,
             unit: $unit,
             kind: ColumnKind::$kind,
-            get: $f,
+            get: |o, _| scalar(o, $f),
+            index: 0,
         }),*];
     };
 }
 
+// Every isophotal column, in SExtractor's order: the default catalog.
 columns! {
+    COLUMNS:
     "NUMBER", "Running object number", "", Int, |o| o.number as f64;
     "X_IMAGE", "Object position along x", "pixel", Float, |o| o.x + 1.0;
     "Y_IMAGE", "Object position along y", "pixel", Float, |o| o.y + 1.0;
@@ -94,39 +116,203 @@ columns! {
     "FLAGS", "Extraction flags", "", Int, |o| o.flags as f64;
 }
 
-/// Looks a column up by its SExtractor name (case-insensitive).
-pub fn column(name: &str) -> Option<&'static Column> {
-    COLUMNS.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+// The photometry columns (photometry.md), asked for by name.
+columns! {
+    PHOT_COLUMNS:
+    "KRON_RADIUS", "Kron radius of the AUTO aperture, in units of A and B", "", Float,
+        |o| ph(o, |p| p.kron_radius);
+    "FLUX_AUTO", "Flux in the Kron aperture", "count", Float, |o| ph(o, |p| p.flux_auto);
+    "FLUXERR_AUTO", "RMS error of FLUX_AUTO", "count", Float, |o| ph(o, |p| p.fluxerr_auto);
+    "MAG_AUTO", "Magnitude in the Kron aperture", "mag", Float, |o| ph(o, |p| p.mag_auto);
+    "MAGERR_AUTO", "RMS error of MAG_AUTO", "mag", Float, |o| ph(o, |p| p.magerr_auto);
+    "PETRO_RADIUS", "Petrosian radius, in units of A and B", "", Float,
+        |o| ph(o, |p| p.petro_radius);
+    "FLUX_PETRO", "Flux in the Petrosian aperture", "count", Float, |o| ph(o, |p| p.flux_petro);
+    "FLUXERR_PETRO", "RMS error of FLUX_PETRO", "count", Float,
+        |o| ph(o, |p| p.fluxerr_petro);
+    "MAG_PETRO", "Magnitude in the Petrosian aperture", "mag", Float, |o| ph(o, |p| p.mag_petro);
+    "MAGERR_PETRO", "RMS error of MAG_PETRO", "mag", Float, |o| ph(o, |p| p.magerr_petro);
+    "FLUX_ISOCOR", "Isophotal flux corrected for the wings of a Gaussian profile", "count",
+        Float, |o| ph(o, |p| p.flux_isocor);
+    "FLUXERR_ISOCOR", "RMS error of FLUX_ISOCOR", "count", Float,
+        |o| ph(o, |p| p.fluxerr_isocor);
+    "FLUX_BEST", "FLUX_AUTO, or FLUX_ISOCOR where neighbours crowd the aperture", "count",
+        Float, |o| ph(o, |p| p.flux_best);
+    "FLUXERR_BEST", "RMS error of FLUX_BEST", "count", Float, |o| ph(o, |p| p.fluxerr_best);
+    "MAG_BEST", "Magnitude of FLUX_BEST", "mag", Float, |o| ph(o, |p| p.mag_best);
+    "MAGERR_BEST", "RMS error of MAG_BEST", "mag", Float, |o| ph(o, |p| p.magerr_best);
+    "XWIN_IMAGE", "Windowed position along x", "pixel", Float, |o| ph(o, |p| p.win.x + 1.0);
+    "YWIN_IMAGE", "Windowed position along y", "pixel", Float, |o| ph(o, |p| p.win.y + 1.0);
+    "ERRX2WIN_IMAGE", "Variance of XWIN_IMAGE", "pixel**2", Float, |o| ph(o, |p| p.win.errx2);
+    "ERRY2WIN_IMAGE", "Variance of YWIN_IMAGE", "pixel**2", Float, |o| ph(o, |p| p.win.erry2);
+    "ERRXYWIN_IMAGE", "Covariance of XWIN_IMAGE and YWIN_IMAGE", "pixel**2", Float,
+        |o| ph(o, |p| p.win.errxy);
+    "ERRAWIN_IMAGE", "Major axis of the windowed position's error ellipse", "pixel", Float,
+        |o| ph(o, |p| p.win.erra);
+    "ERRBWIN_IMAGE", "Minor axis of the windowed position's error ellipse", "pixel", Float,
+        |o| ph(o, |p| p.win.errb);
+    "ERRTHETAWIN_IMAGE", "Angle of the windowed position's error ellipse", "deg", Float,
+        |o| ph(o, |p| p.win.errtheta);
+    "X2WIN_IMAGE", "Windowed second moment along x", "pixel**2", Float, |o| ph(o, |p| p.win.x2);
+    "Y2WIN_IMAGE", "Windowed second moment along y", "pixel**2", Float, |o| ph(o, |p| p.win.y2);
+    "XYWIN_IMAGE", "Windowed cross moment", "pixel**2", Float, |o| ph(o, |p| p.win.xy);
+    "AWIN_IMAGE", "Windowed major axis", "pixel", Float, |o| ph(o, |p| p.win.a);
+    "BWIN_IMAGE", "Windowed minor axis", "pixel", Float, |o| ph(o, |p| p.win.b);
+    "THETAWIN_IMAGE", "Windowed position angle, counter-clockwise from x", "deg", Float,
+        |o| ph(o, |p| p.win.theta);
+    "CXXWIN_IMAGE", "Windowed ellipse parameter CXX", "pixel**(-2)", Float,
+        |o| ph(o, |p| p.win.cxx);
+    "CYYWIN_IMAGE", "Windowed ellipse parameter CYY", "pixel**(-2)", Float,
+        |o| ph(o, |p| p.win.cyy);
+    "CXYWIN_IMAGE", "Windowed ellipse parameter CXY", "pixel**(-2)", Float,
+        |o| ph(o, |p| p.win.cxy);
+    "FLUX_WIN", "Flux in the Gaussian window", "count", Float, |o| ph(o, |p| p.win.flux);
+    "FLUXERR_WIN", "RMS error of FLUX_WIN", "count", Float, |o| ph(o, |p| p.win.fluxerr);
+    "SNR_WIN", "Signal-to-noise ratio in the Gaussian window", "", Float,
+        |o| ph(o, |p| p.win.snr);
+    "FLAGS_WIN", "Flags of the windowed measurements", "", Int,
+        |o| ph(o, |p| p.win.flags as f64);
+    "NITER_WIN", "Iterations of the windowed position", "", Int,
+        |o| ph(o, |p| p.win.niter as f64);
+    "MU_MAX", "Peak surface brightness above the background", "mag * arcsec**(-2)", Float,
+        |o| ph(o, |p| p.mu_max);
+    "MU_THRESHOLD", "Surface brightness of the analysis threshold", "mag * arcsec**(-2)",
+        Float, |o| ph(o, |p| p.mu_threshold);
+    "BACKGROUND", "Background at the object's centre", "count", Float,
+        |o| ph(o, |p| p.background);
 }
 
-/// Resolves a list of column names; an unknown name is an error that lists the known ones.
+/// The vector parameters, `NAME(n)`: element i of each.
+pub const VECTOR_COLUMNS: &[Column] = &[
+    vector(
+        "FLUX_APER",
+        "Flux in a fixed circular aperture (PHOT_APERTURES)",
+        "count",
+        |o, i| ph_at(o, i, |p| &p.flux_aper),
+    ),
+    vector("FLUXERR_APER", "RMS error of FLUX_APER", "count", |o, i| {
+        ph_at(o, i, |p| &p.fluxerr_aper)
+    }),
+    vector(
+        "MAG_APER",
+        "Magnitude in a fixed circular aperture",
+        "mag",
+        |o, i| ph_at(o, i, |p| &p.mag_aper),
+    ),
+    vector("MAGERR_APER", "RMS error of MAG_APER", "mag", |o, i| {
+        ph_at(o, i, |p| &p.magerr_aper)
+    }),
+    vector(
+        "FLUX_RADIUS",
+        "Radius holding a fraction of FLUX_AUTO (PHOT_FLUXFRAC)",
+        "pixel",
+        |o, i| ph_at(o, i, |p| &p.flux_radius),
+    ),
+];
+
+const fn vector(
+    name: &'static str,
+    description: &'static str,
+    unit: &'static str,
+    get: fn(&Object, usize) -> f64,
+) -> Column {
+    Column {
+        name,
+        description,
+        unit,
+        kind: ColumnKind::Float,
+        get,
+        index: 0,
+    }
+}
+
+/// Element `i` (0-based) of a vector column, named NAME_i+1 (one per name and
+/// element for the whole process).
+fn element(base: &'static Column, i: usize, n: usize) -> &'static Column {
+    use std::sync::Mutex;
+    static MADE: Mutex<Vec<&'static Column>> = Mutex::new(Vec::new());
+    let name = if n == 1 {
+        base.name.to_string()
+    } else {
+        format!("{}_{}", base.name, i + 1)
+    };
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = made.iter().find(|c| c.name == name) {
+        return c;
+    }
+    let c: &'static Column = Box::leak(Box::new(Column {
+        name: Box::leak(name.into_boxed_str()),
+        index: i,
+        ..*base
+    }));
+    made.push(c);
+    c
+}
+
+/// Looks a scalar column up by its SExtractor name (case-insensitive).
+pub fn column(name: &str) -> Option<&'static Column> {
+    COLUMNS
+        .iter()
+        .chain(PHOT_COLUMNS)
+        .find(|c| c.name.eq_ignore_ascii_case(name))
+}
+
+/// The columns of one parameter: `NAME`, or `NAME(n)` for n elements of a vector.
+fn parameter(spec: &str) -> Option<Vec<&'static Column>> {
+    let (name, n) = match spec.split_once('(') {
+        Some((name, rest)) => (name.trim(), rest.strip_suffix(')')?.trim().parse().ok()?),
+        None => (spec, 1usize),
+    };
+    if let Some(c) = column(name) {
+        return (n == 1 && !spec.contains('(')).then(|| vec![c]);
+    }
+    let base = VECTOR_COLUMNS
+        .iter()
+        .find(|c| c.name.eq_ignore_ascii_case(name))?;
+    (n >= 1).then(|| (0..n).map(|i| element(base, i, n)).collect())
+}
+
+/// Resolves a list of parameters (`NAME` or `NAME(n)`); an unknown one is an error
+/// that lists the known ones. None gives the isophotal columns.
 pub fn select_columns(names: &[String]) -> Result<Vec<&'static Column>> {
     if names.is_empty() {
         return Ok(COLUMNS.iter().collect());
     }
     let mut seen = std::collections::HashSet::new();
-    names
-        .iter()
-        .map(|n| {
-            if !seen.insert(n.trim().to_ascii_uppercase()) {
-                return Err(Error::param(
-                    "PARAMETERS_NAME",
-                    n,
-                    "is listed twice: name each catalog parameter once",
-                ));
-            }
-            column(n.trim()).ok_or_else(|| {
-                Error::param(
-                    "PARAMETERS_NAME",
-                    n,
-                    format!(
-                        "unknown catalog parameter; known: {}",
-                        COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(",")
-                    ),
-                )
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for n in names {
+        let key = n
+            .trim()
+            .split('(')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_uppercase();
+        if !seen.insert(key) {
+            return Err(Error::param(
+                "PARAMETERS_NAME",
+                n,
+                "is listed twice: name each catalog parameter once",
+            ));
+        }
+        let cols = parameter(n.trim()).ok_or_else(|| {
+            let known = COLUMNS
+                .iter()
+                .chain(PHOT_COLUMNS)
+                .map(|c| c.name.to_string());
+            let vectors = VECTOR_COLUMNS.iter().map(|c| format!("{}(n)", c.name));
+            Error::param(
+                "PARAMETERS_NAME",
+                n,
+                format!(
+                    "unknown catalog parameter; known: {}",
+                    known.chain(vectors).collect::<Vec<_>>().join(",")
+                ),
+            )
+        })?;
+        out.extend(cols);
+    }
+    Ok(out)
 }
 
 /// A catalog: the objects, numbered from 1.

@@ -24,6 +24,13 @@ pub enum RmsArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum MaskTypeArg {
+    None,
+    Blank,
+    Correct,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum FilterTypeArg {
     Conv,
     Matched,
@@ -207,6 +214,47 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub regions: Option<PathBuf>,
 
+    /// PHOT_APERTURES: aperture diameters in pixels, for FLUX_APER(n) and MAG_APER(n)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "5",
+        value_name = "D,D..."
+    )]
+    pub phot_apertures: Vec<f64>,
+
+    /// PHOT_AUTOPARAMS: Kron factor and minimum radius of FLUX_AUTO
+    #[arg(long, default_value = "2.5,3.5", value_name = "K,RMIN")]
+    pub phot_autoparams: String,
+
+    /// PHOT_PETROPARAMS: Petrosian factor and minimum radius of FLUX_PETRO
+    #[arg(long, default_value = "2.0,3.5", value_name = "K,RMIN")]
+    pub phot_petroparams: String,
+
+    /// PHOT_AUTOAPERS: minimum diameters (pixels) of the AUTO and Petrosian apertures,
+    /// first and second pass
+    #[arg(long, default_value = "0,0", value_name = "D1,D2")]
+    pub phot_autoapers: String,
+
+    /// PHOT_FLUXFRAC: fractions of FLUX_AUTO for FLUX_RADIUS(n)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.5",
+        value_name = "F,F..."
+    )]
+    pub phot_fluxfrac: Vec<f64>,
+
+    /// MASK_TYPE: how the pixels of other objects enter apertures: correct (their
+    /// mirror through the centre, SExtractor's default), blank (0) or none
+    #[arg(long, value_enum, default_value = "correct")]
+    pub mask_type: MaskTypeArg,
+
+    /// PIXEL_SCALE in arcsec for MU_MAX and MU_THRESHOLD (0: from the WCS; without a
+    /// celestial WCS, 3600 as SExtractor)
+    #[arg(long, default_value_t = 0.0, value_name = "ARCSEC")]
+    pub pixel_scale: f64,
+
     /// Catalog columns, comma-separated SExtractor names (default: all)
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
     pub params: Vec<String>,
@@ -260,6 +308,23 @@ pub fn parse_pair(name: &'static str, s: &str) -> Result<(usize, usize), Error> 
     match nums.as_slice() {
         [n] if *n > 0 => Ok((*n, *n)),
         [a, b] if *a > 0 && *b > 0 => Ok((*a, *b)),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses `A,B` into a pair of numbers.
+pub fn parse_fpair(name: &'static str, s: &str) -> Result<(f64, f64), Error> {
+    let bad = || Error::InvalidParam {
+        name,
+        value: s.to_string(),
+        reason: "expected two numbers A,B".into(),
+    };
+    match s
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Vec<_>>()[..]
+    {
+        [Ok(a), Ok(b)] => Ok((a, b)),
         _ => Err(bad()),
     }
 }
@@ -318,6 +383,22 @@ impl Cli {
             },
             clean: !self.no_clean,
             clean_param: self.clean_param,
+            phot: skysift::photometry::PhotParams {
+                apertures: self.phot_apertures.clone(),
+                auto_params: parse_fpair("--phot-autoparams", &self.phot_autoparams)?,
+                petro_params: parse_fpair("--phot-petroparams", &self.phot_petroparams)?,
+                auto_apers: parse_fpair("--phot-autoapers", &self.phot_autoapers)?,
+                flux_frac: self.phot_fluxfrac.clone(),
+                mask_type: match self.mask_type {
+                    MaskTypeArg::None => skysift::photometry::MaskType::None,
+                    MaskTypeArg::Blank => skysift::photometry::MaskType::Blank,
+                    MaskTypeArg::Correct => skysift::photometry::MaskType::Correct,
+                },
+                pixel_scale: self.pixel_scale,
+                want: skysift::photometry::Wanted::from_columns(
+                    self.params.iter().map(|s| s.as_str()),
+                ),
+            },
         };
         p.validate()?;
         if let Some(t) = self.threads {
@@ -434,6 +515,12 @@ const FLAGS: &[(&str, &str)] = &[
     ("DEBLEND_NTHRESH", "--deblend-nthresh"),
     ("DEBLEND_MINCONT", "--deblend-mincont"),
     ("CLEAN_PARAM", "--clean-param"),
+    ("PHOT_APERTURES", "--phot-apertures"),
+    ("PHOT_AUTOPARAMS", "--phot-autoparams"),
+    ("PHOT_PETROPARAMS", "--phot-petroparams"),
+    ("PHOT_AUTOAPERS", "--phot-autoapers"),
+    ("PHOT_FLUXFRAC", "--phot-fluxfrac"),
+    ("PIXEL_SCALE", "--pixel-scale"),
     ("CHECKIMAGE_TYPE", "--check-image"),
     ("PARAMETERS_NAME", "--params"),
     ("STREAM_ROWS", "--stream-rows"),

@@ -49,6 +49,7 @@ pub mod kernel;
 pub mod label;
 pub mod measure;
 pub mod params;
+pub mod photometry;
 pub mod picture;
 pub mod pipeline;
 pub mod plan;

@@ -19,6 +19,8 @@ pub mod flags {
     pub const SATURATED: u32 = 4;
     /// The object touches the image border.
     pub const TRUNCATED: u32 = 8;
+    /// An aperture of the photometry leaves the image.
+    pub const APER_TRUNCATED: u32 = 16;
     /// The object's isophotal data are incomplete or corrupted: here, a sum that f64
     /// cannot hold or a shape that cannot be computed (pixels near the f32 limit).
     pub const ISO_CORRUPT: u32 = 32;
@@ -124,6 +126,10 @@ pub struct Object {
     /// (SExtractor's `mthresh`, used by cleaning).
     pub mthresh: f64,
     pub flags: u32,
+    /// The second moments were (nearly) singular and corrected ([`regularised`]).
+    pub singular: bool,
+    /// The photometry beyond the isophote, when asked for ([`crate::photometry`]).
+    pub phot: Option<Box<crate::photometry::Photometry>>,
 }
 
 /// `Object` as fixed-size records of 64-bit words (u32 fields widened, f64 fields by
@@ -144,12 +150,15 @@ macro_rules! object_words {
                 let mut it = w.iter().copied();
                 Object {
                     $( $f: object_words!(@from $k it.next().expect("a whole record")), )*
+                    phot: None,
                 }
             }
         }
     };
     (@to u32 $e:expr) => { $e as u64 };
     (@to f64 $e:expr) => { $e.to_bits() };
+    (@to bool $e:expr) => { $e as u64 };
+    (@from bool $e:expr) => { $e != 0 };
     (@from u32 $e:expr) => { $e as u32 };
     (@from f64 $e:expr) => { f64::from_bits($e) };
 }
@@ -161,7 +170,7 @@ object_words!(
     errb: f64, errtheta: f64, errcxx: f64, errcyy: f64, errcxy: f64, isoarea: u32,
     npix: u32, flux: f64, fluxerr: f64, mag: f64, magerr: f64, mag_isocor: f64,
     flux_max: f64, thresh: f64, fdflux: f64, fdpeak: f64, abcor: f64, mthresh: f64,
-    flags: u32,
+    flags: u32, singular: bool,
 );
 
 /// SExtractor's magnitude for a flux, 99 for non-positive (or non-finite) fluxes.
@@ -466,6 +475,7 @@ pub fn measure_object(
     o.y = ymin as f64 + my;
     let singular;
     (x2, y2, singular) = regularised(x2, y2, xy);
+    o.singular = singular;
     (o.x2, o.y2, o.xy) = (x2, y2, xy);
     (o.a, o.b, o.theta) = ellipse(x2, y2, xy);
     (o.cxx, o.cyy, o.cxy) = ellipse_coefficients(x2, y2, xy);
@@ -902,6 +912,9 @@ mod tests {
             abcor: 0.97,
             mthresh: f64::NAN,
             flags: 0x8000_0003,
+            singular: true,
+            // Photometry is measured once objects are final, after they wait here.
+            phot: None,
         };
         let mut w = Vec::new();
         o.to_words(&mut w);

@@ -164,6 +164,8 @@ pub struct ExtractParams {
     pub clean: bool,
     /// `CLEAN_PARAM`: the Moffat β of the cleaning model (default 1.0).
     pub clean_param: f64,
+    /// The photometry beyond the isophote (PHOT_*, MASK_TYPE; none by default).
+    pub phot: crate::photometry::PhotParams,
 }
 
 impl Default for ExtractParams {
@@ -183,12 +185,14 @@ impl Default for ExtractParams {
             deblend: DeblendParams::default(),
             clean: true,
             clean_param: 1.0,
+            phot: Default::default(),
         }
     }
 }
 
 impl ExtractParams {
     pub fn validate(&self) -> Result<()> {
+        self.phot.validate()?;
         let positive = |name: &'static str, v: f64| {
             if v > 0.0 && v < BIG {
                 Ok(())

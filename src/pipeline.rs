@@ -425,6 +425,8 @@ impl Extractor {
         let mut noise = inputs.noise.map(ImageRows);
         let mut runs = SegmentRuns::default();
         let mut objects = Vec::new();
+        let phot = e.extract.phot.want.any();
+        let mut detected = phot.then(|| vec![0u64; (w * h).div_ceil(64)]);
         let summary = crate::stream::scan(
             &mut src,
             Sides {
@@ -437,6 +439,7 @@ impl Extractor {
                 runs: Some(&mut runs),
                 objects_in_memory: true,
                 keep_subtracted: true,
+                detected: detected.as_mut(),
             },
             e,
             &crate::plan::Plan::rows(h),
@@ -467,7 +470,7 @@ impl Extractor {
                 )),
             ),
         };
-        Ok(Extraction {
+        let mut x = Extraction {
             timings,
             background: summary.background,
             kernel: self.extract.kernel.clone(),
@@ -476,6 +479,12 @@ impl Extractor {
             segmentation: runs.into_segmentation(w, h),
             catalog: Catalog { objects },
             invalid_spread: summary.invalid_spread,
-        })
+        };
+        if let Some(bits) = detected {
+            let t = std::time::Instant::now();
+            crate::photometry::measure_extraction(&mut x, &bits, inputs.mask, &e.extract);
+            x.timings.push(("photometry", t.elapsed().as_secs_f64()));
+        }
+        Ok(x)
     }
 }

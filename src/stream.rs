@@ -540,6 +540,9 @@ pub(crate) struct InMemory<'a> {
     /// A run of one strip on the CPU hands back its background-subtracted image
     /// ([`StreamSummary::subtracted`]).
     pub(crate) keep_subtracted: bool,
+    /// Every detected pixel (filtered value above the detection threshold), one bit
+    /// each, row-major: the neighbours of photometry ([`crate::photometry::Field`]).
+    pub(crate) detected: Option<&'a mut Vec<u64>>,
 }
 
 /// Detected pixels that completed objects may hold before they are deblended and
@@ -567,6 +570,15 @@ pub(crate) fn scan(
 ) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
+    if e.extract.phot.want.any() && memory.detected.is_none() {
+        return Err(Error::param(
+            "PARAMETERS_NAME",
+            "photometry",
+            "aperture photometry (AUTO, APER, PETRO, FLUX_RADIUS, WIN, ISOCOR, BEST, MU, \
+             BACKGROUND) is measured in whole-image runs only so far: leave out \
+             MEMORY_LIMIT/STREAM_ROWS, or those columns",
+        ));
+    }
     if let Some(m) = &sides.mask {
         let (mw, mh) = m.shape();
         if (mw, mh) != (src.width(), src.height()) {
@@ -764,6 +776,7 @@ pub(crate) fn scan(
     // source hands it over) and keeps the result.
     let keep_subtracted = memory.keep_subtracted && strips.len() == 1 && gpu_strips.is_none();
     let mut subtracted: Option<Vec<f32>> = None;
+    let mut detected = memory.detected;
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
     let mut invalid_spread = (0u64, 0u64);
     let mut gpu_timings: Option<crate::gpu::GpuTimings> = None;
@@ -876,6 +889,13 @@ pub(crate) fn scan(
                     labeller.join_row(y, &dets[y - y0], labelled, seam, strip_end, &mut |c| {
                         batch.add(c, p.minarea)
                     });
+                    if let Some(bits) = detected.as_deref_mut() {
+                        for &(x0, x1) in &dets[y - y0].runs {
+                            for i in y * w + x0..y * w + x1 {
+                                bits[i / 64] |= 1 << (i % 64);
+                            }
+                        }
+                    }
                     if batch.pixels >= BATCH_PIXELS {
                         let measuring = Instant::now();
                         flush(&mut batch, &mut pending, &mut waiting, &mut segments)?;

@@ -901,6 +901,33 @@ impl Background {
     }
 
     /// The filtered mesh grid of backgrounds (nx x ny), SExtractor's MINIBACKGROUND.
+    /// SExtractor's BACKGROUND column at the object centred at (x, y) (0-based): the
+    /// filtered mesh grid interpolated bilinearly (not the spline of the subtraction)
+    /// at pixel (trunc(x + 0.5), trunc(y + 0.5)), in f32 (photometry.md §2).
+    pub fn bilinear_back(&self, x: f64, y: f64) -> f64 {
+        let coord = |p: f64, mesh: usize, n: usize| -> (usize, usize, f32) {
+            let u = ((p + 0.5) as i64) as f32 / mesh as f32 - 0.5;
+            let i = u as i64;
+            let f = u - i as f32;
+            let (i, f) = if i < 0 {
+                (0, f - 1.0)
+            } else if i >= n as i64 - 1 {
+                (n.saturating_sub(2), f + 1.0)
+            } else {
+                (i as usize, f)
+            };
+            (i, (i + 1).min(n - 1), f)
+        };
+        let (i0, i1, fx) = coord(x, self.mesh_w, self.nx);
+        let (j0, j1, fy) = coord(y, self.mesh_h, self.ny);
+        let b = |i: usize, j: usize| self.back[j * self.nx + i] as f32;
+        let v = (1.0 - fx) * (1.0 - fy) * b(i0, j0)
+            + fx * (1.0 - fy) * b(i1, j0)
+            + fx * fy * b(i1, j1)
+            + (1.0 - fx) * fy * b(i0, j1);
+        v as f64
+    }
+
     pub fn mesh_back(&self) -> Image {
         let data = self.back.iter().map(|&v| v as f32).collect();
         Image::new(self.nx, self.ny, data).expect("shape is consistent")

@@ -16,6 +16,9 @@ What it writes (all small):
   (-DEBLEND_MINCONT 1.0 -CLEAN N), written as FITS_1.0 and converted to CSV.
 - <name>.sex_deblend.csv: the same with the oracle configuration unchanged
   (DEBLEND_NTHRESH 32, DEBLEND_MINCONT 0.005, CLEAN Y, CLEAN_PARAM 1).
+- sep_image.sex_full_nodeblend.csv: shared/data/refs/sep_image/sextractor_full_nodeblend.csv
+  as is (oracle_full.sex + oracle_full.param: every photometry column, PHOT_APERTURES
+  5,10,20, PHOT_FLUXFRAC 0.2,0.5,0.9, -DEBLEND_MINCONT 1 -CLEAN N), copied by hand.
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.

@@ -6,6 +6,7 @@ mod deblend;
 mod fuzz;
 mod gpu;
 mod inputs;
+mod photometry;
 mod reference;
 mod reliability;
 mod stream;

@@ -1,0 +1,1242 @@
+//! Photometry beyond the isophote, as SExtractor measures it
+//! (../shared/spec/photometry.md): fixed apertures (FLUX_APER), Kron (FLUX_AUTO,
+//! KRON_RADIUS), Petrosian (FLUX_PETRO, PETRO_RADIUS), the growth curve (FLUX_RADIUS
+//! and the half-light radius), the windowed position and shape (XWIN_IMAGE, ...), the
+//! corrected isophotal and best fluxes, surface brightness and the background at the
+//! object; FLAGS bits 1 (crowded aperture) and 16 (aperture off the image).
+//!
+//! Apertures read pixels beyond an object's footprint: the background-subtracted
+//! image ([`Field`]) in which the pixels of every *other* detection (every pixel whose
+//! filtered value is above the detection threshold, groups smaller than
+//! DETECT_MINAREA included) are bad, as SExtractor blanks them (MASK_TYPE). The
+//! single- and double-precision steps are SExtractor's, each as the spec states it:
+//! parity with its catalogs needs them (a missed f32 rounding moves FLUX_RADIUS by up
+//! to 1e-5).
+
+use crate::label::Run;
+use crate::measure::{flags, magnitude, magnitude_error, Object};
+
+/// How the pixels of other detections enter an aperture (MASK_TYPE).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MaskType {
+    /// Read as they are.
+    None,
+    /// Counted as 0.
+    Blank,
+    /// Replaced by the pixel mirrored through the object's centre (SExtractor's default).
+    #[default]
+    Correct,
+}
+
+/// The photometry settings, with SExtractor's keywords and defaults. Values are held
+/// as SExtractor holds them: each parsed through single precision ([`f32_param`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhotParams {
+    /// PHOT_APERTURES: aperture diameters in pixels (default 5).
+    pub apertures: Vec<f64>,
+    /// PHOT_AUTOPARAMS: the Kron factor k and the minimum radius (default 2.5, 3.5).
+    pub auto_params: (f64, f64),
+    /// PHOT_PETROPARAMS: the Petrosian factor and the minimum radius (default 2, 3.5).
+    pub petro_params: (f64, f64),
+    /// PHOT_AUTOAPERS: the minimum diameters of the first and second passes of AUTO
+    /// and Petrosian photometry (default 0, 0).
+    pub auto_apers: (f64, f64),
+    /// PHOT_FLUXFRAC: the fractions of FLUX_AUTO of FLUX_RADIUS (default 0.5).
+    pub flux_frac: Vec<f64>,
+    /// MASK_TYPE (default CORRECT).
+    pub mask_type: MaskType,
+    /// PIXEL_SCALE in arcsec (default 0: from the WCS; without a celestial WCS,
+    /// SExtractor's 3600, one "degree" per pixel).
+    pub pixel_scale: f64,
+    /// Which measurements to make (the catalog's columns say; FLAGS bits 1 and 16
+    /// depend on them, as in SExtractor).
+    pub want: Wanted,
+}
+
+/// Which photometry a catalog asks for, with SExtractor's dependencies: FLUX_RADIUS,
+/// FLUX_BEST and the windowed measurements need FLUX_AUTO, which sets FLAGS bit 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub aper: bool,
+    pub auto: bool,
+    pub petro: bool,
+    /// The growth curve (FLUX_RADIUS, and the half-light radius of WIN).
+    pub growth: bool,
+    pub win: bool,
+    /// FLUX_ISOCOR, FLUX_BEST, MU_*, BACKGROUND: no apertures of their own.
+    pub other: bool,
+}
+
+impl Wanted {
+    /// What the catalog columns `names` need (SExtractor names).
+    pub fn from_columns<'a>(names: impl IntoIterator<Item = &'a str>) -> Wanted {
+        let mut w = Wanted::default();
+        for n in names {
+            let has = |s: &str| n.contains(s);
+            w.aper |= has("_APER");
+            w.petro |= has("PETRO");
+            w.growth |= has("FLUX_RADIUS");
+            w.win |= has("WIN");
+            w.auto |= has("AUTO") || has("KRON") || has("BEST") || has("FLUX_RADIUS");
+            w.other |= has("ISOCOR") || has("MU_") || n == "BACKGROUND";
+        }
+        w.growth |= w.win;
+        w.auto |= w.growth;
+        w
+    }
+
+    /// Whether any photometry is asked for.
+    pub fn any(&self) -> bool {
+        *self != Wanted::default()
+    }
+}
+
+impl Default for PhotParams {
+    fn default() -> Self {
+        PhotParams {
+            apertures: vec![5.0],
+            auto_params: (2.5, 3.5),
+            petro_params: (2.0, 3.5),
+            auto_apers: (0.0, 0.0),
+            flux_frac: vec![0.5],
+            mask_type: MaskType::Correct,
+            pixel_scale: 0.0,
+            want: Wanted::default(),
+        }
+    }
+}
+
+impl PhotParams {
+    /// Checks every value against its meaning (errors name SExtractor's keyword).
+    pub fn validate(&self) -> crate::Result<()> {
+        use crate::Error;
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        if self.apertures.is_empty() || self.apertures.iter().any(|&d| !(d > 0.0 && d < 1e6)) {
+            return Err(Error::param(
+                "PHOT_APERTURES",
+                list(&self.apertures),
+                "give one or more diameters in pixels, each > 0",
+            ));
+        }
+        if self.flux_frac.is_empty() || self.flux_frac.iter().any(|&f| !(f > 0.0 && f <= 1.0)) {
+            return Err(Error::param(
+                "PHOT_FLUXFRAC",
+                list(&self.flux_frac),
+                "give one or more fractions of FLUX_AUTO, each in (0, 1]",
+            ));
+        }
+        for (name, (k, rmin)) in [
+            ("PHOT_AUTOPARAMS", self.auto_params),
+            ("PHOT_PETROPARAMS", self.petro_params),
+        ] {
+            if !(k > 0.0 && k < 1e6 && (0.0..1e6).contains(&rmin)) {
+                return Err(Error::param(
+                    name,
+                    format!("{k},{rmin}"),
+                    "the factor must be > 0 and the minimum radius >= 0",
+                ));
+            }
+        }
+        let (d0, d1) = self.auto_apers;
+        if !((0.0..1e6).contains(&d0) && (0.0..1e6).contains(&d1)) {
+            return Err(Error::param(
+                "PHOT_AUTOAPERS",
+                format!("{d0},{d1}"),
+                "minimum diameters must be >= 0 pixels",
+            ));
+        }
+        if !(0.0..1e6).contains(&self.pixel_scale) {
+            return Err(Error::param(
+                "PIXEL_SCALE",
+                self.pixel_scale,
+                "must be >= 0 arcsec (0: from the WCS)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value as SExtractor holds it: parsed into a single-precision
+/// variable, then widened (PHOT_FLUXFRAC 0.2 is 0.2000000030).
+pub fn f32_param(v: f64) -> f64 {
+    v as f32 as f64
+}
+
+/// The windowed measurements (photometry.md §7); the isophotal values where
+/// FLAGS_WIN is not 0.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Windowed {
+    /// 0-based position.
+    pub x: f64,
+    pub y: f64,
+    pub x2: f64,
+    pub y2: f64,
+    pub xy: f64,
+    pub a: f64,
+    pub b: f64,
+    pub theta: f64,
+    pub cxx: f64,
+    pub cyy: f64,
+    pub cxy: f64,
+    pub errx2: f64,
+    pub erry2: f64,
+    pub errxy: f64,
+    pub erra: f64,
+    pub errb: f64,
+    pub errtheta: f64,
+    pub flux: f64,
+    pub fluxerr: f64,
+    pub snr: f64,
+    pub flags: u32,
+    pub niter: u32,
+}
+
+/// An object's photometry.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Photometry {
+    /// One per PHOT_APERTURES diameter.
+    pub flux_aper: Vec<f64>,
+    pub fluxerr_aper: Vec<f64>,
+    pub mag_aper: Vec<f64>,
+    pub magerr_aper: Vec<f64>,
+    pub kron_radius: f64,
+    pub flux_auto: f64,
+    pub fluxerr_auto: f64,
+    pub mag_auto: f64,
+    pub magerr_auto: f64,
+    pub petro_radius: f64,
+    pub flux_petro: f64,
+    pub fluxerr_petro: f64,
+    pub mag_petro: f64,
+    pub magerr_petro: f64,
+    /// One per PHOT_FLUXFRAC fraction.
+    pub flux_radius: Vec<f64>,
+    pub flux_isocor: f64,
+    pub fluxerr_isocor: f64,
+    pub flux_best: f64,
+    pub fluxerr_best: f64,
+    pub mag_best: f64,
+    pub magerr_best: f64,
+    pub win: Windowed,
+    pub mu_max: f64,
+    pub mu_threshold: f64,
+    /// The background at the object (BACKGROUND).
+    pub background: f64,
+    /// FLAGS bits 1 and 16, or-ed into the object's FLAGS.
+    pub flags: u32,
+}
+
+/// The background-subtracted measurement image photometry reads: rows
+/// `y0..y0 + rows` of a `width` x `height` image (bad pixels NaN), and which of its
+/// pixels other detections cover.
+pub struct Field<'a> {
+    pub width: usize,
+    pub height: usize,
+    pub y0: usize,
+    pub values: &'a [f32],
+    /// One bit per pixel of `values` (row-major): detected (filtered value above the
+    /// detection threshold).
+    pub detected: &'a [u64],
+    /// Bad pixels of `values` besides NaN ones (a mask).
+    pub mask: Option<&'a [bool]>,
+    /// σ² of a pixel: f32(global RMS²).
+    pub sigma2: f64,
+}
+
+impl Field<'_> {
+    fn rows(&self) -> usize {
+        self.values.len() / self.width.max(1)
+    }
+}
+
+/// Sets the bits of the pixels of `runs` (whose rows lie in the field's window) in a
+/// bit set of a field `width` wide from row `y0`.
+pub fn mark_runs(bits: &mut [u64], width: usize, y0: usize, runs: &[Run]) {
+    for r in runs {
+        let row = (r.y as usize - y0) * width;
+        for x in r.x0 as usize..r.x1 as usize {
+            let i = row + x;
+            bits[i / 64] |= 1 << (i % 64);
+        }
+    }
+}
+
+/// One object's view of the field: its own pixels are never neighbours.
+struct View<'a> {
+    f: &'a Field<'a>,
+    /// The object's runs, sorted by row then x.
+    own: Vec<Run>,
+    mask: MaskType,
+}
+
+impl View<'_> {
+    fn own(&self, x: usize, y: usize) -> bool {
+        let (x, y) = (x as u32, y as u32);
+        let k = self.own.partition_point(|r| (r.y, r.x1) <= (y, x));
+        k < self.own.len() && self.own[k].y == y && self.own[k].x0 <= x
+    }
+
+    /// The value at (x, y), None when the pixel is bad: invalid, masked, or (unless
+    /// MASK_TYPE NONE) another detection's.
+    fn read(&self, x: usize, y: usize) -> Option<f32> {
+        let i = (y - self.f.y0) * self.f.width + x;
+        let v = self.f.values[i];
+        if v.is_nan() || self.f.mask.is_some_and(|m| m[i]) {
+            return None;
+        }
+        let neighbour = self.mask != MaskType::None
+            && self.f.detected[i / 64] >> (i % 64) & 1 == 1
+            && !self.own(x, y);
+        (!neighbour).then_some(v)
+    }
+
+    /// The value of a pixel inside an integration: a bad one through MASK_TYPE, with
+    /// CORRECT its mirror (`mx2`, `my2`: twice the centre) if that is inside the
+    /// image and good, else 0. Also whether the pixel was bad.
+    fn value(&self, x: usize, y: usize, mx2: f64, my2: f64) -> (f64, bool) {
+        match self.read(x, y) {
+            Some(v) => (v as f64, false),
+            None => {
+                if self.mask == MaskType::Correct {
+                    let x2 = (mx2 + 0.49999 - x as f64) as i64;
+                    let y2 = (my2 + 0.49999 - y as f64) as i64;
+                    let (w, lo, hi) = (self.f.width as i64, self.f.y0 as i64, self.window_end());
+                    if (0..w).contains(&x2) && (lo..hi).contains(&y2) {
+                        if let Some(v) = self.read(x2 as usize, y2 as usize) {
+                            return (v as f64, true);
+                        }
+                    }
+                }
+                (0.0, true)
+            }
+        }
+    }
+
+    fn window_end(&self) -> i64 {
+        (self.f.y0 + self.f.rows()) as i64
+    }
+}
+
+/// A box clipped to the image: [x0, x1) x [y0, y1), and whether it was clipped.
+fn clip_box(
+    f: &Field,
+    (x0, x1, y0, y1): (i64, i64, i64, i64),
+) -> ((usize, usize, usize, usize), bool) {
+    let (w, h) = (f.width as i64, f.height as i64);
+    let clipped = x0 < 0 || y0 < 0 || x1 > w || y1 > h;
+    let c = |v: i64, hi: i64| v.clamp(0, hi) as usize;
+    ((c(x0, w), c(x1, w), c(y0, h), c(y1, h)), clipped)
+}
+
+/// The shape inputs of the elliptical apertures, in single precision as SExtractor
+/// holds them.
+#[derive(Clone, Copy)]
+struct Ellipse {
+    mx: f32,
+    my: f32,
+    a: f32,
+    b: f32,
+    cxx: f32,
+    cyy: f32,
+    cxy: f32,
+}
+
+impl Ellipse {
+    fn of(o: &Object) -> Self {
+        Ellipse {
+            mx: o.x as f32,
+            my: o.y as f32,
+            a: o.a as f32,
+            b: o.b as f32,
+            cxx: o.cxx as f32,
+            cyy: o.cyy as f32,
+            cxy: o.cxy as f32,
+        }
+    }
+}
+
+/// A region of reduced radius `r`: the object's ellipse, or a circle (CXX = CYY = 1).
+#[derive(Clone, Copy)]
+struct Region {
+    cxx: f32,
+    cyy: f32,
+    cxy: f32,
+    r: f32,
+    dxlim: f32,
+    dylim: f32,
+}
+
+impl Region {
+    fn ellipse(e: &Ellipse, r: f32) -> Region {
+        let half = |rad: f32| {
+            if rad > 0.0 {
+                (r as f64 / (rad as f64).sqrt()) as f32
+            } else {
+                0.0
+            }
+        };
+        let (cxx, cyy, cxy) = (e.cxx as f64, e.cyy as f64, e.cxy as f64);
+        let radx = (cxx - cxy * cxy / (4.0 * cyy)) as f32;
+        let rady = (cyy - cxy * cxy / (4.0 * cxx)) as f32;
+        Region {
+            cxx: e.cxx,
+            cyy: e.cyy,
+            cxy: e.cxy,
+            r,
+            dxlim: half(radx),
+            dylim: half(rady),
+        }
+    }
+
+    fn circle(r: f32) -> Region {
+        Region {
+            cxx: 1.0,
+            cyy: 1.0,
+            cxy: 0.0,
+            r,
+            dxlim: r,
+            dylim: r,
+        }
+    }
+
+    /// The region of a first or second pass: the ellipse of reduced radius `r` if it
+    /// is larger than the minimum diameter `dmin` allows, else the circle of diameter
+    /// `dmin` (and whether it is the circle).
+    fn choose(e: &Ellipse, r: f32, dmin: f64) -> (Region, bool) {
+        if (r as f64) * ((e.a * e.b) as f64).sqrt() > dmin / 2.0 {
+            (Region::ellipse(e, r), false)
+        } else {
+            (Region::circle((dmin / 2.0) as f32), true)
+        }
+    }
+
+    /// Its box around (mx, my), clipped.
+    fn bounds(&self, f: &Field, mx: f32, my: f32) -> ((usize, usize, usize, usize), bool) {
+        let rint = |v: f32| (v as f64 + 0.5).floor() as i64;
+        clip_box(
+            f,
+            (
+                rint(mx - self.dxlim),
+                rint(mx + self.dxlim) + 1,
+                rint(my - self.dylim),
+                rint(my + self.dylim) + 1,
+            ),
+        )
+    }
+
+    /// ρ² of an offset (f32, left to right).
+    fn rho2(&self, dx: f32, dy: f32) -> f32 {
+        self.cxx * dx * dx + self.cyy * dy * dy + self.cxy * dx * dy
+    }
+}
+
+/// The counts of a first pass (Kron or Petrosian radius).
+struct FirstPass {
+    good: u32,
+    bad: u32,
+}
+
+impl FirstPass {
+    fn crowded(&self) -> bool {
+        let n = self.good + self.bad;
+        n > 0 && (self.bad as f32 / n as f32) as f64 > 0.1
+    }
+}
+
+/// The second pass of AUTO and Petrosian photometry: (flux, variance, crowded,
+/// clipped) in `region`.
+fn second_pass(v: &View, e: &Ellipse, region: &Region, gain: f64) -> (f64, f64, bool, bool) {
+    let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
+    let lim = region.r * region.r;
+    let (mx2, my2) = ((2.0 * e.mx) as f64, (2.0 * e.my) as f64);
+    let (mut flux, mut var, mut n, mut bad) = (0.0f64, 0.0f64, 0u32, 0u32);
+    for y in y0..y1 {
+        let dy = y as f32 - e.my;
+        for x in x0..x1 {
+            let dx = x as f32 - e.mx;
+            if region.rho2(dx, dy) <= lim {
+                n += 1;
+                let (val, was_bad) = v.value(x, y, mx2, my2);
+                bad += was_bad as u32;
+                flux += val;
+                var += v.f.sigma2;
+            }
+        }
+    }
+    let crowded = bad as f64 > 0.1 * n as f64;
+    if gain > 0.0 && flux > 0.0 {
+        var += flux / gain;
+    }
+    (flux, var, crowded, clipped)
+}
+
+/// Sub-pixels of a pixel straddling a circle: n x n, offsets from `start` by
+/// `step` (f32 sums, as SExtractor), each worth `area`.
+struct Sub {
+    n: usize,
+    start: f32,
+    step: f32,
+    area: f32,
+}
+
+impl Sub {
+    /// The part of the pixel at offset (dx, dy) inside the circle of squared radius
+    /// `r2` (strictly inside, in f32).
+    fn inside(&self, dx: f32, dy: f32, r2: f32) -> f32 {
+        let mut a = 0.0f32;
+        let mut dy1 = dy + self.start;
+        for _ in 0..self.n {
+            let mut dx1 = dx + self.start;
+            for _ in 0..self.n {
+                if dx1 * dx1 + dy1 * dy1 < r2 {
+                    a += self.area;
+                }
+                dx1 += self.step;
+            }
+            dy1 += self.step;
+        }
+        a
+    }
+}
+
+/// FLUX_APER of one diameter: (flux, variance, clipped).
+fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64) -> (f64, f64, bool) {
+    let r = (d / 2.0) as f32;
+    let r_in = r - 0.75;
+    let rin2 = if r_in > 0.0 { r_in * r_in } else { 0.0 };
+    let rout2 = ((r as f64 + 0.75) * (r as f64 + 0.75)) as f32;
+    let r2 = r * r;
+    let (mx, my) = (e.mx, e.my);
+    let ((x0, x1, y0, y1), clipped) = clip_box(
+        v.f,
+        (
+            ((mx - r) as f64 + 0.499999) as i64,
+            ((mx + r) as f64 + 1.499999) as i64,
+            ((my - r) as f64 + 0.499999) as i64,
+            ((my + r) as f64 + 1.499999) as i64,
+        ),
+    );
+    // APER_OVERSAMP 5: sub-pixel offsets from −0.4 by 0.2, each 0.04 of the area.
+    let step = 0.2f32;
+    let start = (0.5 * (0.2 - 1.0)) as f32;
+    let sub_area = 0.04f32;
+    let (mx2, my2) = ((2.0 * mx) as f64, (2.0 * my) as f64);
+    let (mut flux, mut var) = (0.0f64, 0.0f64);
+    for y in y0..y1 {
+        let dy = y as f32 - my;
+        for x in x0..x1 {
+            let dx = x as f32 - mx;
+            let d2 = dx * dx + dy * dy;
+            if d2 >= rout2 {
+                continue;
+            }
+            let a = if d2 > rin2 {
+                Sub {
+                    n: 5,
+                    start,
+                    step,
+                    area: sub_area,
+                }
+                .inside(dx, dy, r2)
+            } else {
+                1.0
+            } as f64;
+            let (val, _) = v.value(x, y, mx2, my2);
+            flux += a * val;
+            var += a * v.f.sigma2;
+        }
+    }
+    if gain > 0.0 && flux > 0.0 {
+        var += flux / gain;
+    }
+    (flux, var, clipped)
+}
+
+/// The first pass of Kron photometry over `region`: (r₁ = Σ√ρ²·v, v₁ = Σv, counts).
+fn kron_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f64, f64, FirstPass, bool) {
+    let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
+    let lim = region.r * region.r;
+    let (mut r1, mut v1) = (0.0f64, 0.0f64);
+    let mut c = FirstPass { good: 0, bad: 0 };
+    for y in y0..y1 {
+        let dy = y as f32 - e.my;
+        for x in x0..x1 {
+            let dx = x as f32 - e.mx;
+            let rho2 = region.rho2(dx, dy);
+            if rho2 <= lim {
+                match v.read(x, y) {
+                    Some(val) => {
+                        c.good += 1;
+                        r1 += (rho2 as f64).sqrt() * val as f64;
+                        v1 += val as f64;
+                    }
+                    None => c.bad += 1,
+                }
+            }
+        }
+    }
+    (r1, v1, c, clipped)
+}
+
+/// The first pass of Petrosian photometry: the last κ_mea evaluated, its counts and
+/// whether both means were defined and non-zero.
+fn petro_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f32, FirstPass, bool, bool) {
+    let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
+    let klim = (region.r * region.r).sqrt();
+    let kstep = klim / 20.0;
+    let mut kmin = kstep;
+    let mut last = (0.0f32, FirstPass { good: 0, bad: 0 }, false);
+    loop {
+        let kmax = (1.2 * kmin as f64) as f32;
+        if kmax >= klim {
+            break;
+        }
+        let kmea = (kmin + kmax) / 2.0;
+        let (kmin2, kmax2, kmea2) = (kmin * kmin, kmax * kmax, kmea * kmea);
+        let mut c = FirstPass { good: 0, bad: 0 };
+        let (mut sa, mut na, mut si, mut ni) = (0.0f64, 0u32, 0.0f64, 0u32);
+        for y in y0..y1 {
+            let dy = y as f32 - e.my;
+            for x in x0..x1 {
+                let dx = x as f32 - e.mx;
+                let rho2 = region.rho2(dx, dy);
+                if rho2 > kmax2 {
+                    continue;
+                }
+                match v.read(x, y) {
+                    Some(val) => {
+                        c.good += 1;
+                        if rho2 >= kmin2 {
+                            sa += val as f64;
+                            na += 1;
+                        }
+                        if rho2 < kmea2 {
+                            si += val as f64;
+                            ni += 1;
+                        }
+                    }
+                    None => c.bad += 1,
+                }
+            }
+        }
+        let means = (na > 0 && ni > 0).then(|| (sa / na as f64, si / ni as f64));
+        let defined = means.is_some_and(|(a, i)| a != 0.0 && i != 0.0);
+        last = (kmea, c, defined);
+        if means.is_some_and(|(a, i)| a < 0.2 * i) {
+            break;
+        }
+        kmin += kstep;
+    }
+    let (kmea, c, defined) = last;
+    (kmea, c, defined, clipped)
+}
+
+/// The growth curve (photometry.md §6): the cumulative flux in 64 bins of width
+/// `step` out to `rlim`, and whether its box was clipped.
+fn growth_curve(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) {
+    const NSTEP: usize = 64;
+    let rlim = (6.0 * (o.a as f32) as f64).max(dmin);
+    let rmax = rlim + 1.5;
+    let step = rlim / NSTEP as f64;
+    let dens = NSTEP as f64 / rlim;
+    let (mx, my) = (o.x, o.y);
+    let ((x0, x1, y0, y1), clipped) = clip_box(
+        v.f,
+        (
+            (mx - rmax + 0.499999) as i64,
+            (mx + rmax + 1.499999) as i64,
+            (my - rmax + 0.499999) as i64,
+            (my + rmax + 1.499999) as i64,
+        ),
+    );
+    let mut bins = [0.0f64; NSTEP];
+    let mut put = |d: f64, val: f64| {
+        let b = (d * dens) as usize;
+        if b < NSTEP {
+            bins[b] += val;
+        }
+    };
+    let (mx2, my2) = (2.0 * mx, 2.0 * my);
+    for y in y0..y1 {
+        let dy = y as f64 - my;
+        for x in x0..x1 {
+            let dx = x as f64 - mx;
+            let d2 = dx * dx + dy * dy;
+            if d2 >= rmax * rmax {
+                continue;
+            }
+            let (val, _) = v.value(x, y, mx2, my2);
+            let d = d2.sqrt();
+            let frac = d % step;
+            if frac < 0.75 || frac > step - 0.75 {
+                let mut dy1 = dy - 0.4;
+                for _ in 0..5 {
+                    let mut dx1 = dx - 0.4;
+                    for _ in 0..5 {
+                        put((dx1 * dx1 + dy1 * dy1).sqrt(), 0.04 * val);
+                        dx1 += 0.2;
+                    }
+                    dy1 += 0.2;
+                }
+            } else {
+                put(d, val);
+            }
+        }
+    }
+    for i in 1..NSTEP {
+        bins[i] += bins[i - 1];
+    }
+    (bins, step, rlim, clipped)
+}
+
+/// The radius inside which the growth curve `g` reaches `t`.
+fn radius_at(g: &[f64; 64], step: f64, rlim: f64, t: f64) -> f64 {
+    let r = match (0..63).find(|&i| g[i] >= t) {
+        Some(0) => {
+            if g[0] != 0.0 {
+                step * t / g[0]
+            } else {
+                0.0
+            }
+        }
+        Some(i) => {
+            let d = g[i] - g[i - 1];
+            if d != 0.0 {
+                step * (i as f64 + (t - g[i - 1]) / d)
+            } else {
+                step * i as f64
+            }
+        }
+        None => step * (63.0 + (t - g[61]) / (g[62] - g[61])),
+    };
+    r.min(rlim)
+}
+
+/// SExtractor's π (photometry.md §0).
+#[allow(clippy::approx_constant)]
+const SEX_PI: f64 = 3.1415926535898;
+
+/// a, b and θ (degrees) of second moments (θ = π/4 when x2 = y2 exactly).
+fn ellipse_of(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
+    let d = x2 - y2;
+    let theta = if d != 0.0 {
+        0.5 * (2.0 * xy).atan2(d)
+    } else {
+        std::f64::consts::FRAC_PI_4
+    };
+    let t = (0.25 * d * d + xy * xy).sqrt();
+    let mid = 0.5 * (x2 + y2);
+    (
+        (mid + t).max(0.0).sqrt(),
+        (mid - t).max(0.0).sqrt(),
+        theta * 180.0 / SEX_PI,
+    )
+}
+
+/// The windowed measurements (photometry.md §7) from the half-light radius `hlr`;
+/// also whether a box was clipped.
+fn windowed(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) {
+    let sig = (hlr as f64 * 2.0 / 2.35) as f32;
+    let c = (1.0 / (2.0 * sig as f64 * sig as f64)) as f32;
+    let r = 4.0f32 * sig;
+    let sq = |v: f64| (v * v) as f32;
+    let rin2 = if r > 0.75 { sq(r as f64 - 0.75) } else { 0.0 };
+    let rout2 = sq(r as f64 + 0.75);
+    let r2 = r * r;
+    // WINPOS_OVERSAMP 11.
+    let step = (1.0f64 / 11.0) as f32;
+    let start = (0.5 * (1.0f64 / 11.0 - 1.0)) as f32;
+    let sub_area = sq(1.0 / 11.0);
+    let (mut xc, mut yc) = (o.x, o.y);
+    let mut clipped = false;
+    let (mut s, mut sx, mut sy, mut sxx, mut syy, mut sxy);
+    let (mut e, mut ex, mut ey, mut exy);
+    let (mut xi, mut eta);
+    let mut niter = 0u32;
+    loop {
+        niter += 1;
+        (s, sx, sy, sxx, syy, sxy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        (e, ex, ey, exy) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let (bx, cl) = clip_box(
+            v.f,
+            (
+                (xc - r as f64 + 0.499999) as i64,
+                (xc + r as f64 + 1.499999) as i64,
+                (yc - r as f64 + 0.499999) as i64,
+                (yc + r as f64 + 1.499999) as i64,
+            ),
+        );
+        clipped |= cl;
+        let (mx2, my2) = (2.0 * xc, 2.0 * yc);
+        for y in bx.2..bx.3 {
+            let dy = (y as f64 - yc) as f32;
+            for x in bx.0..bx.1 {
+                let dx = (x as f64 - xc) as f32;
+                let d2 = dx * dx + dy * dy;
+                if d2 >= rout2 {
+                    continue;
+                }
+                let a = if d2 > rin2 {
+                    Sub {
+                        n: 11,
+                        start,
+                        step,
+                        area: sub_area,
+                    }
+                    .inside(dx, dy, r2)
+                } else {
+                    1.0
+                };
+                let w = a * (-d2 * c).exp();
+                let (val, _) = v.value(x, y, mx2, my2);
+                let p = w as f64 * val;
+                let (dxd, dyd) = (dx as f64, dy as f64);
+                s += p;
+                sx += p * dxd;
+                sy += p * dyd;
+                sxx += p * dxd * dxd;
+                syy += p * dyd * dyd;
+                sxy += p * dxd * dyd;
+                let mut err = v.f.sigma2;
+                if gain > 0.0 && val > 0.0 {
+                    err += val / gain;
+                }
+                let om = (w * w) as f64 * err;
+                e += om;
+                ex += om * (dxd * dxd + 0.0833);
+                ey += om * (dyd * dyd + 0.0833);
+                exy += om * dxd * dyd;
+            }
+        }
+        if s > 0.0 {
+            xi = sx / s;
+            eta = sy / s;
+            xc += 2.0 * xi;
+            yc += 2.0 * eta;
+        } else {
+            xi = sx;
+            eta = sy;
+            break;
+        }
+        if xi * xi + eta * eta < 1e-8 {
+            break;
+        }
+        if niter == 16 {
+            niter = 17;
+            break;
+        }
+    }
+    let x2 = sxx / s - xi * xi;
+    let y2 = syy / s - eta * eta;
+    let xy = sxy / s - xi * eta;
+    let mut fl = 0u32;
+    let ddx = ((xc + 1.0) - (o.x + 1.0)) as f32 as f64;
+    let ddy = ((yc + 1.0) - (o.y + 1.0)) as f32 as f64;
+    if ddx * ddx > 1.0
+        && ddy * ddy > 1.0
+        && o.cxx * ddx * ddx + o.cyy * ddy * ddy + o.cxy * ddx * ddy > 1.0
+    {
+        fl |= 8;
+    }
+    if s <= 0.0 {
+        fl |= 4;
+    }
+    if x2 < 0.0 || y2 < 0.0 {
+        fl |= 2;
+    }
+    if x2 * y2 - xy * xy < 0.0 {
+        fl |= 1;
+    }
+    let snr = if e > 1e-30 {
+        (s as f32 / (e.sqrt() as f32)) as f64
+    } else {
+        1e30
+    };
+    let mut out = Windowed {
+        flux: s,
+        fluxerr: e.sqrt(),
+        snr,
+        flags: fl,
+        niter,
+        ..Default::default()
+    };
+    if fl != 0 {
+        (out.x, out.y) = (o.x, o.y);
+        (out.x2, out.y2, out.xy) = (o.x2, o.y2, o.xy);
+        (out.a, out.b, out.theta) = (o.a, o.b, o.theta);
+        (out.cxx, out.cyy, out.cxy) = (o.cxx, o.cyy, o.cxy);
+        (out.errx2, out.erry2, out.errxy) = (o.errx2, o.erry2, o.errxy);
+        (out.erra, out.errb, out.errtheta) = (o.erra, o.errb, o.errtheta);
+        return (out, clipped);
+    }
+    (out.x, out.y) = (xc, yc);
+    let n = 4.0 / (s * s);
+    let (mut ex2, mut ey2, exy2) = (ex * n, ey * n, exy * n);
+    if o.singular && ex2 * ey2 - exy2 * exy2 < (0.08333 * e * n) * (0.08333 * e * n) {
+        ex2 += 0.08333 * e * n;
+        ey2 += 0.08333 * e * n;
+    }
+    (out.errx2, out.erry2, out.errxy) = (ex2, ey2, exy2);
+    (out.erra, out.errb, out.errtheta) = ellipse_of(ex2, ey2, exy2);
+    let (x2, y2) = if x2 * y2 - xy * xy < 0.00694 {
+        (x2 + 0.0833333, y2 + 0.0833333)
+    } else {
+        (x2, y2)
+    };
+    (out.x2, out.y2, out.xy) = (x2, y2, xy);
+    let det = x2 * y2 - xy * xy;
+    (out.cxx, out.cyy, out.cxy) = (y2 / det, x2 / det, -2.0 * xy / det);
+    (out.a, out.b, out.theta) = ellipse_of(x2, y2, xy);
+    (out, clipped)
+}
+
+/// What photometry needs besides the field and the object.
+pub struct Context<'a> {
+    pub params: &'a PhotParams,
+    pub gain: f64,
+    pub zeropoint: f64,
+    /// The analysis threshold in ADU (MU_THRESHOLD).
+    pub analysis_thresh: f64,
+    /// The background at a pixel (BACKGROUND).
+    pub background: &'a (dyn Fn(f64, f64) -> f64 + Sync),
+}
+
+/// Measures the photometry of `o` on `field`; `runs` are its pixels.
+pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Photometry {
+    let p = cx.params;
+    let mut own = runs.to_vec();
+    own.sort_unstable_by_key(|r| (r.y, r.x0));
+    let v = View {
+        f: field,
+        own,
+        mask: p.mask_type,
+    };
+    let e = Ellipse::of(o);
+    let zp = f32_param(cx.zeropoint);
+    let mut ph = Photometry::default();
+    let mut fl = 0u32;
+    let mut flag = |clipped: bool, crowded: bool| {
+        fl |= if clipped { flags::APER_TRUNCATED } else { 0 };
+        fl |= if crowded { flags::CROWDED } else { 0 };
+    };
+    // FLUX_ISOCOR (photometry.md §8), from the float FLUX_ISO.
+    let iso = o.flux as f32;
+    let ati = if iso > 0.0 {
+        ((o.npix as f32 * o.thresh as f32) / iso).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let (ati64, iso64) = (ati as f64, iso as f64);
+    ph.flux_isocor = (iso64 / (1.0 - 0.196099 * ati64 - 0.751208 * ati64 * ati64)) as f32 as f64;
+    let var_iso = (o.fluxerr * o.fluxerr) as f32;
+    ph.fluxerr_isocor = if iso > 0.0 {
+        let s = (var_iso / (iso * iso)) as f64;
+        let dl = if o.npix > 0 {
+            ati64 * (s + 1.0 / o.npix as f64).sqrt()
+        } else {
+            0.0
+        };
+        let dl = 0.196099 * dl + 2.0 * 0.751208 * ati64 * dl;
+        ((s + dl * dl).sqrt() * iso64) as f32 as f64
+    } else {
+        (var_iso as f64).sqrt()
+    };
+    let want = p.want;
+    // Fixed apertures.
+    for &d in p.apertures.iter().filter(|_| want.aper) {
+        let (flux, var, clipped) = aperture(&v, &e, d, cx.gain);
+        flag(clipped, false);
+        let err = var.sqrt();
+        ph.flux_aper.push(flux as f32 as f64);
+        ph.fluxerr_aper.push(err as f32 as f64);
+        ph.mag_aper.push(magnitude(flux, zp) as f32 as f64);
+        ph.magerr_aper
+            .push(magnitude_error(flux, err) as f32 as f64);
+    }
+    // Kron.
+    let (k, kmin) = (f32_param(p.auto_params.0), f32_param(p.auto_params.1));
+    let (d0, d1) = (f32_param(p.auto_apers.0), f32_param(p.auto_apers.1));
+    let (r1, v1, c1, clipped) = match want.auto {
+        true => kron_first_pass(&v, &e, &region_first(&e, d0)),
+        false => (0.0, 0.0, FirstPass { good: 0, bad: 0 }, false),
+    };
+    flag(clipped, c1.crowded());
+    if c1.good + c1.bad > 0 {
+        let kr = if r1 > 0.0 && v1 > 0.0 {
+            ((k * r1 / v1) as f32 as f64).max(kmin) as f32
+        } else {
+            kmin as f32
+        };
+        let (region, circle) = Region::choose(&e, kr, d1);
+        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain);
+        flag(clipped, crowded);
+        ph.flux_auto = flux as f32 as f64;
+        ph.fluxerr_auto = var.sqrt() as f32 as f64;
+        ph.kron_radius = if circle || flux <= 0.0 {
+            0.0
+        } else {
+            kr as f64
+        };
+    }
+    ph.mag_auto = magnitude(ph.flux_auto, zp) as f32 as f64;
+    ph.magerr_auto = magnitude_error(ph.flux_auto, ph.fluxerr_auto) as f32 as f64;
+    // Petrosian.
+    let (eta, pmin) = (f32_param(p.petro_params.0), f32_param(p.petro_params.1));
+    let (kmea, c1, defined, clipped) = match want.petro {
+        true => petro_first_pass(&v, &e, &region_first(&e, d0)),
+        false => (0.0, FirstPass { good: 0, bad: 0 }, false, false),
+    };
+    flag(clipped, c1.crowded());
+    if c1.good + c1.bad > 0 {
+        let pr = if defined {
+            ((eta * kmea as f64) as f32 as f64).max(pmin) as f32
+        } else {
+            pmin as f32
+        };
+        let (region, circle) = Region::choose(&e, pr, d1);
+        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain);
+        flag(clipped, crowded);
+        ph.flux_petro = flux as f32 as f64;
+        ph.fluxerr_petro = var.sqrt() as f32 as f64;
+        ph.petro_radius = if circle || flux <= 0.0 {
+            0.0
+        } else {
+            pr as f64
+        };
+    }
+    ph.mag_petro = magnitude(ph.flux_petro, zp) as f32 as f64;
+    ph.magerr_petro = magnitude_error(ph.flux_petro, ph.fluxerr_petro) as f32 as f64;
+    // The growth curve, FLUX_RADIUS and the half-light radius.
+    if want.growth {
+        let (g, step, rlim, clipped) = growth_curve(&v, o, d0);
+        flag(clipped, false);
+        let auto = ph.flux_auto;
+        for &frac in &p.flux_frac {
+            let r = radius_at(&g, step, rlim, f32_param(frac) * auto);
+            ph.flux_radius.push(r as f32 as f64);
+        }
+        if want.win {
+            let hlr = radius_at(&g, step, rlim, 0.5 * auto)
+                .abs()
+                .min(rlim)
+                .max(0.5);
+            let (win, clipped) = windowed(&v, o, hlr as f32, cx.gain);
+            flag(clipped, false);
+            ph.win = win;
+        }
+    }
+    ph.flags = fl;
+    // Best flux.
+    let crowded = (o.flags | fl) & flags::CROWDED != 0;
+    (ph.flux_best, ph.fluxerr_best) = if crowded {
+        (ph.flux_isocor, ph.fluxerr_isocor)
+    } else {
+        (ph.flux_auto, ph.fluxerr_auto)
+    };
+    ph.mag_best = magnitude(ph.flux_best, zp) as f32 as f64;
+    ph.magerr_best = magnitude_error(ph.flux_best, ph.fluxerr_best) as f32 as f64;
+    // Surface brightness: without a celestial WCS a pixel is one "degree" wide.
+    let scale = if p.pixel_scale > 0.0 {
+        f32_param(p.pixel_scale)
+    } else {
+        3600.0
+    };
+    let omega = scale * scale;
+    let mu = |v: f64| {
+        if v > 0.0 {
+            (-2.5 * (v / omega).log10() + zp) as f32 as f64
+        } else {
+            99.0
+        }
+    };
+    ph.mu_max = mu(o.flux_max);
+    ph.mu_threshold = mu(cx.analysis_thresh);
+    ph.background = (cx.background)(o.x, o.y);
+    ph
+}
+
+/// Measures the photometry of every object of a whole-image extraction (in
+/// parallel), whose detected pixels are the bits of `detected`; each object's FLAGS
+/// gets bits 1 and 16.
+pub fn measure_extraction(
+    x: &mut crate::Extraction,
+    detected: &[u64],
+    mask: Option<&crate::Mask>,
+    p: &crate::ExtractParams,
+) {
+    use rayon::prelude::*;
+    let g = x.background.global_rms();
+    let sub = x.subtracted();
+    let field = Field {
+        width: sub.width(),
+        height: sub.height(),
+        y0: 0,
+        values: sub.data(),
+        detected,
+        mask: mask.map(|m| m.data()),
+        sigma2: (g as f32 * g as f32) as f64,
+    };
+    let analysis_thresh = match p.thresh_type {
+        crate::ThreshType::Relative => p.analysis_thresh * g,
+        crate::ThreshType::Absolute => p.analysis_thresh,
+    };
+    let bg = &x.background;
+    let back = |x: f64, y: f64| bg.bilinear_back(x, y);
+    let cx = Context {
+        params: &p.phot,
+        gain: p.gain,
+        zeropoint: p.mag_zeropoint,
+        analysis_thresh,
+        background: &back,
+    };
+    let (objects, seg) = (&x.catalog.objects, &x.segmentation);
+    let phots: Vec<Photometry> = (0..objects.len())
+        .into_par_iter()
+        .map(|k| measure(&field, &objects[k], seg.object(k), &cx))
+        .collect();
+    for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
+        o.flags |= ph.flags;
+        o.phot = Some(Box::new(ph));
+    }
+}
+
+/// The first-pass region of Kron and Petrosian photometry: the ellipse of reduced
+/// radius 6 (3 x MARGIN_SCALE), or the circle of diameter PHOT_AUTOAPERS[0].
+fn region_first(e: &Ellipse, d0: f64) -> Region {
+    Region::choose(e, 6.0, d0).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(w: usize, h: usize, v: f32) -> (Vec<f32>, Vec<u64>) {
+        (vec![v; w * h], vec![0; (w * h).div_ceil(64)])
+    }
+
+    fn round_object(x: f64, y: f64) -> Object {
+        Object {
+            x,
+            y,
+            a: 2.0,
+            b: 2.0,
+            cxx: 0.25,
+            cyy: 0.25,
+            x2: 4.0,
+            y2: 4.0,
+            npix: 10,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_flat_field_gives_the_area_of_the_aperture() {
+        let (vals, det) = flat(64, 64, 1.0);
+        let f = Field {
+            width: 64,
+            height: 64,
+            y0: 0,
+            values: &vals,
+            detected: &det,
+            mask: None,
+            sigma2: 4.0,
+        };
+        let v = View {
+            f: &f,
+            own: Vec::new(),
+            mask: MaskType::Correct,
+        };
+        let e = Ellipse::of(&round_object(32.0, 32.0));
+        for d in [5.0, 10.0, 20.0] {
+            let (flux, var, clipped) = aperture(&v, &e, d, 0.0);
+            let area = std::f64::consts::PI * d * d / 4.0;
+            assert!((flux - area).abs() < 0.02 * area, "{d}: {flux} vs {area}");
+            assert!((var - 4.0 * flux).abs() < 1e-9);
+            assert!(!clipped);
+        }
+        // Off the edge: flagged.
+        let e = Ellipse::of(&round_object(1.0, 32.0));
+        assert!(aperture(&v, &e, 10.0, 0.0).2);
+    }
+
+    #[test]
+    fn neighbours_are_mirrored_and_own_pixels_are_not_neighbours() {
+        let (mut vals, mut det) = flat(32, 32, 1.0);
+        // A neighbour at (20, 16), value 100, detected; the object's own pixel at
+        // (16, 16), detected too.
+        vals[16 * 32 + 20] = 100.0;
+        mark_runs(
+            &mut det,
+            32,
+            0,
+            &[Run {
+                y: 16,
+                x0: 20,
+                x1: 21,
+            }],
+        );
+        mark_runs(
+            &mut det,
+            32,
+            0,
+            &[Run {
+                y: 16,
+                x0: 16,
+                x1: 17,
+            }],
+        );
+        let f = Field {
+            width: 32,
+            height: 32,
+            y0: 0,
+            values: &vals,
+            detected: &det,
+            mask: None,
+            sigma2: 1.0,
+        };
+        let own = vec![Run {
+            y: 16,
+            x0: 16,
+            x1: 17,
+        }];
+        let e = Ellipse::of(&round_object(16.0, 16.0));
+        let correct = View {
+            f: &f,
+            own: own.clone(),
+            mask: MaskType::Correct,
+        };
+        let none = View {
+            f: &f,
+            own: own.clone(),
+            mask: MaskType::None,
+        };
+        let blank = View {
+            f: &f,
+            own,
+            mask: MaskType::Blank,
+        };
+        let (fc, _, _) = aperture(&correct, &e, 12.0, 0.0);
+        let (fnone, _, _) = aperture(&none, &e, 12.0, 0.0);
+        let (fb, _, _) = aperture(&blank, &e, 12.0, 0.0);
+        assert!((fnone - fc - 99.0).abs() < 1e-9, "{fnone} {fc}");
+        assert!((fc - fb - 1.0).abs() < 1e-9, "{fc} {fb}");
+        assert!(correct.read(16, 16).is_some() && correct.read(20, 16).is_none());
+    }
+
+    #[test]
+    fn growth_radii_interpolate_the_cumulative_curve() {
+        let mut g = [0.0f64; 64];
+        for (i, v) in g.iter_mut().enumerate() {
+            *v = (i + 1) as f64;
+        }
+        // Half of 64 is reached at bin 31 exactly: r = step·(31 + 1) ... interpolated.
+        let r = radius_at(&g, 0.5, 32.0, 32.0);
+        assert!((r - 0.5 * 31.0 - 0.5).abs() < 1e-12, "{r}");
+        assert_eq!(radius_at(&g, 0.5, 32.0, 0.5), 0.25);
+    }
+}
