@@ -24,6 +24,15 @@ if ! have_lavapipe; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
+# CLASS_STAR's tests read SExtractor's neural network (GPL, not shipped with skysift),
+# which Debian's source-extractor package installs.
+if [ ! -f /usr/share/source-extractor/default.nnw ]; then
+    echo "installing SExtractor (source-extractor) for its default.nnw..." >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends source-extractor >/dev/null
+fi
 export SKYSIFT_REQUIRE_GPU="${SKYSIFT_REQUIRE_GPU:-1}"
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     XDG_RUNTIME_DIR="$(mktemp -d)"

@@ -180,6 +180,26 @@ columns! {
         Float, |o| ph(o, |p| p.mu_threshold);
     "BACKGROUND", "Background at the object's centre", "count", Float,
         |o| ph(o, |p| p.background);
+    "ISO0", "Own pixels above the analysis threshold", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[0] as f64);
+    "ISO1", "Own pixels above level 1 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[1] as f64);
+    "ISO2", "Own pixels above level 2 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[2] as f64);
+    "ISO3", "Own pixels above level 3 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[3] as f64);
+    "ISO4", "Own pixels above level 4 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[4] as f64);
+    "ISO5", "Own pixels above level 5 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[5] as f64);
+    "ISO6", "Own pixels above level 6 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[6] as f64);
+    "ISO7", "Own pixels above level 7 of 8 to the peak", "pixel**2", Int,
+        |o| ph(o, |p| p.iso[7] as f64);
+    "FWHM_IMAGE", "FWHM of a Gaussian fitted to the profile", "pixel", Float,
+        |o| ph(o, |p| p.fwhm);
+    "CLASS_STAR", "Stellarity from SExtractor's neural network (1 star, 0 galaxy)", "", Float,
+        |o| ph(o, |p| p.class_star);
 }
 
 /// The vector parameters, `NAME(n)`: element i of each.

@@ -255,6 +255,15 @@ pub struct Cli {
     #[arg(long, default_value_t = 0.0, value_name = "ARCSEC")]
     pub pixel_scale: f64,
 
+    /// SEEING_FWHM in arcsec: the seeing of CLASS_STAR
+    #[arg(long, default_value_t = 1.2, value_name = "ARCSEC")]
+    pub seeing_fwhm: f64,
+
+    /// STARNNW_NAME: SExtractor's neural network file for CLASS_STAR (default: the
+    /// one installed with SExtractor, /usr/share/source-extractor/default.nnw)
+    #[arg(long, value_name = "FILE")]
+    pub starnnw_name: Option<PathBuf>,
+
     /// Catalog columns, comma-separated SExtractor names (default: all)
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
     pub params: Vec<String>,
@@ -351,7 +360,9 @@ impl Cli {
                 path => Some(Kernel::from_file(std::path::Path::new(path))?),
             }
         };
-        let p = ExtractParams {
+        let want =
+            skysift::photometry::Wanted::from_columns(self.params.iter().map(|s| s.as_str()));
+        let mut p = ExtractParams {
             detect_thresh: self.detect_thresh,
             analysis_thresh: self.analysis_thresh.unwrap_or(self.detect_thresh),
             thresh_type: match self.thresh_type {
@@ -395,11 +406,19 @@ impl Cli {
                     MaskTypeArg::Correct => skysift::photometry::MaskType::Correct,
                 },
                 pixel_scale: self.pixel_scale,
-                want: skysift::photometry::Wanted::from_columns(
-                    self.params.iter().map(|s| s.as_str()),
-                ),
+                seeing_fwhm: self.seeing_fwhm,
+                star_nnw: None,
+                want,
             },
         };
+        if want.class {
+            let default = std::path::Path::new(skysift::photometry::DEBIAN_NNW);
+            p.phot.star_nnw = match &self.starnnw_name {
+                Some(f) => Some(skysift::photometry::Nnw::from_file(f)?),
+                None if default.exists() => Some(skysift::photometry::Nnw::from_file(default)?),
+                None => None,
+            };
+        }
         p.validate()?;
         if let Some(t) = self.threads {
             if t == 0 {
@@ -521,6 +540,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("PHOT_AUTOAPERS", "--phot-autoapers"),
     ("PHOT_FLUXFRAC", "--phot-fluxfrac"),
     ("PIXEL_SCALE", "--pixel-scale"),
+    ("SEEING_FWHM", "--seeing-fwhm"),
+    ("STARNNW_NAME", "--starnnw-name"),
     ("CHECKIMAGE_TYPE", "--check-image"),
     ("PARAMETERS_NAME", "--params"),
     ("STREAM_ROWS", "--stream-rows"),

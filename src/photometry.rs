@@ -48,9 +48,125 @@ pub struct PhotParams {
     /// PIXEL_SCALE in arcsec (default 0: from the WCS; without a celestial WCS,
     /// SExtractor's 3600, one "degree" per pixel).
     pub pixel_scale: f64,
+    /// SEEING_FWHM in arcsec, CLASS_STAR's seeing input (default 1.2).
+    pub seeing_fwhm: f64,
+    /// STARNNW_NAME's network, which CLASS_STAR needs ([`Nnw::from_file`]).
+    pub star_nnw: Option<Nnw>,
     /// Which measurements to make (the catalog's columns say; FLAGS bits 1 and 16
     /// depend on them, as in SExtractor).
     pub want: Wanted,
+}
+
+/// Where Debian's `source-extractor` package installs SExtractor's network
+/// (`default.nnw`, GPL: skysift does not ship it).
+pub const DEBIAN_NNW: &str = "/usr/share/source-extractor/default.nnw";
+
+/// A SExtractor neural network (`.nnw`, formats-photometry-classify.md §5.1): layer
+/// sizes, input biases and scales, each later neuron's weights and bias, output
+/// biases and scales.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nnw {
+    sizes: Vec<usize>,
+    in_bias: Vec<f64>,
+    in_scale: Vec<f64>,
+    /// Per connection layer, per neuron of the next layer: (weights, bias).
+    layers: Vec<Vec<(Vec<f64>, f64)>>,
+    out_bias: Vec<f64>,
+    out_scale: Vec<f64>,
+}
+
+impl Nnw {
+    /// Reads a `.nnw` file (STARNNW_NAME).
+    pub fn from_file(path: &std::path::Path) -> crate::Result<Nnw> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            crate::Error::input(path, format!("cannot read the neural network file: {e}"))
+        })?;
+        Nnw::parse(&text).map_err(|why| {
+            crate::Error::input(
+                path,
+                format!("not a SExtractor neural network (.nnw): {why}"),
+            )
+        })
+    }
+
+    /// Parses the text of a `.nnw` file.
+    pub fn parse(text: &str) -> std::result::Result<Nnw, String> {
+        let mut lines = text.lines();
+        if !lines.next().is_some_and(|l| l.starts_with("NNW")) {
+            return Err("the first line must start with NNW".into());
+        }
+        let mut tokens = lines
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .flat_map(|l| l.split_whitespace());
+        let mut num = |what: &str| -> std::result::Result<f64, String> {
+            let t = tokens.next().ok_or(format!("it ends before {what}"))?;
+            // Held in single precision, as SExtractor holds them.
+            t.parse::<f32>()
+                .map(|v| v as f64)
+                .map_err(|_| format!("{t:?} in {what} is not a number"))
+        };
+        let nl = num("the layer count")? as usize;
+        if !(2..=3).contains(&nl) {
+            return Err(format!("{nl} layers (2 or 3 are possible)"));
+        }
+        let mut sizes = Vec::new();
+        for _ in 0..nl {
+            let n = num("the layer sizes")?;
+            if !(1.0..=10.0).contains(&n) || n.fract() != 0.0 {
+                return Err(format!("a layer of {n} neurons (1 to 10 are possible)"));
+            }
+            sizes.push(n as usize);
+        }
+        let mut vec =
+            |n: usize, what: &str| (0..n).map(|_| num(what)).collect::<Result<Vec<_>, _>>();
+        let in_bias = vec(sizes[0], "the input biases")?;
+        let in_scale = vec(sizes[0], "the input scales")?;
+        let mut layers = Vec::new();
+        for l in 0..nl - 1 {
+            let mut layer = Vec::new();
+            for _ in 0..sizes[l + 1] {
+                let w = vec(sizes[l], "the weights")?;
+                let b = vec(1, "a bias")?[0];
+                layer.push((w, b));
+            }
+            layers.push(layer);
+        }
+        let out_bias = vec(sizes[nl - 1], "the output biases")?;
+        let out_scale = vec(sizes[nl - 1], "the output scales")?;
+        Ok(Nnw {
+            sizes,
+            in_bias,
+            in_scale,
+            layers,
+            out_bias,
+            out_scale,
+        })
+    }
+
+    /// The number of inputs.
+    pub fn inputs(&self) -> usize {
+        self.sizes[0]
+    }
+
+    /// The network's first output for `input` (in double; the sigmoid on every
+    /// layer after the first, the output's included).
+    pub fn eval(&self, input: &[f64]) -> f64 {
+        let mut x: Vec<f64> = input
+            .iter()
+            .zip(self.in_scale.iter().zip(&self.in_bias))
+            .map(|(v, (s, b))| v * s + b)
+            .collect();
+        for layer in &self.layers {
+            x = layer
+                .iter()
+                .map(|(w, b)| {
+                    let z = w.iter().zip(&x).fold(*b, |acc, (w, v)| acc + w * v);
+                    1.0 / (1.0 + (-z).exp())
+                })
+                .collect();
+        }
+        (x[0] - self.out_bias[0]) / self.out_scale[0]
+    }
 }
 
 /// Which photometry a catalog asks for, with SExtractor's dependencies: FLUX_RADIUS,
@@ -65,6 +181,8 @@ pub struct Wanted {
     pub win: bool,
     /// FLUX_ISOCOR, FLUX_BEST, MU_*, BACKGROUND: no apertures of their own.
     pub other: bool,
+    /// ISO0..ISO7, FWHM_IMAGE, CLASS_STAR: from the object's own pixels.
+    pub class: bool,
 }
 
 impl Wanted {
@@ -79,6 +197,7 @@ impl Wanted {
             w.win |= has("WIN");
             w.auto |= has("AUTO") || has("KRON") || has("BEST") || has("FLUX_RADIUS");
             w.other |= has("ISOCOR") || has("MU_") || n == "BACKGROUND";
+            w.class |= (n.starts_with("ISO") && n.len() == 4) || has("FWHM") || has("CLASS_STAR");
         }
         w.growth |= w.win;
         w.auto |= w.growth;
@@ -101,6 +220,8 @@ impl Default for PhotParams {
             flux_frac: vec![0.5],
             mask_type: MaskType::Correct,
             pixel_scale: 0.0,
+            seeing_fwhm: 1.2,
+            star_nnw: None,
             want: Wanted::default(),
         }
     }
@@ -148,6 +269,30 @@ impl PhotParams {
                 "PHOT_AUTOAPERS",
                 format!("{d0},{d1}"),
                 "minimum diameters must be >= 0 pixels",
+            ));
+        }
+        if !(self.seeing_fwhm > 0.0 && self.seeing_fwhm < 1e6) {
+            return Err(Error::param(
+                "SEEING_FWHM",
+                self.seeing_fwhm,
+                "must be > 0 arcsec (the seeing of CLASS_STAR)",
+            ));
+        }
+        if self.want.class && self.star_nnw.as_ref().is_none_or(|n| n.inputs() != 10) {
+            return Err(Error::param(
+                "STARNNW_NAME",
+                "",
+                match &self.star_nnw {
+                    None => format!(
+                        "CLASS_STAR needs SExtractor's neural network file default.nnw, which \
+                         skysift does not ship (GPL): install SExtractor (Debian: apt-get \
+                         install source-extractor, which puts it in {DEBIAN_NNW}) or name a \
+                         .nnw file"
+                    ),
+                    Some(n) => {
+                        format!("the network has {} inputs; CLASS_STAR gives 10", n.inputs())
+                    }
+                },
             ));
         }
         if !(0.0..1e6).contains(&self.pixel_scale) {
@@ -227,6 +372,10 @@ pub struct Photometry {
     pub mu_threshold: f64,
     /// The background at the object (BACKGROUND).
     pub background: f64,
+    /// Own pixels above each of 8 levels from the analysis threshold to the peak.
+    pub iso: [u32; 8],
+    pub fwhm: f64,
+    pub class_star: f64,
     /// FLAGS bits 1 and 16, or-ed into the object's FLAGS.
     pub flags: u32,
 }
@@ -900,8 +1049,10 @@ pub struct Context<'a> {
     pub params: &'a PhotParams,
     pub gain: f64,
     pub zeropoint: f64,
-    /// The analysis threshold in ADU (MU_THRESHOLD).
+    /// The analysis threshold in ADU (MU_THRESHOLD, ISO0..7, CLASS_STAR).
     pub analysis_thresh: f64,
+    /// SATUR_LEVEL (FWHM_IMAGE leaves saturated pixels out).
+    pub satur_level: f64,
     /// The background at a pixel (BACKGROUND).
     pub background: &'a (dyn Fn(f64, f64) -> f64 + Sync),
 }
@@ -1057,7 +1208,95 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Photome
     ph.mu_max = mu(o.flux_max);
     ph.mu_threshold = mu(cx.analysis_thresh);
     ph.background = (cx.background)(o.x, o.y);
+    if want.class {
+        classify(&mut ph, field, o, &v.own, cx);
+    }
     ph
+}
+
+/// ISO0..ISO7, FWHM_IMAGE and CLASS_STAR (photometry.md §11) from the object's own
+/// pixels `own`.
+fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Context) {
+    let p = cx.params;
+    let t = cx.analysis_thresh as f32;
+    let peak = o.flux_max as f32;
+    let levels: [f32; 8] = std::array::from_fn(|i| {
+        if peak > 0.0 && t > 0.0 {
+            (t as f64 * ((peak / t) as f64).powf(i as f64 / 8.0)) as f32
+        } else {
+            0.0
+        }
+    });
+    let t0 = (peak / 5.0).max(t);
+    let top = cx.satur_level - ph.background;
+    let (mut s, mut s1, mut s2, mut sl, mut slr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    for r in own {
+        let y = r.y as usize;
+        let row = &f.values[(y - f.y0) * f.width..];
+        for x in r.x0 as usize..r.x1 as usize {
+            let v = row[x];
+            for (k, &l) in levels.iter().enumerate() {
+                if v > l {
+                    ph.iso[k] += 1;
+                } else {
+                    break;
+                }
+            }
+            if t0 > 0.0 && v > t0 && (v as f64) < top {
+                let (dx, dy) = (x as f64 - o.x, y as f64 - o.y);
+                let r2 = dx * dx + dy * dy;
+                let (q, ln) = ((v as f64) * (v as f64), (v as f64).ln());
+                s += q;
+                s1 += q * r2;
+                s2 += q * r2 * r2;
+                sl += q * ln;
+                slr += q * r2 * ln;
+            }
+        }
+    }
+    let d = s * s2 - s1 * s1;
+    ph.fwhm = 0.0;
+    if t0 > 0.0 && d.abs() > 0.0 {
+        let bmin = 1.0f32 / (13.0 * o.a as f32 * o.b as f32);
+        let b = (-(s * slr - s1 * sl) / d).max(bmin as f64);
+        let fwhm = (1.6651 / b.sqrt()) as f32;
+        ph.fwhm = if fwhm > 0.0 {
+            (fwhm - 1.0 / (4.0 * fwhm)) as f64
+        } else {
+            0.0
+        };
+    }
+    let Some(nnw) = &p.star_nnw else {
+        return;
+    };
+    let seeing = f32_param(p.seeing_fwhm);
+    let scale = if p.pixel_scale > 0.0 {
+        f32_param(p.pixel_scale)
+    } else {
+        3600.0
+    };
+    let f2 = (seeing / scale) * (seeing / scale);
+    let area = |n: u32, zero: f64| {
+        if n > 0 {
+            (n as f64 / f2).log10()
+        } else {
+            zero
+        }
+    };
+    let mut input = [0.0f64; 10];
+    input[0] = area(ph.iso[0], 0.01f64.log10());
+    input[1] = if t <= 0.0 {
+        -1.0
+    } else if o.flux_max > 0.0 {
+        ((o.flux_max as f32 / t) as f64).log10()
+    } else {
+        0.1f64.log10()
+    };
+    for i in 1..8 {
+        input[i + 1] = area(ph.iso[i], -2.0);
+    }
+    input[9] = seeing.log10();
+    ph.class_star = nnw.eval(&input) as f32 as f64;
 }
 
 /// Measures the photometry of every object of a whole-image extraction (in
@@ -1092,6 +1331,7 @@ pub fn measure_extraction(
         gain: p.gain,
         zeropoint: p.mag_zeropoint,
         analysis_thresh,
+        satur_level: p.satur_level,
         background: &back,
     };
     let (objects, seg) = (&x.catalog.objects, &x.segmentation);
@@ -1226,6 +1466,21 @@ mod tests {
         assert!((fnone - fc - 99.0).abs() < 1e-9, "{fnone} {fc}");
         assert!((fc - fb - 1.0).abs() < 1e-9, "{fc} {fb}");
         assert!(correct.read(16, 16).is_some() && correct.read(20, 16).is_none());
+    }
+
+    #[test]
+    fn networks_are_read_and_evaluated_as_the_format_says() {
+        // 2 inputs, 1 output: sigmoid(1·x0 − 1·y0 + 0.5), inputs scaled by 2 then
+        // shifted by 1, output unshifted and unscaled.
+        let text = "NNW\n# a comment\n 2 2 1\n\n 1 1\n 2 2\n 1 -1 0.5\n 0\n 1\n";
+        let n = Nnw::parse(text).unwrap();
+        assert_eq!(n.inputs(), 2);
+        let (a, b) = (0.3f64, -0.2f64);
+        let z = (2.0 * a + 1.0) - (2.0 * b + 1.0) + 0.5;
+        assert!((n.eval(&[a, b]) - 1.0 / (1.0 + (-z).exp())).abs() < 1e-12);
+        assert!(Nnw::parse("CONV\n 2 2 1").unwrap_err().contains("NNW"));
+        assert!(Nnw::parse("NNW\n 2 2 1\n 1 1\n 2").unwrap_err().contains("ends"));
+        assert!(Nnw::parse("NNW\n 5 2 1").unwrap_err().contains("layers"));
     }
 
     #[test]

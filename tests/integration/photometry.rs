@@ -22,10 +22,18 @@ fn extractor() -> Extractor {
     e.extract.phot = PhotParams {
         apertures: vec![5.0, 10.0, 20.0],
         flux_frac: vec![0.2, 0.5, 0.9],
-        want: Wanted::from_columns(["FLUX_APER(3)", "FLUX_PETRO", "XWIN_IMAGE", "MU_MAX"]),
+        want: Wanted::from_columns(["FLUX_APER(3)", "FLUX_PETRO", "XWIN_IMAGE", "CLASS_STAR"]),
+        star_nnw: Some(nnw()),
         ..Default::default()
     };
     e
+}
+
+/// SExtractor's network, installed with SExtractor (scripts/test.sh installs it).
+fn nnw() -> skysift::photometry::Nnw {
+    let path = std::path::Path::new(skysift::photometry::DEBIAN_NNW);
+    skysift::photometry::Nnw::from_file(path)
+        .unwrap_or_else(|e| panic!("{e} (apt-get install source-extractor)"))
 }
 
 /// (column, our value, |difference| bound as relative or absolute, median bound).
@@ -66,6 +74,16 @@ const CHECKS: &[Check] = &[
     ("MU_MAX", |o| ph(o).mu_max, false, 1e-5, 1e-6),
     ("MU_THRESHOLD", |o| ph(o).mu_threshold, false, 1e-6, 0.0),
     ("BACKGROUND", |o| ph(o).background, false, 2e-3, 1e-6),
+    ("FWHM_IMAGE", |o| ph(o).fwhm, true, 2e-5, 1e-6),
+    ("CLASS_STAR", |o| ph(o).class_star, false, 1e-5, 1e-7),
+    ("ISO0", |o| ph(o).iso[0] as f64, false, 0.0, 0.0),
+    ("ISO1", |o| ph(o).iso[1] as f64, false, 0.0, 0.0),
+    ("ISO2", |o| ph(o).iso[2] as f64, false, 0.0, 0.0),
+    ("ISO3", |o| ph(o).iso[3] as f64, false, 0.0, 0.0),
+    ("ISO4", |o| ph(o).iso[4] as f64, false, 0.0, 0.0),
+    ("ISO5", |o| ph(o).iso[5] as f64, false, 0.0, 0.0),
+    ("ISO6", |o| ph(o).iso[6] as f64, false, 0.0, 0.0),
+    ("ISO7", |o| ph(o).iso[7] as f64, false, 0.0, 0.0),
 ];
 
 fn check_against_sextractor(e: &Extractor) -> Vec<Object> {
@@ -238,6 +256,34 @@ fn the_command_writes_vector_columns_and_refuses_streamed_photometry() {
     );
     let o = skysift(&[&img, "-o", &cat_s, "--params", "FLUX_APER(0)"]);
     assert_eq!(o.status.code(), Some(2));
+    // CLASS_STAR reads the network named, and says what a bad one is.
+    let bad = dir.path().join("bad.nnw");
+    std::fs::write(&bad, "NNW\n 3 10 10\n 1 2").unwrap();
+    let o = skysift(&[
+        &img,
+        "-o",
+        &cat_s,
+        "--params",
+        "CLASS_STAR",
+        "--starnnw-name",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.nnw") && stderr(&o).contains(".nnw"),
+        "{}",
+        stderr(&o)
+    );
+    let o = skysift(&[
+        &img,
+        "-o",
+        &cat_s,
+        "--params",
+        "NUMBER,CLASS_STAR,FWHM_IMAGE",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = Table::read_csv(&cat);
+    assert!((0..t.len()).all(|r| (0.0..=1.0).contains(&t.get(r, "CLASS_STAR"))));
     // Not yet in streamed runs: said, exit 2, no catalog.
     let streamed = dir.path().join("s.csv");
     let s = streamed.to_str().unwrap();
