@@ -421,6 +421,9 @@ struct View<'a> {
     /// The object's runs, sorted by row then x.
     own: Vec<Run>,
     mask: MaskType,
+    /// Set when a pixel outside the field's rows was needed (a streamed run's
+    /// window too small for this object: it is measured again on a larger one).
+    missed: std::cell::Cell<bool>,
 }
 
 impl View<'_> {
@@ -433,6 +436,10 @@ impl View<'_> {
     /// The value at (x, y), None when the pixel is bad: invalid, masked, or (unless
     /// MASK_TYPE NONE) another detection's.
     fn read(&self, x: usize, y: usize) -> Option<f32> {
+        if y < self.f.y0 || y >= self.f.y0 + self.f.rows() {
+            self.missed.set(true);
+            return None;
+        }
         let i = (y - self.f.y0) * self.f.width + x;
         let v = self.f.values[i];
         if v.is_nan() || self.f.mask.is_some_and(|m| m[i]) {
@@ -454,8 +461,8 @@ impl View<'_> {
                 if self.mask == MaskType::Correct {
                     let x2 = (mx2 + 0.49999 - x as f64) as i64;
                     let y2 = (my2 + 0.49999 - y as f64) as i64;
-                    let (w, lo, hi) = (self.f.width as i64, self.f.y0 as i64, self.window_end());
-                    if (0..w).contains(&x2) && (lo..hi).contains(&y2) {
+                    let (w, h) = (self.f.width as i64, self.f.height as i64);
+                    if (0..w).contains(&x2) && (0..h).contains(&y2) {
                         if let Some(v) = self.read(x2 as usize, y2 as usize) {
                             return (v as f64, true);
                         }
@@ -464,10 +471,6 @@ impl View<'_> {
                 (0.0, true)
             }
         }
-    }
-
-    fn window_end(&self) -> i64 {
-        (self.f.y0 + self.f.rows()) as i64
     }
 }
 
@@ -1058,7 +1061,8 @@ pub struct Context<'a> {
 }
 
 /// Measures the photometry of `o` on `field`; `runs` are its pixels.
-pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Photometry {
+/// None when the field's rows do not hold every pixel the measurements read.
+pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<Photometry> {
     let p = cx.params;
     let mut own = runs.to_vec();
     own.sort_unstable_by_key(|r| (r.y, r.x0));
@@ -1066,6 +1070,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Photome
         f: field,
         own,
         mask: p.mask_type,
+        missed: Default::default(),
     };
     let e = Ellipse::of(o);
     let zp = f32_param(cx.zeropoint);
@@ -1211,7 +1216,42 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Photome
     if want.class {
         classify(&mut ph, field, o, &v.own, cx);
     }
-    ph
+    (!v.missed.get()).then_some(ph)
+}
+
+/// The rows `lo..hi` that the photometry of `o` reads in an image `height` rows
+/// high, as far as its shape tells before measuring (the bounding box, the
+/// apertures, the first-pass ellipse, the growth curve's 6A, the window's 4σ and a
+/// Kron or Petrosian radius from non-negative pixels); [`measure`] says (None) when
+/// an object needed more.
+pub fn rows_needed(o: &Object, p: &PhotParams, height: usize) -> (usize, usize) {
+    let e = Ellipse::of(o);
+    let dmax = p.apertures.iter().copied().fold(0.0f64, f64::max);
+    let (d0, d1) = p.auto_apers;
+    let rlim = (6.0 * o.a).max(d0);
+    let kmax = [
+        6.0,
+        6.0 * p.auto_params.0,
+        p.auto_params.1,
+        6.0 * p.petro_params.0,
+        p.petro_params.1,
+    ]
+    .into_iter()
+    .fold(0.0f64, f64::max);
+    let ell = Region::ellipse(&e, kmax as f32).dylim as f64;
+    let reach = [
+        dmax / 2.0 + 1.5,
+        rlim + 2.5,
+        3.5 * rlim + 2.0,
+        ell + 1.0,
+        d0.max(d1) / 2.0 + 1.0,
+    ]
+    .into_iter()
+    .fold(0.0f64, f64::max)
+        + 2.0;
+    let lo = ((o.y - reach).floor().max(0.0) as usize).min(o.ymin as usize);
+    let hi = (((o.y + reach).ceil() as usize).saturating_add(1)).max(o.ymax as usize + 1);
+    (lo, hi.min(height))
 }
 
 /// ISO0..ISO7, FWHM_IMAGE and CLASS_STAR (photometry.md §11) from the object's own
@@ -1308,8 +1348,6 @@ pub fn measure_extraction(
     mask: Option<&crate::Mask>,
     p: &crate::ExtractParams,
 ) {
-    use rayon::prelude::*;
-    let g = x.background.global_rms();
     let sub = x.subtracted();
     let field = Field {
         width: sub.width(),
@@ -1318,13 +1356,43 @@ pub fn measure_extraction(
         values: sub.data(),
         detected,
         mask: mask.map(|m| m.data()),
-        sigma2: (g as f32 * g as f32) as f64,
+        sigma2: sigma2(&x.background),
     };
+    let (objects, seg) = (&x.catalog.objects, &x.segmentation);
+    let items: Vec<(&Object, &[Run])> = (0..objects.len())
+        .map(|k| (&objects[k], seg.object(k)))
+        .collect();
+    let phots = measure_many(&field, &items, &x.background, p);
+    for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
+        set(o, ph.expect("the whole image holds every pixel"));
+    }
+}
+
+/// σ² of a pixel: f32(global RMS²), as SExtractor.
+pub(crate) fn sigma2(bg: &crate::Background) -> f64 {
+    let g = bg.global_rms() as f32;
+    (g * g) as f64
+}
+
+/// Gives `o` its photometry and FLAGS bits 1 and 16.
+pub(crate) fn set(o: &mut Object, ph: Photometry) {
+    o.flags |= ph.flags;
+    o.phot = Some(Box::new(ph));
+}
+
+/// The photometry of each (object, its runs) on `field`, in parallel (None where the
+/// field's rows are too few).
+pub(crate) fn measure_many(
+    field: &Field,
+    items: &[(&Object, &[Run])],
+    bg: &crate::Background,
+    p: &crate::ExtractParams,
+) -> Vec<Option<Photometry>> {
+    use rayon::prelude::*;
     let analysis_thresh = match p.thresh_type {
-        crate::ThreshType::Relative => p.analysis_thresh * g,
+        crate::ThreshType::Relative => p.analysis_thresh * bg.global_rms(),
         crate::ThreshType::Absolute => p.analysis_thresh,
     };
-    let bg = &x.background;
     let back = |x: f64, y: f64| bg.bilinear_back(x, y);
     let cx = Context {
         params: &p.phot,
@@ -1334,15 +1402,10 @@ pub fn measure_extraction(
         satur_level: p.satur_level,
         background: &back,
     };
-    let (objects, seg) = (&x.catalog.objects, &x.segmentation);
-    let phots: Vec<Photometry> = (0..objects.len())
-        .into_par_iter()
-        .map(|k| measure(&field, &objects[k], seg.object(k), &cx))
-        .collect();
-    for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
-        o.flags |= ph.flags;
-        o.phot = Some(Box::new(ph));
-    }
+    items
+        .par_iter()
+        .map(|&(o, runs)| measure(field, o, runs, &cx))
+        .collect()
 }
 
 /// The first-pass region of Kron and Petrosian photometry: the ellipse of reduced
@@ -1390,6 +1453,7 @@ mod tests {
             f: &f,
             own: Vec::new(),
             mask: MaskType::Correct,
+            missed: Default::default(),
         };
         let e = Ellipse::of(&round_object(32.0, 32.0));
         for d in [5.0, 10.0, 20.0] {
@@ -1449,16 +1513,19 @@ mod tests {
             f: &f,
             own: own.clone(),
             mask: MaskType::Correct,
+            missed: Default::default(),
         };
         let none = View {
             f: &f,
             own: own.clone(),
             mask: MaskType::None,
+            missed: Default::default(),
         };
         let blank = View {
             f: &f,
             own,
             mask: MaskType::Blank,
+            missed: Default::default(),
         };
         let (fc, _, _) = aperture(&correct, &e, 12.0, 0.0);
         let (fnone, _, _) = aperture(&none, &e, 12.0, 0.0);
@@ -1466,6 +1533,49 @@ mod tests {
         assert!((fnone - fc - 99.0).abs() < 1e-9, "{fnone} {fc}");
         assert!((fc - fb - 1.0).abs() < 1e-9, "{fc} {fb}");
         assert!(correct.read(16, 16).is_some() && correct.read(20, 16).is_none());
+    }
+
+    #[test]
+    fn a_window_too_small_is_said_not_measured() {
+        let (vals, det) = flat(64, 64, 1.0);
+        let p = PhotParams {
+            want: Wanted::from_columns(["FLUX_RADIUS", "FLUX_APER"]),
+            ..Default::default()
+        };
+        let back = |_: f64, _: f64| 0.0;
+        let cx = Context {
+            params: &p,
+            gain: 0.0,
+            zeropoint: 0.0,
+            analysis_thresh: 1.0,
+            satur_level: 5e4,
+            background: &back,
+        };
+        let o = Object {
+            ymin: 31,
+            ymax: 33,
+            ..round_object(32.0, 32.0)
+        };
+        let runs = [Run {
+            y: 32,
+            x0: 31,
+            x1: 34,
+        }];
+        let field = |y0: usize, rows: usize| Field {
+            width: 64,
+            height: 64,
+            y0,
+            values: &vals[y0 * 64..(y0 + rows) * 64],
+            detected: &det,
+            mask: None,
+            sigma2: 1.0,
+        };
+        // The growth curve reaches 6A + 1.5 = 13.5 rows from the centre.
+        assert!(measure(&field(28, 10), &o, &runs, &cx).is_none());
+        let (lo, hi) = rows_needed(&o, &p, 64);
+        assert!(lo <= 32 - 14 && hi >= 32 + 15, "{lo}..{hi}");
+        let inside = measure(&field(lo, hi - lo), &o, &runs, &cx).unwrap();
+        assert_eq!(Some(inside), measure(&field(0, 64), &o, &runs, &cx));
     }
 
     #[test]
@@ -1479,7 +1589,9 @@ mod tests {
         let z = (2.0 * a + 1.0) - (2.0 * b + 1.0) + 0.5;
         assert!((n.eval(&[a, b]) - 1.0 / (1.0 + (-z).exp())).abs() < 1e-12);
         assert!(Nnw::parse("CONV\n 2 2 1").unwrap_err().contains("NNW"));
-        assert!(Nnw::parse("NNW\n 2 2 1\n 1 1\n 2").unwrap_err().contains("ends"));
+        assert!(Nnw::parse("NNW\n 2 2 1\n 1 1\n 2")
+            .unwrap_err()
+            .contains("ends"));
         assert!(Nnw::parse("NNW\n 5 2 1").unwrap_err().contains("layers"));
     }
 

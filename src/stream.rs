@@ -566,19 +566,31 @@ pub(crate) fn scan(
     e: &Extractor,
     plan: &Plan,
     progress: &mut dyn FnMut(Progress),
-    emit: &mut dyn FnMut(Object) -> Result<()>,
+    emit_final: &mut dyn FnMut(Object) -> Result<()>,
 ) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
-    if e.extract.phot.want.any() && memory.detected.is_none() {
+    // Photometry in a run that keeps no whole image: every object waits for a second
+    // pass over the rows (`photometry_pass`), which measures it in a window of rows.
+    let streamed_phot = e.extract.phot.want.any() && memory.detected.is_none();
+    if streamed_phot && sinks.segments.is_some() {
         return Err(Error::param(
-            "PARAMETERS_NAME",
-            "photometry",
-            "aperture photometry (AUTO, APER, PETRO, FLUX_RADIUS, WIN, ISOCOR, BEST, MU, \
-             BACKGROUND) is measured in whole-image runs only so far: leave out \
-             MEMORY_LIMIT/STREAM_ROWS, or those columns",
+            "CHECKIMAGE_TYPE",
+            "with photometry",
+            "a streamed run writes check images or photometry columns, not both yet: \
+             run twice, or leave out MEMORY_LIMIT/STREAM_ROWS",
         ));
     }
+    let mut collected: Vec<Object> = Vec::new();
+    let mut collect = |o: Object| {
+        collected.push(o);
+        Ok(())
+    };
+    let emit: &mut dyn FnMut(Object) -> Result<()> = if streamed_phot {
+        &mut collect
+    } else {
+        &mut *emit_final
+    };
     if let Some(m) = &sides.mask {
         let (mw, mh) = m.shape();
         if (mw, mh) != (src.width(), src.height()) {
@@ -596,9 +608,11 @@ pub(crate) fn scan(
     } = sides;
     let Sinks { segments, temp_dir } = sinks;
     let (strip_rows, max_open_pixels) = (plan.strip_rows, plan.max_open_pixels);
+    let mut own_runs = SegmentRuns::default();
     let mut segments = match (segments, memory.runs) {
         (Some(s), _) => Some(Segments::File(s)),
         (None, Some(r)) => Some(Segments::Memory(r)),
+        (None, None) if streamed_phot => Some(Segments::Memory(&mut own_runs)),
         (None, None) => None,
     };
     let mut timings: Vec<(&'static str, f64)> = Vec::new();
@@ -777,12 +791,13 @@ pub(crate) fn scan(
     let keep_subtracted = memory.keep_subtracted && strips.len() == 1 && gpu_strips.is_none();
     let mut subtracted: Option<Vec<f32>> = None;
     let mut detected = memory.detected;
+    let mut detected_runs: Vec<Run> = Vec::new();
     let span = |y0: usize, rows: usize| (y0.saturating_sub(halo), (y0 + rows + halo).min(h));
     let mut invalid_spread = (0u64, 0u64);
     let mut gpu_timings: Option<crate::gpu::GpuTimings> = None;
     // Seconds spent waiting for strips, detecting on the CPU, joining rows, measuring.
     let (mut t_wait, mut t_cpu, mut t_join, mut t_meas) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    std::thread::scope(|scope| -> Result<()> {
+    let back = std::thread::scope(|scope| -> Result<Sides> {
         let (tx, rx_read) = std::sync::mpsc::sync_channel::<Result<Stage>>(0);
         let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<(Vec<f32>, Option<Vec<bool>>)>();
         let strips_r = &strips;
@@ -792,7 +807,7 @@ pub(crate) fn scan(
             threshold: threshold.take(),
             noise: noise.take(),
         };
-        scope.spawn(move || {
+        let reader = scope.spawn(move || {
             let mut mbuf = Vec::new();
             for &(y0, rows) in strips_r {
                 let recycled = recycle_rx.try_recv().unwrap_or_default();
@@ -815,6 +830,7 @@ pub(crate) fn scan(
                     break; // the detection stopped, or reading failed
                 }
             }
+            sides
         });
         // On the GPU backend a third thread hands each strip to the device: the device
         // detects strip N + 1 while this thread joins the rows of strip N, and the
@@ -889,6 +905,13 @@ pub(crate) fn scan(
                     labeller.join_row(y, &dets[y - y0], labelled, seam, strip_end, &mut |c| {
                         batch.add(c, p.minarea)
                     });
+                    if streamed_phot {
+                        detected_runs.extend(dets[y - y0].runs.iter().map(|&(x0, x1)| Run {
+                            y: y as u32,
+                            x0: x0 as u32,
+                            x1: x1 as u32,
+                        }));
+                    }
                     if let Some(bits) = detected.as_deref_mut() {
                         for &(x0, x1) in &dets[y - y0].runs {
                             for i in y * w + x0..y * w + x1 {
@@ -947,8 +970,12 @@ pub(crate) fn scan(
         if let Some(handle) = device_thread {
             gpu_timings = handle.join().ok();
         }
-        result
+        let back = reader
+            .join()
+            .map_err(|_| Error::System("the strip reader stopped".into()))?;
+        result.map(|()| back)
     })?;
+    let mut mask = back.mask;
     for c in labeller.into_open() {
         batch.add(c, p.minarea);
     }
@@ -965,6 +992,24 @@ pub(crate) fn scan(
     emitted = emit_the_rest(waiting, pending, segments.as_mut(), p, emitted, emit)?;
     if cleaning {
         lap(&mut timings, &mut clock, "cleaning");
+    }
+    if streamed_phot {
+        drop(segments);
+        let seg = own_runs.into_segmentation(w, h);
+        photometry_pass(
+            src,
+            mask.as_mut(),
+            &background,
+            e,
+            &mut collected,
+            &seg,
+            &detected_runs,
+            strip_rows,
+        )?;
+        lap(&mut timings, &mut clock, "photometry (second pass)");
+        for o in collected {
+            emit_final(o)?;
+        }
     }
     let per_object = if p.clean {
         HELD_BYTES
@@ -990,6 +1035,135 @@ pub(crate) fn scan(
         timings,
         subtracted,
     })
+}
+
+/// The photometry of a streamed run's `objects` (numbered, with their runs in
+/// `seg`): a second pass over the rows of `src` in bands of `band_rows`, keeping a
+/// window from the lowest row a waiting object reads to the band read last; each
+/// object is measured (in parallel with the others its band completes) once the
+/// window holds every row it reads ([`crate::photometry::rows_needed`]). The pixels
+/// of other detections are the runs of `detected` (every row's detected runs, in row
+/// order). An object that needs more rows than its shape said is measured again on
+/// the rows it needs, read for it alone.
+#[allow(clippy::too_many_arguments)]
+fn photometry_pass(
+    src: &mut (dyn RowSource + Send),
+    mut mask: Option<&mut MaskInput>,
+    bg: &Background,
+    e: &Extractor,
+    objects: &mut [Object],
+    seg: &crate::label::Segmentation,
+    detected: &[Run],
+    band_rows: usize,
+) -> Result<()> {
+    use crate::photometry::{measure_many, rows_needed, set, sigma2, Field};
+    let (w, h) = (src.width(), src.height());
+    let p = &e.extract;
+    let n = objects.len();
+    let reach: Vec<(usize, usize)> = objects.iter().map(|o| rows_needed(o, &p.phot, h)).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&k| reach[k].1);
+    let (mut raw, mut mbuf, mut mbits) = (Vec::new(), Vec::new(), Vec::new());
+    // Rows y0.. of the window: subtracted values and bad (masked) flags.
+    let (mut y0, mut vals, mut bad) = (0usize, Vec::<f32>::new(), Vec::<bool>::new());
+    let mut read = |src: &mut (dyn RowSource + Send),
+                    mask: &mut Option<&mut MaskInput>,
+                    (a, b): (usize, usize),
+                    vals: &mut Vec<f32>,
+                    bad: &mut Vec<bool>|
+     -> Result<()> {
+        let m = read_band(
+            src,
+            mask.as_deref_mut(),
+            (a, b),
+            &mut raw,
+            &mut mbuf,
+            &mut mbits,
+        )?;
+        crate::detect::cpu::subtract_rows(bg, a, &mut raw, m, f32::INFINITY);
+        vals.extend_from_slice(&raw);
+        match m {
+            Some(m) => bad.extend_from_slice(m),
+            None => bad.resize(bad.len() + raw.len(), false),
+        }
+        Ok(())
+    };
+    let bits_of = |(a, b): (usize, usize)| {
+        let mut bits = vec![0u64; ((b - a) * w).div_ceil(64)];
+        let first = detected.partition_point(|r| (r.y as usize) < a);
+        let last = detected.partition_point(|r| (r.y as usize) < b);
+        crate::photometry::mark_runs(&mut bits, w, a, &detected[first..last]);
+        bits
+    };
+    let (mut next, mut y) = (0usize, 0usize);
+    let mut missed = Vec::new();
+    while next < n {
+        let top = reach[order[next]].1;
+        while y < top {
+            let y1 = (y + band_rows.max(1)).min(h);
+            read(src, &mut mask, (y, y1), &mut vals, &mut bad)?;
+            y = y1;
+        }
+        let end = next + order[next..].partition_point(|&k| reach[k].1 <= y);
+        let lo = order[next..].iter().map(|&k| reach[k].0).min().unwrap_or(y);
+        if lo > y0 {
+            vals.drain(..(lo - y0) * w);
+            bad.drain(..(lo - y0) * w);
+            y0 = lo;
+        }
+        let bits = bits_of((y0, y));
+        let field = Field {
+            width: w,
+            height: h,
+            y0,
+            values: &vals,
+            detected: &bits,
+            mask: Some(&bad),
+            sigma2: sigma2(bg),
+        };
+        let batch = &order[next..end];
+        let items: Vec<_> = batch
+            .iter()
+            .map(|&k| (&objects[k], seg.object(k)))
+            .collect();
+        let phots = measure_many(&field, &items, bg, p);
+        for (&k, ph) in batch.iter().zip(phots) {
+            match ph {
+                Some(ph) => set(&mut objects[k], ph),
+                None => missed.push(k),
+            }
+        }
+        next = end;
+    }
+    // Objects that read beyond their rows: twice the reach, until it is enough.
+    for k in missed {
+        let (mut a, mut b) = reach[k];
+        loop {
+            let span = b - a;
+            (a, b) = (a.saturating_sub(span), (b + span).min(h));
+            let (mut v, mut m) = (Vec::new(), Vec::new());
+            read(src, &mut mask, (a, b), &mut v, &mut m)?;
+            let bits = bits_of((a, b));
+            let field = Field {
+                width: w,
+                height: h,
+                y0: a,
+                values: &v,
+                detected: &bits,
+                mask: Some(&m),
+                sigma2: sigma2(bg),
+            };
+            let ph = measure_many(&field, &[(&objects[k], seg.object(k))], bg, p).pop();
+            if let Some(Some(ph)) = ph {
+                set(&mut objects[k], ph);
+                break;
+            }
+            if (a, b) == (0, h) {
+                return Err(Error::System("photometry read beyond the image".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The background pass (see [`scan`]): the mesh statistics of every mesh row, on the

@@ -209,7 +209,7 @@ fn mask_types_change_apertures_as_sextractor_says() {
 }
 
 #[test]
-fn the_command_writes_vector_columns_and_refuses_streamed_photometry() {
+fn the_command_writes_vector_columns_and_names_bad_values() {
     let dir = tempfile::tempdir().unwrap();
     let cat = dir.path().join("cat.csv");
     let (img, cat_s) = (
@@ -284,15 +284,76 @@ fn the_command_writes_vector_columns_and_refuses_streamed_photometry() {
     assert!(o.status.success(), "{}", stderr(&o));
     let t = Table::read_csv(&cat);
     assert!((0..t.len()).all(|r| (0.0..=1.0).contains(&t.get(r, "CLASS_STAR"))));
-    // Not yet in streamed runs: said, exit 2, no catalog.
+    // A streamed run that also writes check images is refused, with no catalog.
     let streamed = dir.path().join("s.csv");
     let s = streamed.to_str().unwrap();
-    let o = skysift(&[&img, "-o", s, "--stream-rows", "64", "--params", params]);
+    let seg = dir.path().join("seg.fits");
+    let seg = format!("SEGMENTATION:{}", seg.display());
+    let o = skysift(&[
+        &img,
+        "-o",
+        s,
+        "--stream-rows",
+        "64",
+        "--params",
+        params,
+        "--check-image",
+        &seg,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("whole-image runs only"),
-        "{}",
-        stderr(&o)
-    );
+    assert!(stderr(&o).contains("not both yet"), "{}", stderr(&o));
     assert!(!streamed.exists());
+}
+
+/// Streamed runs measure photometry in a second pass over a window of rows: every
+/// photometry value equals the whole-image run's, for every strip height, with a
+/// mask, on both backends.
+#[test]
+fn streamed_photometry_equals_the_whole_image_run() {
+    use skysift::stream::{extract_streaming_to, ImageRows, MaskRows, RowInputs, Sinks};
+    let img = io::read_image(&data_str("sim_masked_crop.fits")).unwrap();
+    let mask_img = io::read_image(&data_str("sim_masked_crop.mask.fits")).unwrap();
+    let mask = skysift::Mask::from_image(&mask_img, 0.0);
+    let mut e = extractor();
+    e.extract.deblend.mincont = 0.005;
+    e.extract.clean = true;
+    let whole = e
+        .extract(&img, crate::common::masked(&mask))
+        .unwrap()
+        .catalog
+        .objects;
+    assert!(whole.len() > 50 && whole.iter().all(|o| o.phot.is_some()));
+    let mut backends = vec![e.clone()];
+    if let Some(g) = crate::gpu::gpu_extractor() {
+        let mut ge = e.clone();
+        ge.gpu = g.gpu.clone();
+        ge.backend = g.backend;
+        backends.push(ge);
+    }
+    for be in &backends {
+        for rows in [1, 2, 5, 16, 64, 512] {
+            let mut objects = Vec::new();
+            let mut mrows = ImageRows(&mask_img);
+            extract_streaming_to(
+                &mut ImageRows(&img),
+                RowInputs {
+                    mask: Some(MaskRows {
+                        rows: &mut mrows,
+                        thresh: 0.0,
+                    }),
+                    ..Default::default()
+                },
+                Sinks::default(),
+                be,
+                &skysift::plan::Plan::rows(rows),
+                &mut |_| {},
+                &mut |o| {
+                    objects.push(o);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(objects, whole, "{rows} rows, gpu {}", be.gpu.is_some());
+        }
+    }
 }
