@@ -264,7 +264,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub starnnw_name: Option<PathBuf>,
 
-    /// Catalog columns, comma-separated SExtractor names (default: all)
+    /// Catalog columns, comma-separated SExtractor names, vectors as NAME(n) (default:
+    /// every isophotal column; photometry columns are asked for by name)
     #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
     pub params: Vec<String>,
 

@@ -190,6 +190,8 @@ impl Wanted {
     pub fn from_columns<'a>(names: impl IntoIterator<Item = &'a str>) -> Wanted {
         let mut w = Wanted::default();
         for n in names {
+            let n = n.trim().to_ascii_uppercase();
+            let n = n.as_str();
             let has = |s: &str| n.contains(s);
             w.aper |= has("_APER");
             w.petro |= has("PETRO");

@@ -216,7 +216,7 @@ fn the_command_writes_vector_columns_and_names_bad_values() {
         data_str("sep_image.fits"),
         cat.to_str().unwrap().to_string(),
     );
-    let params = "NUMBER,X_IMAGE,FLUX_APER(3),FLUX_RADIUS,MAG_AUTO,FLAGS";
+    let params = "NUMBER,X_IMAGE,FLUX_APER(3),flux_radius,Mag_Auto,FLAGS";
     let o = skysift(&[
         &img,
         "-o",
