@@ -1001,15 +1001,13 @@ pub(crate) fn scan(
             mask.as_mut(),
             &background,
             e,
-            &mut collected,
+            collected,
             &seg,
             &detected_runs,
             strip_rows,
+            emit_final,
         )?;
         lap(&mut timings, &mut clock, "photometry (second pass)");
-        for o in collected {
-            emit_final(o)?;
-        }
     }
     let per_object = if p.clean {
         HELD_BYTES
@@ -1051,10 +1049,11 @@ fn photometry_pass(
     mut mask: Option<&mut MaskInput>,
     bg: &Background,
     e: &Extractor,
-    objects: &mut [Object],
+    mut objects: Vec<Object>,
     seg: &crate::label::Segmentation,
     detected: &[Run],
     band_rows: usize,
+    emit: &mut dyn FnMut(Object) -> Result<()>,
 ) -> Result<()> {
     use crate::photometry::{measure_many, rows_needed, set, sigma2, Field};
     let (w, h) = (src.width(), src.height());
@@ -1095,8 +1094,9 @@ fn photometry_pass(
         crate::photometry::mark_runs(&mut bits, w, a, &detected[first..last]);
         bits
     };
+    // Objects leave in catalog order as soon as they and all before them are measured.
+    let mut emitted = 0usize;
     let (mut next, mut y) = (0usize, 0usize);
-    let mut missed = Vec::new();
     while next < n {
         let top = reach[order[next]].1;
         while y < top {
@@ -1128,39 +1128,41 @@ fn photometry_pass(
             .collect();
         let phots = measure_many(&field, &items, bg, p);
         for (&k, ph) in batch.iter().zip(phots) {
-            match ph {
-                Some(ph) => set(&mut objects[k], ph),
-                None => missed.push(k),
+            if let Some(ph) = ph {
+                set(&mut objects[k], ph);
+                continue;
+            }
+            // The object read beyond its rows: twice the reach, until it is enough.
+            let (mut a, mut b) = reach[k];
+            loop {
+                let span = b - a;
+                (a, b) = (a.saturating_sub(span), (b + span).min(h));
+                let (mut v, mut m) = (Vec::new(), Vec::new());
+                read(src, &mut mask, (a, b), &mut v, &mut m)?;
+                let bits = bits_of((a, b));
+                let field = Field {
+                    width: w,
+                    height: h,
+                    y0: a,
+                    values: &v,
+                    detected: &bits,
+                    mask: Some(&m),
+                    sigma2: sigma2(bg),
+                };
+                let item = [(&objects[k], seg.object(k))];
+                if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
+                    set(&mut objects[k], ph);
+                    break;
+                }
+                if (a, b) == (0, h) {
+                    return Err(Error::System("photometry read beyond the image".into()));
+                }
             }
         }
         next = end;
-    }
-    // Objects that read beyond their rows: twice the reach, until it is enough.
-    for k in missed {
-        let (mut a, mut b) = reach[k];
-        loop {
-            let span = b - a;
-            (a, b) = (a.saturating_sub(span), (b + span).min(h));
-            let (mut v, mut m) = (Vec::new(), Vec::new());
-            read(src, &mut mask, (a, b), &mut v, &mut m)?;
-            let bits = bits_of((a, b));
-            let field = Field {
-                width: w,
-                height: h,
-                y0: a,
-                values: &v,
-                detected: &bits,
-                mask: Some(&m),
-                sigma2: sigma2(bg),
-            };
-            let ph = measure_many(&field, &[(&objects[k], seg.object(k))], bg, p).pop();
-            if let Some(Some(ph)) = ph {
-                set(&mut objects[k], ph);
-                break;
-            }
-            if (a, b) == (0, h) {
-                return Err(Error::System("photometry read beyond the image".into()));
-            }
+        while emitted < n && objects[emitted].phot.is_some() {
+            emit(std::mem::take(&mut objects[emitted]))?;
+            emitted += 1;
         }
     }
     Ok(())
