@@ -24,6 +24,12 @@ pub enum RmsArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum BackPhotoArg {
+    Global,
+    Local,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum MaskTypeArg {
     None,
     Blank,
@@ -255,6 +261,15 @@ pub struct Cli {
     #[arg(long, default_value_t = 0.0, value_name = "ARCSEC")]
     pub pixel_scale: f64,
 
+    /// BACKPHOTO_TYPE: global (the background map) or local (plus the residual of an
+    /// annulus around each object) for the photometry
+    #[arg(long, value_enum, default_value = "global")]
+    pub backphoto_type: BackPhotoArg,
+
+    /// BACKPHOTO_THICK: the LOCAL annulus' thickness in pixels
+    #[arg(long, default_value_t = 24, value_name = "PIXELS")]
+    pub backphoto_thick: usize,
+
     /// SEEING_FWHM in arcsec: the seeing of CLASS_STAR
     #[arg(long, default_value_t = 1.2, value_name = "ARCSEC")]
     pub seeing_fwhm: f64,
@@ -407,6 +422,11 @@ impl Cli {
                     MaskTypeArg::Correct => skysift::photometry::MaskType::Correct,
                 },
                 pixel_scale: self.pixel_scale,
+                backphoto: match self.backphoto_type {
+                    BackPhotoArg::Global => skysift::photometry::BackPhoto::Global,
+                    BackPhotoArg::Local => skysift::photometry::BackPhoto::Local,
+                },
+                backphoto_thick: self.backphoto_thick,
                 seeing_fwhm: self.seeing_fwhm,
                 star_nnw: None,
                 want,
@@ -542,6 +562,7 @@ const FLAGS: &[(&str, &str)] = &[
     ("PHOT_FLUXFRAC", "--phot-fluxfrac"),
     ("PIXEL_SCALE", "--pixel-scale"),
     ("SEEING_FWHM", "--seeing-fwhm"),
+    ("BACKPHOTO_THICK", "--backphoto-thick"),
     ("STARNNW_NAME", "--starnnw-name"),
     ("CHECKIMAGE_TYPE", "--check-image"),
     ("PARAMETERS_NAME", "--params"),

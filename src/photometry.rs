@@ -28,6 +28,17 @@ pub enum MaskType {
     Correct,
 }
 
+/// Where photometry takes its background from (BACKPHOTO_TYPE).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackPhoto {
+    /// The background map (SExtractor's default).
+    #[default]
+    Global,
+    /// The map plus a residual from a rectangular annulus around each object
+    /// (BACKPHOTO_THICK pixels thick), estimated as a background mesh.
+    Local,
+}
+
 /// The photometry settings, with SExtractor's keywords and defaults. Values are held
 /// as SExtractor holds them: each parsed through single precision ([`f32_param`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +59,9 @@ pub struct PhotParams {
     /// PIXEL_SCALE in arcsec (default 0: from the WCS; without a celestial WCS,
     /// SExtractor's 3600, one "degree" per pixel).
     pub pixel_scale: f64,
+    /// BACKPHOTO_TYPE and BACKPHOTO_THICK (default GLOBAL, 24 pixels).
+    pub backphoto: BackPhoto,
+    pub backphoto_thick: usize,
     /// SEEING_FWHM in arcsec, CLASS_STAR's seeing input (default 1.2).
     pub seeing_fwhm: f64,
     /// STARNNW_NAME's network, which CLASS_STAR needs ([`Nnw::from_file`]).
@@ -222,6 +236,8 @@ impl Default for PhotParams {
             flux_frac: vec![0.5],
             mask_type: MaskType::Correct,
             pixel_scale: 0.0,
+            backphoto: BackPhoto::Global,
+            backphoto_thick: 24,
             seeing_fwhm: 1.2,
             star_nnw: None,
             want: Wanted::default(),
@@ -271,6 +287,13 @@ impl PhotParams {
                 "PHOT_AUTOAPERS",
                 format!("{d0},{d1}"),
                 "minimum diameters must be >= 0 pixels",
+            ));
+        }
+        if !(1..1_000_000).contains(&self.backphoto_thick) {
+            return Err(Error::param(
+                "BACKPHOTO_THICK",
+                self.backphoto_thick,
+                "give the annulus' thickness in pixels, at least 1",
             ));
         }
         if !(self.seeing_fwhm > 0.0 && self.seeing_fwhm < 1e6) {
@@ -378,6 +401,11 @@ pub struct Photometry {
     pub iso: [u32; 8],
     pub fwhm: f64,
     pub class_star: f64,
+    /// The local background residual (BACKPHOTO_TYPE LOCAL; 0 with GLOBAL), and the
+    /// isophotal flux and peak it corrects (FLUX_ISO, FLUX_MAX).
+    pub dbkg: f64,
+    pub flux_iso: f64,
+    pub flux_max: f64,
     /// FLAGS bits 1 and 16, or-ed into the object's FLAGS.
     pub flags: u32,
 }
@@ -451,6 +479,18 @@ impl View<'_> {
             && self.f.detected[i / 64] >> (i % 64) & 1 == 1
             && !self.own(x, y);
         (!neighbour).then_some(v)
+    }
+
+    /// The value at (x, y) and whether it is detected; None when invalid or masked.
+    fn raw(&self, x: usize, y: usize) -> Option<(f32, bool)> {
+        if y < self.f.y0 || y >= self.f.y0 + self.f.rows() {
+            self.missed.set(true);
+            return None;
+        }
+        let i = (y - self.f.y0) * self.f.width + x;
+        let v = self.f.values[i];
+        let bad = v.is_nan() || self.f.mask.is_some_and(|m| m[i]);
+        (!bad).then(|| (v, self.f.detected[i / 64] >> (i % 64) & 1 == 1))
     }
 
     /// The value of a pixel inside an integration: a bad one through MASK_TYPE, with
@@ -604,7 +644,13 @@ impl FirstPass {
 
 /// The second pass of AUTO and Petrosian photometry: (flux, variance, crowded,
 /// clipped) in `region`.
-fn second_pass(v: &View, e: &Ellipse, region: &Region, gain: f64) -> (f64, f64, bool, bool) {
+fn second_pass(
+    v: &View,
+    e: &Ellipse,
+    region: &Region,
+    gain: f64,
+    dbkg: f32,
+) -> (f64, f64, bool, bool) {
     let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
     let lim = region.r * region.r;
     let (mx2, my2) = ((2.0 * e.mx) as f64, (2.0 * e.my) as f64);
@@ -623,6 +669,7 @@ fn second_pass(v: &View, e: &Ellipse, region: &Region, gain: f64) -> (f64, f64, 
         }
     }
     let crowded = bad as f64 > 0.1 * n as f64;
+    flux -= (n as f32 * dbkg) as f64;
     if gain > 0.0 && flux > 0.0 {
         var += flux / gain;
     }
@@ -659,7 +706,7 @@ impl Sub {
 }
 
 /// FLUX_APER of one diameter: (flux, variance, clipped).
-fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64) -> (f64, f64, bool) {
+fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64, dbkg: f64) -> (f64, f64, bool) {
     let r = (d / 2.0) as f32;
     let r_in = r - 0.75;
     let rin2 = if r_in > 0.0 { r_in * r_in } else { 0.0 };
@@ -680,7 +727,7 @@ fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64) -> (f64, f64, bool) {
     let start = (0.5 * (0.2 - 1.0)) as f32;
     let sub_area = 0.04f32;
     let (mx2, my2) = ((2.0 * mx) as f64, (2.0 * my) as f64);
-    let (mut flux, mut var) = (0.0f64, 0.0f64);
+    let (mut flux, mut var, mut area) = (0.0f64, 0.0f64, 0.0f64);
     for y in y0..y1 {
         let dy = y as f32 - my;
         for x in x0..x1 {
@@ -701,10 +748,12 @@ fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64) -> (f64, f64, bool) {
                 1.0
             } as f64;
             let (val, _) = v.value(x, y, mx2, my2);
+            area += a;
             flux += a * val;
             var += a * v.f.sigma2;
         }
     }
+    flux -= area * dbkg;
     if gain > 0.0 && flux > 0.0 {
         var += flux / gain;
     }
@@ -1058,6 +1107,9 @@ pub struct Context<'a> {
     pub analysis_thresh: f64,
     /// SATUR_LEVEL (FWHM_IMAGE leaves saturated pixels out).
     pub satur_level: f64,
+    /// The rows the scan lags behind when it blanks detections (the filter's half
+    /// height + 1, or 1 unfiltered): what a LOCAL annulus sees as blanked.
+    pub blankh: usize,
     /// The background at a pixel (BACKGROUND).
     pub background: &'a (dyn Fn(f64, f64) -> f64 + Sync),
 }
@@ -1082,6 +1134,25 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         fl |= if clipped { flags::APER_TRUNCATED } else { 0 };
         fl |= if crowded { flags::CROWDED } else { 0 };
     };
+    // BACKPHOTO_TYPE LOCAL: the residual background of the annulus corrects the
+    // isophotal flux and peak, the thresholds and every aperture but the growth
+    // curve's and the window's (photometry.md §2).
+    let dbkg = match p.backphoto {
+        BackPhoto::Global => 0.0f32,
+        BackPhoto::Local => local_background(&v, o, p.backphoto_thick, cx.blankh),
+    };
+    let corrected;
+    let o = if dbkg != 0.0 {
+        let mut c = o.clone();
+        c.flux = (o.flux as f32 - o.npix as f32 * dbkg) as f64;
+        c.flux_max = (o.flux_max as f32 - dbkg) as f64;
+        corrected = c;
+        &corrected
+    } else {
+        o
+    };
+    ph.dbkg = dbkg as f64;
+    (ph.flux_iso, ph.flux_max) = (o.flux, o.flux_max);
     // FLUX_ISOCOR (photometry.md §8), from the float FLUX_ISO.
     let iso = o.flux as f32;
     let ati = if iso > 0.0 {
@@ -1107,7 +1178,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     let want = p.want;
     // Fixed apertures.
     for &d in p.apertures.iter().filter(|_| want.aper) {
-        let (flux, var, clipped) = aperture(&v, &e, d, cx.gain);
+        let (flux, var, clipped) = aperture(&v, &e, d, cx.gain, dbkg as f64);
         flag(clipped, false);
         let err = var.sqrt();
         ph.flux_aper.push(flux as f32 as f64);
@@ -1131,7 +1202,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
             kmin as f32
         };
         let (region, circle) = Region::choose(&e, kr, d1);
-        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain);
+        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain, dbkg);
         flag(clipped, crowded);
         ph.flux_auto = flux as f32 as f64;
         ph.fluxerr_auto = var.sqrt() as f32 as f64;
@@ -1157,7 +1228,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
             pmin as f32
         };
         let (region, circle) = Region::choose(&e, pr, d1);
-        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain);
+        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain, dbkg);
         flag(clipped, crowded);
         ph.flux_petro = flux as f32 as f64;
         ph.fluxerr_petro = var.sqrt() as f32 as f64;
@@ -1213,8 +1284,8 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         }
     };
     ph.mu_max = mu(o.flux_max);
-    ph.mu_threshold = mu(cx.analysis_thresh);
-    ph.background = (cx.background)(o.x, o.y);
+    ph.mu_threshold = mu((cx.analysis_thresh as f32 - dbkg) as f64);
+    ph.background = ((cx.background)(o.x, o.y) as f32 + dbkg) as f64;
     if want.class {
         classify(&mut ph, field, o, &v.own, cx);
     }
@@ -1251,16 +1322,67 @@ pub fn rows_needed(o: &Object, p: &PhotParams, height: usize) -> (usize, usize) 
     .into_iter()
     .fold(0.0f64, f64::max)
         + 2.0;
-    let lo = ((o.y - reach).floor().max(0.0) as usize).min(o.ymin as usize);
-    let hi = (((o.y + reach).ceil() as usize).saturating_add(1)).max(o.ymax as usize + 1);
+    let mut lo = ((o.y - reach).floor().max(0.0) as usize).min(o.ymin as usize);
+    let mut hi = (((o.y + reach).ceil() as usize).saturating_add(1)).max(o.ymax as usize + 1);
+    if p.backphoto == BackPhoto::Local {
+        let oy = (o.ymax - o.ymin) as usize + 1;
+        let by = if oy < height / 2 {
+            oy / 4
+        } else {
+            (height - oy) / 4
+        };
+        lo = lo.min((o.ymin as usize).saturating_sub(by + p.backphoto_thick));
+        hi = hi.max(o.ymax as usize + 1 + by + p.backphoto_thick);
+    }
     (lo, hi.min(height))
+}
+
+/// The LOCAL background residual of `o` (photometry.md §2): the mesh estimate of
+/// the valid pixels of the annulus between its bounding box grown by a quarter of
+/// its size and that grown by `thick`, all inside the image (else 0), without the
+/// detections the scan had blanked when the object was completed (rows up to its
+/// last + 1 − `blankh`).
+fn local_background(v: &View, o: &Object, thick: usize, blankh: usize) -> f32 {
+    let f = v.f;
+    let (w, h, t) = (f.width as i64, f.height as i64, thick as i64);
+    let margin = |size: i64, full: i64| {
+        if size < full / 2 {
+            size / 4
+        } else {
+            (full - size) / 4
+        }
+    };
+    let bx = margin((o.xmax - o.xmin) as i64 + 1, w);
+    let by = margin((o.ymax - o.ymin) as i64 + 1, h);
+    let (ix0, ix1) = (o.xmin as i64 - bx, o.xmax as i64 + 1 + bx);
+    let (iy0, iy1) = (o.ymin as i64 - by, o.ymax as i64 + 1 + by);
+    let (x0, x1, y0, y1) = (ix0 - t, ix1 + t, iy0 - t, iy1 + t);
+    if x0 < 0 || y0 < 0 || x1 >= w || y1 >= h {
+        return 0.0;
+    }
+    let blanked_to = o.ymax as i64 + 1 - blankh as i64;
+    let mut vals = Vec::new();
+    for y in y0..y1 {
+        for x in x0..x1 {
+            if (ix0..ix1).contains(&x) && (iy0..iy1).contains(&y) {
+                continue;
+            }
+            if let Some((val, det)) = v.raw(x as usize, y as usize) {
+                if !(det && v.mask != MaskType::None && y <= blanked_to) {
+                    vals.push(val);
+                }
+            }
+        }
+    }
+    crate::background::mesh_stat(&vals, vals.len()).map_or(0.0, |s| s.back)
 }
 
 /// ISO0..ISO7, FWHM_IMAGE and CLASS_STAR (photometry.md §11) from the object's own
 /// pixels `own`.
 fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Context) {
     let p = cx.params;
-    let t = cx.analysis_thresh as f32;
+    let d = ph.dbkg as f32;
+    let t = cx.analysis_thresh as f32 - d;
     let peak = o.flux_max as f32;
     let levels: [f32; 8] = std::array::from_fn(|i| {
         if peak > 0.0 && t > 0.0 {
@@ -1284,10 +1406,11 @@ fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Contex
                     break;
                 }
             }
-            if t0 > 0.0 && v > t0 && (v as f64) < top {
+            let vc = v as f64 - d as f64;
+            if t0 > 0.0 && vc > t0 as f64 && vc < top {
                 let (dx, dy) = (x as f64 - o.x, y as f64 - o.y);
                 let r2 = dx * dx + dy * dy;
-                let (q, ln) = ((v as f64) * (v as f64), (v as f64).ln());
+                let (q, ln) = (vc * vc, vc.ln());
                 s += q;
                 s1 += q * r2;
                 s2 += q * r2 * r2;
@@ -1327,10 +1450,11 @@ fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Contex
     };
     let mut input = [0.0f64; 10];
     input[0] = area(ph.iso[0], 0.01f64.log10());
-    input[1] = if t <= 0.0 {
+    let ta = cx.analysis_thresh as f32;
+    input[1] = if ta <= 0.0 {
         -1.0
     } else if o.flux_max > 0.0 {
-        ((o.flux_max as f32 / t) as f64).log10()
+        ((o.flux_max as f32 / ta) as f64).log10()
     } else {
         0.1f64.log10()
     };
@@ -1366,7 +1490,11 @@ pub fn measure_extraction(
         .collect();
     let phots = measure_many(&field, &items, &x.background, p);
     for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
-        set(o, ph.expect("the whole image holds every pixel"));
+        set(
+            o,
+            ph.expect("the whole image holds every pixel"),
+            p.mag_zeropoint,
+        );
     }
 }
 
@@ -1377,7 +1505,14 @@ pub(crate) fn sigma2(bg: &crate::Background) -> f64 {
 }
 
 /// Gives `o` its photometry and FLAGS bits 1 and 16.
-pub(crate) fn set(o: &mut Object, ph: Photometry) {
+pub(crate) fn set(o: &mut Object, ph: Photometry, zeropoint: f64) {
+    if ph.dbkg != 0.0 {
+        // LOCAL: FLUX_ISO and FLUX_MAX, and the magnitudes of the isophotal flux.
+        (o.flux, o.flux_max) = (ph.flux_iso, ph.flux_max);
+        o.mag = magnitude(o.flux, zeropoint);
+        o.magerr = magnitude_error(o.flux, o.fluxerr);
+        o.mag_isocor = crate::measure::mag_isocor(o.flux, o.npix as f64, o.thresh, zeropoint);
+    }
     o.flags |= ph.flags;
     o.phot = Some(Box::new(ph));
 }
@@ -1402,6 +1537,7 @@ pub(crate) fn measure_many(
         zeropoint: p.mag_zeropoint,
         analysis_thresh,
         satur_level: p.satur_level,
+        blankh: p.kernel.as_ref().map_or(1, |k| k.height() / 2 + 1),
         background: &back,
     };
     items
@@ -1459,7 +1595,7 @@ mod tests {
         };
         let e = Ellipse::of(&round_object(32.0, 32.0));
         for d in [5.0, 10.0, 20.0] {
-            let (flux, var, clipped) = aperture(&v, &e, d, 0.0);
+            let (flux, var, clipped) = aperture(&v, &e, d, 0.0, 0.0);
             let area = std::f64::consts::PI * d * d / 4.0;
             assert!((flux - area).abs() < 0.02 * area, "{d}: {flux} vs {area}");
             assert!((var - 4.0 * flux).abs() < 1e-9);
@@ -1467,7 +1603,7 @@ mod tests {
         }
         // Off the edge: flagged.
         let e = Ellipse::of(&round_object(1.0, 32.0));
-        assert!(aperture(&v, &e, 10.0, 0.0).2);
+        assert!(aperture(&v, &e, 10.0, 0.0, 0.0).2);
     }
 
     #[test]
@@ -1529,9 +1665,9 @@ mod tests {
             mask: MaskType::Blank,
             missed: Default::default(),
         };
-        let (fc, _, _) = aperture(&correct, &e, 12.0, 0.0);
-        let (fnone, _, _) = aperture(&none, &e, 12.0, 0.0);
-        let (fb, _, _) = aperture(&blank, &e, 12.0, 0.0);
+        let (fc, _, _) = aperture(&correct, &e, 12.0, 0.0, 0.0);
+        let (fnone, _, _) = aperture(&none, &e, 12.0, 0.0, 0.0);
+        let (fb, _, _) = aperture(&blank, &e, 12.0, 0.0, 0.0);
         assert!((fnone - fc - 99.0).abs() < 1e-9, "{fnone} {fc}");
         assert!((fc - fb - 1.0).abs() < 1e-9, "{fc} {fb}");
         assert!(correct.read(16, 16).is_some() && correct.read(20, 16).is_none());
@@ -1551,6 +1687,7 @@ mod tests {
             zeropoint: 0.0,
             analysis_thresh: 1.0,
             satur_level: 5e4,
+            blankh: 2,
             background: &back,
         };
         let o = Object {

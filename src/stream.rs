@@ -1129,7 +1129,7 @@ fn photometry_pass(
         let phots = measure_many(&field, &items, bg, p);
         for (&k, ph) in batch.iter().zip(phots) {
             if let Some(ph) = ph {
-                set(&mut objects[k], ph);
+                set(&mut objects[k], ph, p.mag_zeropoint);
                 continue;
             }
             // The object read beyond its rows: twice the reach, until it is enough.
@@ -1151,7 +1151,7 @@ fn photometry_pass(
                 };
                 let item = [(&objects[k], seg.object(k))];
                 if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
-                    set(&mut objects[k], ph);
+                    set(&mut objects[k], ph, p.mag_zeropoint);
                     break;
                 }
                 if (a, b) == (0, h) {

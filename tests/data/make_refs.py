@@ -19,6 +19,13 @@ What it writes (all small):
 - sep_image.sex_full_nodeblend.csv: shared/data/refs/sep_image/sextractor_full_nodeblend.csv
   as is (oracle_full.sex + oracle_full.param: every photometry column, PHOT_APERTURES
   5,10,20, PHOT_FLUXFRAC 0.2,0.5,0.9, -DEBLEND_MINCONT 1 -CLEAN N), copied by hand.
+- sep_image.sex_full_local12_nodeblend.csv: SExtractor 2.25 run here from a copy of
+  shared/data/config/ as `source-extractor sep_image.fits -c oracle_full.sex
+  -PARAMETERS_NAME bench.param -CATALOG_TYPE FITS_1.0 -CATALOG_NAME local12.fits
+  -DEBLEND_MINCONT 1 -CLEAN N -BACKPHOTO_TYPE LOCAL -BACKPHOTO_THICK 12
+  -STARNNW_NAME /usr/share/source-extractor/default.nnw` (bench.param: the 79 names of
+  oracle_full.param without the world columns), converted to CSV with vectors as
+  NAME_1..n and every float as the float64 of its float32.
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
