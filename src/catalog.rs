@@ -25,9 +25,21 @@ pub struct Column {
     get: fn(&Object, usize) -> f64,
     /// The element of a vector parameter (0 for a scalar).
     index: usize,
+    /// For an element of a vector parameter of n > 1 elements: its name and n (FITS
+    /// tables write the n columns as one vector column, ASCII_HEAD names it once).
+    pub vector: Option<(&'static str, usize)>,
 }
 
 impl Column {
+    /// Whether this column starts a field of its own: a scalar, or the first element
+    /// of a vector (how many it holds).
+    pub fn field(&self) -> Option<(&'static str, usize)> {
+        match self.vector {
+            None => Some((self.name, 1)),
+            Some((name, n)) => (self.index == 0).then_some((name, n)),
+        }
+    }
+
     /// The value of this column for `o`, in the written (1-based) convention.
     pub fn value(&self, o: &Object) -> f64 {
         (self.get)(o, self.index)
@@ -62,6 +74,7 @@ macro_rules! columns {
             kind: ColumnKind::$kind,
             get: |o, _| scalar(o, $f),
             index: 0,
+            vector: None,
         }),*];
     };
 }
@@ -243,6 +256,7 @@ const fn vector(
         kind: ColumnKind::Float,
         get,
         index: 0,
+        vector: None,
     }
 }
 
@@ -263,6 +277,7 @@ fn element(base: &'static Column, i: usize, n: usize) -> &'static Column {
     let c: &'static Column = Box::leak(Box::new(Column {
         name: Box::leak(name.into_boxed_str()),
         index: i,
+        vector: (n > 1).then_some((base.name, n)),
         ..*base
     }));
     made.push(c);

@@ -94,7 +94,11 @@ impl<'a> CatalogWriter<'a> {
                 head.extend(format!("{}\n", names.join(",")).into_bytes());
             }
             CatalogFormat::AsciiHead => {
+                // SExtractor's numbering: a vector is named once, at its first column.
                 for (i, c) in cols.iter().enumerate() {
+                    let Some((name, _)) = c.field() else {
+                        continue;
+                    };
                     let unit = if c.unit.is_empty() {
                         String::new()
                     } else {
@@ -104,7 +108,7 @@ impl<'a> CatalogWriter<'a> {
                         format!(
                             "# {:>3} {:<22} {:<58} {}\n",
                             i + 1,
-                            c.name,
+                            name,
                             c.description,
                             unit
                         )

@@ -85,17 +85,26 @@ pub(crate) fn headers(cols: &[&Column], rows: usize) -> Vec<u8> {
         naxis2_card(rows),
         card("PCOUNT", "0", "number of group parameters"),
         card("GCOUNT", "1", "number of groups"),
-        card("TFIELDS", &cols.len().to_string(), "number of table fields"),
     ];
-    for (i, c) in cols.iter().enumerate() {
+    // A vector parameter's elements (adjacent columns) are one field of n values.
+    let fields: Vec<(&Column, &str, usize)> = cols
+        .iter()
+        .filter_map(|c| c.field().map(|(name, len)| (*c, name, len)))
+        .collect();
+    cards.push(card(
+        "TFIELDS",
+        &fields.len().to_string(),
+        "number of table fields",
+    ));
+    for (i, &(c, name, len)) in fields.iter().enumerate() {
         let n = i + 1;
-        cards.push(card(&format!("TTYPE{n}"), &quoted(c.name), c.description));
-        let form = if c.kind == ColumnKind::Int {
-            "1J"
-        } else {
-            "1D"
-        };
-        cards.push(card(&format!("TFORM{n}"), &quoted(form), ""));
+        cards.push(card(&format!("TTYPE{n}"), &quoted(name), c.description));
+        let kind = if c.kind == ColumnKind::Int { "J" } else { "D" };
+        cards.push(card(
+            &format!("TFORM{n}"),
+            &quoted(&format!("{len}{kind}")),
+            "",
+        ));
         if !c.unit.is_empty() {
             cards.push(card(&format!("TUNIT{n}"), &quoted(c.unit), ""));
         }

@@ -446,3 +446,69 @@ fn streamed_equals_whole(
         }
     }
 }
+
+/// Vector parameters: NAME_1..n in CSV, one nD vector column in FITS tables, named
+/// once at its first column number in ASCII_HEAD (as SExtractor writes them).
+#[test]
+fn vector_parameters_in_every_catalog_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = data_str("sep_image.fits");
+    let params = "NUMBER,X_IMAGE,FLUX_APER(3),MAG_AUTO,FLUX_RADIUS(2),FLAGS";
+    let run = |name: &str| {
+        let out = dir.path().join(name);
+        let o = skysift(&[
+            &img,
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            "--phot-apertures",
+            "5,10,20",
+            "--phot-fluxfrac",
+            "0.5,0.9",
+            "--params",
+            params,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let t = Table::read_csv(&run("cat.csv"));
+    let fits = run("cat.fits");
+    let mut f = fitsio::FitsFile::open(&fits).unwrap();
+    let hdu = f.hdu(1).unwrap();
+    let tfields: i64 = hdu.read_key(&mut f, "TFIELDS").unwrap();
+    assert_eq!(tfields, 6);
+    let (name, form): (String, String) = (
+        hdu.read_key(&mut f, "TTYPE3").unwrap(),
+        hdu.read_key(&mut f, "TFORM3").unwrap(),
+    );
+    assert_eq!((name.as_str(), form.as_str()), ("FLUX_APER", "3D"));
+    let form5: String = hdu.read_key(&mut f, "TFORM5").unwrap();
+    assert_eq!(form5, "2D");
+    let aper: Vec<f64> = hdu.read_col(&mut f, "FLUX_APER").unwrap();
+    assert_eq!(aper.len(), 3 * t.len());
+    for r in 0..t.len() {
+        for k in 0..3 {
+            assert_eq!(aper[3 * r + k], t.get(r, &format!("FLUX_APER_{}", k + 1)));
+        }
+    }
+    let head = std::fs::read_to_string(run("cat.cat")).unwrap();
+    let names: Vec<(usize, &str)> = head
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| {
+            let mut w = l[1..].split_whitespace();
+            (w.next().unwrap().parse().unwrap(), w.next().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (1, "NUMBER"),
+            (2, "X_IMAGE"),
+            (3, "FLUX_APER"),
+            (6, "MAG_AUTO"),
+            (7, "FLUX_RADIUS"),
+            (9, "FLAGS")
+        ]
+    );
+}
