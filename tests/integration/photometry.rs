@@ -512,3 +512,67 @@ fn vector_parameters_in_every_catalog_format() {
         ]
     );
 }
+
+/// A noiseless-enough Gaussian (σ = 2 px, flux 25,133 on a sky of 100 with noise
+/// of 1): its half-light radius is σ√(2 ln 2), its FWHM 2σ√(2 ln 2), and 2.5 Kron
+/// radii hold more than 98% of its flux; the aperture of diameter 20 holds all of it.
+#[test]
+fn a_gaussian_has_its_analytic_radii_and_flux() {
+    let (w, h, sigma, amp) = (128usize, 128usize, 2.0f64, 1000.0f64);
+    let (cx, cy) = (63.3, 64.6);
+    let mut state = 12345u64;
+    let mut noise = || {
+        // A sum of uniforms: mean 0, σ 1.
+        (0..12)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .sum::<f64>()
+            - 6.0
+    };
+    let data: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64 - cx, (i / w) as f64 - cy);
+            (100.0 + amp * (-(x * x + y * y) / (2.0 * sigma * sigma)).exp() + noise()) as f32
+        })
+        .collect();
+    let img = skysift::Image::new(w, h, data).unwrap();
+    let mut e = extractor();
+    e.extract.phot.apertures = vec![20.0];
+    e.extract.phot.flux_frac = vec![0.5];
+    let objs = e.extract(&img, Inputs::default()).unwrap().catalog.objects;
+    assert_eq!(objs.len(), 1);
+    let (o, p) = (&objs[0], ph(&objs[0]));
+    let total = amp * 2.0 * std::f64::consts::PI * sigma * sigma;
+    let half = sigma * (2.0 * 2f64.ln()).sqrt();
+    assert!(
+        (p.flux_radius[0] - half).abs() < 0.02 * half,
+        "{} vs {half}",
+        p.flux_radius[0]
+    );
+    assert!(
+        (p.fwhm - 2.0 * half).abs() < 0.05 * 2.0 * half,
+        "{} vs {}",
+        p.fwhm,
+        2.0 * half
+    );
+    assert!(
+        p.flux_auto > 0.98 * total && p.flux_auto < 1.01 * total,
+        "{} vs {total}",
+        p.flux_auto
+    );
+    assert!(
+        (p.flux_aper[0] - total).abs() < 0.01 * total,
+        "{} vs {total}",
+        p.flux_aper[0]
+    );
+    assert!(
+        (p.win.x - cx).abs() < 0.01 && (p.win.y - cy).abs() < 0.01,
+        "{:?}",
+        (p.win.x, p.win.y)
+    );
+    assert!(p.kron_radius >= 3.5 && o.flags & 16 == 0);
+}
