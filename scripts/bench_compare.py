@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Times skysift against SEP and SExtractor on generated star-and-galaxy fields.
 
-    python3 scripts/bench_compare.py [--sizes 2048,4096,8192] [--repeat 3] [--out .bench]
+    python3 scripts/bench_compare.py [--sizes 2048,4096,8192] [--repeat 3] [--out .bench] [--full]
 
 Needs: numpy, astropy, sep (pip install numpy astropy sep), SExtractor
 (apt-get install source-extractor) and a release build of skysift
@@ -17,6 +17,12 @@ on disk (best of --repeat runs, files already in the page cache):
 - SEP: in-process time of read (astropy) + Background + subtraction + extract
   (Python start-up and imports excluded, which favours SEP).
 - SExtractor: wall time of the whole process, NTHREADS 1, isophotal columns only.
+
+--full: every photometry and classification column both write (FULL_PARAMS, those of
+../shared/data/config/oracle_full.param without the world coordinates), PHOT_APERTURES
+5,10,20 and PHOT_FLUXFRAC 0.2,0.5,0.9, CLASS_STAR with Debian's default.nnw; SEP is
+left out (it has no such catalog) and skysift's own isophotal-only time is printed
+beside its full one.
 """
 import argparse, math, os, shutil, subprocess, sys, tempfile, time
 import numpy as np
@@ -29,6 +35,22 @@ PARAMS = ["NUMBER", "X_IMAGE", "Y_IMAGE", "XMIN_IMAGE", "YMIN_IMAGE", "XMAX_IMAG
           "THETA_IMAGE", "CXX_IMAGE", "CYY_IMAGE", "CXY_IMAGE", "ERRX2_IMAGE", "ERRY2_IMAGE",
           "ERRXY_IMAGE", "ISOAREA_IMAGE", "ISOAREAF_IMAGE", "FLUX_ISO", "FLUXERR_ISO", "MAG_ISO",
           "MAGERR_ISO", "FLUX_MAX", "FLAGS"]
+
+
+PHOT = ["FLUX_AUTO", "FLUXERR_AUTO", "KRON_RADIUS", "FLUX_RADIUS(3)", "FWHM_IMAGE", "CLASS_STAR",
+        "MAG_AUTO", "MAGERR_AUTO", "FLUX_APER(3)", "FLUXERR_APER(3)", "MAG_APER(3)", "MAGERR_APER(3)",
+        "XWIN_IMAGE", "YWIN_IMAGE", "ERRAWIN_IMAGE", "ERRBWIN_IMAGE", "ERRTHETAWIN_IMAGE",
+        "X2WIN_IMAGE", "Y2WIN_IMAGE", "XYWIN_IMAGE", "AWIN_IMAGE", "BWIN_IMAGE", "THETAWIN_IMAGE",
+        "FLAGS_WIN", "SNR_WIN", "FLUX_PETRO", "FLUXERR_PETRO", "MAG_PETRO", "PETRO_RADIUS",
+        "FLUX_BEST", "MAG_BEST", "FLUX_ISOCOR", "MU_MAX", "MU_THRESHOLD", "BACKGROUND", "THRESHOLD",
+        "ISO0", "ISO1", "ISO2", "ISO3", "ISO4", "ISO5", "ISO6", "ISO7"]
+FULL_PARAMS = PARAMS[:-1] + PHOT + ["FLAGS"]
+FULL = False  # set by --full
+NNW = "/usr/share/source-extractor/default.nnw"
+
+
+def params():
+    return FULL_PARAMS if FULL else PARAMS
 
 
 def make_field(n, path, seed=42):
@@ -76,8 +98,12 @@ def best(fn, repeat):
 DEBLEND = False  # set by --deblend
 
 
-def run_skysift(img, cat, threads, backend="cpu"):
-    args = [SKYSIFT, img, "-o", cat, "-q", "--params", ",".join(PARAMS), "--backend", backend]
+def run_skysift(img, cat, threads, backend="cpu", full=None):
+    full = FULL if full is None else full
+    args = [SKYSIFT, img, "-o", cat, "-q", "--params", ",".join(FULL_PARAMS if full else PARAMS),
+            "--backend", backend]
+    if full:
+        args += ["--phot-apertures", "5,10,20", "--phot-fluxfrac", "0.2,0.5,0.9"]
     if not DEBLEND:
         args += ["--deblend-mincont", "1", "--no-clean"]
     if threads:
@@ -109,7 +135,7 @@ def run_sextractor(img, cat, workdir):
 
 def write_sex_config(workdir, n):
     with open(os.path.join(workdir, "bench.param"), "w") as f:
-        f.write("\n".join(PARAMS) + "\n")
+        f.write("\n".join(params()) + "\n")
     with open(os.path.join(workdir, "default.conv"), "w") as f:
         f.write("CONV NORM\n1 2 1\n2 4 2\n1 2 1\n")
     with open(os.path.join(workdir, "bench.sex"), "w") as f:
@@ -133,6 +159,14 @@ BACK_TYPE AUTO
 BACK_SIZE 64
 BACK_FILTERSIZE 3
 BACKPHOTO_TYPE GLOBAL
+PHOT_APERTURES 5,10,20
+PHOT_FLUXFRAC 0.2,0.5,0.9
+PHOT_AUTOPARAMS 2.5,3.5
+PHOT_PETROPARAMS 2.0,3.5
+MASK_TYPE CORRECT
+SEEING_FWHM 1.2
+PIXEL_SCALE 0
+STARNNW_NAME {NNW}
 CHECKIMAGE_TYPE NONE
 MEMORY_OBJSTACK 65535
 MEMORY_PIXSTACK 30000000
@@ -150,11 +184,13 @@ def main():
     ap.add_argument("--no-sextractor", action="store_true")
     ap.add_argument("--deblend", action="store_true",
                     help="deblending and cleaning on for all three (DEBLEND_MINCONT 0.005, CLEAN Y)")
+    ap.add_argument("--full", action="store_true",
+                    help="every photometry and classification column (skysift and SExtractor; no SEP)")
     ap.add_argument("--gpu", action="store_true",
                     help="also time skysift --backend gpu (the adapter is printed; lavapipe is a CPU emulation)")
     a = ap.parse_args()
-    global DEBLEND
-    DEBLEND = a.deblend
+    global DEBLEND, FULL
+    DEBLEND, FULL = a.deblend, a.full
     if not os.path.exists(SKYSIFT):
         sys.exit(f"{SKYSIFT} not found: run `cargo build --release` first")
     os.makedirs(a.out, exist_ok=True)
@@ -172,8 +208,13 @@ def main():
         cat = os.path.join(a.out, f"cat_{n}.fits")
         t1, n1 = best(lambda: run_skysift(img, cat, 1), a.repeat)
         tn, nn = best(lambda: run_skysift(img, cat, None), a.repeat)
-        sep_runs = [run_sep(img) for _ in range(a.repeat)]
-        ts, ns = min(r[0] for r in sep_runs), sep_runs[0][1]
+        if FULL:
+            ti, _ = best(lambda: run_skysift(img, cat, 1, full=False), a.repeat)
+            print(f"  skysift 1 thread, full/isophotal-only: {t1:.3f} / {ti:.3f} s = {t1 / ti:.2f}x")
+            ts, ns = float("nan"), 0
+        else:
+            sep_runs = [run_sep(img) for _ in range(a.repeat)]
+            ts, ns = min(r[0] for r in sep_runs), sep_runs[0][1]
         tx, nx = (float("nan"), 0)
         if not a.no_sextractor and shutil.which("source-extractor"):
             with tempfile.TemporaryDirectory() as wd:
