@@ -106,6 +106,7 @@ fn stream_one(
         let what = match p.pass {
             1 => "background",
             2 => "detection",
+            4 => "photometry",
             _ => "check images",
         };
         say_inline!(

@@ -242,7 +242,8 @@ pub struct Progress {
     /// Rows done in the current pass, of `rows`.
     pub rows_done: usize,
     pub rows: usize,
-    /// 1 = background pass, 2 = detection pass (3 = check images, in the CLI).
+    /// 1 = background pass, 2 = detection pass, 4 = photometry pass (3 = check
+    /// images, in the CLI).
     pub pass: u8,
     /// Objects measured so far.
     pub objects: usize,
@@ -1006,6 +1007,7 @@ pub(crate) fn scan(
             &detected_runs,
             strip_rows,
             emit_final,
+            progress,
         )?;
         lap(&mut timings, &mut clock, "photometry (second pass)");
     }
@@ -1054,6 +1056,7 @@ fn photometry_pass(
     detected: &[Run],
     band_rows: usize,
     emit: &mut dyn FnMut(Object) -> Result<()>,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
     use crate::photometry::{measure_many, rows_needed, set, sigma2, Field};
     let (w, h) = (src.width(), src.height());
@@ -1164,6 +1167,12 @@ fn photometry_pass(
             emit(std::mem::take(&mut objects[emitted]))?;
             emitted += 1;
         }
+        progress(Progress {
+            rows_done: y,
+            rows: h,
+            pass: 4,
+            objects: n,
+        });
     }
     Ok(())
 }
