@@ -995,7 +995,6 @@ pub(crate) fn scan(
         lap(&mut timings, &mut clock, "cleaning");
     }
     if streamed_phot {
-        drop(segments);
         let seg = own_runs.into_segmentation(w, h);
         photometry_pass(
             src,
