@@ -676,6 +676,30 @@ fn second_pass(
     (flux, var, crowded, clipped)
 }
 
+/// AUTO or Petrosian photometry with the radius `r` (units of A and B) its first
+/// pass found: the flux and its error (f32), the radius reported (0 for the circle
+/// of diameter `dmin` that replaces a smaller ellipse, or for a flux ≤ 0), and the
+/// crowding and truncation flags of the second pass.
+fn radius_flux(
+    v: &View,
+    e: &Ellipse,
+    r: f32,
+    dmin: f64,
+    gain: f64,
+    dbkg: f32,
+) -> (f64, f64, f64, bool, bool) {
+    let (region, circle) = Region::choose(e, r, dmin);
+    let (flux, var, crowded, clipped) = second_pass(v, e, &region, gain, dbkg);
+    let radius = if circle || flux <= 0.0 { 0.0 } else { r as f64 };
+    (
+        flux as f32 as f64,
+        var.sqrt() as f32 as f64,
+        radius,
+        crowded,
+        clipped,
+    )
+}
+
 /// Sub-pixels of a pixel straddling a circle: n x n (at most 11), offsets from
 /// `start` by `step` (f32 sums, as SExtractor), each worth `area`: the part of the
 /// pixel inside is the f32 running sum of `area` once per sub-pixel inside, taken
@@ -1213,16 +1237,9 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         } else {
             kmin as f32
         };
-        let (region, circle) = Region::choose(&e, kr, d1);
-        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain, dbkg);
+        let (flux, err, radius, crowded, clipped) = radius_flux(&v, &e, kr, d1, cx.gain, dbkg);
         flag(clipped, crowded);
-        ph.flux_auto = flux as f32 as f64;
-        ph.fluxerr_auto = var.sqrt() as f32 as f64;
-        ph.kron_radius = if circle || flux <= 0.0 {
-            0.0
-        } else {
-            kr as f64
-        };
+        (ph.flux_auto, ph.fluxerr_auto, ph.kron_radius) = (flux, err, radius);
     }
     ph.mag_auto = magnitude(ph.flux_auto, zp) as f32 as f64;
     ph.magerr_auto = magnitude_error(ph.flux_auto, ph.fluxerr_auto) as f32 as f64;
@@ -1239,16 +1256,9 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         } else {
             pmin as f32
         };
-        let (region, circle) = Region::choose(&e, pr, d1);
-        let (flux, var, crowded, clipped) = second_pass(&v, &e, &region, cx.gain, dbkg);
+        let (flux, err, radius, crowded, clipped) = radius_flux(&v, &e, pr, d1, cx.gain, dbkg);
         flag(clipped, crowded);
-        ph.flux_petro = flux as f32 as f64;
-        ph.fluxerr_petro = var.sqrt() as f32 as f64;
-        ph.petro_radius = if circle || flux <= 0.0 {
-            0.0
-        } else {
-            pr as f64
-        };
+        (ph.flux_petro, ph.fluxerr_petro, ph.petro_radius) = (flux, err, radius);
     }
     ph.mag_petro = magnitude(ph.flux_petro, zp) as f32 as f64;
     ph.magerr_petro = magnitude_error(ph.flux_petro, ph.fluxerr_petro) as f32 as f64;
