@@ -195,7 +195,7 @@ pub fn magnitude_error(flux: f64, fluxerr: f64) -> f64 {
 
 /// The ellipse's coefficients (CXX, CYY, CXY) from second moments: the inverse of the
 /// moment matrix, CXX = y2/det, CYY = x2/det, CXY = −2·xy/det.
-fn ellipse_coefficients(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
+pub(crate) fn ellipse_coefficients(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
     let det = x2 * y2 - xy * xy;
     (y2 / det, x2 / det, -2.0 * xy / det)
 }
@@ -230,7 +230,7 @@ impl Moments {
 /// core models use the same rule.
 const SINGULAR_DET: f64 = 0.00694;
 const SINGULAR_ADD: f64 = 0.0833333;
-const SINGULAR_ERR: f64 = 0.08333;
+pub(crate) const SINGULAR_ERR: f64 = 0.08333;
 
 /// x2 and y2 with SExtractor's correction of (nearly) singular moments, and whether it
 /// applied.
@@ -298,7 +298,7 @@ pub fn mag_isocor(flux: f64, npix: f64, thresh: f64, zp: f64) -> f64 {
 }
 
 /// Eigen-decomposition of a 2x2 covariance: (a, b, theta in degrees).
-fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
+pub(crate) fn ellipse(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
     let d = x2 - y2;
     let theta = if d != 0.0 {
         0.5 * (2.0 * xy).atan2(d)

@@ -962,27 +962,6 @@ fn radius_at(g: &[f64; 64], step: f64, rlim: f64, t: f64) -> f64 {
     r.min(rlim)
 }
 
-/// SExtractor's π (photometry.md §0).
-#[allow(clippy::approx_constant)]
-const SEX_PI: f64 = 3.1415926535898;
-
-/// a, b and θ (degrees) of second moments (θ = π/4 when x2 = y2 exactly).
-fn ellipse_of(x2: f64, y2: f64, xy: f64) -> (f64, f64, f64) {
-    let d = x2 - y2;
-    let theta = if d != 0.0 {
-        0.5 * (2.0 * xy).atan2(d)
-    } else {
-        std::f64::consts::FRAC_PI_4
-    };
-    let t = (0.25 * d * d + xy * xy).sqrt();
-    let mid = 0.5 * (x2 + y2);
-    (
-        (mid + t).max(0.0).sqrt(),
-        (mid - t).max(0.0).sqrt(),
-        theta * 180.0 / SEX_PI,
-    )
-}
-
 /// The windowed measurements (photometry.md §7) from the half-light radius `hlr`;
 /// also whether a box was clipped.
 fn windowed(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) {
@@ -1114,23 +1093,22 @@ fn windowed(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) {
         return (out, clipped);
     }
     (out.x, out.y) = (xc, yc);
+    // The isophotal measurement's rules for (nearly) singular moments and their
+    // errors, and its ellipse.
+    use crate::measure::{ellipse, ellipse_coefficients, regularised, SINGULAR_ERR};
     let n = 4.0 / (s * s);
     let (mut ex2, mut ey2, exy2) = (ex * n, ey * n, exy * n);
-    if o.singular && ex2 * ey2 - exy2 * exy2 < (0.08333 * e * n) * (0.08333 * e * n) {
-        ex2 += 0.08333 * e * n;
-        ey2 += 0.08333 * e * n;
+    let rho = SINGULAR_ERR * e * n;
+    if o.singular && ex2 * ey2 - exy2 * exy2 < rho * rho {
+        ex2 += rho;
+        ey2 += rho;
     }
     (out.errx2, out.erry2, out.errxy) = (ex2, ey2, exy2);
-    (out.erra, out.errb, out.errtheta) = ellipse_of(ex2, ey2, exy2);
-    let (x2, y2) = if x2 * y2 - xy * xy < 0.00694 {
-        (x2 + 0.0833333, y2 + 0.0833333)
-    } else {
-        (x2, y2)
-    };
+    (out.erra, out.errb, out.errtheta) = ellipse(ex2, ey2, exy2);
+    let (x2, y2, _) = regularised(x2, y2, xy);
     (out.x2, out.y2, out.xy) = (x2, y2, xy);
-    let det = x2 * y2 - xy * xy;
-    (out.cxx, out.cyy, out.cxy) = (y2 / det, x2 / det, -2.0 * xy / det);
-    (out.a, out.b, out.theta) = ellipse_of(x2, y2, xy);
+    (out.cxx, out.cyy, out.cxy) = ellipse_coefficients(x2, y2, xy);
+    (out.a, out.b, out.theta) = ellipse(x2, y2, xy);
     (out, clipped)
 }
 
