@@ -427,12 +427,6 @@ pub struct Field<'a> {
     pub sigma2: f64,
 }
 
-impl Field<'_> {
-    fn rows(&self) -> usize {
-        self.values.len() / self.width.max(1)
-    }
-}
-
 /// Sets the bits of the pixels of `runs` (whose rows lie in the field's window) in a
 /// bit set of a field `width` wide from row `y0`.
 pub fn mark_runs(bits: &mut [u64], width: usize, y0: usize, runs: &[Run]) {
@@ -463,14 +457,23 @@ impl View<'_> {
         k < self.own.len() && self.own[k].y == y && self.own[k].x0 <= x
     }
 
+    /// The index of pixel (x < width, y) in the field's rows; None (and `missed`
+    /// set) outside them.
+    fn index(&self, x: usize, y: usize) -> Option<usize> {
+        let i = y
+            .checked_sub(self.f.y0)
+            .map(|dy| dy * self.f.width + x)
+            .filter(|&i| i < self.f.values.len());
+        if i.is_none() {
+            self.missed.set(true);
+        }
+        i
+    }
+
     /// The value at (x, y), None when the pixel is bad: invalid, masked, or (unless
     /// MASK_TYPE NONE) another detection's.
     fn read(&self, x: usize, y: usize) -> Option<f32> {
-        if y < self.f.y0 || y >= self.f.y0 + self.f.rows() {
-            self.missed.set(true);
-            return None;
-        }
-        let i = (y - self.f.y0) * self.f.width + x;
+        let i = self.index(x, y)?;
         let v = self.f.values[i];
         if v.is_nan() || self.f.mask.is_some_and(|m| m[i]) {
             return None;
@@ -483,11 +486,7 @@ impl View<'_> {
 
     /// The value at (x, y) and whether it is detected; None when invalid or masked.
     fn raw(&self, x: usize, y: usize) -> Option<(f32, bool)> {
-        if y < self.f.y0 || y >= self.f.y0 + self.f.rows() {
-            self.missed.set(true);
-            return None;
-        }
-        let i = (y - self.f.y0) * self.f.width + x;
+        let i = self.index(x, y)?;
         let v = self.f.values[i];
         let bad = v.is_nan() || self.f.mask.is_some_and(|m| m[i]);
         (!bad).then(|| (v, self.f.detected[i / 64] >> (i % 64) & 1 == 1))
