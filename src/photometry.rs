@@ -675,6 +675,15 @@ fn second_pass(
     (flux, var, crowded, clipped)
 }
 
+/// A flux's magnitude and its error as the catalog stores them (f32; 99 for a
+/// flux ≤ 0).
+fn mags(flux: f64, err: f64, zp: f64) -> (f64, f64) {
+    (
+        magnitude(flux, zp) as f32 as f64,
+        magnitude_error(flux, err) as f32 as f64,
+    )
+}
+
 /// AUTO or Petrosian photometry with the radius `r` (units of A and B) its first
 /// pass found: the flux and its error (f32), the radius reported (0 for the circle
 /// of diameter `dmin` that replaces a smaller ellipse, or for a flux ≤ 0), and the
@@ -1196,9 +1205,10 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         let err = var.sqrt();
         ph.flux_aper.push(flux as f32 as f64);
         ph.fluxerr_aper.push(err as f32 as f64);
-        ph.mag_aper.push(magnitude(flux, zp) as f32 as f64);
-        ph.magerr_aper
-            .push(magnitude_error(flux, err) as f32 as f64);
+        // From the double flux and error (photometry.md §3).
+        let (mag, magerr) = mags(flux, err, zp);
+        ph.mag_aper.push(mag);
+        ph.magerr_aper.push(magerr);
     }
     // Kron.
     let (k, kmin) = (f32_param(p.auto_params.0), f32_param(p.auto_params.1));
@@ -1218,8 +1228,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         flag(clipped, crowded);
         (ph.flux_auto, ph.fluxerr_auto, ph.kron_radius) = (flux, err, radius);
     }
-    ph.mag_auto = magnitude(ph.flux_auto, zp) as f32 as f64;
-    ph.magerr_auto = magnitude_error(ph.flux_auto, ph.fluxerr_auto) as f32 as f64;
+    (ph.mag_auto, ph.magerr_auto) = mags(ph.flux_auto, ph.fluxerr_auto, zp);
     // Petrosian.
     let (eta, pmin) = (f32_param(p.petro_params.0), f32_param(p.petro_params.1));
     let (kmea, c1, defined, clipped) = match want.petro {
@@ -1237,8 +1246,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         flag(clipped, crowded);
         (ph.flux_petro, ph.fluxerr_petro, ph.petro_radius) = (flux, err, radius);
     }
-    ph.mag_petro = magnitude(ph.flux_petro, zp) as f32 as f64;
-    ph.magerr_petro = magnitude_error(ph.flux_petro, ph.fluxerr_petro) as f32 as f64;
+    (ph.mag_petro, ph.magerr_petro) = mags(ph.flux_petro, ph.fluxerr_petro, zp);
     // The growth curve, FLUX_RADIUS and the half-light radius.
     if want.growth {
         let (g, step, rlim, clipped) = growth_curve(&v, o, d0);
@@ -1266,8 +1274,7 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     } else {
         (ph.flux_auto, ph.fluxerr_auto)
     };
-    ph.mag_best = magnitude(ph.flux_best, zp) as f32 as f64;
-    ph.magerr_best = magnitude_error(ph.flux_best, ph.fluxerr_best) as f32 as f64;
+    (ph.mag_best, ph.magerr_best) = mags(ph.flux_best, ph.fluxerr_best, zp);
     // Surface brightness: without a celestial WCS a pixel is one "degree" wide.
     let scale = if p.pixel_scale > 0.0 {
         f32_param(p.pixel_scale)
