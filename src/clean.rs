@@ -268,22 +268,37 @@ pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
 
 /// [`clean_targets`] from what cleaning reads of each object.
 pub fn clean_targets_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> Vec<usize> {
+    sequential(objs, done, beta, Some(Kept::new(objs))).0
+}
+
+/// [`clean_targets_records`], and for each object the row on which it was merged
+/// (`u32::MAX` for a survivor): the completion row of the newcomer of its merge, the
+/// victim or its direct eater, whichever completed later (photometry.md §1.1.5: the
+/// victim's pixels on rows before it are written back into the measurement image).
+pub fn clean_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> (Vec<usize>, Vec<u32>) {
     sequential(objs, done, beta, Some(Kept::new(objs)))
 }
 
 /// The same decisions with every kept object as a candidate (for tests).
 pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
     let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
-    sequential(&recs, done, beta, None)
+    sequential(&recs, done, beta, None).0
 }
 
 /// The sequential cleaning, with candidates from the grid of kept objects (`None`:
-/// every kept object is a candidate).
-fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, mut grid: Option<Kept>) -> Vec<usize> {
+/// every kept object is a candidate): each object's final target and the row of its
+/// merge ([`clean_records`]).
+fn sequential(
+    objs: &[CleanRecord],
+    done: &[u32],
+    beta: f64,
+    mut grid: Option<Kept>,
+) -> (Vec<usize>, Vec<u32>) {
     assert_eq!(objs.len(), done.len(), "one completion row per object");
     let n = objs.len();
     let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
     let mut target: Vec<usize> = (0..n).collect();
+    let mut merged_at = vec![u32::MAX; n];
     let mut kept = vec![false; n];
     // When each object joined the kept list: candidates are tested in that order.
     let mut joined = vec![0usize; n];
@@ -305,6 +320,7 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, mut grid: Option<Ke
                 }
             } else if cleans(&objs[s], models[s], &objs[o], beta) {
                 target[o] = s;
+                merged_at[o] = done[o];
                 cleaned = true;
                 break;
             }
@@ -313,6 +329,7 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, mut grid: Option<Ke
         if !cleaned {
             for &s in &victims {
                 target[s] = o;
+                merged_at[s] = done[o];
                 kept[s] = false;
                 if let Some(g) = grid.as_mut() {
                     g.remove(objs, s);
@@ -328,14 +345,15 @@ fn sequential(objs: &[CleanRecord], done: &[u32], beta: f64, mut grid: Option<Ke
     // Follow "merged into" links to a kept object. Each link goes to an object kept
     // at the time, and the object linked leaves the kept list for good, so there are
     // no cycles.
-    (0..n)
+    let targets = (0..n)
         .map(|mut i| {
             while target[i] != i {
                 i = target[i];
             }
             i
         })
-        .collect()
+        .collect();
+    (targets, merged_at)
 }
 
 /// The objects merged by cleaning, as (target, victim) pairs sorted by target, then

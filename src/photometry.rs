@@ -439,6 +439,28 @@ pub fn mark_runs(bits: &mut [u64], width: usize, y0: usize, runs: &[Run]) {
     }
 }
 
+/// Clears the bits of the pixels of `runs` (whose rows lie in the field's window).
+pub fn clear_runs<'r>(
+    bits: &mut [u64],
+    width: usize,
+    y0: usize,
+    runs: impl Iterator<Item = &'r Run>,
+) {
+    for r in runs {
+        let row = (r.y as usize - y0) * width;
+        for x in r.x0 as usize..r.x1 as usize {
+            let i = row + x;
+            bits[i / 64] &= !(1 << (i % 64));
+        }
+    }
+}
+
+/// The rows the scan lags behind when it blanks detections: the filter's half height
+/// + 1, or 1 unfiltered (photometry.md §1.1.2).
+pub(crate) fn blankh(p: &crate::ExtractParams) -> usize {
+    p.kernel.as_ref().map_or(1, |k| k.height() / 2 + 1)
+}
+
 /// One object's view of the field: its own pixels are never neighbours.
 struct View<'a> {
     f: &'a Field<'a>,
@@ -1389,7 +1411,19 @@ fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Contex
     let p = cx.params;
     let d = ph.dbkg as f32;
     let t = cx.analysis_thresh as f32 - d;
-    let peak = o.flux_max as f32;
+    // The object's own peak: FLUX_MAX unless cleaning merged a brighter one into it.
+    let peak = own
+        .iter()
+        .flat_map(|r| {
+            f.values[(r.y as usize - f.y0) * f.width..][r.x0 as usize..r.x1 as usize].iter()
+        })
+        .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+        - d;
+    let peak = if peak.is_finite() {
+        peak.min(o.flux_max as f32)
+    } else {
+        o.flux_max as f32
+    };
     let levels: [f32; 8] = std::array::from_fn(|i| {
         if peak > 0.0 && t > 0.0 {
             (t as f64 * ((peak / t) as f64).powf(i as f64 / 8.0)) as f32
@@ -1476,11 +1510,19 @@ fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Contex
 /// gets bits 1 and 16.
 pub fn measure_extraction(
     x: &mut crate::Extraction,
-    detected: &[u64],
+    detected: &mut [u64],
+    paste: &crate::spill::PasteBack,
     mask: Option<&crate::Mask>,
     p: &crate::ExtractParams,
 ) {
     let sub = x.subtracted();
+    clear_runs(
+        detected,
+        sub.width(),
+        0,
+        paste.restored(blankh(p), (0, sub.height())),
+    );
+    let detected = &*detected;
     let field = Field {
         width: sub.width(),
         height: sub.height(),
@@ -1492,7 +1534,7 @@ pub fn measure_extraction(
     };
     let (objects, seg) = (&x.catalog.objects, &x.segmentation);
     let items: Vec<(&Object, &[Run])> = (0..objects.len())
-        .map(|k| (&objects[k], seg.object(k)))
+        .map(|k| (&objects[k], paste.own_of(k).unwrap_or(seg.object(k))))
         .collect();
     let phots = measure_many(&field, &items, &x.background, p);
     for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
@@ -1543,7 +1585,7 @@ pub(crate) fn measure_many(
         zeropoint: p.mag_zeropoint,
         analysis_thresh,
         satur_level: p.satur_level,
-        blankh: p.kernel.as_ref().map_or(1, |k| k.height() / 2 + 1),
+        blankh: blankh(p),
         background: &back,
     };
     items

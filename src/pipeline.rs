@@ -470,19 +470,26 @@ impl Extractor {
                 )),
             ),
         };
+        let (segmentation, paste) = runs.into_parts(w, h);
         let mut x = Extraction {
             timings,
             background: summary.background,
             kernel: self.extract.kernel.clone(),
             pending,
             subtracted,
-            segmentation: runs.into_segmentation(w, h),
+            segmentation,
             catalog: Catalog { objects },
             invalid_spread: summary.invalid_spread,
         };
-        if let Some(bits) = detected {
+        if let Some(mut bits) = detected {
             let t = std::time::Instant::now();
-            crate::photometry::measure_extraction(&mut x, &bits, inputs.mask, &e.extract);
+            crate::photometry::measure_extraction(
+                &mut x,
+                &mut bits,
+                &paste,
+                inputs.mask,
+                &e.extract,
+            );
             x.timings.push(("photometry", t.elapsed().as_secs_f64()));
         }
         Ok(x)

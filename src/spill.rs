@@ -243,9 +243,67 @@ impl ObjectSpill {
 pub(crate) struct SegmentRuns {
     runs: Vec<Vec<Run>>,
     numbers: Vec<u32>,
+    /// Cleaned objects: (id, the row on which it was merged).
+    pasted: Vec<(u32, u32)>,
+}
+
+/// What cleaning leaves in the measurement image (photometry.md §1.1.5): each merged
+/// object's own pixels with the row of its merge, and the survivors' own pixels
+/// (before their victims joined them), by catalog index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PasteBack {
+    /// (a cleaned object's runs, the completion row of its merge's newcomer).
+    pub victims: Vec<(Vec<Run>, u32)>,
+    /// (catalog index, its own runs), in index order: the objects that merged others.
+    pub own: Vec<(usize, Vec<Run>)>,
+}
+
+impl PasteBack {
+    /// The pixels written back for good, to clear from the detected (neighbour) bits
+    /// of a view whose rows are `y0..y1`: the victims' runs on rows ≤ merge row + 1 −
+    /// `blankh` (the rows the scan had blanked when the merge happened).
+    pub fn restored(&self, blankh: usize, (y0, y1): (usize, usize)) -> impl Iterator<Item = &Run> {
+        self.victims.iter().flat_map(move |(runs, at)| {
+            let below = (*at as usize + 2).saturating_sub(blankh);
+            runs.iter()
+                .filter(move |r| (r.y as usize) < below && (y0..y1).contains(&(r.y as usize)))
+        })
+    }
+
+    /// The own runs of catalog object `k` when it merged others.
+    pub fn own_of(&self, k: usize) -> Option<&[Run]> {
+        self.own
+            .binary_search_by_key(&k, |o| o.0)
+            .ok()
+            .map(|i| &self.own[i].1[..])
+    }
 }
 
 impl SegmentRuns {
+    /// The segmentation ([`Self::into_segmentation`]) and what cleaning pasted back.
+    pub(crate) fn into_parts(mut self, width: usize, height: usize) -> (Segmentation, PasteBack) {
+        let mut paste = PasteBack::default();
+        if !self.pasted.is_empty() {
+            let victims: std::collections::HashSet<u32> = self.pasted.iter().map(|p| p.0).collect();
+            for &(id, at) in &self.pasted {
+                paste.victims.push((self.runs[id as usize].clone(), at));
+            }
+            let eaters: std::collections::HashSet<u32> = self
+                .pasted
+                .iter()
+                .map(|p| self.numbers[p.0 as usize])
+                .collect();
+            for (id, &k) in self.numbers.iter().enumerate() {
+                if k > 0 && eaters.contains(&k) && !victims.contains(&(id as u32)) {
+                    paste.own.push((k as usize - 1, self.runs[id].clone()));
+                }
+            }
+            paste.own.sort_unstable_by_key(|o| o.0);
+            self.pasted.clear();
+        }
+        (self.into_segmentation(width, height), paste)
+    }
+
     /// The segmentation: object k is every id numbered k + 1, their runs merged in
     /// raster order (a cleaned object's pixels join the object it was merged into).
     pub(crate) fn into_segmentation(self, width: usize, height: usize) -> Segmentation {
@@ -306,6 +364,14 @@ impl Segments<'_> {
         match self {
             Segments::File(s) => s.set_number(id, number),
             Segments::Memory(m) => m.numbers[id as usize] = number,
+        }
+    }
+
+    /// Records that object `id` was cleaned on row `at` (photometry reads it; check
+    /// images need only the numbers).
+    pub(crate) fn set_pasted(&mut self, id: u32, at: u32) {
+        if let Segments::Memory(m) = self {
+            m.pasted.push((id, at));
         }
     }
 }

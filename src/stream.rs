@@ -995,7 +995,7 @@ pub(crate) fn scan(
         lap(&mut timings, &mut clock, "cleaning");
     }
     if streamed_phot {
-        let seg = own_runs.into_segmentation(w, h);
+        let (seg, paste) = own_runs.into_parts(w, h);
         photometry_pass(
             src,
             mask.as_mut(),
@@ -1003,6 +1003,7 @@ pub(crate) fn scan(
             e,
             collected,
             &seg,
+            &paste,
             &detected_runs,
             strip_rows,
             emit_final,
@@ -1052,6 +1053,7 @@ fn photometry_pass(
     e: &Extractor,
     mut objects: Vec<Object>,
     seg: &crate::label::Segmentation,
+    paste: &crate::spill::PasteBack,
     detected: &[Run],
     band_rows: usize,
     emit: &mut dyn FnMut(Object) -> Result<()>,
@@ -1060,6 +1062,7 @@ fn photometry_pass(
     use crate::photometry::{measure_many, rows_needed, set, sigma2, Field};
     let (w, h) = (src.width(), src.height());
     let p = &e.extract;
+    let blankh = crate::photometry::blankh(p);
     let n = objects.len();
     let reach: Vec<(usize, usize)> = objects.iter().map(|o| rows_needed(o, &p.phot, h)).collect();
     let mut order: Vec<usize> = (0..n).collect();
@@ -1094,8 +1097,10 @@ fn photometry_pass(
         let first = detected.partition_point(|r| (r.y as usize) < a);
         let last = detected.partition_point(|r| (r.y as usize) < b);
         crate::photometry::mark_runs(&mut bits, w, a, &detected[first..last]);
+        crate::photometry::clear_runs(&mut bits, w, a, paste.restored(blankh, (a, b)));
         bits
     };
+    let own = |k: usize| paste.own_of(k).unwrap_or(seg.object(k));
     // Objects leave in catalog order as soon as they and all before them are measured.
     let mut emitted = 0usize;
     let (mut next, mut y) = (0usize, 0usize);
@@ -1124,10 +1129,7 @@ fn photometry_pass(
             sigma2: sigma2(bg),
         };
         let batch = &order[next..end];
-        let items: Vec<_> = batch
-            .iter()
-            .map(|&k| (&objects[k], seg.object(k)))
-            .collect();
+        let items: Vec<_> = batch.iter().map(|&k| (&objects[k], own(k))).collect();
         let phots = measure_many(&field, &items, bg, p);
         for (&k, ph) in batch.iter().zip(phots) {
             if let Some(ph) = ph {
@@ -1151,7 +1153,7 @@ fn photometry_pass(
                     mask: Some(&m),
                     sigma2: sigma2(bg),
                 };
-                let item = [(&objects[k], seg.object(k))];
+                let item = [(&objects[k], own(k))];
                 if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
                     set(&mut objects[k], ph, p.mag_zeropoint);
                     break;
@@ -1288,7 +1290,7 @@ fn emit_the_rest(
         order.sort_unstable_by_key(|&i| held[i as usize].key);
         permute_in_place(&mut order, &mut held, &mut recs);
         let done: Vec<u32> = held.iter().map(|k| k.done).collect();
-        let targets = crate::clean::clean_targets_records(&recs, &done, p.clean_param);
+        let (targets, merged_at) = crate::clean::clean_records(&recs, &done, p.clean_param);
         drop((recs, done));
         // Victims by their target, in index order (a few percent of the objects).
         let victims = crate::clean::victims_of(&targets);
@@ -1304,6 +1306,11 @@ fn emit_the_rest(
             // A cleaned object's pixels take the number of the object it joined.
             for (k, &t) in held.iter().zip(&targets) {
                 s.set_number(k.id, number[t]);
+            }
+            for (k, &at) in held.iter().zip(&merged_at) {
+                if at != u32::MAX {
+                    s.set_pasted(k.id, at);
+                }
             }
         }
         let mut vi = 0usize;

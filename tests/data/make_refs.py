@@ -26,6 +26,14 @@ What it writes (all small):
   -STARNNW_NAME /usr/share/source-extractor/default.nnw` (bench.param: the 79 names of
   oracle_full.param without the world columns), converted to CSV with vectors as
   NAME_1..n and every float as the float64 of its float32.
+- emmi_galaxies.sex_full_nodeblend.csv.gz: shared/data/refs/emmi_galaxies/
+  sextractor_full_nodeblend.csv without its world columns, gzipped (full_refs()).
+- sim_crop.sex_full_{nodeblend,masknone_nodeblend,maskblank_nodeblend,deblend}.csv,
+  sim_masked_crop.sex_full_nodeblend.csv, sep_image.sex_full_deblend.csv: SExtractor
+  2.25 run here by full_refs() with oracle_full.sex and the 79 non-world names of
+  oracle_full.param (-DEBLEND_MINCONT 1 -CLEAN N for *nodeblend, -MASK_TYPE NONE or
+  BLANK for mask*), vectors as NAME_1..n, every float as the float64 of its float32.
+  `python3 tests/data/make_refs.py ../shared/data --full-only` remakes just these.
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -91,6 +99,84 @@ def run_sex(image, name, subsample=1):
         gz_write(fits.getdata(f"{d}/seg.fits"), f"{out}/{name}.sex_seg.fits.gz", np.int32)
 
 
+def full_csv(cat_fits, csv_path, columns=None):
+    """A FITS_1.0 catalog as CSV with vectors as NAME_1..n and every value as the
+    shortest decimal of its float64 (a float32 is written as its exact float64), as
+    shared/data's refs are; gzipped when csv_path ends in .gz. columns: keep only those
+    (after flattening)."""
+    t = fits.getdata(cat_fits, 2 if len(fits.open(cat_fits)) > 2 else 1)
+    names, values = [], []
+    for c in t.columns.names:
+        v = np.asarray(t[c])
+        if v.ndim == 2:
+            for k in range(v.shape[1]):
+                names.append(f"{c}_{k + 1}")
+                values.append(v[:, k])
+        else:
+            names.append(c)
+            values.append(v)
+    keep = [i for i, n in enumerate(names) if columns is None or n in columns]
+    lines = [",".join(names[i] for i in keep)]
+    for r in range(len(t)):
+        lines.append(",".join(
+            str(int(values[i][r])) if values[i].dtype.kind in "iu" else repr(float(values[i][r]))
+            for i in keep))
+    text = "\n".join(lines) + "\n"
+    if csv_path.endswith(".gz"):
+        with gzip.open(csv_path, "wt", 9) as f:
+            f.write(text)
+    else:
+        with open(csv_path, "w") as f:
+            f.write(text)
+
+
+def bench_param():
+    """oracle_full.param without the world columns (79 names; WCS is not skysift's yet)."""
+    with open(f"{cfg}/oracle_full.param") as f:
+        return [l.strip() for l in f if l.strip() and "WORLD" not in l and "J2000" not in l
+                and "_SKY" not in l]
+
+
+def run_sex_full(image, name, suffix, extra=()):
+    """SExtractor with oracle_full.sex and the 79 non-world parameters of
+    oracle_full.param on IMAGE: <name>.sex_full_<suffix>.csv."""
+    with tempfile.TemporaryDirectory() as d:
+        for f in os.listdir(cfg):
+            shutil.copy(f"{cfg}/{f}", d)
+        with open(f"{d}/bench.param", "w") as f:
+            f.write("\n".join(bench_param()) + "\n")
+        subprocess.run(
+            ["source-extractor", image, "-c", "oracle_full.sex", "-PARAMETERS_NAME", "bench.param",
+             "-CATALOG_TYPE", "FITS_1.0", "-CATALOG_NAME", f"{d}/cat.fits", "-VERBOSE_TYPE", "QUIET",
+             "-STARNNW_NAME", "/usr/share/source-extractor/default.nnw", *extra], cwd=d, check=True)
+        full_csv(f"{d}/cat.fits", f"{out}/{name}.sex_full_{suffix}.csv")
+
+
+NODEBLEND = ("-DEBLEND_MINCONT", "1", "-CLEAN", "N")
+
+
+def full_refs():
+    """The photometry references besides sep_image.sex_full_nodeblend.csv."""
+    # emmi_galaxies: shared/data's own run, trimmed to the 79 non-world columns, gzipped.
+    import csv
+    keep = None
+    src = f"{shared}/refs/emmi_galaxies/sextractor_full_nodeblend.csv"
+    with open(src) as fi, gzip.open(f"{out}/emmi_galaxies.sex_full_nodeblend.csv.gz", "wt", 9) as fo:
+        r = csv.reader(fi)
+        head = next(r)
+        keep = [i for i, n in enumerate(head) if "WORLD" not in n and "J2000" not in n and "_SKY" not in n]
+        w = csv.writer(fo, lineterminator="\n")
+        w.writerow([head[i] for i in keep])
+        for row in r:
+            w.writerow([row[i] for i in keep])
+    run_sex_full(f"{out}/sim_crop.fits", "sim_crop", "nodeblend", NODEBLEND)
+    run_sex_full(f"{out}/sim_crop.fits", "sim_crop", "masknone_nodeblend", NODEBLEND + ("-MASK_TYPE", "NONE"))
+    run_sex_full(f"{out}/sim_crop.fits", "sim_crop", "maskblank_nodeblend", NODEBLEND + ("-MASK_TYPE", "BLANK"))
+    run_sex_full(f"{out}/sim_masked_crop.fits", "sim_masked_crop", "nodeblend", NODEBLEND)
+    run_sex_full(f"{out}/sim_crop.fits", "sim_crop", "deblend")
+    run_sex_full(f"{out}/sep_image.fits", "sep_image", "deblend")
+
+
 def main():
     shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
     run_sex(f"{out}/sep_image.fits", "sep_image")
@@ -109,6 +195,7 @@ def main():
     run_sex_deblend(f"{out}/sim_crop.fits", "sim_crop")
     run_sex_deblend(f"{out}/sim_masked_crop.fits", "sim_masked_crop")
     sep_matched()
+    full_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -136,5 +223,7 @@ def sep_matched():
 if __name__ == "__main__":
     if "--sep-only" in sys.argv:
         sep_matched()
+    elif "--full-only" in sys.argv:
+        full_refs()
     else:
         main()

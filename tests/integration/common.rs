@@ -22,8 +22,14 @@ pub struct Table {
 
 impl Table {
     pub fn read_csv(path: &std::path::Path) -> Table {
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut text = String::new();
+        let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if path.extension().is_some_and(|e| e == "gz") {
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(file), &mut text)
+        } else {
+            std::io::Read::read_to_string(&mut std::io::BufReader::new(file), &mut text)
+        }
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut lines = text.lines();
         let header = lines.next().expect("header row");
         let cols = header
