@@ -175,9 +175,20 @@ pub struct Cli {
     pub mag_zeropoint: f64,
 
     /// SATUR_LEVEL: pixels at or above this value (before background subtraction)
-    /// flag their object as saturated (FLAGS 4)
+    /// flag their object as saturated (FLAGS 4); an image header's --satur-key
+    /// keyword replaces it
     #[arg(long, default_value_t = 50000.0, value_name = "ADU")]
     pub satur_level: f64,
+
+    /// SATUR_KEY: the FITS header keyword whose value, where present, replaces
+    /// --satur-level for that image, as in SExtractor ('' to always use the option)
+    #[arg(long, default_value = "SATURATE", value_name = "KEYWORD")]
+    pub satur_key: String,
+
+    /// GAIN_KEY: the FITS header keyword whose value, where present, replaces --gain
+    /// for that image, as in SExtractor ('' to always use the option)
+    #[arg(long, default_value = "GAIN", value_name = "KEYWORD")]
+    pub gain_key: String,
 
     /// DEBLEND_NTHRESH: number of deblending sub-thresholds (1-64)
     #[arg(long, default_value_t = 32, value_name = "N")]
@@ -529,6 +540,8 @@ impl Cli {
             filter_file: (self.filter_fwhm.is_none()
                 && !matches!(self.filter.as_str(), "default" | "none"))
             .then(|| PathBuf::from(&self.filter)),
+            satur_key: Some(self.satur_key.clone()).filter(|k| !k.is_empty()),
+            gain_key: Some(self.gain_key.clone()).filter(|k| !k.is_empty()),
             quiet: self.quiet,
             timings: self.timings,
         }
@@ -552,6 +565,8 @@ const FLAGS: &[(&str, &str)] = &[
     ("GAIN", "--gain"),
     ("MAG_ZEROPOINT", "--mag-zeropoint"),
     ("SATUR_LEVEL", "--satur-level"),
+    ("SATUR_KEY", "--satur-key"),
+    ("GAIN_KEY", "--gain-key"),
     ("DEBLEND_NTHRESH", "--deblend-nthresh"),
     ("DEBLEND_MINCONT", "--deblend-mincont"),
     ("CLEAN_PARAM", "--clean-param"),

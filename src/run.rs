@@ -48,6 +48,11 @@ pub struct Settings {
     pub inputs: crate::FileInputs,
     /// The filter file read (FILTER_NAME), an input the outputs must not replace.
     pub filter_file: Option<PathBuf>,
+    /// SATUR_KEY and GAIN_KEY: FITS header keywords whose values, where an image's
+    /// header has them, replace SATUR_LEVEL and GAIN for that image, as in SExtractor
+    /// (None: the configuration's values always).
+    pub satur_key: Option<String>,
+    pub gain_key: Option<String>,
     /// No summary lines, notices or progress.
     pub quiet: bool,
     /// Per-stage times on standard error.
@@ -575,6 +580,39 @@ struct SideInputs<'a> {
     noise: &'a Option<(String, crate::Image)>,
 }
 
+/// The extractor for `image` when its FITS header holds SATUR_KEY or GAIN_KEY with
+/// a value other than the configuration's (SExtractor's rule: the header wins).
+fn header_overrides(
+    cli: &Settings,
+    extractor: &Extractor,
+    image: &str,
+) -> Result<Option<Extractor>> {
+    if io::is_tiff(image) {
+        return Ok(None);
+    }
+    let read = |key: &Option<String>| -> Result<Option<f64>> {
+        match key.as_deref().filter(|k| !k.is_empty()) {
+            Some(k) => io::fits::header_number(image, k),
+            None => Ok(None),
+        }
+    };
+    let (satur, gain) = (read(&cli.satur_key)?, read(&cli.gain_key)?);
+    let p = &extractor.extract;
+    let satur = satur.filter(|&v| v != p.satur_level && v > 0.0);
+    let gain = gain.filter(|&v| v != p.gain && v >= 0.0);
+    if satur.is_none() && gain.is_none() {
+        return Ok(None);
+    }
+    let mut e = extractor.clone();
+    if let Some(v) = satur {
+        e.extract.satur_level = v;
+    }
+    if let Some(v) = gain {
+        e.extract.gain = v;
+    }
+    Ok(Some(e))
+}
+
 /// Processes every job in order (see [`run`]); `auto[k]` is the memory limit of an
 /// image streamed because it is too large; `ahead` delivers the other images.
 #[allow(clippy::too_many_arguments)]
@@ -602,6 +640,8 @@ fn run_jobs(
         let batch = io::output::OutputBatch::begin();
         // The summary line is said once the outputs are in place.
         let result = (|| -> Result<Option<String>> {
+            let from_header = header_overrides(cli, extractor, &job.image)?;
+            let extractor = from_header.as_ref().unwrap_or(extractor);
             if streaming {
                 return stream_one(cli, extractor, job, cols, checks, k, n, None);
             }

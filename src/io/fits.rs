@@ -319,6 +319,22 @@ pub fn read_fits_image(spec: &str) -> Result<Image> {
     Image::new(o.width, o.height, data).map_err(|e| Error::input(&o.path, e.to_string()))
 }
 
+/// The numeric value of header keyword `key` of the image HDU `spec` selects (as
+/// [`read_fits_image`] does), or None when the header has no such keyword or it is
+/// not a number (SATUR_KEY and GAIN_KEY: SExtractor then keeps its configuration's
+/// value).
+pub fn header_number(spec: &str, key: &str) -> Result<Option<f64>> {
+    let mut o = open_image_hdu(spec)?;
+    let hdu = o
+        .file
+        .hdu(o.hdu_num as usize - 1)
+        .map_err(|e| fits_err(&o.path, e))?;
+    Ok(hdu
+        .read_key::<f64>(&mut o.file, key)
+        .ok()
+        .filter(|v| v.is_finite()))
+}
+
 /// Reads `out.len()` pixels from pixel `first` (0-based, row-major) of the HDU as f32:
 /// integer BLANK pixels and NaN become NaN, scaled integers are scaled in f32 as
 /// SExtractor does, and 64-bit floats beyond f32's range are an error.

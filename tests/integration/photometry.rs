@@ -774,3 +774,63 @@ fn a_gaussian_has_its_analytic_radii_and_flux() {
     );
     assert!(p.kron_radius >= 3.5 && o.flags & 16 == 0);
 }
+
+/// SATUR_KEY and GAIN_KEY: an image header's SATURATE and GAIN replace --satur-level
+/// and --gain for that image, as in SExtractor (sim_masked_1024's SATURATE 40000 is
+/// what flags its saturated star there); '' turns that off.
+#[test]
+fn header_keywords_replace_the_saturation_level_and_gain() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = io::read_image(&data_str("sep_image.fits")).unwrap();
+    let path = dir.path().join("keyed.fits");
+    skysift::io::fits::write_fits_f32(&path, img.width(), img.height(), img.data(), "image")
+        .unwrap();
+    {
+        let mut f = fitsio::FitsFile::edit(&path).unwrap();
+        let hdu = f.primary_hdu().unwrap();
+        hdu.write_key(&mut f, "SATURATE", 12000.0f64).unwrap();
+        hdu.write_key(&mut f, "GAIN", 4.0f64).unwrap();
+    }
+    let run = |name: &str, extra: &[&str]| {
+        let cat = dir.path().join(name);
+        let mut args = vec![
+            path.to_str().unwrap(),
+            "-o",
+            cat.to_str().unwrap(),
+            "-q",
+            "--params",
+            "X_IMAGE,Y_IMAGE,FLUX_MAX,FLUXERR_ISO,FLAGS,BACKGROUND",
+        ];
+        args.extend_from_slice(extra);
+        let o = skysift(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        Table::read_csv(&cat)
+    };
+    let keyed = run("keyed.csv", &[]);
+    let options = run("options.csv", &["--satur-level", "12000", "--gain", "4"]);
+    let plain = run("plain.csv", &["--satur-key", "", "--gain-key", ""]);
+    assert_eq!(keyed.rows, options.rows, "the header equals the options");
+    let (mut saturated, mut plain_saturated) = (0, 0);
+    for r in 0..keyed.rows.len() {
+        let peak = keyed.get(r, "FLUX_MAX") + keyed.get(r, "BACKGROUND");
+        let flagged = keyed.get(r, "FLAGS") as u32 & 4 != 0;
+        saturated += flagged as usize;
+        // Pixels at or above the level flag the object; its peak is one of them.
+        if peak >= 12000.0 + 1.0 {
+            assert!(flagged, "object {r}: peak {peak}");
+        }
+        plain_saturated += (plain.get(r, "FLAGS") as u32 & 4 != 0) as usize;
+        assert!(keyed.get(r, "FLUXERR_ISO") >= plain.get(r, "FLUXERR_ISO"));
+    }
+    assert!(
+        saturated > plain_saturated && saturated < keyed.rows.len(),
+        "{saturated} saturated at 12000, {plain_saturated} at 50000"
+    );
+    let noisier = (0..keyed.rows.len())
+        .filter(|&r| keyed.get(r, "FLUXERR_ISO") > plain.get(r, "FLUXERR_ISO"))
+        .count();
+    assert!(
+        noisier * 10 > keyed.rows.len() * 9,
+        "GAIN 4 adds the Poisson term"
+    );
+}
