@@ -16,6 +16,30 @@
 use crate::label::Run;
 use crate::measure::{flags, magnitude, magnitude_error, Object};
 
+/// Defines `$name`, which runs `$body` compiled for AVX2 where the CPU has it (the
+/// same IEEE operations in wider registers, so the same bits), else as it is.
+macro_rules! with_avx2 {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),*) -> $r:ty = $body:ident) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) -> $r {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                #[allow(unsafe_code)]
+                unsafe fn avx2($($a: $t),*) -> $r {
+                    $body($($a),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    #[allow(unsafe_code)]
+                    return unsafe { avx2($($a),*) };
+                }
+            }
+            $body($($a),*)
+        }
+    };
+}
+
 /// How the pixels of other detections enter an aperture (MASK_TYPE).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MaskType {
@@ -466,17 +490,77 @@ struct View<'a> {
     f: &'a Field<'a>,
     /// The object's runs, sorted by row then x.
     own: Vec<Run>,
+    /// The same pixels as bits over their bounding box (one test per read).
+    own_bits: OwnBits,
     mask: MaskType,
     /// Set when a pixel outside the field's rows was needed (a streamed run's
     /// window too small for this object: it is measured again on a larger one).
     missed: std::cell::Cell<bool>,
 }
 
-impl View<'_> {
+/// A set of pixels as bits over its bounding box.
+#[derive(Default)]
+struct OwnBits {
+    x0: usize,
+    y0: usize,
+    w: usize,
+    h: usize,
+    bits: Vec<u64>,
+}
+
+impl OwnBits {
+    fn of(runs: &[Run]) -> OwnBits {
+        let Some(first) = runs.first() else {
+            return OwnBits::default();
+        };
+        let (mut x0, mut x1, mut y0, mut y1) = (first.x0, first.x1, first.y, first.y + 1);
+        for r in runs {
+            (x0, x1) = (x0.min(r.x0), x1.max(r.x1));
+            (y0, y1) = (y0.min(r.y), y1.max(r.y + 1));
+        }
+        let (w, h) = ((x1 - x0) as usize, (y1 - y0) as usize);
+        let mut bits = vec![0u64; (w * h).div_ceil(64)];
+        for r in runs {
+            let row = (r.y - y0) as usize * w;
+            for x in (r.x0 - x0) as usize..(r.x1 - x0) as usize {
+                bits[(row + x) / 64] |= 1 << ((row + x) % 64);
+            }
+        }
+        OwnBits {
+            x0: x0 as usize,
+            y0: y0 as usize,
+            w,
+            h,
+            bits,
+        }
+    }
+
+    #[inline(always)]
+    fn contains(&self, x: usize, y: usize) -> bool {
+        let (dx, dy) = (x.wrapping_sub(self.x0), y.wrapping_sub(self.y0));
+        if dx >= self.w || dy >= self.h {
+            return false;
+        }
+        let i = dy * self.w + dx;
+        self.bits[i / 64] >> (i % 64) & 1 == 1
+    }
+}
+
+impl<'a> View<'a> {
+    fn new(f: &'a Field<'a>, mut own: Vec<Run>, mask: MaskType) -> View<'a> {
+        own.sort_unstable_by_key(|r| (r.y, r.x0));
+        View {
+            f,
+            own_bits: OwnBits::of(&own),
+            own,
+            mask,
+            missed: Default::default(),
+        }
+    }
+
+    #[inline(always)]
     fn own(&self, x: usize, y: usize) -> bool {
-        let (x, y) = (x as u32, y as u32);
-        let k = self.own.partition_point(|r| (r.y, r.x1) <= (y, x));
-        k < self.own.len() && self.own[k].y == y && self.own[k].x0 <= x
+        self.own_bits.contains(x, y)
     }
 
     /// The index of pixel (x < width, y) in the field's rows; None (and `missed`
@@ -741,31 +825,60 @@ struct Sub {
     start: f32,
     step: f32,
     sums: Vec<f32>,
+    /// The CPU has AVX2: [`Sub::inside`] compares eight sub-pixels at once.
+    avx2: bool,
 }
 
 impl Sub {
     fn new(n: usize, start: f32, step: f32, area: f32) -> Sub {
+        assert!(n <= 16, "at most 16 sub-pixels a side");
         let mut sums = vec![0.0f32; n * n + 1];
         for k in 1..sums.len() {
             sums[k] = sums[k - 1] + area;
         }
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
         Sub {
             n,
             start,
             step,
             sums,
+            avx2,
         }
     }
 
-    /// The part of the pixel at offset (dx, dy) inside the circle of squared radius
-    /// `r2` (strictly inside, in f32).
-    fn inside(&self, dx: f32, dy: f32, r2: f32) -> f32 {
-        let mut xx = [f32::INFINITY; 11];
+    /// The squares of the sub-pixels' x offsets (f32, accumulated from dx + start),
+    /// +∞ beyond the n-th.
+    #[inline(always)]
+    fn xx(&self, dx: f32) -> [f32; 16] {
+        let mut xx = [f32::INFINITY; 16];
         let mut dx1 = dx + self.start;
         for v in xx.iter_mut().take(self.n) {
             *v = dx1 * dx1;
             dx1 += self.step;
         }
+        xx
+    }
+
+    /// The part of the pixel at offset (dx, dy) inside the circle of squared radius
+    /// `r2` (strictly inside, in f32).
+    #[inline(always)]
+    fn inside(&self, dx: f32, dy: f32, r2: f32) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: the CPU has AVX2 (Sub::new checked).
+            #[allow(unsafe_code)]
+            return unsafe { self.inside_avx2(dx, dy, r2) };
+        }
+        self.inside_plain(dx, dy, r2)
+    }
+
+    /// [`Sub::inside`] one sub-pixel at a time.
+    #[inline(always)]
+    fn inside_plain(&self, dx: f32, dy: f32, r2: f32) -> f32 {
+        let xx = self.xx(dx);
         let mut count = 0usize;
         let mut dy1 = dy + self.start;
         for _ in 0..self.n {
@@ -775,10 +888,40 @@ impl Sub {
         }
         self.sums[count]
     }
+
+    /// [`Sub::inside`] with AVX2: each row's sums xx + yy and their comparisons with
+    /// r2 eight at a time (the same f32 additions; +∞ lanes never count).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    #[allow(unsafe_code)]
+    unsafe fn inside_avx2(&self, dx: f32, dy: f32, r2: f32) -> f32 {
+        use std::arch::x86_64::*;
+        let xx = self.xx(dx);
+        let (lo, hi) = (
+            _mm256_loadu_ps(xx.as_ptr()),
+            _mm256_loadu_ps(xx.as_ptr().add(8)),
+        );
+        let r = _mm256_set1_ps(r2);
+        let mut count = 0u32;
+        let mut dy1 = dy + self.start;
+        for _ in 0..self.n {
+            let yy = _mm256_set1_ps(dy1 * dy1);
+            let a = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_add_ps(lo, yy), r));
+            let b = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LT_OQ>(_mm256_add_ps(hi, yy), r));
+            count += (a as u32).count_ones() + (b as u32).count_ones();
+            dy1 += self.step;
+        }
+        self.sums[count as usize]
+    }
 }
 
+with_avx2!(
 /// FLUX_APER of one diameter: (flux, variance, clipped).
-fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64, dbkg: f64) -> (f64, f64, bool) {
+fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64, dbkg: f64) -> (f64, f64, bool) = aperture_body);
+
+#[inline(always)]
+fn aperture_body(v: &View, e: &Ellipse, d: f64, gain: f64, dbkg: f64) -> (f64, f64, bool) {
     let r = (d / 2.0) as f32;
     let r_in = r - 0.75;
     let rin2 = if r_in > 0.0 { r_in * r_in } else { 0.0 };
@@ -826,36 +969,45 @@ fn aperture(v: &View, e: &Ellipse, d: f64, gain: f64, dbkg: f64) -> (f64, f64, b
     (flux, var, clipped)
 }
 
-/// The first pass of Kron photometry over `region`: (r₁ = Σ√ρ²·v, v₁ = Σv, counts).
-fn kron_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f64, f64, FirstPass, bool) {
+/// The pixels of a first pass (Kron and Petrosian radius) over `region`'s box, in
+/// raster order: each one's ρ² (f32) and value (NaN when bad or a neighbour), read
+/// once for both passes and all of Petrosian's rings; and whether the box was clipped.
+fn first_pass_pixels(v: &View, e: &Ellipse, region: &Region) -> (Vec<(f32, f32)>, bool) {
     let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
-    let lim = region.r * region.r;
-    let (mut r1, mut v1) = (0.0f64, 0.0f64);
-    let mut c = FirstPass { good: 0, bad: 0 };
+    let mut px = Vec::with_capacity((x1 - x0) * (y1 - y0));
     for y in y0..y1 {
         let dy = y as f32 - e.my;
         for x in x0..x1 {
             let dx = x as f32 - e.mx;
-            let rho2 = region.rho2(dx, dy);
-            if rho2 <= lim {
-                match v.read(x, y) {
-                    Some(val) => {
-                        c.good += 1;
-                        r1 += (rho2 as f64).sqrt() * val as f64;
-                        v1 += val as f64;
-                    }
-                    None => c.bad += 1,
-                }
+            px.push((region.rho2(dx, dy), v.read(x, y).unwrap_or(f32::NAN)));
+        }
+    }
+    (px, clipped)
+}
+
+/// The first pass of Kron photometry over the pixels of `region`: (r₁ = Σ√ρ²·v,
+/// v₁ = Σv, counts).
+fn kron_first_pass(px: &[(f32, f32)], region: &Region) -> (f64, f64, FirstPass) {
+    let lim = region.r * region.r;
+    let (mut r1, mut v1) = (0.0f64, 0.0f64);
+    let mut c = FirstPass { good: 0, bad: 0 };
+    for &(rho2, val) in px {
+        if rho2 <= lim {
+            if val.is_nan() {
+                c.bad += 1;
+            } else {
+                c.good += 1;
+                r1 += (rho2 as f64).sqrt() * val as f64;
+                v1 += val as f64;
             }
         }
     }
-    (r1, v1, c, clipped)
+    (r1, v1, c)
 }
 
 /// The first pass of Petrosian photometry: the last κ_mea evaluated, its counts and
 /// whether both means were defined and non-zero.
-fn petro_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f32, FirstPass, bool, bool) {
-    let ((x0, x1, y0, y1), clipped) = region.bounds(v.f, e.mx, e.my);
+fn petro_first_pass(px: &[(f32, f32)], region: &Region) -> (f32, FirstPass, bool) {
     let klim = (region.r * region.r).sqrt();
     let kstep = klim / 20.0;
     let mut kmin = kstep;
@@ -869,28 +1021,22 @@ fn petro_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f32, FirstPass, 
         let (kmin2, kmax2, kmea2) = (kmin * kmin, kmax * kmax, kmea * kmea);
         let mut c = FirstPass { good: 0, bad: 0 };
         let (mut sa, mut na, mut si, mut ni) = (0.0f64, 0u32, 0.0f64, 0u32);
-        for y in y0..y1 {
-            let dy = y as f32 - e.my;
-            for x in x0..x1 {
-                let dx = x as f32 - e.mx;
-                let rho2 = region.rho2(dx, dy);
-                if rho2 > kmax2 {
-                    continue;
-                }
-                match v.read(x, y) {
-                    Some(val) => {
-                        c.good += 1;
-                        if rho2 >= kmin2 {
-                            sa += val as f64;
-                            na += 1;
-                        }
-                        if rho2 < kmea2 {
-                            si += val as f64;
-                            ni += 1;
-                        }
-                    }
-                    None => c.bad += 1,
-                }
+        for &(rho2, val) in px {
+            if rho2 > kmax2 {
+                continue;
+            }
+            if val.is_nan() {
+                c.bad += 1;
+                continue;
+            }
+            c.good += 1;
+            if rho2 >= kmin2 {
+                sa += val as f64;
+                na += 1;
+            }
+            if rho2 < kmea2 {
+                si += val as f64;
+                ni += 1;
             }
         }
         let means = (na > 0 && ni > 0).then(|| (sa / na as f64, si / ni as f64));
@@ -901,13 +1047,42 @@ fn petro_first_pass(v: &View, e: &Ellipse, region: &Region) -> (f32, FirstPass, 
         }
         kmin += kstep;
     }
-    let (kmea, c, defined) = last;
-    (kmea, c, defined, clipped)
+    last
 }
 
 /// The growth curve (photometry.md §6): the cumulative flux in 64 bins of width
 /// `step` out to `rlim`, and whether its box was clipped.
 fn growth_curve(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            #[allow(unsafe_code)]
+            return unsafe { growth_curve_avx2(v, o, dmin) };
+        }
+    }
+    growth_curve_plain(v, o, dmin)
+}
+
+/// [`growth_curve`] compiled for AVX2: the sub-pixels' square roots four at a time
+/// (the same IEEE operations, so the same bits).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(unsafe_code)]
+unsafe fn growth_curve_avx2(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) {
+    growth_curve_with::<true>(v, o, dmin)
+}
+
+fn growth_curve_plain(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) {
+    growth_curve_with::<false>(v, o, dmin)
+}
+
+#[inline(always)]
+fn growth_curve_with<const AVX2: bool>(
+    v: &View,
+    o: &Object,
+    dmin: f64,
+) -> ([f64; 64], f64, f64, bool) {
     const NSTEP: usize = 64;
     let rlim = (6.0 * (o.a as f32) as f64).max(dmin);
     let rmax = rlim + 1.5;
@@ -924,8 +1099,7 @@ fn growth_curve(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) 
         ),
     );
     let mut bins = [0.0f64; NSTEP];
-    let mut put = |d: f64, val: f64| {
-        let b = (d * dens) as usize;
+    let put = |bins: &mut [f64; NSTEP], b: usize, val: f64| {
         if b < NSTEP {
             bins[b] += val;
         }
@@ -949,17 +1123,22 @@ fn growth_curve(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) 
                 let frac = d % step;
                 frac < 0.75 || frac > step - 0.75
             } {
-                let mut dy1 = dy - 0.4;
-                for _ in 0..5 {
-                    let mut dx1 = dx - 0.4;
-                    for _ in 0..5 {
-                        put((dx1 * dx1 + dy1 * dy1).sqrt(), 0.04 * val);
-                        dx1 += 0.2;
-                    }
-                    dy1 += 0.2;
+                let sub = 0.04 * val;
+                #[cfg(target_arch = "x86_64")]
+                #[allow(unsafe_code)]
+                // SAFETY: AVX2 is only true when the CPU has it (growth_curve).
+                let bins25 = if AVX2 {
+                    unsafe { sub_bins_avx2(dx, dy, dens) }
+                } else {
+                    sub_bins(dx, dy, dens)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                let bins25 = sub_bins(dx, dy, dens);
+                for b in bins25 {
+                    put(&mut bins, b as usize, sub);
                 }
             } else {
-                put(d, val);
+                put(&mut bins, (d * dens) as usize, val);
             }
         }
     }
@@ -967,6 +1146,59 @@ fn growth_curve(v: &View, o: &Object, dmin: f64) -> ([f64; 64], f64, f64, bool) 
         bins[i] += bins[i - 1];
     }
     (bins, step, rlim, clipped)
+}
+
+/// The growth-curve bins of the 5×5 sub-pixels of the pixel at offset (dx, dy), in
+/// raster order: trunc(√(dx'² + dy'²)·dens) with the offsets dx − 0.4 … + 0.4
+/// accumulated in steps of 0.2 (photometry.md §6). Computed apart from the sums, so
+/// that the square roots run side by side in vector registers.
+/// [`sub_bins`] with AVX2 intrinsics: the sums, roots, products and truncations of
+/// four sub-pixels at once (each lane the same IEEE operation as the scalar code;
+/// the bins are < 2³¹, where truncation to i32 is exact either way).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(unsafe_code)]
+unsafe fn sub_bins_avx2(dx: f64, dy: f64, dens: f64) -> [i32; 25] {
+    use std::arch::x86_64::*;
+    let q = sub_distances(dx, dy);
+    let mut out = [0i32; 28];
+    let d = _mm256_set1_pd(dens);
+    for k in (0..28).step_by(4) {
+        let v = _mm256_loadu_pd(q.as_ptr().add(k));
+        let b = _mm256_cvttpd_epi32(_mm256_mul_pd(_mm256_sqrt_pd(v), d));
+        _mm_storeu_si128(out.as_mut_ptr().add(k) as *mut __m128i, b);
+    }
+    let mut r = [0i32; 25];
+    r.copy_from_slice(&out[..25]);
+    r
+}
+
+/// The squared distances dx'² + dy'² of the 5×5 sub-pixels (raster order, then
+/// three zeros to fill a last vector of four).
+#[inline(always)]
+fn sub_distances(dx: f64, dy: f64) -> [f64; 28] {
+    let (mut xx, mut yy) = ([0.0f64; 5], [0.0f64; 5]);
+    let (mut dx1, mut dy1) = (dx - 0.4, dy - 0.4);
+    for k in 0..5 {
+        xx[k] = dx1 * dx1;
+        yy[k] = dy1 * dy1;
+        dx1 += 0.2;
+        dy1 += 0.2;
+    }
+    let mut q = [0.0f64; 28];
+    for i in 0..5 {
+        for j in 0..5 {
+            q[i * 5 + j] = xx[j] + yy[i];
+        }
+    }
+    q
+}
+
+#[inline(always)]
+fn sub_bins(dx: f64, dy: f64, dens: f64) -> [i32; 25] {
+    let q = sub_distances(dx, dy);
+    std::array::from_fn(|k| (q[k].sqrt() * dens) as i32)
 }
 
 /// The radius inside which the growth curve `g` reaches `t`.
@@ -992,9 +1224,13 @@ fn radius_at(g: &[f64; 64], step: f64, rlim: f64, t: f64) -> f64 {
     r.min(rlim)
 }
 
+with_avx2!(
 /// The windowed measurements (photometry.md §7) from the half-light radius `hlr`;
 /// also whether a box was clipped.
-fn windowed(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) {
+fn windowed(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) = windowed_body);
+
+#[inline(always)]
+fn windowed_body(v: &View, o: &Object, hlr: f32, gain: f64) -> (Windowed, bool) {
     let sig = (hlr as f64 * 2.0 / 2.35) as f32;
     let c = (1.0 / (2.0 * sig as f64 * sig as f64)) as f32;
     let r = 4.0f32 * sig;
@@ -1162,14 +1398,7 @@ pub struct Context<'a> {
 /// None when the field's rows do not hold every pixel the measurements read.
 pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<Photometry> {
     let p = cx.params;
-    let mut own = runs.to_vec();
-    own.sort_unstable_by_key(|r| (r.y, r.x0));
-    let v = View {
-        f: field,
-        own,
-        mask: p.mask_type,
-        missed: Default::default(),
-    };
+    let v = View::new(field, runs.to_vec(), p.mask_type);
     let e = Ellipse::of(o);
     let zp = f32_param(cx.zeropoint);
     let mut ph = Photometry::default();
@@ -1235,8 +1464,17 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     // Kron.
     let (k, kmin) = (f32_param(p.auto_params.0), f32_param(p.auto_params.1));
     let (d0, d1) = (f32_param(p.auto_apers.0), f32_param(p.auto_apers.1));
+    // Kron's and Petrosian's first passes read the same pixels.
+    let first = region_first(&e, d0);
+    let (px, first_clipped) = match want.auto || want.petro {
+        true => first_pass_pixels(&v, &e, &first),
+        false => (Vec::new(), false),
+    };
     let (r1, v1, c1, clipped) = match want.auto {
-        true => kron_first_pass(&v, &e, &region_first(&e, d0)),
+        true => {
+            let (r1, v1, c1) = kron_first_pass(&px, &first);
+            (r1, v1, c1, first_clipped)
+        }
         false => (0.0, 0.0, FirstPass { good: 0, bad: 0 }, false),
     };
     flag(clipped, c1.crowded());
@@ -1254,7 +1492,10 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     // Petrosian.
     let (eta, pmin) = (f32_param(p.petro_params.0), f32_param(p.petro_params.1));
     let (kmea, c1, defined, clipped) = match want.petro {
-        true => petro_first_pass(&v, &e, &region_first(&e, d0)),
+        true => {
+            let (kmea, c1, defined) = petro_first_pass(&px, &first);
+            (kmea, c1, defined, first_clipped)
+        }
         false => (0.0, FirstPass { good: 0, bad: 0 }, false, false),
     };
     flag(clipped, c1.crowded());
@@ -1623,24 +1864,86 @@ mod tests {
         }
     }
 
+    /// A field of `w` x `h` pixels with σ² 4.
+    fn test_field<'a>(w: usize, h: usize, values: &'a [f32], detected: &'a [u64]) -> Field<'a> {
+        Field {
+            width: w,
+            height: h,
+            y0: 0,
+            values,
+            detected,
+            mask: None,
+            sigma2: 4.0,
+        }
+    }
+
+    /// Noise-like values from a fixed seed.
+    fn noisy(w: usize, h: usize) -> (Vec<f32>, Vec<u64>) {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let vals = (0..w * h)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 40) as f32 / (1u64 << 24) as f32 * 200.0 - 50.0
+            })
+            .collect();
+        (vals, vec![0u64; (w * h).div_ceil(64)])
+    }
+
+    /// The AVX2 code paths give the plain code's bits (this machine takes the AVX2
+    /// ones everywhere else, so these are what keep the plain ones honest).
+    #[test]
+    fn the_avx2_paths_equal_the_plain_ones() {
+        let (vals, det) = noisy(96, 96);
+        let f = test_field(96, 96, &vals, &det);
+        let v = View::new(&f, Vec::new(), MaskType::Correct);
+        for (k, a) in [0.7, 1.3, 2.0, 3.7, 6.2, 11.0].into_iter().enumerate() {
+            let mut o = round_object(40.0 + 0.37 * k as f64, 47.0 - 0.61 * k as f64);
+            (o.a, o.b) = (a, 0.8 * a);
+            assert_eq!(
+                growth_curve(&v, &o, 0.0),
+                growth_curve_plain(&v, &o, 0.0),
+                "A {a}"
+            );
+            assert_eq!(
+                windowed(&v, &o, a as f32, 2.0),
+                windowed_body(&v, &o, a as f32, 2.0)
+            );
+            let e = Ellipse::of(&o);
+            assert_eq!(
+                aperture(&v, &e, 4.0 * a, 2.0, 0.3),
+                aperture_body(&v, &e, 4.0 * a, 2.0, 0.3)
+            );
+        }
+        for n in [5, 11] {
+            let step = 1.0 / n as f32;
+            let sub = Sub::new(n, 0.5 * (step - 1.0), step, step * step);
+            assert_eq!(sub.avx2, sub_avx2());
+            let mut counted = 0;
+            for i in 0..4000 {
+                let (dx, dy) = ((i % 63) as f32 * 0.173 - 5.3, (i / 63) as f32 * 0.191 - 6.1);
+                let r2 = 9.0 + (i % 7) as f32 * 1.37;
+                let want = sub.inside_plain(dx, dy, r2);
+                assert_eq!(sub.inside(dx, dy, r2), want, "({dx}, {dy}) r² {r2}");
+                counted += (want > 0.0 && want < sub.sums[n * n]) as usize;
+            }
+            assert!(counted > 100, "partial pixels were tested");
+        }
+    }
+
+    fn sub_avx2() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return std::arch::is_x86_feature_detected!("avx2");
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
     #[test]
     fn a_flat_field_gives_the_area_of_the_aperture() {
         let (vals, det) = flat(64, 64, 1.0);
-        let f = Field {
-            width: 64,
-            height: 64,
-            y0: 0,
-            values: &vals,
-            detected: &det,
-            mask: None,
-            sigma2: 4.0,
-        };
-        let v = View {
-            f: &f,
-            own: Vec::new(),
-            mask: MaskType::Correct,
-            missed: Default::default(),
-        };
+        let f = test_field(64, 64, &vals, &det);
+        let v = View::new(&f, Vec::new(), MaskType::Correct);
         let e = Ellipse::of(&round_object(32.0, 32.0));
         for d in [5.0, 10.0, 20.0] {
             let (flux, var, clipped) = aperture(&v, &e, d, 0.0, 0.0);
@@ -1695,24 +1998,9 @@ mod tests {
             x1: 17,
         }];
         let e = Ellipse::of(&round_object(16.0, 16.0));
-        let correct = View {
-            f: &f,
-            own: own.clone(),
-            mask: MaskType::Correct,
-            missed: Default::default(),
-        };
-        let none = View {
-            f: &f,
-            own: own.clone(),
-            mask: MaskType::None,
-            missed: Default::default(),
-        };
-        let blank = View {
-            f: &f,
-            own,
-            mask: MaskType::Blank,
-            missed: Default::default(),
-        };
+        let correct = View::new(&f, own.clone(), MaskType::Correct);
+        let none = View::new(&f, own.clone(), MaskType::None);
+        let blank = View::new(&f, own, MaskType::Blank);
         let (fc, _, _) = aperture(&correct, &e, 12.0, 0.0, 0.0);
         let (fnone, _, _) = aperture(&none, &e, 12.0, 0.0, 0.0);
         let (fb, _, _) = aperture(&blank, &e, 12.0, 0.0, 0.0);
