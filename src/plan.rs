@@ -58,7 +58,14 @@ pub struct Plan {
     /// much as a strip (subtracted, filtered, map and segmentation rows: 24 bytes per
     /// pixel where a strip takes 17).
     pub check_rows: usize,
+    /// Under a memory limit: the limit (MiB) and the rows the photometry pass's window
+    /// may hold ([`PHOT_WINDOW_BYTES`] a pixel, in the strips' share of the limit).
+    pub phot_window: Option<(f64, usize)>,
 }
+
+/// Bytes per pixel of the photometry pass's window of rows: the subtracted values,
+/// the band being read and converted, the bad-pixel flags and the detected bits.
+pub const PHOT_WINDOW_BYTES: f64 = 9.5;
 
 /// A memory limit too small for one strip of the image.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -101,6 +108,7 @@ impl Plan {
             strip_rows,
             max_open_pixels: None,
             check_rows: (strip_rows * 17 / 24).max(1),
+            phot_window: None,
         }
     }
 
@@ -132,6 +140,10 @@ impl Plan {
         Ok(Plan {
             max_open_pixels: memory_limit_mib
                 .map(|mib| (mib * MIB * OPEN_SHARE / OPEN_PIXEL_BYTES).max(1.0) as usize),
+            phot_window: memory_limit_mib.map(|mib| {
+                let r = mib * MIB * STRIP_SHARE / (PHOT_WINDOW_BYTES * width as f64);
+                (mib, (r.floor() as usize).max(1))
+            }),
             ..Plan::rows(rows)
         })
     }

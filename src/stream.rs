@@ -582,9 +582,20 @@ pub(crate) fn scan(
              run twice, or leave out MEMORY_LIMIT/STREAM_ROWS",
         ));
     }
-    let mut collected: Vec<Object> = Vec::new();
+    // The objects waiting for the photometry pass: on disk unless the run keeps its
+    // objects in memory, with the rows each one reads here.
+    let (h, phot) = (src.height(), &e.extract.phot);
+    let mut collected = Collected {
+        store: match memory.objects_in_memory || !streamed_phot {
+            true => ObjectStore::Memory(Vec::new()),
+            false => ObjectStore::File(ObjectSpill::new(sinks.temp_dir)?),
+        },
+        reach: Vec::new(),
+    };
     let mut collect = |o: Object| {
-        collected.push(o);
+        let (a, b) = crate::photometry::rows_needed(&o, phot, h);
+        collected.reach.push((a as u32, b as u32));
+        collected.store.push(o)?;
         Ok(())
     };
     let emit: &mut dyn FnMut(Object) -> Result<()> = if streamed_phot {
@@ -1006,6 +1017,7 @@ pub(crate) fn scan(
             &paste,
             &detected_runs,
             strip_rows,
+            plan.phot_window,
             emit_final,
             progress,
         )?;
@@ -1037,6 +1049,13 @@ pub(crate) fn scan(
     })
 }
 
+/// A streamed run's objects waiting for the photometry pass, in catalog order (slot
+/// k holds object k), and the rows each reads ([`crate::photometry::rows_needed`]).
+struct Collected {
+    store: ObjectStore,
+    reach: Vec<(u32, u32)>,
+}
+
 /// The photometry of a streamed run's `objects` (numbered, with their runs in
 /// `seg`): a second pass over the rows of `src` in bands of `band_rows`, keeping a
 /// window from the lowest row a waiting object reads to the band read last; each
@@ -1051,20 +1070,78 @@ fn photometry_pass(
     mut mask: Option<&mut MaskInput>,
     bg: &Background,
     e: &Extractor,
-    mut objects: Vec<Object>,
+    mut objects: Collected,
     seg: &crate::label::Segmentation,
     paste: &crate::spill::PasteBack,
     detected: &[Run],
     band_rows: usize,
+    window: Option<(f64, usize)>,
     emit: &mut dyn FnMut(Object) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
-    use crate::photometry::{measure_many, rows_needed, set, sigma2, Field};
+    use crate::photometry::{measure_many, set, sigma2, Field};
     let (w, h) = (src.width(), src.height());
     let p = &e.extract;
     let blankh = crate::photometry::blankh(p);
-    let n = objects.len();
-    let reach: Vec<(usize, usize)> = objects.iter().map(|o| rows_needed(o, &p.phot, h)).collect();
+    let reach: Vec<(usize, usize)> = objects
+        .reach
+        .iter()
+        .map(|&(a, b)| (a as usize, b as usize))
+        .collect();
+    let n = reach.len();
+    // The objects read back for measuring, and those measured, until they leave in
+    // catalog order (slot k is catalog object k).
+    let mut loaded: std::collections::BTreeMap<usize, Object> = Default::default();
+    // Under a memory limit the window holds at most `cap` rows: bands of a quarter of
+    // it, and every object's rows with a band above them. The objects still waiting
+    // all end within a band of the last one read, so the window never holds more.
+    // What this pass holds besides the window counts against the limit: every row's
+    // detected runs, the objects' own runs, and per object its rows, its place in
+    // the order and its slot.
+    let held = {
+        let runs = detected.len() + (0..seg.len()).map(|k| seg.object(k).len()).sum::<usize>();
+        (runs * std::mem::size_of::<Run>() + n * 48) as f64
+    };
+    let window = window.map(|(mib, cap)| {
+        let share = mib * 1048576.0 * crate::plan::STRIP_SHARE - held;
+        let rows = (share / (crate::plan::PHOT_WINDOW_BYTES * w as f64)).floor();
+        (mib, cap.min(rows.max(1.0) as usize))
+    });
+    let band_rows = match window {
+        Some((_, cap)) => band_rows.min((cap / 4).max(1)),
+        None => band_rows,
+    };
+    let too_many = |o: &Object, (a, b): (usize, usize)| -> Option<Error> {
+        let (mib, cap) = window?;
+        let need = b - a + band_rows;
+        (need > cap).then(|| {
+            Error::param(
+                "MEMORY_LIMIT",
+                &format!("{mib}"),
+                &format!(
+                    concat!(
+                        "object {} at ({:.1}, {:.1}) measures rows {}..{} of this {}-pixel-wide ",
+                        "image ({} rows with a band to read), more than the {} rows the limit ",
+                        "leaves the photometry pass; give --memory-limit {:.0} or more, or smaller ",
+                        "apertures (PHOT_APERTURES, PHOT_AUTOPARAMS, PHOT_PETROPARAMS)"
+                    ),
+                    o.number,
+                    o.x + 1.0,
+                    o.y + 1.0,
+                    a + 1,
+                    b,
+                    w,
+                    need,
+                    cap,
+                    (mib * need as f64 / cap as f64).ceil()
+                ),
+            )
+        })
+    };
+    if let Some(k) = (0..n).find(|&k| too_many(&Object::default(), reach[k]).is_some()) {
+        let o = objects.store.take(k as u32)?;
+        return Err(too_many(&o, reach[k]).expect("too many rows"));
+    }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&k| reach[k].1);
     let (mut raw, mut mbuf, mut mbits) = (Vec::new(), Vec::new(), Vec::new());
@@ -1129,11 +1206,16 @@ fn photometry_pass(
             sigma2: sigma2(bg),
         };
         let batch = &order[next..end];
-        let items: Vec<_> = batch.iter().map(|&k| (&objects[k], own(k))).collect();
+        let mut todo = Vec::with_capacity(batch.len());
+        for &k in batch {
+            todo.push(objects.store.take(k as u32)?);
+        }
+        let items: Vec<_> = todo.iter().zip(batch).map(|(o, &k)| (o, own(k))).collect();
         let phots = measure_many(&field, &items, bg, p);
-        for (&k, ph) in batch.iter().zip(phots) {
+        for ((&k, ph), mut o) in batch.iter().zip(phots).zip(todo) {
             if let Some(ph) = ph {
-                set(&mut objects[k], ph, p.mag_zeropoint);
+                set(&mut o, ph, p.mag_zeropoint);
+                loaded.insert(k, o);
                 continue;
             }
             // The object read beyond its rows: twice the reach, until it is enough.
@@ -1141,6 +1223,9 @@ fn photometry_pass(
             loop {
                 let span = b - a;
                 (a, b) = (a.saturating_sub(span), (b + span).min(h));
+                if let Some(err) = too_many(&o, (a, b)) {
+                    return Err(err);
+                }
                 let (mut v, mut m) = (Vec::new(), Vec::new());
                 read(src, &mut mask, (a, b), &mut v, &mut m)?;
                 let bits = bits_of((a, b));
@@ -1153,9 +1238,10 @@ fn photometry_pass(
                     mask: Some(&m),
                     sigma2: sigma2(bg),
                 };
-                let item = [(&objects[k], own(k))];
+                let item = [(&o, own(k))];
                 if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
-                    set(&mut objects[k], ph, p.mag_zeropoint);
+                    set(&mut o, ph, p.mag_zeropoint);
+                    loaded.insert(k, o);
                     break;
                 }
                 if (a, b) == (0, h) {
@@ -1164,8 +1250,8 @@ fn photometry_pass(
             }
         }
         next = end;
-        while emitted < n && objects[emitted].phot.is_some() {
-            emit(std::mem::take(&mut objects[emitted]))?;
+        while let Some(o) = loaded.remove(&emitted) {
+            emit(o)?;
             emitted += 1;
         }
         progress(Progress {

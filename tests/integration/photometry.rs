@@ -834,3 +834,46 @@ fn header_keywords_replace_the_saturation_level_and_gain() {
         "GAIN 4 adds the Poisson term"
     );
 }
+
+/// A streamed run's photometry window is bounded by --memory-limit: an object whose
+/// apertures read more rows than the limit leaves is an error that names it and the
+/// limit that would do (and leaves the old catalog as it was); a limit that holds it
+/// gives the whole-image catalog.
+#[test]
+fn streamed_photometry_holds_the_memory_limit_or_names_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = data_str("sep_image.fits");
+    let params = "NUMBER,X_IMAGE,Y_IMAGE,FLUX_APER,FLUX_AUTO,FLUX_RADIUS,XWIN_IMAGE,FLAGS";
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            img.as_str(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            "--params",
+            params,
+            "--phot-apertures",
+            "20",
+        ];
+        args.extend_from_slice(extra);
+        skysift(&args)
+    };
+    let whole = dir.path().join("whole.csv");
+    assert!(run(&whole, &[]).status.success());
+    let streamed = dir.path().join("streamed.csv");
+    std::fs::write(&streamed, "old").unwrap();
+    let o = run(&streamed, &["--memory-limit", "0.2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let msg = stderr(&o);
+    assert!(
+        msg.contains("object ") && msg.contains("give --memory-limit 1 or more"),
+        "{msg}"
+    );
+    assert_eq!(std::fs::read_to_string(&streamed).unwrap(), "old");
+    let o = run(&streamed, &["--memory-limit", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&streamed).unwrap(),
+        std::fs::read(&whole).unwrap()
+    );
+}
