@@ -1952,8 +1952,19 @@ mod tests {
             assert!((var - 4.0 * flux).abs() < 1e-9);
             assert!(!clipped);
         }
-        // Off the edge: flagged.
+        // Off the edge: flagged (FLAGS 16).
         let e = Ellipse::of(&round_object(1.0, 32.0));
+        assert!(aperture(&v, &e, 10.0, 0.0, 0.0).2);
+        // SExtractor's box truncates toward zero: x from trunc(x̄ − r + 0.499999), so
+        // a circle of radius 5 at x̄ = 3.9 crosses the edge by 1.1 px unflagged, and
+        // at 3.4 (bound −1.1 → −1) is flagged. Its flux is the pixels inside.
+        let e = Ellipse::of(&round_object(3.9, 32.0));
+        let (flux, _, clipped) = aperture(&v, &e, 10.0, 0.0, 0.0);
+        assert!(
+            !clipped && flux < std::f64::consts::PI * 25.0 - 1.5,
+            "{flux}"
+        );
+        let e = Ellipse::of(&round_object(3.4, 32.0));
         assert!(aperture(&v, &e, 10.0, 0.0, 0.0).2);
     }
 

@@ -344,6 +344,16 @@ impl SegmentRuns {
 pub(crate) enum Segments<'a> {
     File(&'a mut SegmentSpill),
     Memory(&'a mut SegmentRuns),
+    /// Both: a streamed run's check images and its photometry pass.
+    Both(&'a mut SegmentSpill, &'a mut SegmentRuns),
+}
+
+impl SegmentRuns {
+    fn add(&mut self, runs: &[Run]) -> u32 {
+        self.runs.push(runs.to_vec());
+        self.numbers.push(0);
+        self.runs.len() as u32 - 1
+    }
 }
 
 impl Segments<'_> {
@@ -351,10 +361,12 @@ impl Segments<'_> {
     pub(crate) fn add(&mut self, runs: &[Run]) -> Result<u32> {
         match self {
             Segments::File(s) => s.add(runs),
-            Segments::Memory(m) => {
-                m.runs.push(runs.to_vec());
-                m.numbers.push(0);
-                Ok(m.runs.len() as u32 - 1)
+            Segments::Memory(m) => Ok(m.add(runs)),
+            Segments::Both(s, m) => {
+                let id = s.add(runs)?;
+                let same = m.add(runs);
+                debug_assert_eq!(id, same, "one id in both");
+                Ok(id)
             }
         }
     }
@@ -364,13 +376,17 @@ impl Segments<'_> {
         match self {
             Segments::File(s) => s.set_number(id, number),
             Segments::Memory(m) => m.numbers[id as usize] = number,
+            Segments::Both(s, m) => {
+                s.set_number(id, number);
+                m.numbers[id as usize] = number;
+            }
         }
     }
 
     /// Records that object `id` was cleaned on row `at` (photometry reads it; check
     /// images need only the numbers).
     pub(crate) fn set_pasted(&mut self, id: u32, at: u32) {
-        if let Segments::Memory(m) = self {
+        if let Segments::Memory(m) | Segments::Both(_, m) = self {
             m.pasted.push((id, at));
         }
     }

@@ -574,14 +574,6 @@ pub(crate) fn scan(
     // Photometry in a run that keeps no whole image: every object waits for a second
     // pass over the rows (`photometry_pass`), which measures it in a window of rows.
     let streamed_phot = e.extract.phot.want.any() && memory.detected.is_none();
-    if streamed_phot && sinks.segments.is_some() {
-        return Err(Error::param(
-            "CHECKIMAGE_TYPE",
-            "with photometry",
-            "a streamed run writes check images or photometry columns, not both yet: \
-             run twice, or leave out MEMORY_LIMIT/STREAM_ROWS",
-        ));
-    }
     // The objects waiting for the photometry pass: on disk unless the run keeps its
     // objects in memory, with the rows each one reads here.
     let (h, phot) = (src.height(), &e.extract.phot);
@@ -622,6 +614,7 @@ pub(crate) fn scan(
     let (strip_rows, max_open_pixels) = (plan.strip_rows, plan.max_open_pixels);
     let mut own_runs = SegmentRuns::default();
     let mut segments = match (segments, memory.runs) {
+        (Some(s), _) if streamed_phot => Some(Segments::Both(s, &mut own_runs)),
         (Some(s), _) => Some(Segments::File(s)),
         (None, Some(r)) => Some(Segments::Memory(r)),
         (None, None) if streamed_phot => Some(Segments::Memory(&mut own_runs)),

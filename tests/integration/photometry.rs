@@ -557,25 +557,27 @@ fn the_command_writes_vector_columns_and_names_bad_values() {
     assert!(o.status.success(), "{}", stderr(&o));
     let t = Table::read_csv(&cat);
     assert!((0..t.len()).all(|r| (0.0..=1.0).contains(&t.get(r, "CLASS_STAR"))));
-    // A streamed run that also writes check images is refused, with no catalog.
-    let streamed = dir.path().join("s.csv");
-    let s = streamed.to_str().unwrap();
-    let seg = dir.path().join("seg.fits");
-    let seg = format!("SEGMENTATION:{}", seg.display());
-    let o = skysift(&[
-        &img,
-        "-o",
-        s,
-        "--stream-rows",
-        "64",
-        "--params",
-        params,
-        "--check-image",
-        &seg,
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not both yet"), "{}", stderr(&o));
-    assert!(!streamed.exists());
+    // A streamed run writes check images and photometry together, the same files as
+    // the whole-image run.
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("{name}.csv"));
+        let seg = dir.path().join(format!("{name}.seg.fits"));
+        let check = format!("SEGMENTATION:{}", seg.display());
+        let mut args = vec![
+            img.as_str(),
+            "-o",
+            out.to_str().unwrap(),
+            "--params",
+            params,
+            "--check-image",
+            &check,
+        ];
+        args.extend_from_slice(extra);
+        let o = skysift(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (std::fs::read(out).unwrap(), std::fs::read(seg).unwrap())
+    };
+    assert_eq!(run("streamed", &["--stream-rows", "64"]), run("whole", &[]));
 }
 
 /// Streamed runs measure photometry in a second pass over a window of rows: every
