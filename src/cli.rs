@@ -68,7 +68,14 @@ pub enum FormatArg {
 ///
 /// Example: skysift field.fits -o field.csv --detect-thresh 3 --check-image SEGMENTATION:seg.fits
 #[derive(Debug, Parser)]
-#[command(name = "skysift", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "skysift",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Image(s) to process: FITS (file.fits, file.fits.gz, file.fits[1] for an
     /// extension) or single-channel TIFF. With several images, -o names a folder that

@@ -30,6 +30,10 @@ pub enum Error {
     /// The requested backend cannot run here, or failed (the GPU device).
     #[error("backend unavailable: {0}")]
     Backend(String),
+    /// SExtractor's configuration (a `.sex` file, a `-KEYWORD` argument, a `.param`
+    /// file) is wrong; the message names where and what.
+    #[error("{0}")]
+    Config(String),
     /// The machine failed the run: a temporary file, a thread, a signal handler.
     #[error("{0}")]
     System(String),

@@ -38,6 +38,7 @@ pub mod background;
 pub mod catalog;
 pub mod checkimage;
 pub mod clean;
+pub mod config;
 pub mod convolve;
 pub mod deblend;
 pub mod detect;

@@ -3,6 +3,7 @@
 //! (with a message naming the problem), 1 unexpected failure.
 
 mod cli;
+mod sexargs;
 
 use clap::Parser;
 use cli::Cli;
@@ -54,7 +55,24 @@ fn main() {
         say!("skysift: error: {e}");
         std::process::exit(2);
     }
-    let cli = match Cli::try_parse() {
+    // SExtractor's style (-c FILE.sex, -KEYWORD value, -d/-dd/-dp/-v) into skysift's.
+    let translated = match sexargs::translate(std::env::args_os().collect()) {
+        Ok(t) => t,
+        Err(e) => {
+            say!("skysift: error: {}", cli::message(&e));
+            std::process::exit(2);
+        }
+    };
+    if let Some(text) = translated.print {
+        use std::io::Write;
+        let r = write!(std::io::stdout(), "{text}");
+        let _ = quiet_on_broken_pipe(r);
+        std::process::exit(0);
+    }
+    for w in &translated.warnings {
+        say!("skysift: warning: {w}");
+    }
+    let cli = match Cli::try_parse_from(translated.args) {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;

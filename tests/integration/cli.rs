@@ -521,3 +521,241 @@ fn several_images_write_one_catalog_each_into_a_folder() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("both write"), "{}", stderr(&o));
 }
+
+/// SExtractor's own command line: `skysift IMAGE -c FILE.sex -KEYWORD value`, its
+/// `.sex` and `.param` files unchanged (tests/data/config: the oracle configuration of
+/// ../shared/data), mixed with skysift's options; the same catalog as skysift's own
+/// options give.
+mod sextractor_style {
+    use super::{skysift, stderr};
+    use crate::common::{data, data_str, match_positions, rel, Table};
+    use std::path::Path;
+
+    /// A working folder holding a copy of the configuration and the image.
+    fn folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for f in std::fs::read_dir(data("config")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::copy(data("sep_image.fits"), dir.path().join("sep_image.fits")).unwrap();
+        dir
+    }
+
+    fn run_in(dir: &Path, prog: &Path, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(prog)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    }
+
+    fn bin() -> &'static Path {
+        Path::new(env!("CARGO_BIN_EXE_skysift"))
+    }
+
+    #[test]
+    fn the_oracle_configuration_runs_unchanged_and_equals_skysifts_options() {
+        let dir = folder();
+        let d = dir.path();
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "sep_image.fits",
+                "-c",
+                "oracle.sex",
+                "-CATALOG_TYPE",
+                "FITS_1.0",
+                "-CATALOG_NAME",
+                "sex.fits",
+                "-DEBLEND_MINCONT",
+                "1",
+                "-CLEAN",
+                "N",
+                "-VERBOSE_TYPE",
+                "QUIET",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "QUIET says nothing: {}", stderr(&o));
+        let params: Vec<String> = skysift::config::parse_param(
+            &std::fs::read_to_string(data("config/oracle.param")).unwrap(),
+        );
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "sep_image.fits",
+                "-q",
+                "-o",
+                "own.fits",
+                "--params",
+                &params.join(","),
+                "--deblend-mincont",
+                "1",
+                "--no-clean",
+                "--gain-key",
+                "ORACLE_NO_SUCH_KEY",
+                "--pixel-scale",
+                "0",
+                "--threads",
+                "1",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            std::fs::read(d.join("sex.fits")).unwrap(),
+            std::fs::read(d.join("own.fits")).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_full_configuration_mixed_with_skysifts_options_matches_sextractor() {
+        let dir = folder();
+        let d = dir.path();
+        // oracle_full.param without the world columns (not implemented yet).
+        let params: Vec<String> = skysift::config::parse_param(
+            &std::fs::read_to_string(data("config/oracle_full.param")).unwrap(),
+        )
+        .into_iter()
+        .filter(|p| !p.contains("WORLD") && !p.contains("J2000") && !p.contains("_SKY"))
+        .collect();
+        std::fs::write(d.join("bench.param"), params.join("   # a description\n")).unwrap();
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "sep_image.fits",
+                "-c",
+                "oracle_full.sex",
+                "-PARAMETERS_NAME",
+                "bench.param",
+                "-DEBLEND_MINCONT",
+                "1",
+                "-CLEAN",
+                "N",
+                "-o",
+                "out.csv",
+                "--catalog-type",
+                "csv",
+                "-q",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ours = Table::read_csv(&d.join("out.csv"));
+        let reference = Table::read_csv(&data("sep_image.sex_full_nodeblend.csv"));
+        let pos: Vec<(f64, f64)> = (0..ours.len())
+            .map(|r| (ours.get(r, "X_IMAGE") - 1.0, ours.get(r, "Y_IMAGE") - 1.0))
+            .collect();
+        let (pairs, missing) = match_positions(&reference, &pos, 1.0);
+        assert!(missing.is_empty() && pairs.len() == 71);
+        for (r, i) in pairs {
+            for c in ["FLUX_AUTO", "FLUX_APER_2", "FLUX_RADIUS_2", "MU_MAX"] {
+                let (a, b) = (ours.get(i, c), reference.get(r, c));
+                assert!(rel(a, b) < 2e-4, "{c} of {r}: {a} vs {b}");
+            }
+            for c in ["FLAGS", "ISO0", "PETRO_RADIUS"] {
+                assert_eq!(ours.get(i, c), reference.get(r, c), "{c} of {r}");
+            }
+            assert!((ours.get(i, "CLASS_STAR") - reference.get(r, "CLASS_STAR")).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn sextractors_printed_configuration_runs_as_source_extractor() {
+        let dir = folder();
+        let d = dir.path();
+        // `source-extractor -d` (Debian 2.25), a default.param, and the command named
+        // as SExtractor's: it reads default.sex and writes test.cat.
+        std::fs::copy(data("sextractor_d.sex"), d.join("default.sex")).unwrap();
+        std::fs::write(
+            d.join("default.param"),
+            "NUMBER\nX_IMAGE\nY_IMAGE\nFLUX_AUTO\nFLAGS\n",
+        )
+        .unwrap();
+        let sex = d.join("source-extractor");
+        std::os::unix::fs::symlink(bin(), &sex).unwrap();
+        let o = run_in(d, &sex, &["sep_image.fits", "-VERBOSE_TYPE", "QUIET"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let cat = std::fs::read_to_string(d.join("test.cat")).unwrap();
+        assert!(cat.starts_with("#   1 NUMBER"), "{cat}");
+        assert_eq!(cat.lines().filter(|l| !l.starts_with('#')).count(), 68);
+        // -dd reads back, every keyword at its default; -dp lists the vectors.
+        let dd = run_in(d, bin(), &["-dd"]);
+        let text = String::from_utf8(dd.stdout).unwrap();
+        let back = skysift::config::parse_sex(&text, Path::new("dd")).unwrap();
+        assert_eq!(back.len(), skysift::config::KEYWORDS.len());
+        let dp = String::from_utf8(run_in(d, bin(), &["-dp"]).stdout).unwrap();
+        assert!(
+            dp.contains("#FLUX_APER(n)") && dp.contains("#CLASS_STAR"),
+            "{dp}"
+        );
+    }
+
+    #[test]
+    fn bad_configuration_names_the_file_line_and_keyword() {
+        let dir = folder();
+        let d = dir.path();
+        let img = data_str("sep_image.fits");
+        std::fs::write(
+            d.join("bad.sex"),
+            "DETECT_THRESH 2\n# note\nDEBLEND_MINCONTT 0.01\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("old.csv"), "old").unwrap();
+        let cases: [(&[&str], &[&str]); 5] = [
+            (
+                &["-c", "bad.sex"],
+                &["bad.sex", "line 3", "DEBLEND_MINCONT?"],
+            ),
+            (&["-c", "missing.sex"], &["missing.sex"]),
+            (&["-DETECT_THRESH"], &["-DETECT_THRESH needs a value"]),
+            (&["-FILTER", "maybe"], &["FILTER", "give Y or N"]),
+            (
+                &[
+                    "-PARAMETERS_NAME",
+                    "oracle.param",
+                    "-CATALOG_TYPE",
+                    "FITS_LDAC",
+                ],
+                &["FITS_LDAC", "not implemented yet"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let mut args = vec![img.as_str(), "-o", "old.csv"];
+            args.extend_from_slice(extra);
+            let o = run_in(d, bin(), &args);
+            assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+            for w in want {
+                assert!(stderr(&o).contains(w), "{extra:?}: {w} in {}", stderr(&o));
+            }
+            assert_eq!(std::fs::read_to_string(d.join("old.csv")).unwrap(), "old");
+        }
+        std::fs::write(d.join("typo.param"), "NUMBER\nFLUX_AUTOO\n").unwrap();
+        let o = run_in(
+            d,
+            bin(),
+            &[&img, "-o", "old.csv", "-PARAMETERS_NAME", "typo.param"],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("FLUX_AUTOO") && stderr(&o).contains("closest: FLUX_AUTO"),
+            "{}",
+            stderr(&o)
+        );
+        // An unimplemented keyword set away from its default is a warning, not silence.
+        let o = run_in(
+            d,
+            bin(),
+            &[&img, "-o", "w.csv", "-q", "-WEIGHT_TYPE", "MAP_RMS"],
+        );
+        assert!(o.status.success());
+        assert!(
+            stderr(&o)
+                .contains("warning: the command line: WEIGHT_TYPE MAP_RMS is not implemented"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

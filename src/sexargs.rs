@@ -1,0 +1,461 @@
+//! SExtractor's command line: `skysift IMAGE [-c FILE.sex] [-KEYWORD value]...`,
+//! turned into skysift's own options before they are parsed. The two styles mix:
+//! SExtractor's settings (SExtractor's defaults for what skysift's differ in, then
+//! `default.sex` when the command runs as `source-extractor` or `sex`, then `-c`'s
+//! file, then the `-KEYWORD` arguments, the later winning) come first, skysift's own
+//! options after them, so these win over both.
+
+use skysift::config::{self, Origin, Setting};
+use skysift::{Error, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// The command line in skysift's options, and what to say or print first.
+pub struct Translated {
+    pub args: Vec<OsString>,
+    pub warnings: Vec<String>,
+    /// `-d`, `-dd`, `-dp` or `-v`: print this and stop.
+    pub print: Option<String>,
+}
+
+/// Whether `arg` is a SExtractor keyword argument (`-DETECT_THRESH`).
+fn is_keyword(arg: &str) -> bool {
+    let Some(k) = arg.strip_prefix('-') else {
+        return false;
+    };
+    k.len() > 1
+        && k.starts_with(|c: char| c.is_ascii_uppercase())
+        && k.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Translates `argv` (the program's name first).
+pub fn translate(argv: Vec<OsString>) -> Result<Translated> {
+    let mut it = argv.into_iter();
+    let prog = it.next().unwrap_or_else(|| "skysift".into());
+    let as_sextractor = Path::new(&prog)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == "source-extractor" || n == "sex");
+    let (mut rest, mut config_file, mut keywords, mut print) =
+        (Vec::new(), None::<PathBuf>, Vec::new(), None);
+    while let Some(a) = it.next() {
+        let Some(s) = a.to_str() else {
+            rest.push(a);
+            continue;
+        };
+        match s {
+            "-c" => {
+                let f = it.next().ok_or_else(|| {
+                    Error::Config("-c needs a configuration file: -c field.sex".into())
+                })?;
+                config_file = Some(PathBuf::from(f));
+            }
+            "-d" => print = Some(config::default_config(false)),
+            "-dd" => print = Some(config::default_config(true)),
+            "-dp" => print = Some(parameter_list()),
+            "-v" => {
+                print = Some(format!(
+                    "skysift {} (SExtractor 2.25's configuration and catalogs)\n",
+                    env!("CARGO_PKG_VERSION")
+                ))
+            }
+            _ if is_keyword(s) => {
+                let v = it
+                    .next()
+                    .and_then(|v| v.into_string().ok())
+                    .ok_or_else(|| {
+                        Error::Config(format!("{s} needs a value: {s} VALUE[,VALUE...]"))
+                    })?;
+                keywords.push(config::setting(
+                    &s[1..],
+                    config::split_values(&v),
+                    Origin::CommandLine,
+                )?);
+            }
+            _ => rest.push(a),
+        }
+    }
+    let mut out = Translated {
+        args: vec![prog],
+        warnings: Vec::new(),
+        print,
+    };
+    let sextractor_style = as_sextractor || config_file.is_some() || !keywords.is_empty();
+    if sextractor_style {
+        let mut settings = Vec::new();
+        let default_sex = Path::new("default.sex");
+        if as_sextractor && config_file.is_none() && default_sex.exists() {
+            settings.extend(config::read_sex(default_sex)?);
+        }
+        if let Some(f) = &config_file {
+            settings.extend(config::read_sex(f)?);
+        }
+        settings.extend(keywords);
+        // The later setting of a keyword wins.
+        let mut merged: Vec<Setting> = Vec::new();
+        for s in settings {
+            merged.retain(|m| m.keyword.name != s.keyword.name);
+            merged.push(s);
+        }
+        let (args, warnings) = options(&merged, as_sextractor)?;
+        out.args.extend(args.into_iter().map(OsString::from));
+        out.warnings = warnings;
+    }
+    out.args.extend(rest);
+    Ok(out)
+}
+
+/// `-dp`: every catalog parameter with its unit and what it is.
+fn parameter_list() -> String {
+    let mut out = String::new();
+    for c in all_columns() {
+        let name = if skysift::catalog::VECTOR_COLUMNS
+            .iter()
+            .any(|v| v.name == c.name)
+        {
+            format!("{}(n)", c.name)
+        } else {
+            c.name.to_string()
+        };
+        let unit = if c.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", c.unit)
+        };
+        out.push_str(&format!("#{name:<24} {}{unit}\n", c.description));
+    }
+    out
+}
+
+/// Every catalog parameter skysift writes (vectors once).
+fn all_columns() -> impl Iterator<Item = &'static skysift::catalog::Column> {
+    use skysift::catalog::{COLUMNS, PHOT_COLUMNS, VECTOR_COLUMNS};
+    COLUMNS.iter().chain(PHOT_COLUMNS).chain(
+        VECTOR_COLUMNS
+            .iter()
+            .filter(|v| !COLUMNS.iter().chain(PHOT_COLUMNS).any(|c| c.name == v.name)),
+    )
+}
+
+/// A file named in the configuration: as given (relative to the working folder, as
+/// SExtractor opens it), or, where that does not exist, the file of that name that
+/// SExtractor's Debian package installs (default.nnw, default.conv, ...), as
+/// SExtractor falls back to it.
+fn shared_file(name: &str) -> String {
+    let installed = Path::new("/usr/share/source-extractor").join(name);
+    if !Path::new(name).exists() && Path::new(name).is_relative() && installed.exists() {
+        installed.display().to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// The value of a Y/N keyword.
+fn yes(s: &Setting) -> Result<bool> {
+    match s.joined().to_ascii_uppercase().as_str() {
+        "Y" | "YES" | "T" => Ok(true),
+        "N" | "NO" | "F" => Ok(false),
+        _ => Err(s.error("give Y or N")),
+    }
+}
+
+/// The one value of `s`.
+fn one(s: &Setting) -> Result<&str> {
+    match &s.values[..] {
+        [v] => Ok(v),
+        _ => Err(s.error("give one value")),
+    }
+}
+
+/// skysift's options for SExtractor's settings (`merged`: each keyword once), and
+/// the warnings for the keywords skysift accepts but does not implement.
+fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<String>)> {
+    let get = |name: &str| merged.iter().find(|s| s.keyword.name == name);
+    let (mut args, mut flags, mut warnings) = (Vec::<String>::new(), Vec::new(), Vec::new());
+    let mut opt = |flag: &str, value: String| {
+        args.push(flag.to_string());
+        args.push(value);
+    };
+    // Where skysift's own defaults differ from SExtractor's, SExtractor's apply.
+    if get("PIXEL_SCALE").is_none() {
+        opt("--pixel-scale", "1.0".into());
+    }
+    let exists = |f: &str| Path::new(f).exists();
+    for (name, file, flag) in [
+        ("PARAMETERS_NAME", "default.param", ""),
+        ("FILTER_NAME", "default.conv", "--filter"),
+        ("STARNNW_NAME", "default.nnw", "--starnnw-name"),
+    ] {
+        if get(name).is_none() && exists(file) {
+            if flag.is_empty() {
+                opt("--params", param_list(Path::new(file), None)?);
+            } else {
+                opt(flag, file.into());
+            }
+        }
+    }
+    if as_sextractor && get("CATALOG_NAME").is_none() {
+        opt("--output", "test.cat".into());
+    }
+    let filter_on = match get("FILTER") {
+        Some(s) => yes(s)?,
+        None => true,
+    };
+    for s in merged {
+        let k = s.keyword.name;
+        let lower = || s.joined().to_ascii_lowercase();
+        match k {
+            "CATALOG_NAME" => {
+                let v = one(s)?;
+                if v.eq_ignore_ascii_case("STDOUT") {
+                    return Err(s.error(
+                        "writing the catalog to standard output is not implemented yet: name a file",
+                    ));
+                }
+                opt("--output", v.into());
+            }
+            "CATALOG_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
+                "ASCII_HEAD" => opt("--catalog-type", "ascii-head".into()),
+                "FITS_1.0" => opt("--catalog-type", "fits".into()),
+                other => {
+                    return Err(s.error(format!(
+                        "{other} is not implemented yet: skysift writes ASCII_HEAD and FITS_1.0 \
+                         (and CSV, --catalog-type csv)"
+                    )))
+                }
+            },
+            "PARAMETERS_NAME" => opt("--params", param_list(Path::new(one(s)?), Some(s))?),
+            "DETECT_TYPE" if !s.joined().eq_ignore_ascii_case("CCD") => {
+                return Err(s.error("only CCD is implemented (PHOTO is not)"))
+            }
+            "DETECT_MINAREA" => opt("--detect-minarea", one(s)?.into()),
+            "THRESH_TYPE" => opt("--thresh-type", lower()),
+            "DETECT_THRESH" | "ANALYSIS_THRESH" => {
+                if s.values.len() != 1 {
+                    return Err(s.error(
+                        "thresholds in surface brightness (threshold,zero-point) are not \
+                         implemented yet: give one value",
+                    ));
+                }
+                let flag = if k == "DETECT_THRESH" {
+                    "--detect-thresh"
+                } else {
+                    "--analysis-thresh"
+                };
+                opt(flag, s.values[0].clone());
+            }
+            "FILTER" => {
+                if !filter_on {
+                    opt("--filter", "none".into());
+                }
+            }
+            "FILTER_NAME" => {
+                if filter_on {
+                    opt("--filter", shared_file(one(s)?));
+                }
+            }
+            "DEBLEND_NTHRESH" => opt("--deblend-nthresh", one(s)?.into()),
+            "DEBLEND_MINCONT" => opt("--deblend-mincont", one(s)?.into()),
+            "CLEAN" => {
+                if !yes(s)? {
+                    flags.push("--no-clean".to_string());
+                }
+            }
+            "CLEAN_PARAM" => opt("--clean-param", one(s)?.into()),
+            "MASK_TYPE" => opt("--mask-type", lower()),
+            "PHOT_APERTURES" => opt("--phot-apertures", s.joined()),
+            "PHOT_AUTOPARAMS" => opt("--phot-autoparams", s.joined()),
+            "PHOT_PETROPARAMS" => opt("--phot-petroparams", s.joined()),
+            "PHOT_AUTOAPERS" => opt("--phot-autoapers", s.joined()),
+            "PHOT_FLUXFRAC" => opt("--phot-fluxfrac", s.joined()),
+            "SATUR_LEVEL" => opt("--satur-level", one(s)?.into()),
+            "SATUR_KEY" => opt("--satur-key", s.joined()),
+            "MAG_ZEROPOINT" => opt("--mag-zeropoint", one(s)?.into()),
+            "GAIN" => opt("--gain", one(s)?.into()),
+            "GAIN_KEY" => opt("--gain-key", s.joined()),
+            "PIXEL_SCALE" => opt("--pixel-scale", one(s)?.into()),
+            "SEEING_FWHM" => opt("--seeing-fwhm", one(s)?.into()),
+            "STARNNW_NAME" => opt("--starnnw-name", shared_file(one(s)?)),
+            "BACK_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
+                "AUTO" => {}
+                "MANUAL" => {
+                    let v = get("BACK_VALUE").map_or(Ok("0.0"), one)?;
+                    opt("--back-value", v.into());
+                }
+                _ => return Err(s.error("give AUTO or MANUAL")),
+            },
+            "BACK_VALUE" => {}
+            "BACK_SIZE" => opt("--back-size", s.joined()),
+            "BACK_FILTERSIZE" => opt("--back-filtersize", s.joined()),
+            "BACKPHOTO_TYPE" => opt("--backphoto-type", lower()),
+            "BACKPHOTO_THICK" => opt("--backphoto-thick", one(s)?.into()),
+            "BACK_FILTTHRESH" => opt("--back-filtthresh", one(s)?.into()),
+            "CHECKIMAGE_TYPE" => {
+                let types: Vec<&String> = s
+                    .values
+                    .iter()
+                    .filter(|t| !t.eq_ignore_ascii_case("NONE"))
+                    .collect();
+                if types.is_empty() {
+                    continue;
+                }
+                let names = get("CHECKIMAGE_NAME")
+                    .map(|n| n.values.clone())
+                    .unwrap_or_default();
+                if names.len() != s.values.len() {
+                    return Err(s.error(format!(
+                        "{} check image types but {} CHECKIMAGE_NAME: give one file per type",
+                        s.values.len(),
+                        names.len()
+                    )));
+                }
+                for (t, n) in s.values.iter().zip(&names) {
+                    if !t.eq_ignore_ascii_case("NONE") {
+                        opt("--check-image", format!("{}:{n}", t.to_ascii_uppercase()));
+                    }
+                }
+            }
+            "CHECKIMAGE_NAME" => {}
+            // skysift has no stacks or buffers to size: it holds what it needs and
+            // streams under --memory-limit.
+            "MEMORY_OBJSTACK" | "MEMORY_PIXSTACK" | "MEMORY_BUFSIZE" => {}
+            "VERBOSE_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
+                "QUIET" => flags.push("--quiet".to_string()),
+                "NORMAL" => {}
+                "FULL" => flags.push("--timings".to_string()),
+                _ => return Err(s.error("give QUIET, NORMAL or FULL")),
+            },
+            "NTHREADS" => {
+                let n: usize = one(s)?
+                    .parse()
+                    .map_err(|_| s.error("give a number of threads (0: every core)"))?;
+                if n > 0 {
+                    opt("--threads", n.to_string());
+                }
+            }
+            // Files read only by what is not implemented; their defaults are harmless.
+            "XML_NAME" | "XSL_URL" => {}
+            _ if s.is_default() => {}
+            _ => warnings.push(format!(
+                "{}: {} {} is not implemented by skysift yet and is ignored",
+                s.origin,
+                k,
+                s.joined()
+            )),
+        }
+    }
+    args.extend(flags);
+    Ok((args, warnings))
+}
+
+/// The parameters of a `.param` file as `--params`' list; unknown ones are an error
+/// that names the file and the closest known parameters.
+fn param_list(path: &Path, s: Option<&Setting>) -> Result<String> {
+    let names = config::read_param(path).map_err(|e| match s {
+        Some(s) => s.error(e),
+        None => e,
+    })?;
+    if skysift::catalog::select_columns(&names).is_err() {
+        let known: Vec<&str> = all_columns().map(|c| c.name).collect();
+        for n in &names {
+            if skysift::catalog::select_columns(std::slice::from_ref(n)).is_ok() {
+                continue;
+            }
+            let base = n
+                .split('(')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_uppercase();
+            let close = config::closest(&base, known.iter().copied());
+            return Err(Error::Config(format!(
+                "{}: unknown, repeated or not implemented catalog parameter {n}{}",
+                path.display(),
+                if close.is_empty() || close[0] == base {
+                    String::new()
+                } else {
+                    format!("; closest: {}", close.join(", "))
+                }
+            )));
+        }
+        skysift::catalog::select_columns(&names)?;
+    }
+    Ok(names.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        let t = translate(v.iter().map(OsString::from).collect()).unwrap();
+        t.args
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn keywords_become_options_and_skysifts_own_pass_through_after_them() {
+        let a = args(&[
+            "skysift",
+            "img.fits",
+            "-DETECT_THRESH",
+            "3",
+            "-o",
+            "c.csv",
+            "-CLEAN",
+            "N",
+        ]);
+        let pos = |x: &str| a.iter().position(|y| y == x).unwrap();
+        assert_eq!(a[pos("--detect-thresh") + 1], "3");
+        assert!(a.contains(&"--no-clean".to_string()));
+        assert!(pos("--detect-thresh") < pos("img.fits") && pos("img.fits") < pos("-o"));
+        // Without SExtractor's style, nothing changes.
+        assert_eq!(
+            args(&["skysift", "img.fits", "-o", "c.csv"]),
+            ["skysift", "img.fits", "-o", "c.csv"]
+        );
+        assert!(
+            is_keyword("-PHOT_APERTURES")
+                && !is_keyword("-o")
+                && !is_keyword("--gain")
+                && !is_keyword("-5")
+        );
+    }
+
+    #[test]
+    fn unknown_keywords_and_bad_values_name_themselves() {
+        let e = translate(
+            ["skysift", "i.fits", "-DETECT_TRESH", "3"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        );
+        let msg = e.err().unwrap().to_string();
+        assert!(
+            msg.contains("DETECT_TRESH") && msg.contains("DETECT_THRESH"),
+            "{msg}"
+        );
+        let e = translate(
+            ["skysift", "i.fits", "-CLEAN", "maybe"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        );
+        assert!(e.err().unwrap().to_string().contains("give Y or N"));
+        let t = translate(
+            ["skysift", "i.fits", "-WEIGHT_TYPE", "MAP_RMS"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        )
+        .unwrap();
+        assert!(
+            t.warnings[0].contains("WEIGHT_TYPE MAP_RMS is not implemented"),
+            "{:?}",
+            t.warnings
+        );
+    }
+}
