@@ -33,6 +33,14 @@ if [ ! -f /usr/share/source-extractor/default.nnw ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends source-extractor >/dev/null
 fi
+# The FITS_LDAC test runs PSFEx (Debian's psfex) on skysift's catalog.
+if ! command -v psfex >/dev/null 2>&1; then
+    echo "installing PSFEx (psfex) for the FITS_LDAC test..." >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends psfex >/dev/null
+fi
 export SKYSIFT_REQUIRE_GPU="${SKYSIFT_REQUIRE_GPU:-1}"
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     XDG_RUNTIME_DIR="$(mktemp -d)"

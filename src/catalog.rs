@@ -12,6 +12,8 @@ use crate::measure::Object;
 pub enum ColumnKind {
     Int,
     Float,
+    /// Single precision (VIGNET's pixels, as SExtractor writes them).
+    Float32,
 }
 
 /// One catalog column: SExtractor's name, description and unit. A vector parameter
@@ -28,6 +30,8 @@ pub struct Column {
     /// For an element of a vector parameter of n > 1 elements: its name and n (FITS
     /// tables write the n columns as one vector column, ASCII_HEAD names it once).
     pub vector: Option<(&'static str, usize)>,
+    /// A 2-D vector's width and height (VIGNET(w,h): FITS TDIM).
+    pub tdim: Option<(usize, usize)>,
 }
 
 impl Column {
@@ -75,6 +79,7 @@ macro_rules! columns {
             get: |o, _| scalar(o, $f),
             index: 0,
             vector: None,
+            tdim: None,
         }),*];
     };
 }
@@ -257,12 +262,42 @@ const fn vector(
         get,
         index: 0,
         vector: None,
+        tdim: None,
     }
 }
+
+/// VIGNET(w,h): the background-subtracted pixels of the w x h box around each object
+/// (-1e30 off the image and, with MASK_TYPE BLANK or CORRECT, on other objects), what
+/// PSFEx reads.
+const VIGNET: Column = Column {
+    name: "VIGNET",
+    description: "Pixel data around detection",
+    unit: "count",
+    kind: ColumnKind::Float32,
+    get: |o, i| {
+        o.phot
+            .as_deref()
+            .and_then(|p| p.vignet.get(i))
+            .map_or(-1e30, |&v| v as f64)
+    },
+    index: 0,
+    vector: None,
+    tdim: None,
+};
 
 /// Element `i` (0-based) of a vector column, named NAME_i+1 (one per name and
 /// element for the whole process).
 fn element(base: &'static Column, i: usize, n: usize) -> &'static Column {
+    element_2d(base, i, n, None)
+}
+
+/// [`element`] of a vector that is a `tdim` image.
+fn element_2d(
+    base: &'static Column,
+    i: usize,
+    n: usize,
+    tdim: Option<(usize, usize)>,
+) -> &'static Column {
     use std::sync::Mutex;
     static MADE: Mutex<Vec<&'static Column>> = Mutex::new(Vec::new());
     let name = if n == 1 {
@@ -271,13 +306,14 @@ fn element(base: &'static Column, i: usize, n: usize) -> &'static Column {
         format!("{}_{}", base.name, i + 1)
     };
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = made.iter().find(|c| c.name == name) {
+    if let Some(c) = made.iter().find(|c| c.name == name && c.tdim == tdim) {
         return c;
     }
     let c: &'static Column = Box::leak(Box::new(Column {
         name: Box::leak(name.into_boxed_str()),
         index: i,
         vector: (n > 1).then_some((base.name, n)),
+        tdim,
         ..*base
     }));
     made.push(c);
@@ -294,6 +330,14 @@ pub fn column(name: &str) -> Option<&'static Column> {
 
 /// The columns of one parameter: `NAME`, or `NAME(n)` for n elements of a vector.
 fn parameter(spec: &str) -> Option<Vec<&'static Column>> {
+    if let Some((w, h)) = vignet_size(spec) {
+        let n = w * h;
+        return Some(
+            (0..n)
+                .map(|i| element_2d(&VIGNET, i, n, Some((w, h))))
+                .collect(),
+        );
+    }
     let (name, n) = match spec.split_once('(') {
         Some((name, rest)) => (name.trim(), rest.strip_suffix(')')?.trim().parse().ok()?),
         None => (spec, 1usize),
@@ -305,6 +349,17 @@ fn parameter(spec: &str) -> Option<Vec<&'static Column>> {
         .iter()
         .find(|c| c.name.eq_ignore_ascii_case(name))?;
     (n >= 1).then(|| (0..n).map(|i| element(base, i, n)).collect())
+}
+
+/// The (w, h) of a `VIGNET(w,h)` parameter (case-insensitive), each 1 to 1024.
+pub fn vignet_size(spec: &str) -> Option<(usize, usize)> {
+    let (name, rest) = spec.trim().split_once('(')?;
+    if !name.trim().eq_ignore_ascii_case("VIGNET") {
+        return None;
+    }
+    let (w, h) = rest.strip_suffix(')')?.split_once(',')?;
+    let (w, h): (usize, usize) = (w.trim().parse().ok()?, h.trim().parse().ok()?);
+    ((1..=1024).contains(&w) && (1..=1024).contains(&h)).then_some((w, h))
 }
 
 /// Resolves a list of parameters (`NAME` or `NAME(n)`); an unknown one is an error

@@ -54,6 +54,8 @@ pub enum FormatArg {
     Csv,
     AsciiHead,
     Fits,
+    /// SExtractor's FITS_LDAC, what PSFEx and SCAMP read
+    FitsLdac,
 }
 
 /// skysift: find the stars and galaxies in a sky image and measure them into a
@@ -299,7 +301,7 @@ pub struct Cli {
 
     /// Catalog columns, comma-separated SExtractor names, vectors as NAME(n) (default:
     /// every isophotal column; photometry columns are asked for by name)
-    #[arg(long, value_delimiter = ',', value_name = "NAME,NAME...")]
+    #[arg(long, value_name = "NAME,NAME...")]
     pub params: Vec<String>,
 
     /// Stream the image from disk in strips of this many rows (bounded memory; every
@@ -395,7 +397,7 @@ impl Cli {
             }
         };
         let want =
-            skysift::photometry::Wanted::from_columns(self.params.iter().map(|s| s.as_str()));
+            skysift::photometry::Wanted::from_columns(self.params().iter().map(|s| s.as_str()));
         let mut p = ExtractParams {
             detect_thresh: self.detect_thresh,
             analysis_thresh: self.analysis_thresh.unwrap_or(self.detect_thresh),
@@ -523,6 +525,31 @@ impl Cli {
     }
 
     /// What the run does besides extracting: images, outputs, side images, streaming.
+    /// The --params names, split at the commas outside parentheses (VIGNET(35,35)).
+    pub fn params(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.params {
+            let (mut depth, mut cur) = (0i32, String::new());
+            for c in p.chars() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if c == ',' && depth == 0 {
+                    out.push(std::mem::take(&mut cur));
+                } else {
+                    cur.push(c);
+                }
+            }
+            out.push(cur);
+        }
+        out.into_iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
             images: self.images.clone(),
@@ -531,8 +558,9 @@ impl Cli {
                 FormatArg::Csv => CatalogFormat::Csv,
                 FormatArg::AsciiHead => CatalogFormat::AsciiHead,
                 FormatArg::Fits => CatalogFormat::Fits,
+                FormatArg::FitsLdac => CatalogFormat::FitsLdac,
             }),
-            params: self.params.clone(),
+            params: self.params(),
             check_images: self.check_image.clone(),
             png_dir: self.png_dir.clone(),
             regions: self.regions.clone(),

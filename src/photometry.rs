@@ -221,6 +221,8 @@ pub struct Wanted {
     pub other: bool,
     /// ISO0..ISO7, FWHM_IMAGE, CLASS_STAR: from the object's own pixels.
     pub class: bool,
+    /// VIGNET(w,h).
+    pub vignet: Option<(usize, usize)>,
 }
 
 impl Wanted {
@@ -238,6 +240,7 @@ impl Wanted {
             w.auto |= has("AUTO") || has("KRON") || has("BEST") || has("FLUX_RADIUS");
             w.other |= has("ISOCOR") || has("MU_") || n == "BACKGROUND";
             w.class |= (n.starts_with("ISO") && n.len() == 4) || has("FWHM") || has("CLASS_STAR");
+            w.vignet = w.vignet.or(crate::catalog::vignet_size(n));
         }
         w.growth |= w.win;
         w.auto |= w.growth;
@@ -393,6 +396,8 @@ pub struct Windowed {
 /// An object's photometry.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Photometry {
+    /// VIGNET(w,h), row-major from the low y.
+    pub vignet: Vec<f32>,
     /// One per PHOT_APERTURES diameter.
     pub flux_aper: Vec<f64>,
     pub fluxerr_aper: Vec<f64>,
@@ -1558,6 +1563,9 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     if want.class {
         classify(&mut ph, field, o, &v.own, cx);
     }
+    if let Some((w, h)) = want.vignet {
+        ph.vignet = vignet(&v, o, w, h);
+    }
     (!v.missed.get()).then_some(ph)
 }
 
@@ -1587,6 +1595,7 @@ pub fn rows_needed(o: &Object, p: &PhotParams, height: usize) -> (usize, usize) 
         3.5 * rlim + 2.0,
         ell + 1.0,
         d0.max(d1) / 2.0 + 1.0,
+        p.want.vignet.map_or(0.0, |(_, h)| (h / 2 + 1) as f64),
     ]
     .into_iter()
     .fold(0.0f64, f64::max)
@@ -1604,6 +1613,32 @@ pub fn rows_needed(o: &Object, p: &PhotParams, height: usize) -> (usize, usize) 
         hi = hi.max(o.ymax as usize + 1 + by + p.backphoto_thick);
     }
     (lo, hi.min(height))
+}
+
+/// VIGNET(w,h) (photometry.md §13): the w x h pixels around the integer centre,
+/// row-major from the low y, as the measurement reads them: −1e30 off the image, on
+/// bad pixels and (MASK_TYPE BLANK or CORRECT) on other detections, with no mirror;
+/// all −1e30 when the centre is off the image.
+fn vignet(v: &View, o: &Object, w: usize, h: usize) -> Vec<f32> {
+    const OFF: f32 = -1e30;
+    let (ix, iy) = ((o.x + 0.49999) as i64, (o.y + 0.49999) as i64);
+    let (fw, fh) = (v.f.width as i64, v.f.height as i64);
+    if !(0..fw).contains(&ix) || !(0..fh).contains(&iy) {
+        return vec![OFF; w * h];
+    }
+    let (x0, y0) = (ix - (w / 2) as i64, iy - (h / 2) as i64);
+    let mut out = Vec::with_capacity(w * h);
+    for y in y0..y0 + h as i64 {
+        for x in x0..x0 + w as i64 {
+            let inside = (0..fw).contains(&x) && (0..fh).contains(&y);
+            out.push(if inside {
+                v.read(x as usize, y as usize).unwrap_or(OFF)
+            } else {
+                OFF
+            });
+        }
+    }
+    out
 }
 
 /// The LOCAL background residual of `o` (photometry.md §2): the mesh estimate of

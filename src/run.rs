@@ -127,8 +127,13 @@ fn stream_one(
     };
     // Objects go to the catalog file as they become final (all at the end with
     // cleaning, which needs every object); an error leaves no partial file.
-    let mut writer =
-        io::catalog::CatalogWriter::create(&job.output, cols, cli.catalog_format_for(&job.output))?;
+    let format = cli.catalog_format_for(&job.output);
+    let mut writer = io::catalog::CatalogWriter::create_with_header(
+        &job.output,
+        cols,
+        format,
+        &ldac_header(format, &job.image)?,
+    )?;
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
     let out_dir = io::output::folder_of(&job.output);
@@ -159,6 +164,9 @@ fn stream_one(
             checkimage::add_outline(spill_outlines, &o, w, h)
         },
     )?;
+    for (key, value, comment) in ldac_values(extractor, &result.background, result.objects) {
+        writer.set_card(key, value, comment);
+    }
     writer.finish()?;
     if let Some(r) = regions {
         r.finish()?;
@@ -316,6 +324,7 @@ fn jobs(cli: &Settings) -> Result<Vec<Job>> {
     let ext = match cli.catalog_type {
         Some(CatalogFormat::Csv) => "csv",
         Some(CatalogFormat::AsciiHead) => "cat",
+        Some(CatalogFormat::FitsLdac) => "ldac",
         Some(CatalogFormat::Fits) | None => "fits",
     };
     let mut seen = std::collections::HashSet::new();
@@ -580,6 +589,77 @@ struct SideInputs<'a> {
     noise: &'a Option<(String, crate::Image)>,
 }
 
+/// A FITS_LDAC catalog's LDAC_IMHEAD cards: the image's own header (a TIFF image
+/// gets the cards of its size only); nothing for other formats.
+fn ldac_header(format: CatalogFormat, image: &str) -> Result<Vec<String>> {
+    if format != CatalogFormat::FitsLdac {
+        return Ok(Vec::new());
+    }
+    let mut cards = if io::is_tiff(image) {
+        let img = io::read_image(image)?;
+        vec![
+            format!("{:<80}", "SIMPLE  =                    T"),
+            format!("{:<80}", "BITPIX  =                  -32"),
+            format!("{:<80}", "NAXIS   =                    2"),
+            format!("{:<80}", format!("NAXIS1  = {:>20}", img.width())),
+            format!("{:<80}", format!("NAXIS2  = {:>20}", img.height())),
+        ]
+    } else {
+        io::fits::header_cards(image)?
+    };
+    // SExtractor's run keywords (PSFEx reads SEXBKDEV), filled in at the end.
+    cards.retain(|c| {
+        !LDAC_KEYS
+            .iter()
+            .any(|k| c.starts_with(&format!("{:<8}=", k.0)))
+    });
+    for (key, comment) in LDAC_KEYS {
+        cards.push(io::fits_table::value_card(key, 0.0, comment));
+    }
+    Ok(cards)
+}
+
+/// The keywords SExtractor adds to a FITS_LDAC catalog's LDAC_IMHEAD that skysift
+/// writes, with their comments.
+const LDAC_KEYS: [(&str, &str); 7] = [
+    ("SEXBKGND", "Median background level (ADU)"),
+    ("SEXBKDEV", "Median background RMS (ADU)"),
+    ("SEXTHLD", "Extraction threshold (ADU)"),
+    ("SEXATHLD", "Analysis threshold (ADU)"),
+    ("SEXNFIN", "Final number of extracted sources"),
+    ("SEXGAIN", "Gain used (e-/ADU)"),
+    ("SEXSATLV", "Saturation level used for flagging (ADU)"),
+];
+
+/// The values of [`LDAC_KEYS`] for a run with `extractor` whose background is `bg`
+/// and that found `objects`.
+fn ldac_values(
+    extractor: &Extractor,
+    bg: &crate::Background,
+    objects: usize,
+) -> Vec<(&'static str, f64, &'static str)> {
+    let p = &extractor.extract;
+    let rms = bg.global_rms();
+    let adu = |t: f64| match p.thresh_type {
+        crate::ThreshType::Relative => t * rms,
+        crate::ThreshType::Absolute => t,
+    };
+    let values = [
+        bg.global_back(),
+        rms,
+        adu(p.detect_thresh),
+        adu(p.analysis_thresh),
+        objects as f64,
+        p.gain,
+        p.satur_level,
+    ];
+    LDAC_KEYS
+        .iter()
+        .zip(values)
+        .map(|(&(k, c), v)| (k, v, c))
+        .collect()
+}
+
 /// The extractor for `image` when its FITS header holds SATUR_KEY or GAIN_KEY with
 /// a value other than the configuration's (SExtractor's rule: the header wins).
 fn header_overrides(
@@ -711,11 +791,14 @@ fn run_jobs(
             if let Some(r) = &cli.regions {
                 io::regions::write_regions(r, &result.catalog)?;
             }
-            io::catalog::write_catalog(
+            let format = cli.catalog_format_for(&job.output);
+            io::catalog::write_catalog_with_header(
                 &job.output,
                 &result.catalog,
                 cols,
-                cli.catalog_format_for(&job.output),
+                format,
+                &ldac_header(format, &job.image)?,
+                &ldac_values(extractor, &result.background, result.catalog.objects.len()),
             )?;
             if cli.timings {
                 if let Some(peak) = peak_rss_mib() {

@@ -15,15 +15,20 @@ pub enum CatalogFormat {
     AsciiHead,
     /// FITS binary table (SExtractor's FITS_1.0 layout).
     Fits,
+    /// SExtractor's FITS_LDAC (what PSFEx and SCAMP read): an LDAC_IMHEAD table with
+    /// the image's header, then the LDAC_OBJECTS table.
+    FitsLdac,
 }
 
 impl CatalogFormat {
-    /// The format implied by a file name: .csv, .fits/.fit/.fts, else ASCII_HEAD
+    /// The format implied by a file name: .csv, .ldac, .fits/.fit/.fts, else ASCII_HEAD
     /// (.cat, .txt, .ascii, anything else).
     pub fn from_path(path: &Path) -> Self {
         let name = path.to_string_lossy().to_ascii_lowercase();
         if name.ends_with(".csv") {
             CatalogFormat::Csv
+        } else if name.ends_with(".ldac") {
+            CatalogFormat::FitsLdac
         } else if name.ends_with(".fits") || name.ends_with(".fit") || name.ends_with(".fts") {
             CatalogFormat::Fits
         } else {
@@ -36,6 +41,7 @@ fn fmt_value(c: &Column, v: f64) -> String {
     match c.kind {
         ColumnKind::Int => format!("{}", v as i64),
         ColumnKind::Float => format!("{v}"),
+        ColumnKind::Float32 => format!("{}", v as f32),
     }
 }
 
@@ -46,7 +52,23 @@ pub fn write_catalog(
     cols: &[&Column],
     format: CatalogFormat,
 ) -> Result<()> {
-    let mut w = CatalogWriter::create(path, cols, format)?;
+    write_catalog_with_header(path, cat, cols, format, &[], &[])
+}
+
+/// [`write_catalog`] with the image's header cards for a FITS_LDAC catalog's
+/// LDAC_IMHEAD.
+pub fn write_catalog_with_header(
+    path: &Path,
+    cat: &Catalog,
+    cols: &[&Column],
+    format: CatalogFormat,
+    image_header: &[String],
+    cards: &[(&str, f64, &str)],
+) -> Result<()> {
+    let mut w = CatalogWriter::create_with_header(path, cols, format, image_header)?;
+    for &(key, value, comment) in cards {
+        w.set_card(key, value, comment);
+    }
     for o in &cat.objects {
         w.write(o)?;
     }
@@ -68,11 +90,29 @@ pub struct CatalogWriter<'a> {
     rows: usize,
     line: String,
     row: Vec<u8>,
+    /// Bytes of the LDAC_IMHEAD extension before the objects' table.
+    imhead: usize,
+    /// Where each LDAC_IMHEAD card sits in the file (by keyword), for
+    /// [`CatalogWriter::set_card`].
+    cards: Vec<(String, u64)>,
+    /// Cards to write there at the end.
+    patches: Vec<(u64, String)>,
 }
 
 impl<'a> CatalogWriter<'a> {
     /// Creates the temporary file and writes the header.
     pub fn create(path: &Path, cols: &'a [&'a Column], format: CatalogFormat) -> Result<Self> {
+        Self::create_with_header(path, cols, format, &[])
+    }
+
+    /// [`CatalogWriter::create`] with the image's header cards (FITS_LDAC's
+    /// LDAC_IMHEAD; other formats ignore them).
+    pub fn create_with_header(
+        path: &Path,
+        cols: &'a [&'a Column],
+        format: CatalogFormat,
+        image_header: &[String],
+    ) -> Result<Self> {
         let tmp = super::output::TempFile::new(path)?;
         let f =
             std::fs::File::create(tmp.path()).map_err(|e| Error::output(path, e.to_string()))?;
@@ -85,10 +125,26 @@ impl<'a> CatalogWriter<'a> {
             rows: 0,
             line: String::new(),
             row: Vec::new(),
+            imhead: 0,
+            cards: Vec::new(),
+            patches: Vec::new(),
         };
         let mut head: Vec<u8> = Vec::new();
         match format {
-            CatalogFormat::Fits => head = super::fits_table::headers(cols, 0),
+            CatalogFormat::Fits => head = super::fits_table::headers(cols, 0, &[]),
+            CatalogFormat::FitsLdac => {
+                let (imhead, start) = super::fits_table::ldac_imhead(image_header);
+                cw.imhead = imhead.len();
+                cw.cards = image_header
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let key = c.get(..8).unwrap_or(c).trim().to_string();
+                        (key, (2880 + start + 80 * i) as u64)
+                    })
+                    .collect();
+                head = super::fits_table::headers(cols, 0, &imhead);
+            }
             CatalogFormat::Csv => {
                 let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
                 head.extend(format!("{}\n", names.join(",")).into_bytes());
@@ -130,9 +186,10 @@ impl<'a> CatalogWriter<'a> {
     /// Appends one object's row.
     pub fn write(&mut self, o: &crate::measure::Object) -> Result<()> {
         match self.format {
-            CatalogFormat::Fits => {
+            CatalogFormat::Fits | CatalogFormat::FitsLdac => {
                 let mut row = std::mem::take(&mut self.row);
-                super::fits_table::encode_row(o, self.cols, &mut row);
+                let ldac = self.format == CatalogFormat::FitsLdac;
+                super::fits_table::encode_row(o, self.cols, ldac, &mut row);
                 let r = self.put(&row);
                 self.row = row;
                 r?;
@@ -161,6 +218,16 @@ impl<'a> CatalogWriter<'a> {
         Ok(())
     }
 
+    /// Rewrites the LDAC_IMHEAD card of `key` (one of the image header's cards, a
+    /// placeholder until the run's values are known) with `value` at the end; other
+    /// formats ignore it.
+    pub fn set_card(&mut self, key: &str, value: f64, comment: &str) {
+        if let Some(&(_, at)) = self.cards.iter().find(|c| c.0 == key) {
+            let card = super::fits_table::value_card(key, value, comment);
+            self.patches.push((at, card));
+        }
+    }
+
     /// Rows written so far.
     pub fn rows(&self) -> usize {
         self.rows
@@ -168,20 +235,28 @@ impl<'a> CatalogWriter<'a> {
 
     /// Completes the file (FITS: padding and the row count) and renames it over `path`.
     pub fn finish(mut self) -> Result<()> {
-        if self.format == CatalogFormat::Fits {
-            let pad = super::fits_table::data_padding(self.cols, self.rows);
+        let fits = matches!(self.format, CatalogFormat::Fits | CatalogFormat::FitsLdac);
+        if fits {
+            let ldac = self.format == CatalogFormat::FitsLdac;
+            let pad = super::fits_table::data_padding(self.cols, self.rows, ldac);
             self.put(&pad)?;
         }
         let path = self.path.clone();
         let ioerr = |e: std::io::Error| Error::output(&path, e.to_string());
         let w = self.w.take().expect("writer open until finish");
         let mut f = w.into_inner().map_err(|e| ioerr(e.into_error()))?;
-        if self.format == CatalogFormat::Fits {
+        if fits {
             use std::io::{Seek, SeekFrom};
-            f.seek(SeekFrom::Start(super::fits_table::NAXIS2_OFFSET))
-                .map_err(ioerr)?;
+            f.seek(SeekFrom::Start(super::fits_table::naxis2_offset(
+                self.imhead,
+            )))
+            .map_err(ioerr)?;
             f.write_all(super::fits_table::naxis2_card(self.rows).as_bytes())
                 .map_err(ioerr)?;
+            for (at, card) in &self.patches {
+                f.seek(SeekFrom::Start(*at)).map_err(ioerr)?;
+                f.write_all(card.as_bytes()).map_err(ioerr)?;
+            }
         }
         f.flush().map_err(ioerr)?;
         drop(f);

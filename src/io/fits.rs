@@ -335,6 +335,43 @@ pub fn header_number(spec: &str, key: &str) -> Result<Option<f64>> {
         .filter(|v| v.is_finite()))
 }
 
+/// The header of the image HDU `spec` selects, as its 80-character cards (without
+/// END): what a FITS_LDAC catalog's LDAC_IMHEAD holds.
+pub fn header_cards(spec: &str) -> Result<Vec<String>> {
+    use fitsio::sys;
+    let mut o = open_image_hdu(spec)?;
+    let fptr = unsafe { o.file.as_raw() };
+    let (mut status, mut hdutype, mut nkeys) = (0, 0, 0);
+    let mut text: *mut std::os::raw::c_char = std::ptr::null_mut();
+    unsafe {
+        sys::ffmahd(fptr, o.hdu_num, &mut hdutype, &mut status);
+        sys::ffhdr2str(
+            fptr,
+            0,
+            std::ptr::null_mut(),
+            0,
+            &mut text,
+            &mut nkeys,
+            &mut status,
+        );
+    }
+    if status != 0 || text.is_null() {
+        return Err(Error::input(
+            &o.path,
+            format!("cannot read its header (cfitsio status {status})"),
+        ));
+    }
+    let bytes = unsafe { std::ffi::CStr::from_ptr(text) }
+        .to_bytes()
+        .to_vec();
+    unsafe { sys::fffree(text as *mut std::os::raw::c_void, &mut status) };
+    Ok(bytes
+        .chunks(80)
+        .map(|c| format!("{:<80}", String::from_utf8_lossy(c)))
+        .filter(|c| !c.starts_with("END     ") && c.trim() != "END")
+        .collect())
+}
+
 /// Reads `out.len()` pixels from pixel `first` (0-based, row-major) of the HDU as f32:
 /// integer BLANK pixels and NaN become NaN, scaled integers are scaled in f32 as
 /// SExtractor does, and 64-bit floats beyond f32's range are an error.

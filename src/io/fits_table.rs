@@ -45,27 +45,112 @@ fn header(cards: &[String]) -> Vec<u8> {
     h
 }
 
-/// The byte length of one table row for `cols` (J = i32 for integer columns, D = f64
-/// otherwise).
-pub(crate) fn row_bytes(cols: &[&Column]) -> usize {
-    cols.iter()
-        .map(|c| if c.kind == ColumnKind::Int { 4 } else { 8 })
-        .sum()
+/// How a column is stored: its TFORM letter. FITS_1.0 here: J (i32) for integers, D
+/// (f64) otherwise, E for single-precision columns. FITS_LDAC (`ldac`): SExtractor's own
+/// types, which PSFEx reads as they are: E for most values, D for the second moments
+/// and windowed positions, I (i16) for FLAGS and FLAGS_WIN.
+pub(crate) fn tform(c: &Column, ldac: bool) -> char {
+    const DOUBLE: [&str; 11] = [
+        "X2_IMAGE",
+        "Y2_IMAGE",
+        "XY_IMAGE",
+        "ERRX2_IMAGE",
+        "ERRY2_IMAGE",
+        "ERRXY_IMAGE",
+        "XWIN_IMAGE",
+        "YWIN_IMAGE",
+        "X2WIN_IMAGE",
+        "Y2WIN_IMAGE",
+        "XYWIN_IMAGE",
+    ];
+    match (c.kind, ldac) {
+        (ColumnKind::Int, true) if c.name == "FLAGS" || c.name == "FLAGS_WIN" => 'I',
+        (ColumnKind::Int, _) => 'J',
+        (ColumnKind::Float32, _) => 'E',
+        (ColumnKind::Float, false) => 'D',
+        (ColumnKind::Float, true) if DOUBLE.contains(&c.name) => 'D',
+        (ColumnKind::Float, true) => 'E',
+    }
 }
 
-/// Where the NAXIS2 card sits in the file: after the primary header (one block) and
-/// the table header's first four cards.
-pub(crate) const NAXIS2_OFFSET: u64 = BLOCK as u64 + 4 * 80;
+fn tform_bytes(t: char) -> usize {
+    match t {
+        'I' => 2,
+        'J' | 'E' => 4,
+        _ => 8,
+    }
+}
+
+/// The byte length of one table row for `cols` ([`tform`]).
+pub(crate) fn row_bytes(cols: &[&Column], ldac: bool) -> usize {
+    cols.iter().map(|c| tform_bytes(tform(c, ldac))).sum()
+}
+
+/// Where the NAXIS2 card sits in the file: after the primary header (one block), the
+/// LDAC_IMHEAD extension of a FITS_LDAC catalog (`imhead` bytes, 0 otherwise) and the
+/// table header's first four cards.
+pub(crate) fn naxis2_offset(imhead: usize) -> u64 {
+    (BLOCK + imhead) as u64 + 4 * 80
+}
+
+/// A FITS_LDAC catalog's LDAC_IMHEAD extension: a table of one row whose one field
+/// holds the image's header `cards` (80 characters each, END last), as SExtractor
+/// writes it (TFORM nA, TDIM (80, cards)).
+/// Also where its cards start in that extension (bytes).
+pub(crate) fn ldac_imhead(cards: &[String]) -> (Vec<u8>, usize) {
+    let mut data: Vec<u8> = cards
+        .iter()
+        .flat_map(|c| format!("{c:<80.80}").into_bytes())
+        .collect();
+    data.extend_from_slice(format!("{:<80}", "END").as_bytes());
+    let n = data.len() / 80;
+    let mut out = header(&[
+        card("XTENSION", &quoted("BINTABLE"), "binary table extension"),
+        card("BITPIX", "8", "array data type"),
+        card("NAXIS", "2", "number of array dimensions"),
+        card(
+            "NAXIS1",
+            &data.len().to_string(),
+            "length of a row in bytes",
+        ),
+        card("NAXIS2", "1", "number of rows"),
+        card("PCOUNT", "0", "number of group parameters"),
+        card("GCOUNT", "1", "number of groups"),
+        card("TFIELDS", "1", "number of table fields"),
+        card("TTYPE1", &quoted("Field Header Card"), ""),
+        card("TFORM1", &quoted(&format!("{}A", data.len())), ""),
+        card("TDIM1", &quoted(&format!("(80, {n})")), ""),
+        card("EXTNAME", &quoted("LDAC_IMHEAD"), "name of this table"),
+    ]);
+    let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
+    let start = out.len();
+    out.extend(data);
+    out.extend(std::iter::repeat_n(0u8, pad));
+    (out, start)
+}
+
+/// A header card `key = value / comment` (numbers right-aligned, as cfitsio writes
+/// them).
+pub fn value_card(key: &str, value: f64, comment: &str) -> String {
+    let v = if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:.12E}")
+    };
+    card(key, &v, comment)
+}
 
 /// The NAXIS2 card for `rows` rows (80 bytes, whatever the count).
 pub(crate) fn naxis2_card(rows: usize) -> String {
     card("NAXIS2", &rows.to_string(), "number of rows")
 }
 
-/// The primary HDU (empty) and the header of a BINTABLE named LDAC_OBJECTS with one
+/// The primary HDU (empty), `imhead` (a FITS_LDAC catalog's LDAC_IMHEAD extension,
+/// [`ldac_imhead`], or nothing) and the header of a BINTABLE named LDAC_OBJECTS with one
 /// column per `cols`, TUNITn units and the descriptions as TTYPEn comments, for
 /// `rows` rows (patched at the end when rows are streamed).
-pub(crate) fn headers(cols: &[&Column], rows: usize) -> Vec<u8> {
+pub(crate) fn headers(cols: &[&Column], rows: usize, imhead: &[u8]) -> Vec<u8> {
+    let ldac = !imhead.is_empty();
     let mut out = header(&[
         card("SIMPLE", "T", "conforms to FITS standard"),
         card("BITPIX", "8", "array data type"),
@@ -73,13 +158,14 @@ pub(crate) fn headers(cols: &[&Column], rows: usize) -> Vec<u8> {
         card("EXTEND", "T", ""),
         card("ORIGIN", &quoted("skysift"), "source extraction"),
     ]);
+    out.extend_from_slice(imhead);
     let mut cards = vec![
         card("XTENSION", &quoted("BINTABLE"), "binary table extension"),
         card("BITPIX", "8", "array data type"),
         card("NAXIS", "2", "number of array dimensions"),
         card(
             "NAXIS1",
-            &row_bytes(cols).to_string(),
+            &row_bytes(cols, ldac).to_string(),
             "length of a row in bytes",
         ),
         naxis2_card(rows),
@@ -99,12 +185,19 @@ pub(crate) fn headers(cols: &[&Column], rows: usize) -> Vec<u8> {
     for (i, &(c, name, len)) in fields.iter().enumerate() {
         let n = i + 1;
         cards.push(card(&format!("TTYPE{n}"), &quoted(name), c.description));
-        let kind = if c.kind == ColumnKind::Int { "J" } else { "D" };
+        let kind = tform(c, ldac);
         cards.push(card(
             &format!("TFORM{n}"),
             &quoted(&format!("{len}{kind}")),
             "",
         ));
+        if let Some((w, h)) = c.tdim {
+            cards.push(card(
+                &format!("TDIM{n}"),
+                &quoted(&format!("({w}, {h})")),
+                "",
+            ));
+        }
         if !c.unit.is_empty() {
             cards.push(card(&format!("TUNIT{n}"), &quoted(c.unit), ""));
         }
@@ -119,20 +212,22 @@ pub(crate) fn headers(cols: &[&Column], rows: usize) -> Vec<u8> {
 }
 
 /// One object's row, big-endian, into `row` (cleared first).
-pub(crate) fn encode_row(o: &Object, cols: &[&Column], row: &mut Vec<u8>) {
+pub(crate) fn encode_row(o: &Object, cols: &[&Column], ldac: bool, row: &mut Vec<u8>) {
     row.clear();
     for c in cols {
         let v = c.value(o);
-        match c.kind {
-            ColumnKind::Int => row.extend_from_slice(&(v as i32).to_be_bytes()),
-            ColumnKind::Float => row.extend_from_slice(&v.to_be_bytes()),
+        match tform(c, ldac) {
+            'I' => row.extend_from_slice(&(v as i16).to_be_bytes()),
+            'J' => row.extend_from_slice(&(v as i32).to_be_bytes()),
+            'E' => row.extend_from_slice(&(v as f32).to_be_bytes()),
+            _ => row.extend_from_slice(&v.to_be_bytes()),
         }
     }
 }
 
 /// The zero bytes that complete the last block after `rows` rows.
-pub(crate) fn data_padding(cols: &[&Column], rows: usize) -> Vec<u8> {
-    let data = row_bytes(cols) * rows;
+pub(crate) fn data_padding(cols: &[&Column], rows: usize, ldac: bool) -> Vec<u8> {
+    let data = row_bytes(cols, ldac) * rows;
     vec![0u8; (BLOCK - data % BLOCK) % BLOCK]
 }
 

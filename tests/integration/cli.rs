@@ -717,9 +717,9 @@ mod sextractor_style {
                     "-PARAMETERS_NAME",
                     "oracle.param",
                     "-CATALOG_TYPE",
-                    "FITS_LDAC",
+                    "ASCII_VOTABLE",
                 ],
-                &["FITS_LDAC", "not implemented yet"],
+                &["ASCII_VOTABLE", "not implemented yet"],
             ),
         ];
         for (extra, want) in cases {
@@ -758,4 +758,70 @@ mod sextractor_style {
             stderr(&o)
         );
     }
+}
+
+/// FITS_LDAC with VIGNET, as SExtractor writes it for PSFEx: skysift's catalog of
+/// emmi_galaxies made with SExtractor's own PSFEx configuration (tests/data/config/
+/// psfex.sex, psfex.param: VIGNET(35,35)) is read by PSFEx 3.21 (Debian `psfex`,
+/// which scripts/test.sh installs), and the PSF it fits has the FWHM PSFEx reports
+/// for SExtractor's catalog of the same image (2.218 px from 54 of 56 stars,
+/// ../shared/data/refs/emmi_galaxies/psfex_baseline.json).
+#[test]
+fn psfex_reads_the_fits_ldac_catalog_and_fits_sextractors_psf() {
+    use crate::common::data;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for f in ["psfex.sex", "psfex.param", "default.psfex", "default.conv"] {
+        std::fs::copy(data(&format!("config/{f}")), d.join(f)).unwrap();
+    }
+    let img = data("emmi_galaxies.fits.gz");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args([
+            img.to_str().unwrap(),
+            "-c",
+            "psfex.sex",
+            "-CATALOG_NAME",
+            "cat.ldac",
+            "-q",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The layout: PRIMARY, LDAC_IMHEAD (the image's header), LDAC_OBJECTS with VIGNET.
+    let mut f = fitsio::FitsFile::open(d.join("cat.ldac")).unwrap();
+    let head = f.hdu("LDAC_IMHEAD").unwrap();
+    let tdim: String = head.read_key(&mut f, "TDIM1").unwrap();
+    assert!(tdim.starts_with("(80, "), "{tdim}");
+    let objs = f.hdu("LDAC_OBJECTS").unwrap();
+    let vdim: String = objs.read_key(&mut f, "TDIM12").unwrap();
+    assert_eq!(vdim, "(35, 35)");
+    let rows: i64 = objs.read_key(&mut f, "NAXIS2").unwrap();
+    assert!(rows > 850, "{rows} objects");
+    let psfex = std::process::Command::new("psfex")
+        .args(["cat.ldac", "-c", "default.psfex"])
+        .current_dir(d)
+        .output()
+        .unwrap_or_else(|e| panic!("psfex: {e} (apt-get install psfex; scripts/test.sh does)"));
+    assert!(
+        psfex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&psfex.stderr)
+    );
+    // PSFEx's summary line: name, accepted/loaded stars, sampling, chi2, FWHM, ...
+    let text = String::from_utf8_lossy(&psfex.stderr).replace('\r', "\n");
+    let line = text
+        .lines()
+        .find(|l| l.contains("cat ") && l.contains('/'))
+        .unwrap_or_else(|| panic!("no summary in {text}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let k = fields.iter().position(|f| f.contains('/')).unwrap();
+    let (accepted, loaded) = fields[k].split_once('/').unwrap();
+    let (accepted, loaded): (u32, u32) = (accepted.parse().unwrap(), loaded.parse().unwrap());
+    let fwhm: f64 = fields[k + 3].parse().unwrap();
+    assert!(accepted >= 50 && loaded <= 60, "{line}");
+    assert!(
+        (fwhm - 2.218).abs() < 0.02,
+        "PSF FWHM {fwhm} px, SExtractor's catalog gives 2.218: {line}"
+    );
 }
