@@ -320,6 +320,169 @@ fn element_2d(
     c
 }
 
+/// SExtractor's display format of each parameter (its FITS TDISPn, the printf format
+/// of its ASCII catalogs), as its FITS_LDAC catalog of sep_image shows them (the last
+/// rows, for parameters no reference holds, by their siblings' formats).
+const DISPLAY: &[(&str, &str)] = &[
+    ("NUMBER", "I10"),
+    ("X_IMAGE", "F11.4"),
+    ("Y_IMAGE", "F11.4"),
+    ("XMIN_IMAGE", "I10"),
+    ("YMIN_IMAGE", "I10"),
+    ("XMAX_IMAGE", "I10"),
+    ("YMAX_IMAGE", "I10"),
+    ("XPEAK_IMAGE", "I10"),
+    ("YPEAK_IMAGE", "I10"),
+    ("X2_IMAGE", "E18.10"),
+    ("Y2_IMAGE", "E18.10"),
+    ("XY_IMAGE", "E18.10"),
+    ("A_IMAGE", "F9.3"),
+    ("B_IMAGE", "F9.3"),
+    ("THETA_IMAGE", "F6.2"),
+    ("ELONGATION", "F8.3"),
+    ("ELLIPTICITY", "F8.3"),
+    ("CXX_IMAGE", "E15.7"),
+    ("CYY_IMAGE", "E15.7"),
+    ("CXY_IMAGE", "E15.7"),
+    ("ERRX2_IMAGE", "E18.10"),
+    ("ERRY2_IMAGE", "E18.10"),
+    ("ERRXY_IMAGE", "E18.10"),
+    ("ERRA_IMAGE", "F9.5"),
+    ("ERRB_IMAGE", "F9.5"),
+    ("ERRTHETA_IMAGE", "F6.2"),
+    ("ISOAREA_IMAGE", "I9"),
+    ("ISOAREAF_IMAGE", "I9"),
+    ("FLUX_ISO", "G12.7"),
+    ("FLUXERR_ISO", "G12.7"),
+    ("MAG_ISO", "F8.4"),
+    ("MAGERR_ISO", "F8.4"),
+    ("MAG_ISOCOR", "F8.4"),
+    ("FLUX_MAX", "G12.7"),
+    ("FLUX_AUTO", "G12.7"),
+    ("FLUXERR_AUTO", "G12.7"),
+    ("KRON_RADIUS", "F5.2"),
+    ("FLUX_RADIUS", "F10.3"),
+    ("FWHM_IMAGE", "F8.2"),
+    ("CLASS_STAR", "F6.3"),
+    ("FLAGS", "I3"),
+    ("MAG_AUTO", "F8.4"),
+    ("MAGERR_AUTO", "F8.4"),
+    ("FLUX_APER", "G12.7"),
+    ("FLUXERR_APER", "G12.7"),
+    ("MAG_APER", "F8.4"),
+    ("MAGERR_APER", "F8.4"),
+    ("XWIN_IMAGE", "F11.4"),
+    ("YWIN_IMAGE", "F11.4"),
+    ("ERRAWIN_IMAGE", "F9.5"),
+    ("ERRBWIN_IMAGE", "F9.5"),
+    ("ERRTHETAWIN_IMAGE", "F6.2"),
+    ("X2WIN_IMAGE", "E18.10"),
+    ("Y2WIN_IMAGE", "E18.10"),
+    ("XYWIN_IMAGE", "E18.10"),
+    ("AWIN_IMAGE", "F9.3"),
+    ("BWIN_IMAGE", "F9.3"),
+    ("THETAWIN_IMAGE", "F6.2"),
+    ("FLAGS_WIN", "I3"),
+    ("SNR_WIN", "G10.4"),
+    ("FLUX_PETRO", "G12.7"),
+    ("FLUXERR_PETRO", "G12.7"),
+    ("MAG_PETRO", "F8.4"),
+    ("PETRO_RADIUS", "F5.2"),
+    ("FLUX_BEST", "G12.7"),
+    ("MAG_BEST", "F8.4"),
+    ("FLUX_ISOCOR", "G12.7"),
+    ("MU_MAX", "F8.4"),
+    ("MU_THRESHOLD", "F8.4"),
+    ("BACKGROUND", "G12.7"),
+    ("THRESHOLD", "G12.7"),
+    ("ISO0", "I8"),
+    ("ISO1", "I8"),
+    ("ISO2", "I8"),
+    ("ISO3", "I8"),
+    ("ISO4", "I8"),
+    ("ISO5", "I8"),
+    ("ISO6", "I8"),
+    ("ISO7", "I8"),
+    ("ERRCXX_IMAGE", "G12.7"),
+    ("ERRCYY_IMAGE", "G12.7"),
+    ("ERRCXY_IMAGE", "G12.7"),
+    ("MAGERR_PETRO", "F8.4"),
+    ("FLUXERR_ISOCOR", "G12.7"),
+    ("FLUXERR_BEST", "G12.7"),
+    ("MAGERR_BEST", "F8.4"),
+    ("ERRX2WIN_IMAGE", "E18.10"),
+    ("ERRY2WIN_IMAGE", "E18.10"),
+    ("ERRXYWIN_IMAGE", "E18.10"),
+    ("CXXWIN_IMAGE", "E15.7"),
+    ("CYYWIN_IMAGE", "E15.7"),
+    ("CXYWIN_IMAGE", "E15.7"),
+    ("FLUX_WIN", "G12.7"),
+    ("FLUXERR_WIN", "G12.7"),
+    ("NITER_WIN", "I3"),
+    ("VIGNET", "G12.7"),
+];
+
+/// The display format of column `c` (SExtractor's TDISP: `I10`, `F11.4`, `E18.10`,
+/// `G12.7`), by its parameter's name.
+pub fn display_format(c: &Column) -> Option<&'static str> {
+    let name = c.vector.map_or(c.name, |v| v.0);
+    DISPLAY.iter().find(|d| d.0 == name).map(|d| d.1)
+}
+
+/// `v` as SExtractor's ASCII catalogs print it with display format `f` (C's printf
+/// `%wd`, `%w.pf`, `%w.pe`, `%w.pg`).
+pub fn display(f: &str, v: f64) -> String {
+    let (kind, rest) = f.split_at(1);
+    let (w, p) = match rest.split_once('.') {
+        Some((w, p)) => (w.parse().unwrap_or(0), p.parse().unwrap_or(6)),
+        None => (rest.parse().unwrap_or(0), 0),
+    };
+    let s = match kind {
+        "I" => format!("{}", v as i64),
+        "F" => format!("{v:.p$}"),
+        "E" => c_exp(v, p),
+        _ => c_g(v, p.max(1)),
+    };
+    format!("{s:>w$}")
+}
+
+/// C's `%.pe`: a mantissa of p decimals and a signed exponent of at least two digits.
+fn c_exp(v: f64, p: usize) -> String {
+    let s = format!("{v:.p$e}");
+    match s.split_once('e') {
+        Some((m, e)) => {
+            let (sign, digits) = e.strip_prefix('-').map_or(("+", e), |d| ("-", d));
+            format!("{m}e{sign}{digits:0>2}")
+        }
+        None => s,
+    }
+}
+
+/// C's `%.pg`: p significant digits, trailing zeros removed, in exponent form when
+/// the exponent is below −4 or at least p.
+fn c_g(v: f64, p: usize) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { format!("{v}") };
+    }
+    let e = format!("{v:.prec$e}", prec = p - 1);
+    let exp: i32 = e.split_once('e').map_or(0, |(_, x)| x.parse().unwrap_or(0));
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if exp < -4 || exp >= p as i32 {
+        let s = c_exp(v, p - 1);
+        let (m, x) = s.split_once('e').unwrap_or((&s, ""));
+        format!("{}e{x}", trim(m.to_string()))
+    } else {
+        let decimals = (p as i32 - 1 - exp).max(0) as usize;
+        trim(format!("{v:.decimals$}"))
+    }
+}
+
 /// Looks a scalar column up by its SExtractor name (case-insensitive).
 pub fn column(name: &str) -> Option<&'static Column> {
     COLUMNS
@@ -417,5 +580,32 @@ impl Catalog {
     }
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values of SExtractor's own ASCII_HEAD row of sep_image's object 1, and C's
+    /// printf rules (`%g` trims zeros and switches to an exponent, `%e` has two
+    /// exponent digits).
+    #[test]
+    fn values_print_as_sextractors_ascii_catalogs() {
+        assert_eq!(display("I10", 1.0), "         1");
+        assert_eq!(display("F11.4", 165.14493), "   165.1449");
+        assert_eq!(display("E18.10", 2.4117662184), "  2.4117662184e+00");
+        assert_eq!(display("E15.7", -0.040335801), " -4.0335801e-02");
+        assert_eq!(display("G12.7", 3016.4941), "    3016.494");
+        assert_eq!(display("G12.7", 11147.4), "     11147.4");
+        assert_eq!(display("G12.7", 0.0), "           0");
+        assert_eq!(display("G12.7", 1.25e-5), "    1.25e-05");
+        assert_eq!(display("G12.7", 123456789.0), "1.234568e+08");
+        assert_eq!(display("G10.4", 25.70638), "     25.71");
+        assert_eq!(display("F6.2", -57.19), "-57.19");
+        let x = column("X_IMAGE").unwrap();
+        assert_eq!(display_format(x), Some("F11.4"));
+        let aper = &select_columns(&["FLUX_APER(3)".to_string()]).unwrap()[1];
+        assert_eq!(display_format(aper), Some("G12.7"));
     }
 }

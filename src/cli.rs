@@ -56,6 +56,8 @@ pub enum FormatArg {
     Fits,
     /// SExtractor's FITS_LDAC, what PSFEx and SCAMP read
     FitsLdac,
+    /// SExtractor's ASCII: ASCII_HEAD's rows without its header
+    Ascii,
 }
 
 /// skysift: find the stars and galaxies in a sky image and measure them into a
@@ -559,6 +561,7 @@ impl Cli {
                 FormatArg::AsciiHead => CatalogFormat::AsciiHead,
                 FormatArg::Fits => CatalogFormat::Fits,
                 FormatArg::FitsLdac => CatalogFormat::FitsLdac,
+                FormatArg::Ascii => CatalogFormat::Ascii,
             }),
             params: self.params(),
             check_images: self.check_image.clone(),

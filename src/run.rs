@@ -323,7 +323,7 @@ fn jobs(cli: &Settings) -> Result<Vec<Job>> {
     }
     let ext = match cli.catalog_type {
         Some(CatalogFormat::Csv) => "csv",
-        Some(CatalogFormat::AsciiHead) => "cat",
+        Some(CatalogFormat::AsciiHead | CatalogFormat::Ascii) => "cat",
         Some(CatalogFormat::FitsLdac) => "ldac",
         Some(CatalogFormat::Fits) | None => "fits",
     };

@@ -217,13 +217,14 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
             }
             "CATALOG_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
                 "ASCII_HEAD" => opt("--catalog-type", "ascii-head".into()),
+                "ASCII" => opt("--catalog-type", "ascii".into()),
                 "FITS_1.0" => opt("--catalog-type", "fits".into()),
                 "FITS_LDAC" => opt("--catalog-type", "fits-ldac".into()),
                 other => {
                     return Err(s.error(format!(
-                        "{other} is not implemented yet: skysift writes ASCII_HEAD, FITS_1.0 and \
-                         FITS_LDAC (and CSV, --catalog-type csv)"
-                    )))
+                    "{other} is not implemented yet: skysift writes ASCII, ASCII_HEAD, FITS_1.0 \
+                         and FITS_LDAC (and CSV, --catalog-type csv)"
+                )))
                 }
             },
             "PARAMETERS_NAME" => opt("--params", param_list(Path::new(one(s)?), Some(s))?),

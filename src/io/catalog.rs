@@ -11,8 +11,11 @@ use std::path::{Path, PathBuf};
 pub enum CatalogFormat {
     /// Comma-separated values with a header row of SExtractor names.
     Csv,
-    /// SExtractor's ASCII_HEAD: `#   1 NAME  description [unit]` lines, then rows.
+    /// SExtractor's ASCII_HEAD: `#   1 NAME  description [unit]` lines, then rows
+    /// printed with SExtractor's formats.
     AsciiHead,
+    /// SExtractor's ASCII: the rows of ASCII_HEAD without its header.
+    Ascii,
     /// FITS binary table (SExtractor's FITS_1.0 layout).
     Fits,
     /// SExtractor's FITS_LDAC (what PSFEx and SCAMP read): an LDAC_IMHEAD table with
@@ -149,6 +152,7 @@ impl<'a> CatalogWriter<'a> {
                 let names: Vec<&str> = cols.iter().map(|c| c.name).collect();
                 head.extend(format!("{}\n", names.join(",")).into_bytes());
             }
+            CatalogFormat::Ascii => {}
             CatalogFormat::AsciiHead => {
                 // SExtractor's numbering: a vector is named once, at its first column.
                 for (i, c) in cols.iter().enumerate() {
@@ -194,19 +198,19 @@ impl<'a> CatalogWriter<'a> {
                 self.row = row;
                 r?;
             }
-            CatalogFormat::Csv | CatalogFormat::AsciiHead => {
-                let sep = if self.format == CatalogFormat::Csv {
-                    ","
-                } else {
-                    " "
-                };
+            CatalogFormat::Csv | CatalogFormat::AsciiHead | CatalogFormat::Ascii => {
+                let csv = self.format == CatalogFormat::Csv;
                 let mut line = std::mem::take(&mut self.line);
                 line.clear();
                 for (i, c) in self.cols.iter().enumerate() {
                     if i > 0 {
-                        line.push_str(sep);
+                        line.push_str(if csv { "," } else { " " });
                     }
-                    line.push_str(&fmt_value(c, c.value(o)));
+                    // ASCII catalogs as SExtractor prints them; CSV at full precision.
+                    match crate::catalog::display_format(c).filter(|_| !csv) {
+                        Some(f) => line.push_str(&crate::catalog::display(f, c.value(o))),
+                        None => line.push_str(&fmt_value(c, c.value(o))),
+                    }
                 }
                 line.push('\n');
                 let r = self.put(line.as_bytes());

@@ -550,6 +550,21 @@ mod sextractor_style {
             .unwrap()
     }
 
+    /// sep_image with the oracle configuration unchanged, its catalog type and name
+    /// given on the command line, quietly.
+    fn oracle(d: &Path, catalog_type: &str, name: &str, extra: &[&str]) -> std::process::Output {
+        let mut args = vec![
+            "sep_image.fits",
+            "-c",
+            "oracle.sex",
+            "-CATALOG_TYPE",
+            catalog_type,
+        ];
+        args.extend(["-CATALOG_NAME", name, "-VERBOSE_TYPE", "QUIET"]);
+        args.extend_from_slice(extra);
+        run_in(d, bin(), &args)
+    }
+
     fn bin() -> &'static Path {
         Path::new(env!("CARGO_BIN_EXE_skysift"))
     }
@@ -558,24 +573,11 @@ mod sextractor_style {
     fn the_oracle_configuration_runs_unchanged_and_equals_skysifts_options() {
         let dir = folder();
         let d = dir.path();
-        let o = run_in(
+        let o = oracle(
             d,
-            bin(),
-            &[
-                "sep_image.fits",
-                "-c",
-                "oracle.sex",
-                "-CATALOG_TYPE",
-                "FITS_1.0",
-                "-CATALOG_NAME",
-                "sex.fits",
-                "-DEBLEND_MINCONT",
-                "1",
-                "-CLEAN",
-                "N",
-                "-VERBOSE_TYPE",
-                "QUIET",
-            ],
+            "FITS_1.0",
+            "sex.fits",
+            &["-DEBLEND_MINCONT", "1", "-CLEAN", "N"],
         );
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(stderr(&o).is_empty(), "QUIET says nothing: {}", stderr(&o));
@@ -691,6 +693,31 @@ mod sextractor_style {
             dp.contains("#FLUX_APER(n)") && dp.contains("#CLASS_STAR"),
             "{dp}"
         );
+    }
+
+    /// ASCII_HEAD and ASCII print SExtractor's formats (X_IMAGE %11.4f, ...); ASCII is
+    /// the rows without the header.
+    #[test]
+    fn ascii_catalogs_print_sextractors_formats() {
+        let dir = folder();
+        let d = dir.path();
+        let run = |t: &str, out: &str| {
+            let o = oracle(d, t, out, &[]);
+            assert!(o.status.success(), "{}", stderr(&o));
+            std::fs::read_to_string(d.join(out)).unwrap()
+        };
+        let (head, plain) = (run("ASCII_HEAD", "h.cat"), run("ASCII", "a.cat"));
+        let rows: Vec<&str> = head.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows, plain.lines().collect::<Vec<_>>());
+        assert_eq!(rows.len(), 68);
+        // NUMBER %10d, then X_IMAGE %11.4f, each after one blank.
+        let r = rows[0];
+        let x = &r[10..22];
+        assert!(
+            r.starts_with("         1 ") && x.starts_with(' ') && r.as_bytes()[22] == b' ',
+            "{r}"
+        );
+        assert_eq!(x.trim().split('.').nth(1).map(str::len), Some(4), "{r}");
     }
 
     #[test]
