@@ -527,7 +527,7 @@ fn several_images_write_one_catalog_each_into_a_folder() {
 /// ../shared/data), mixed with skysift's options; the same catalog as skysift's own
 /// options give.
 mod sextractor_style {
-    use super::{skysift, stderr};
+    use super::stderr;
     use crate::common::{data, data_str, match_positions, rel, Table};
     use std::path::Path;
 
