@@ -191,6 +191,15 @@ impl Default for ExtractParams {
 }
 
 impl ExtractParams {
+    /// A threshold `t` (DETECT_THRESH or ANALYSIS_THRESH) in ADU: relative ones times
+    /// the global background RMS `global_rms`.
+    pub fn thresh_adu(&self, t: f64, global_rms: f64) -> f64 {
+        match self.thresh_type {
+            ThreshType::Relative => t * global_rms,
+            ThreshType::Absolute => t,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.phot.validate()?;
         let positive = |name: &'static str, v: f64| {

@@ -1850,10 +1850,7 @@ pub(crate) fn measure_many(
     p: &crate::ExtractParams,
 ) -> Vec<Option<Photometry>> {
     use rayon::prelude::*;
-    let analysis_thresh = match p.thresh_type {
-        crate::ThreshType::Relative => p.analysis_thresh * bg.global_rms(),
-        crate::ThreshType::Absolute => p.analysis_thresh,
-    };
+    let analysis_thresh = p.thresh_adu(p.analysis_thresh, bg.global_rms());
     let back = |x: f64, y: f64| bg.bilinear_back(x, y);
     let cx = Context {
         params: &p.phot,

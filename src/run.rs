@@ -132,7 +132,7 @@ fn stream_one(
         &job.output,
         cols,
         format,
-        &ldac_header(format, &job.image)?,
+        &ldac_header(format, &job.image, (w, h))?,
     )?;
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
@@ -589,20 +589,19 @@ struct SideInputs<'a> {
     noise: &'a Option<(String, crate::Image)>,
 }
 
-/// A FITS_LDAC catalog's LDAC_IMHEAD cards: the image's own header (a TIFF image
-/// gets the cards of its size only); nothing for other formats.
-fn ldac_header(format: CatalogFormat, image: &str) -> Result<Vec<String>> {
+/// A FITS_LDAC catalog's LDAC_IMHEAD cards: the image's own header (a TIFF image,
+/// `w` x `h`, gets the cards of its size only); nothing for other formats.
+fn ldac_header(format: CatalogFormat, image: &str, (w, h): (usize, usize)) -> Result<Vec<String>> {
     if format != CatalogFormat::FitsLdac {
         return Ok(Vec::new());
     }
     let mut cards = if io::is_tiff(image) {
-        let img = io::read_image(image)?;
         vec![
             format!("{:<80}", "SIMPLE  =                    T"),
             format!("{:<80}", "BITPIX  =                  -32"),
             format!("{:<80}", "NAXIS   =                    2"),
-            format!("{:<80}", format!("NAXIS1  = {:>20}", img.width())),
-            format!("{:<80}", format!("NAXIS2  = {:>20}", img.height())),
+            format!("{:<80}", format!("NAXIS1  = {w:>20}")),
+            format!("{:<80}", format!("NAXIS2  = {h:>20}")),
         ]
     } else {
         io::fits::header_cards(image)?
@@ -640,15 +639,11 @@ fn ldac_values(
 ) -> Vec<(&'static str, f64, &'static str)> {
     let p = &extractor.extract;
     let rms = bg.global_rms();
-    let adu = |t: f64| match p.thresh_type {
-        crate::ThreshType::Relative => t * rms,
-        crate::ThreshType::Absolute => t,
-    };
     let values = [
         bg.global_back(),
         rms,
-        adu(p.detect_thresh),
-        adu(p.analysis_thresh),
+        p.thresh_adu(p.detect_thresh, rms),
+        p.thresh_adu(p.analysis_thresh, rms),
         objects as f64,
         p.gain,
         p.satur_level,
@@ -670,13 +665,8 @@ fn header_overrides(
     if io::is_tiff(image) {
         return Ok(None);
     }
-    let read = |key: &Option<String>| -> Result<Option<f64>> {
-        match key.as_deref().filter(|k| !k.is_empty()) {
-            Some(k) => io::fits::header_number(image, k),
-            None => Ok(None),
-        }
-    };
-    let (satur, gain) = (read(&cli.satur_key)?, read(&cli.gain_key)?);
+    let keys = [&cli.satur_key, &cli.gain_key].map(|k| k.as_deref().filter(|k| !k.is_empty()));
+    let [satur, gain] = io::fits::header_numbers(image, keys)?;
     let p = &extractor.extract;
     let satur = satur.filter(|&v| v != p.satur_level && v > 0.0);
     let gain = gain.filter(|&v| v != p.gain && v >= 0.0);
@@ -768,7 +758,8 @@ fn run_jobs(
                 same_shape("threshold image", name, t)?;
             }
             let shape = image.shape_string();
-            let pixels = (image.width() * image.height()) as u64;
+            let dims = (image.width(), image.height());
+            let pixels = (dims.0 * dims.1) as u64;
             let result = extractor.extract_owned(
                 image,
                 Inputs {
@@ -797,7 +788,7 @@ fn run_jobs(
                 &result.catalog,
                 cols,
                 format,
-                &ldac_header(format, &job.image)?,
+                &ldac_header(format, &job.image, dims)?,
                 &ldac_values(extractor, &result.background, result.catalog.objects.len()),
             )?;
             if cli.timings {

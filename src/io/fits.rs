@@ -319,20 +319,26 @@ pub fn read_fits_image(spec: &str) -> Result<Image> {
     Image::new(o.width, o.height, data).map_err(|e| Error::input(&o.path, e.to_string()))
 }
 
-/// The numeric value of header keyword `key` of the image HDU `spec` selects (as
-/// [`read_fits_image`] does), or None when the header has no such keyword or it is
-/// not a number (SATUR_KEY and GAIN_KEY: SExtractor then keeps its configuration's
-/// value).
-pub fn header_number(spec: &str, key: &str) -> Result<Option<f64>> {
+/// The numeric values of header keywords `keys` (None: not asked) of the image HDU
+/// `spec` selects (as [`read_fits_image`] does), each None when the header has no
+/// such keyword or it is not a number (SATUR_KEY and GAIN_KEY: SExtractor then keeps
+/// its configuration's value). The file is opened once.
+pub fn header_numbers<const N: usize>(
+    spec: &str,
+    keys: [Option<&str>; N],
+) -> Result<[Option<f64>; N]> {
+    if keys.iter().all(Option::is_none) {
+        return Ok([None; N]);
+    }
     let mut o = open_image_hdu(spec)?;
     let hdu = o
         .file
         .hdu(o.hdu_num as usize - 1)
         .map_err(|e| fits_err(&o.path, e))?;
-    Ok(hdu
-        .read_key::<f64>(&mut o.file, key)
-        .ok()
-        .filter(|v| v.is_finite()))
+    Ok(keys.map(|k| {
+        k.and_then(|k| hdu.read_key::<f64>(&mut o.file, k).ok())
+            .filter(|v| v.is_finite())
+    }))
 }
 
 /// The header of the image HDU `spec` selects, as its 80-character cards (without
