@@ -82,14 +82,18 @@ pub fn translate(argv: Vec<OsString>) -> Result<Translated> {
         print,
     };
     let sextractor_style = as_sextractor || config_file.is_some() || !keywords.is_empty();
+    // The configuration files read, which no output may replace.
+    let mut read: Vec<PathBuf> = Vec::new();
     if sextractor_style {
         let mut settings = Vec::new();
         let default_sex = Path::new("default.sex");
         if as_sextractor && config_file.is_none() && default_sex.exists() {
             settings.extend(config::read_sex(default_sex)?);
+            read.push(default_sex.into());
         }
         if let Some(f) = &config_file {
             settings.extend(config::read_sex(f)?);
+            read.push(f.clone());
         }
         settings.extend(keywords);
         // The later setting of a keyword wins.
@@ -98,12 +102,46 @@ pub fn translate(argv: Vec<OsString>) -> Result<Translated> {
             merged.retain(|m| m.keyword.name != s.keyword.name);
             merged.push(s);
         }
+        if let Some(p) = merged.iter().find(|s| s.keyword.name == "PARAMETERS_NAME") {
+            read.push(PathBuf::from(p.joined()));
+        }
         let (args, warnings) = options(&merged, as_sextractor)?;
         out.args.extend(args.into_iter().map(OsString::from));
         out.warnings = warnings;
     }
     out.args.extend(rest);
+    refuse_overwriting(&out.args, &read)?;
     Ok(out)
+}
+
+/// An error if an output (`-o`/`--output`, a `--check-image` TYPE:PATH) names one of
+/// the configuration files `read`: a catalog never replaces its own configuration.
+fn refuse_overwriting(args: &[OsString], read: &[PathBuf]) -> Result<()> {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let mut it = args.iter().filter_map(|a| a.to_str());
+    while let Some(a) = it.next() {
+        let out = match a {
+            "-o" | "--output" => it.next().map(str::to_string),
+            "--check-image" => it
+                .next()
+                .and_then(|v| v.split_once(':'))
+                .map(|v| v.1.to_string()),
+            _ => None,
+        };
+        if let Some(out) = out {
+            if let Some(f) = read.iter().find(|f| same(Path::new(&out), f)) {
+                return Err(Error::Config(format!(
+                    "the output {out} is the configuration file {} that this run reads: name \
+                     another file (CATALOG_NAME, CHECKIMAGE_NAME or -o)",
+                    f.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `-dp`: every catalog parameter with its unit and what it is.

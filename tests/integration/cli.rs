@@ -759,6 +759,16 @@ mod sextractor_style {
             }
             assert_eq!(std::fs::read_to_string(d.join("old.csv")).unwrap(), "old");
         }
+        // An output never replaces the configuration it was read from.
+        for out in ["oracle.sex", "oracle.param"] {
+            let before = std::fs::read(d.join(out)).unwrap();
+            let o = run_in(d, bin(), &[&img, "-c", "oracle.sex", "-CATALOG_NAME", out]);
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+            assert!(stderr(&o).contains("configuration file"), "{}", stderr(&o));
+            assert_eq!(std::fs::read(d.join(out)).unwrap(), before);
+        }
+        let o = run_in(d, bin(), &[&img, "-c", "bad.sex", "-o", "bad.sex"]);
+        assert_eq!(o.status.code(), Some(2));
         std::fs::write(d.join("typo.param"), "NUMBER\nFLUX_AUTOO\n").unwrap();
         let o = run_in(
             d,
