@@ -41,6 +41,18 @@ if ! command -v psfex >/dev/null 2>&1; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends psfex >/dev/null
 fi
+# The VOTable test reads skysift's VOTable with astropy (python3).
+if ! python3 -c "import astropy" >/dev/null 2>&1; then
+    echo "installing astropy for the VOTable test..." >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-astropy >/dev/null
+    else
+        python3 -m pip install -q astropy 2>/dev/null || python3 -m pip install -q --break-system-packages astropy
+    fi
+fi
 export SKYSIFT_REQUIRE_GPU="${SKYSIFT_REQUIRE_GPU:-1}"
 if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
     XDG_RUNTIME_DIR="$(mktemp -d)"

@@ -220,6 +220,12 @@ columns! {
         |o| ph(o, |p| p.class_star);
 }
 
+// Columns about the run rather than the object.
+columns! {
+    RUN_COLUMNS:
+    "EXT_NUMBER", "FITS extension number", "", Int, |o| o.ext as f64 + 1.0;
+}
+
 /// The vector parameters, `NAME(n)`: element i of each.
 pub const VECTOR_COLUMNS: &[Column] = &[
     vector(
@@ -488,6 +494,7 @@ pub fn column(name: &str) -> Option<&'static Column> {
     COLUMNS
         .iter()
         .chain(PHOT_COLUMNS)
+        .chain(RUN_COLUMNS)
         .find(|c| c.name.eq_ignore_ascii_case(name))
 }
 
@@ -552,6 +559,7 @@ pub fn select_columns(names: &[String]) -> Result<Vec<&'static Column>> {
             let known = COLUMNS
                 .iter()
                 .chain(PHOT_COLUMNS)
+                .chain(RUN_COLUMNS)
                 .map(|c| c.name.to_string());
             let vectors = VECTOR_COLUMNS.iter().map(|c| format!("{}(n)", c.name));
             Error::param(

@@ -58,6 +58,13 @@ pub enum FormatArg {
     FitsLdac,
     /// SExtractor's ASCII: ASCII_HEAD's rows without its header
     Ascii,
+    /// SExtractor's ASCII_SKYCAT, for the SkyCat viewer
+    AsciiSkycat,
+    /// SExtractor's ASCII_VOTABLE: an IVOA VOTable with units and UCDs
+    #[value(alias = "ascii-votable")]
+    Votable,
+    /// No catalog (a run for its check images)
+    None,
 }
 
 /// skysift: find the stars and galaxies in a sky image and measure them into a
@@ -88,13 +95,14 @@ pub struct Cli {
     pub images: Vec<String>,
 
     /// Output catalog; the format follows the extension: .csv, .fits (binary table),
-    /// anything else SExtractor's ASCII_HEAD. A folder (existing, or ending in /) for
-    /// several images
+    /// .ldac (FITS_LDAC), .xml or .vot (VOTable), anything else SExtractor's ASCII_HEAD.
+    /// STDOUT or - for standard output. A folder (existing, or ending in /) for several
+    /// images
     #[arg(
         short = 'o',
         long = "output",
         value_name = "CATALOG",
-        required_unless_present = "gpu_info"
+        required_unless_present_any = ["gpu_info", "catalog_type"]
     )]
     pub output: Option<PathBuf>,
 
@@ -562,6 +570,9 @@ impl Cli {
                 FormatArg::Fits => CatalogFormat::Fits,
                 FormatArg::FitsLdac => CatalogFormat::FitsLdac,
                 FormatArg::Ascii => CatalogFormat::Ascii,
+                FormatArg::AsciiSkycat => CatalogFormat::AsciiSkycat,
+                FormatArg::Votable => CatalogFormat::Votable,
+                FormatArg::None => CatalogFormat::None,
             }),
             params: self.params(),
             check_images: self.check_image.clone(),

@@ -78,6 +78,9 @@ pub struct MeasureInput<'a> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Object {
     pub number: u32,
+    /// The image extension the object is in (0-based among a multi-extension file's
+    /// images; written as EXT_NUMBER, 1-based).
+    pub ext: u16,
     pub xmin: u32,
     pub ymin: u32,
     pub xmax: u32,
@@ -156,6 +159,8 @@ macro_rules! object_words {
         }
     };
     (@to u32 $e:expr) => { $e as u64 };
+    (@to u16 $e:expr) => { $e as u64 };
+    (@from u16 $e:expr) => { $e as u16 };
     (@to f64 $e:expr) => { $e.to_bits() };
     (@to bool $e:expr) => { $e as u64 };
     (@from bool $e:expr) => { $e != 0 };
@@ -164,7 +169,7 @@ macro_rules! object_words {
 }
 
 object_words!(
-    number: u32, xmin: u32, ymin: u32, xmax: u32, ymax: u32, x: f64, y: f64,
+    number: u32, ext: u16, xmin: u32, ymin: u32, xmax: u32, ymax: u32, x: f64, y: f64,
     xpeak: u32, ypeak: u32, x2: f64, y2: f64, xy: f64, a: f64, b: f64, theta: f64,
     cxx: f64, cyy: f64, cxy: f64, errx2: f64, erry2: f64, errxy: f64, erra: f64,
     errb: f64, errtheta: f64, errcxx: f64, errcyy: f64, errcxy: f64, isoarea: u32,
@@ -872,6 +877,7 @@ mod tests {
         // the record, or this does not compile).
         let o = Object {
             number: 7,
+            ext: 2,
             xmin: 1,
             ymin: 2,
             xmax: 3,

@@ -73,8 +73,8 @@ impl Settings {
 fn stream_one(
     cli: &Settings,
     extractor: &Extractor,
-    job: &Job,
-    cols: &[&'static catalog::Column],
+    part: Part,
+    out: &mut CatalogOut,
     checks: &[checkimage::CheckImage],
     k: usize,
     n: usize,
@@ -83,10 +83,10 @@ fn stream_one(
     let start = Instant::now();
     let (w, h) = {
         use crate::stream::RowSource as _;
-        let rows = io::fits::FitsRows::open(&job.image)?;
+        let rows = io::fits::FitsRows::open(part.image)?;
         (rows.width(), rows.height())
     };
-    let plan = extractor.plan_file(&job.image, &cli.inputs, auto_limit)?;
+    let plan = extractor.plan_file(part.image, &cli.inputs, auto_limit)?;
     let strip_rows = plan.strip_rows;
     // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
     use std::io::IsTerminal as _;
@@ -127,16 +127,10 @@ fn stream_one(
     };
     // Objects go to the catalog file as they become final (all at the end with
     // cleaning, which needs every object); an error leaves no partial file.
-    let format = cli.catalog_format_for(&job.output);
-    let mut writer = io::catalog::CatalogWriter::create_with_header(
-        &job.output,
-        cols,
-        format,
-        &ldac_header(format, &job.image, (w, h))?,
-    )?;
     // Check images are written after the run in blocks of rows (holding about as
     // much as a strip: subtracted, filtered, map and segmentation rows).
-    let out_dir = io::output::folder_of(&job.output);
+    let out_dir = io::output::folder_of(out.path);
+    let writer = out.begin(part.image, (w, h))?;
     let mut spills = checkimage::StreamedChecks::new(checks, (w, h), plan.check_rows, &out_dir)?;
     let mut regions = match &cli.regions {
         Some(r) => Some(io::regions::RegionWriter::create(r)?),
@@ -148,7 +142,7 @@ fn stream_one(
         ..
     } = &mut spills;
     let result = extractor.stream_file(
-        &job.image,
+        part.image,
         &cli.inputs,
         &plan,
         crate::stream::Sinks {
@@ -156,7 +150,8 @@ fn stream_one(
             temp_dir: Some(&out_dir),
         },
         &mut report,
-        &mut |o| {
+        &mut |mut o| {
+            o.ext = part.ext;
             writer.write(&o)?;
             if let Some(r) = regions.as_mut() {
                 r.write(&o)?;
@@ -167,7 +162,6 @@ fn stream_one(
     for (key, value, comment) in ldac_values(extractor, &result.background, result.objects) {
         writer.set_card(key, value, comment);
     }
-    writer.finish()?;
     if let Some(r) = regions {
         r.finish()?;
     }
@@ -176,7 +170,7 @@ fn stream_one(
         let objects = result.objects;
         checkimage::write_streamed(
             checks,
-            &job.image,
+            part.image,
             &cli.inputs,
             &result.background,
             extractor,
@@ -201,7 +195,7 @@ fn stream_one(
     let (invalid, spread) = result.invalid_spread;
     if let (false, Some(n)) = (
         cli.quiet,
-        crate::convolve::invalid_spread_notice(&job.image, invalid, spread, (w * h) as u64),
+        crate::convolve::invalid_spread_notice(part.image, invalid, spread, (w * h) as u64),
     ) {
         say!("{n}");
     }
@@ -240,8 +234,8 @@ fn stream_one(
             "skysift: {}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
             counter(k, n),
             result.objects,
-            job.image,
-            job.output.display(),
+            part.image,
+            out.shown(),
             start.elapsed().as_secs_f64(),
             backend_name(extractor)
         )
@@ -288,14 +282,89 @@ fn peak_rss_mib() -> Option<f64> {
 struct Job {
     image: String,
     output: PathBuf,
+    /// The images it stands for: itself, or each image extension of a
+    /// multi-extension FITS file ([`io::fits::image_extensions`]).
+    parts: Vec<String>,
+}
+
+/// One image of a job: its specification and its extension index (EXT_NUMBER - 1).
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    image: &'a str,
+    ext: u16,
+}
+
+/// One job's catalog, opened at its first image (once the image's size is known, for
+/// a TIFF's LDAC header) and moved on at each next extension of a multi-extension
+/// file.
+struct CatalogOut<'a> {
+    writer: Option<io::catalog::CatalogWriter<'a>>,
+    path: &'a Path,
+    name: &'a str,
+    cols: &'a [&'a catalog::Column],
+    format: CatalogFormat,
+}
+
+impl<'a> CatalogOut<'a> {
+    fn new(cli: &Settings, job: &'a Job, cols: &'a [&'a catalog::Column]) -> Self {
+        CatalogOut {
+            writer: None,
+            path: &job.output,
+            name: &job.image,
+            cols,
+            format: cli.catalog_format_for(&job.output),
+        }
+    }
+
+    /// The writer, at the start of the catalog of `image` (`w` x `h`).
+    fn begin(
+        &mut self,
+        image: &str,
+        dims: (usize, usize),
+    ) -> Result<&mut io::catalog::CatalogWriter<'a>> {
+        let header = ldac_header(self.format, image, dims)?;
+        match &mut self.writer {
+            Some(w) => w.next_extension(&header)?,
+            None => {
+                let info = io::catalog::ImageInfo {
+                    name: self.name,
+                    header: &header,
+                };
+                self.writer = Some(io::catalog::CatalogWriter::create_for(
+                    self.path,
+                    self.cols,
+                    self.format,
+                    info,
+                )?)
+            }
+        }
+        Ok(self.writer.as_mut().expect("opened above"))
+    }
+
+    /// Where the catalog went, for the summary line.
+    fn shown(&self) -> String {
+        if self.format == CatalogFormat::None {
+            "no catalog (CATALOG_TYPE NONE)".into()
+        } else if io::catalog::is_stdout(self.path) {
+            "standard output".into()
+        } else {
+            self.path.display().to_string()
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        self.writer.map_or(Ok(()), |w| w.finish())
+    }
 }
 
 /// The images and their catalogs: one image → the -o path; several images → one
 /// catalog per image in the -o folder, named after the image.
 fn jobs(cli: &Settings) -> Result<Vec<Job>> {
+    let none = cli.catalog_type == Some(CatalogFormat::None);
     let output = cli
         .output
         .clone()
+        .or_else(|| none.then(|| PathBuf::from("STDOUT")))
         .ok_or_else(|| crate::Error::InvalidParam {
             name: "-o",
             value: String::new(),
@@ -308,12 +377,31 @@ fn jobs(cli: &Settings) -> Result<Vec<Job>> {
             reason: "give at least one image".into(),
         });
     }
-    let to_dir = cli.images.len() > 1 || output.is_dir() || output.to_string_lossy().ends_with('/');
+    let stdout = io::catalog::is_stdout(&output);
+    if stdout && cli.images.len() > 1 && !none {
+        return Err(crate::Error::InvalidParam {
+            name: "-o",
+            value: output.display().to_string(),
+            reason: format!(
+                "standard output takes the catalog of one image ({} given): name a folder for several",
+                cli.images.len()
+            ),
+        });
+    }
+    let to_dir = !stdout
+        && (cli.images.len() > 1 || output.is_dir() || output.to_string_lossy().ends_with('/'));
     if !to_dir {
-        return Ok(vec![Job {
-            image: cli.images[0].clone(),
-            output,
-        }]);
+        return cli
+            .images
+            .iter()
+            .map(|image| {
+                Ok(Job {
+                    image: image.clone(),
+                    output: output.clone(),
+                    parts: io::fits::image_extensions(image),
+                })
+            })
+            .collect();
     }
     if !output.is_dir() {
         io::output::create_folder(&output).map_err(|e| crate::Error::Output {
@@ -321,12 +409,7 @@ fn jobs(cli: &Settings) -> Result<Vec<Job>> {
             reason: format!("cannot create the catalog folder: {e}"),
         })?;
     }
-    let ext = match cli.catalog_type {
-        Some(CatalogFormat::Csv) => "csv",
-        Some(CatalogFormat::AsciiHead | CatalogFormat::Ascii) => "cat",
-        Some(CatalogFormat::FitsLdac) => "ldac",
-        Some(CatalogFormat::Fits) | None => "fits",
-    };
+    let ext = cli.catalog_type.map_or("fits", |f| f.extension());
     let mut seen = std::collections::HashSet::new();
     cli.images
         .iter()
@@ -358,6 +441,7 @@ fn jobs(cli: &Settings) -> Result<Vec<Job>> {
             Ok(Job {
                 image: image.clone(),
                 output: output.join(format!("{stem}.{ext}")),
+                parts: io::fits::image_extensions(image),
             })
         })
         .collect()
@@ -392,6 +476,10 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
     }
     let mut outputs: Vec<Role> = jobs
         .iter()
+        .filter(|j| {
+            !io::catalog::is_stdout(&j.output)
+                && cli.catalog_format_for(&j.output) != CatalogFormat::None
+        })
         .map(|j| Role::new("the catalog", &j.output))
         .collect();
     for c in checks {
@@ -443,12 +531,28 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
 pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     let jobs = jobs(cli)?;
     let cols = catalog::select_columns(&cli.params)?;
+    for job in &jobs {
+        cli.catalog_format_for(&job.output).check_columns(&cols)?;
+    }
     let mut checks = checkimage::parse_all(&cli.check_images)?;
-    if jobs.len() > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
+    let images: usize = jobs.iter().map(|j| j.parts.len()).sum();
+    if images > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
+        let mef = jobs.iter().find(|j| j.parts.len() > 1);
         return Err(crate::Error::InvalidParam {
             name: "--check-image",
-            value: format!("{} images", jobs.len()),
-            reason: "check images, --png-dir and --regions name one file each: use them with a single image".into(),
+            value: format!("{images} images"),
+            reason: match mef {
+                Some(j) => format!(
+                    "{} has {} image extensions; check images, --png-dir and --regions are \
+                     written for one image: name an extension ({}[1]), or leave them out",
+                    j.image,
+                    j.parts.len(),
+                    j.image
+                ),
+                None => "check images, --png-dir and --regions name one file each: use them \
+                         with a single image"
+                    .into(),
+            },
         });
     }
     if let Some(dir) = &cli.png_dir {
@@ -530,8 +634,9 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
             _ => None,
         })
         .collect();
+    // (A multi-extension file is read one extension at a time, never ahead.)
     let whole: Vec<usize> = (0..n)
-        .filter(|&k| !streaming && auto[k].is_none())
+        .filter(|&k| !streaming && auto[k].is_none() && jobs[k].parts.len() == 1)
         .collect();
     // Reading competes with the extraction for the cores: measured on 2 cores, reading
     // ahead made 4 images of 8192² 10% slower with both cores extracting and 8% faster
@@ -583,6 +688,7 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
 type ReadAhead = std::sync::mpsc::Receiver<(crate::Result<crate::Image>, f64)>;
 
 /// The optional whole images read beside every image, with their file names.
+#[derive(Clone, Copy)]
 struct SideInputs<'a> {
     mask: &'a Option<(String, crate::Image)>,
     threshold: &'a Option<(String, crate::Image)>,
@@ -696,132 +802,37 @@ fn run_jobs(
     auto: &[Option<f64>],
     ahead: Option<&ReadAhead>,
 ) -> Result<()> {
-    let SideInputs {
-        mask,
-        threshold: thresh_img,
-        noise: noise_img,
-    } = sides;
     let n = jobs.len();
-    let streaming = cli.inputs.streamed();
     let mut done: Vec<&Job> = Vec::new();
     for (k, job) in jobs.iter().enumerate() {
         // All outputs of one image are put in place together, after all are written;
         // an error (or a signal) before leaves every target as it was.
         let batch = io::output::OutputBatch::begin();
         // The summary line is said once the outputs are in place.
-        let result = (|| -> Result<Option<String>> {
-            let from_header = header_overrides(cli, extractor, &job.image)?;
-            let extractor = from_header.as_ref().unwrap_or(extractor);
-            if streaming {
-                return stream_one(cli, extractor, job, cols, checks, k, n, None);
+        let result = (|| -> Result<Vec<String>> {
+            let mut out = CatalogOut::new(cli, job, cols);
+            let mut lines = Vec::new();
+            for (e, image) in job.parts.iter().enumerate() {
+                let part = Part {
+                    image,
+                    ext: e as u16,
+                };
+                // Images read ahead are the single-image jobs whole.
+                let ahead = ahead.filter(|_| job.parts.len() == 1);
+                lines.extend(run_part(
+                    cli, extractor, part, &mut out, checks, &sides, auto[k], ahead, k, n,
+                )?);
             }
-            if let Some(limit) = auto[k] {
-                if !cli.quiet {
-                    say!(
-                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
-                         streaming it with --memory-limit {limit:.0}",
-                        job.image
-                    );
-                }
-                return stream_one(cli, extractor, job, cols, checks, k, n, Some(limit));
-            }
-            let start = Instant::now();
-            let (image, read_s) = match ahead {
-                Some(rx) => {
-                    let (image, t) = rx
-                        .recv()
-                        .map_err(|_| crate::Error::System("the image reader stopped".into()))?;
-                    (image?, t)
-                }
-                None => (io::read_image(&job.image)?, start.elapsed().as_secs_f64()),
-            };
-            let same_shape = |what: &str, name: &str, img: &crate::Image| {
-                if (img.width(), img.height()) != (image.width(), image.height()) {
-                    Err(crate::Error::Mismatch(format!(
-                        "the {what} {name} is {} but the image {} is {}: they must have the same shape",
-                        img.shape_string(),
-                        job.image,
-                        image.shape_string()
-                    )))
-                } else {
-                    Ok(())
-                }
-            };
-            let mask_bits = match &mask {
-                Some((name, m)) => {
-                    same_shape("mask", name, m)?;
-                    Some(Mask::from_image(m, cli.inputs.mask_thresh))
-                }
-                None => None,
-            };
-            if let Some((name, t)) = &thresh_img {
-                same_shape("threshold image", name, t)?;
-            }
-            let shape = image.shape_string();
-            let dims = (image.width(), image.height());
-            let pixels = (dims.0 * dims.1) as u64;
-            let result = extractor.extract_owned(
-                image,
-                Inputs {
-                    mask: mask_bits.as_ref(),
-                    threshold_image: thresh_img.as_ref().map(|(_, t)| t),
-                    noise: noise_img.as_ref().map(|(_, n)| n),
-                },
-            )?;
-            let (invalid, spread) = result.invalid_spread;
-            if let (false, Some(n)) = (
-                cli.quiet,
-                crate::convolve::invalid_spread_notice(&job.image, invalid, spread, pixels),
-            ) {
-                say!("{n}");
-            }
-            let t_write = Instant::now();
-            for c in checks {
-                checkimage::write(c, &result)?;
-            }
-            if let Some(r) = &cli.regions {
-                io::regions::write_regions(r, &result.catalog)?;
-            }
-            let format = cli.catalog_format_for(&job.output);
-            io::catalog::write_catalog_with_header(
-                &job.output,
-                &result.catalog,
-                cols,
-                format,
-                &ldac_header(format, &job.image, dims)?,
-                &ldac_values(extractor, &result.background, result.catalog.objects.len()),
-            )?;
-            if cli.timings {
-                if let Some(peak) = peak_rss_mib() {
-                    say!("{:>32}: {peak:.1} MiB", "peak resident memory");
-                }
-                say!("{:>32}: {:8.4} s", "read image", read_s);
-                say_timings(&result.timings);
-                say!(
-                    "{:>32}: {:8.4} s",
-                    "write outputs",
-                    t_write.elapsed().as_secs_f64()
-                );
-            }
-            Ok((!cli.quiet).then(|| {
-                format!(
-                    "skysift: {}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
-                    counter(k, n),
-                    result.catalog.len(),
-                    job.image,
-                    shape,
-                    result.background.global_back(),
-                    result.background.global_rms(),
-                    job.output.display(),
-                    start.elapsed().as_secs_f64(),
-                    backend_name(extractor)
-                )
-            }))
+            out.finish()?;
+            Ok(lines)
         })()
-        .and_then(|summary| batch.commit().map(|_| summary));
+        .and_then(|lines| batch.commit().map(|_| lines));
         match result {
-            Ok(Some(line)) => say!("{line}"),
-            Ok(None) => {}
+            Ok(lines) => {
+                for line in lines {
+                    say!("{line}");
+                }
+            }
             Err(e) => {
                 if n > 1 {
                     let names: Vec<String> = done.iter().map(|j| j.image.clone()).collect();
@@ -839,4 +850,141 @@ fn run_jobs(
         done.push(job);
     }
     Ok(())
+}
+
+/// Extracts one image of a job (whole or streamed) into its catalog `out`, with its
+/// check images and regions; the summary line.
+#[allow(clippy::too_many_arguments)]
+fn run_part(
+    cli: &Settings,
+    extractor: &Extractor,
+    part: Part,
+    out: &mut CatalogOut,
+    checks: &[checkimage::CheckImage],
+    sides: &SideInputs,
+    auto: Option<f64>,
+    ahead: Option<&ReadAhead>,
+    k: usize,
+    n: usize,
+) -> Result<Option<String>> {
+    let SideInputs {
+        mask,
+        threshold: thresh_img,
+        noise: noise_img,
+    } = *sides;
+    let streaming = cli.inputs.streamed();
+    let from_header = header_overrides(cli, extractor, part.image)?;
+    let extractor = from_header.as_ref().unwrap_or(extractor);
+    if streaming {
+        return stream_one(cli, extractor, part, out, checks, k, n, None);
+    }
+    if let Some(limit) = auto {
+        if !cli.quiet {
+            say!(
+                        "skysift: {} is larger than this machine's free memory allows for a whole-image run; \
+                         streaming it with --memory-limit {limit:.0}",
+                        part.image
+                    );
+        }
+        return stream_one(cli, extractor, part, out, checks, k, n, Some(limit));
+    }
+    let start = Instant::now();
+    let (image, read_s) = match ahead {
+        Some(rx) => {
+            let (image, t) = rx
+                .recv()
+                .map_err(|_| crate::Error::System("the image reader stopped".into()))?;
+            (image?, t)
+        }
+        None => (io::read_image(part.image)?, start.elapsed().as_secs_f64()),
+    };
+    let same_shape = |what: &str, name: &str, img: &crate::Image| {
+        if (img.width(), img.height()) != (image.width(), image.height()) {
+            Err(crate::Error::Mismatch(format!(
+                "the {what} {name} is {} but the image {} is {}: they must have the same shape",
+                img.shape_string(),
+                part.image,
+                image.shape_string()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let mask_bits = match &mask {
+        Some((name, m)) => {
+            same_shape("mask", name, m)?;
+            Some(Mask::from_image(m, cli.inputs.mask_thresh))
+        }
+        None => None,
+    };
+    if let Some((name, t)) = &thresh_img {
+        same_shape("threshold image", name, t)?;
+    }
+    let shape = image.shape_string();
+    let dims = (image.width(), image.height());
+    let pixels = (dims.0 * dims.1) as u64;
+    let result = extractor.extract_owned(
+        image,
+        Inputs {
+            mask: mask_bits.as_ref(),
+            threshold_image: thresh_img.as_ref().map(|(_, t)| t),
+            noise: noise_img.as_ref().map(|(_, n)| n),
+        },
+    )?;
+    let (invalid, spread) = result.invalid_spread;
+    if let (false, Some(n)) = (
+        cli.quiet,
+        crate::convolve::invalid_spread_notice(part.image, invalid, spread, pixels),
+    ) {
+        say!("{n}");
+    }
+    let t_write = Instant::now();
+    for c in checks {
+        checkimage::write(c, &result)?;
+    }
+    if let Some(r) = &cli.regions {
+        io::regions::write_regions(r, &result.catalog)?;
+    }
+    let writer = out.begin(part.image, dims)?;
+    for o in &result.catalog.objects {
+        if part.ext == 0 {
+            writer.write(o)?;
+        } else {
+            writer.write(&crate::Object {
+                ext: part.ext,
+                ..o.clone()
+            })?;
+        }
+    }
+    for (key, value, comment) in
+        ldac_values(extractor, &result.background, result.catalog.objects.len())
+    {
+        writer.set_card(key, value, comment);
+    }
+    if cli.timings {
+        if let Some(peak) = peak_rss_mib() {
+            say!("{:>32}: {peak:.1} MiB", "peak resident memory");
+        }
+        say!("{:>32}: {:8.4} s", "read image", read_s);
+        say_timings(&result.timings);
+        say!(
+            "{:>32}: {:8.4} s",
+            "write outputs",
+            t_write.elapsed().as_secs_f64()
+        );
+    }
+    Ok((!cli.quiet).then(|| {
+        format!(
+            "skysift: {}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",
+            counter(k, n),
+            result.catalog.len(),
+            part.image,
+            shape,
+            result.background.global_back(),
+            result.background.global_rms(),
+            out.shown(),
+            start.elapsed().as_secs_f64(),
+            backend_name(extractor)
+        )
+    }))
 }

@@ -168,8 +168,8 @@ fn parameter_list() -> String {
 
 /// Every catalog parameter skysift writes (vectors once).
 fn all_columns() -> impl Iterator<Item = &'static skysift::catalog::Column> {
-    use skysift::catalog::{COLUMNS, PHOT_COLUMNS, VECTOR_COLUMNS};
-    COLUMNS.iter().chain(PHOT_COLUMNS).chain(
+    use skysift::catalog::{COLUMNS, PHOT_COLUMNS, RUN_COLUMNS, VECTOR_COLUMNS};
+    COLUMNS.iter().chain(PHOT_COLUMNS).chain(RUN_COLUMNS).chain(
         VECTOR_COLUMNS
             .iter()
             .filter(|v| !COLUMNS.iter().chain(PHOT_COLUMNS).any(|c| c.name == v.name)),
@@ -236,6 +236,8 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
     if as_sextractor && get("CATALOG_NAME").is_none() {
         opt("--output", "test.cat".into());
     }
+    // Thresholds given as surface brightness (absolute) and as numbers.
+    let (mut surface, mut plain) = (0, 0);
     let filter_on = match get("FILTER") {
         Some(s) => yes(s)?,
         None => true,
@@ -246,11 +248,12 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
         match k {
             "CATALOG_NAME" => {
                 let v = one(s)?;
-                if v.eq_ignore_ascii_case("STDOUT") {
-                    return Err(s.error(
-                        "writing the catalog to standard output is not implemented yet: name a file",
-                    ));
-                }
+                // STDOUT (any case): the catalog on standard output.
+                let v = if v.eq_ignore_ascii_case("STDOUT") {
+                    "STDOUT"
+                } else {
+                    v
+                };
                 opt("--output", v.into());
             }
             "CATALOG_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
@@ -258,11 +261,14 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
                 "ASCII" => opt("--catalog-type", "ascii".into()),
                 "FITS_1.0" => opt("--catalog-type", "fits".into()),
                 "FITS_LDAC" => opt("--catalog-type", "fits-ldac".into()),
+                "ASCII_SKYCAT" => opt("--catalog-type", "ascii-skycat".into()),
+                "ASCII_VOTABLE" => opt("--catalog-type", "votable".into()),
+                "NONE" => opt("--catalog-type", "none".into()),
                 other => {
                     return Err(s.error(format!(
-                    "{other} is not implemented yet: skysift writes ASCII, ASCII_HEAD, FITS_1.0 \
-                         and FITS_LDAC (and CSV, --catalog-type csv)"
-                )))
+                        "{other} is not a catalog type: NONE, ASCII, ASCII_HEAD, ASCII_SKYCAT, \
+                         ASCII_VOTABLE, FITS_1.0 or FITS_LDAC (FITS_TPX is not implemented)"
+                    )))
                 }
             },
             "PARAMETERS_NAME" => opt("--params", param_list(Path::new(one(s)?), Some(s))?),
@@ -272,18 +278,27 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
             "DETECT_MINAREA" => opt("--detect-minarea", one(s)?.into()),
             "THRESH_TYPE" => opt("--thresh-type", lower()),
             "DETECT_THRESH" | "ANALYSIS_THRESH" => {
-                if s.values.len() != 1 {
-                    return Err(s.error(
-                        "thresholds in surface brightness (threshold,zero-point) are not \
-                         implemented yet: give one value",
-                    ));
-                }
                 let flag = if k == "DETECT_THRESH" {
                     "--detect-thresh"
                 } else {
                     "--analysis-thresh"
                 };
-                opt(flag, s.values[0].clone());
+                match &s.values[..] {
+                    [v] => {
+                        opt(flag, v.clone());
+                        plain += 1;
+                    }
+                    [mu, zp] => {
+                        opt(flag, surface_threshold(s, mu, zp, get("PIXEL_SCALE"))?);
+                        surface += 1;
+                    }
+                    _ => {
+                        return Err(s.error(
+                            "give a threshold, or a surface brightness and its zero-point \
+                             (mag/arcsec², mag)",
+                        ))
+                    }
+                }
             }
             "FILTER" => {
                 if !filter_on {
@@ -385,8 +400,53 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
             )),
         }
     }
+    if surface > 0 {
+        // skysift's THRESH_TYPE covers both thresholds: a surface brightness is in ADU.
+        if plain > 0 {
+            let d = get("DETECT_THRESH").expect("counted above");
+            return Err(d.error(
+                "one threshold is a surface brightness and the other is not: give \
+                 DETECT_THRESH and ANALYSIS_THRESH both as surface brightness \
+                 (mag/arcsec²,zero-point) or both as numbers",
+            ));
+        }
+        args.extend(["--thresh-type".to_string(), "absolute".to_string()]);
+    }
     args.extend(flags);
     Ok((args, warnings))
+}
+
+/// A threshold given as a surface brightness `mu` (mag/arcsec²) with zero-point
+/// `zp`, as SExtractor takes it: PIXEL_SCALE² · 10^(−0.4 (mu − zp)) ADU per pixel.
+fn surface_threshold(s: &Setting, mu: &str, zp: &str, scale: Option<&Setting>) -> Result<String> {
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| s.error(format!("{v} is not a number")))
+    };
+    let (mu, zp) = (num(mu)?, num(zp)?);
+    let scale: f64 = match scale {
+        Some(p) => one(p)?
+            .parse()
+            .map_err(|_| p.error("give the pixel size in arcsec"))?,
+        None => 1.0,
+    };
+    if scale <= 0.0 {
+        return Err(s.error(
+            "a surface-brightness threshold needs the pixel scale: set PIXEL_SCALE (arcsec); \
+             the scale from the image's WCS (PIXEL_SCALE 0) is not implemented yet",
+        ));
+    }
+    let dm = mu - zp;
+    if dm.abs() > 70.0 {
+        return Err(s.error(format!(
+            "the surface brightness is {dm} mag from the zero-point: more than 70 mag \
+             (SExtractor's limit) is not a usable threshold"
+        )));
+    }
+    Ok(format!("{:e}", scale * scale * 10f64.powf(-0.4 * dm)))
 }
 
 /// The parameters of a `.param` file as `--params`' list; unknown ones are an error

@@ -37,6 +37,41 @@ fn parse_spec(spec: &str) -> (PathBuf, HduSel) {
     (PathBuf::from(spec), HduSel::First2d)
 }
 
+/// The images a specification stands for, as SExtractor reads a multi-extension
+/// file: a plain name whose file holds more than one 2-D image HDU is each of them,
+/// in order (`file.fits[1]`, `file.fits[2]`, ...); anything else (a single image, an
+/// explicit `[N]` or `[NAME]`) is itself.
+pub fn image_extensions(spec: &str) -> Vec<String> {
+    let (path, sel) = parse_spec(spec);
+    let one = || vec![spec.to_string()];
+    if !matches!(sel, HduSel::First2d) || !path.is_file() || super::is_tiff(spec) {
+        return one();
+    }
+    // A file that cannot be read is one image: reading it says what is wrong, at its
+    // turn among the images.
+    let Ok(mut f) = open_disk(&path) else {
+        return one();
+    };
+    let Ok(n) = f.num_hdus() else {
+        return one();
+    };
+    let mut found = Vec::new();
+    for i in 0..n {
+        let Ok(h) = f.hdu(i) else {
+            return one();
+        };
+        if let HduInfo::ImageInfo { shape, .. } = &h.info {
+            if shape_2d(shape).is_some() {
+                found.push(i);
+            }
+        }
+    }
+    if found.len() <= 1 {
+        return one();
+    }
+    found.iter().map(|i| format!("{spec}[{i}]")).collect()
+}
+
 /// The file an image specification names (`file.fits[1]` → `file.fits`).
 pub fn file_of(spec: &str) -> PathBuf {
     parse_spec(spec).0

@@ -48,9 +48,9 @@ fn header(cards: &[String]) -> Vec<u8> {
 /// How a column is stored: its TFORM letter. FITS_1.0 here: J (i32) for integers, D
 /// (f64) otherwise, E for single-precision columns. FITS_LDAC (`ldac`): SExtractor's own
 /// types, which PSFEx reads as they are: E for most values, D for the second moments
-/// and windowed positions, I (i16) for FLAGS and FLAGS_WIN.
+/// and windowed positions, I (i16) for FLAGS, FLAGS_WIN, EXT_NUMBER and NITER_WIN.
 pub(crate) fn tform(c: &Column, ldac: bool) -> char {
-    const DOUBLE: [&str; 11] = [
+    const DOUBLE: [&str; 14] = [
         "X2_IMAGE",
         "Y2_IMAGE",
         "XY_IMAGE",
@@ -62,9 +62,16 @@ pub(crate) fn tform(c: &Column, ldac: bool) -> char {
         "X2WIN_IMAGE",
         "Y2WIN_IMAGE",
         "XYWIN_IMAGE",
+        "ERRX2WIN_IMAGE",
+        "ERRY2WIN_IMAGE",
+        "ERRXYWIN_IMAGE",
     ];
     match (c.kind, ldac) {
-        (ColumnKind::Int, true) if c.name == "FLAGS" || c.name == "FLAGS_WIN" => 'I',
+        (ColumnKind::Int, true)
+            if ["FLAGS", "FLAGS_WIN", "EXT_NUMBER", "NITER_WIN"].contains(&c.name) =>
+        {
+            'I'
+        }
         (ColumnKind::Int, _) => 'J',
         (ColumnKind::Float32, _) => 'E',
         (ColumnKind::Float, false) => 'D',
@@ -86,11 +93,10 @@ pub(crate) fn row_bytes(cols: &[&Column], ldac: bool) -> usize {
     cols.iter().map(|c| tform_bytes(tform(c, ldac))).sum()
 }
 
-/// Where the NAXIS2 card sits in the file: after the primary header (one block), the
-/// LDAC_IMHEAD extension of a FITS_LDAC catalog (`imhead` bytes, 0 otherwise) and the
-/// table header's first four cards.
-pub(crate) fn naxis2_offset(imhead: usize) -> u64 {
-    (BLOCK + imhead) as u64 + 4 * 80
+/// Where the NAXIS2 card sits in the file for a table whose header starts at byte
+/// `table_at`: after its first four cards.
+pub(crate) fn naxis2_offset(table_at: u64) -> u64 {
+    table_at + 4 * 80
 }
 
 /// A FITS_LDAC catalog's LDAC_IMHEAD extension: a table of one row whose one field
@@ -145,20 +151,21 @@ pub(crate) fn naxis2_card(rows: usize) -> String {
     card("NAXIS2", &rows.to_string(), "number of rows")
 }
 
-/// The primary HDU (empty), `imhead` (a FITS_LDAC catalog's LDAC_IMHEAD extension,
-/// [`ldac_imhead`], or nothing) and the header of a BINTABLE named LDAC_OBJECTS with one
-/// column per `cols`, TUNITn units and the descriptions as TTYPEn comments, for
-/// `rows` rows (patched at the end when rows are streamed).
-pub(crate) fn headers(cols: &[&Column], rows: usize, imhead: &[u8]) -> Vec<u8> {
-    let ldac = !imhead.is_empty();
-    let mut out = header(&[
+/// A catalog's primary HDU (empty).
+pub(crate) fn primary() -> Vec<u8> {
+    header(&[
         card("SIMPLE", "T", "conforms to FITS standard"),
         card("BITPIX", "8", "array data type"),
         card("NAXIS", "0", "number of array dimensions"),
         card("EXTEND", "T", ""),
         card("ORIGIN", &quoted("skysift"), "source extraction"),
-    ]);
-    out.extend_from_slice(imhead);
+    ])
+}
+
+/// The header of a BINTABLE named LDAC_OBJECTS with one column per `cols`, TUNITn
+/// units and the descriptions as TTYPEn comments, for `rows` rows (patched at the end
+/// when rows are streamed); `ldac`: SExtractor's FITS_LDAC column types ([`tform`]).
+pub(crate) fn table_header(cols: &[&Column], rows: usize, ldac: bool) -> Vec<u8> {
     let mut cards = vec![
         card("XTENSION", &quoted("BINTABLE"), "binary table extension"),
         card("BITPIX", "8", "array data type"),
@@ -207,8 +214,7 @@ pub(crate) fn headers(cols: &[&Column], rows: usize, imhead: &[u8]) -> Vec<u8> {
         &quoted("LDAC_OBJECTS"),
         "name of this table",
     ));
-    out.extend(header(&cards));
-    out
+    header(&cards)
 }
 
 /// One object's row, big-endian, into `row` (cleared first).

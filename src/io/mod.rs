@@ -7,6 +7,7 @@ pub mod output;
 pub mod png;
 pub mod regions;
 pub mod tiff;
+pub mod votable;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

@@ -34,6 +34,13 @@ What it writes (all small):
   oracle_full.param (-DEBLEND_MINCONT 1 -CLEAN N for *nodeblend, -MASK_TYPE NONE or
   BLANK for mask*), vectors as NAME_1..n, every float as the float64 of its float32.
   `python3 tests/data/make_refs.py ../shared/data --full-only` remakes just these.
+- mef3.fits.gz: a multi-extension file of three images (empty primary; CCD1 =
+  sep_image, CCD2 = sep_image upside down, CCD3 = the first 200 columns of its
+  transpose, as float32; GAIN 1, 2, 3), and mef3.sex_nodeblend.ldac: SExtractor's
+  FITS_LDAC catalog of it (oracle.sex, tests/data/config/mef.param, -DEBLEND_MINCONT 1
+  -CLEAN N); sep_image.sex_nodeblend.skycat: SExtractor's ASCII_SKYCAT catalog of
+  sep_image (oracle.sex, tests/data/config/skycat.param, -PHOT_APERTURES 5,10,
+  -DEBLEND_MINCONT 1 -CLEAN N). `--formats-only` remakes just these (format_refs()).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -177,6 +184,32 @@ def full_refs():
     run_sex_full(f"{out}/sep_image.fits", "sep_image", "deblend")
 
 
+def format_refs():
+    """The multi-extension image and SExtractor's LDAC and SkyCat catalogs."""
+    d0 = fits.getdata(f"{out}/sep_image.fits").astype(np.float32)
+    exts = [d0, d0[::-1, :], d0.T[:, :200]]
+    hdus = [fits.PrimaryHDU()]
+    for i, d in enumerate(exts):
+        h = fits.ImageHDU(np.ascontiguousarray(d), name=f"CCD{i + 1}")
+        h.header["GAIN"] = (1.0 + i, "test")
+        hdus.append(h)
+    fits.HDUList(hdus).writeto(f"{out}/mef3.fits.gz", overwrite=True)
+    with tempfile.TemporaryDirectory() as d:
+        for f in os.listdir(cfg):
+            shutil.copy(f"{cfg}/{f}", d)
+        for f in ("mef.param", "skycat.param"):
+            shutil.copy(f"{out}/config/{f}", d)
+        with gzip.open(f"{out}/mef3.fits.gz") as fi, open(f"{d}/mef3.fits", "wb") as fo:
+            shutil.copyfileobj(fi, fo)
+        subprocess.run(["source-extractor", "mef3.fits", "-c", "oracle.sex", "-PARAMETERS_NAME", "mef.param",
+                        "-CATALOG_TYPE", "FITS_LDAC", "-CATALOG_NAME", f"{out}/mef3.sex_nodeblend.ldac",
+                        "-VERBOSE_TYPE", "QUIET", *NODEBLEND], cwd=d, check=True)
+        subprocess.run(["source-extractor", f"{out}/sep_image.fits", "-c", "oracle.sex", "-PARAMETERS_NAME",
+                        "skycat.param", "-PHOT_APERTURES", "5,10", "-CATALOG_TYPE", "ASCII_SKYCAT",
+                        "-CATALOG_NAME", f"{out}/sep_image.sex_nodeblend.skycat", "-VERBOSE_TYPE", "QUIET",
+                        *NODEBLEND], cwd=d, check=True)
+
+
 def main():
     shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
     run_sex(f"{out}/sep_image.fits", "sep_image")
@@ -196,6 +229,7 @@ def main():
     run_sex_deblend(f"{out}/sim_masked_crop.fits", "sim_masked_crop")
     sep_matched()
     full_refs()
+    format_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -225,5 +259,7 @@ if __name__ == "__main__":
         sep_matched()
     elif "--full-only" in sys.argv:
         full_refs()
+    elif "--formats-only" in sys.argv:
+        format_refs()
     else:
         main()

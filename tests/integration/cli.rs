@@ -720,6 +720,431 @@ mod sextractor_style {
         assert_eq!(x.trim().split('.').nth(1).map(str::len), Some(4), "{r}");
     }
 
+    /// The fields of a SkyCat catalog's rows (SExtractor separates every value, a
+    /// vector's elements included, by " \t").
+    fn skycat_rows(text: &str) -> Vec<Vec<f64>> {
+        let body = text.split("------------------\n").nth(1).unwrap();
+        let body = body
+            .strip_suffix("[EOD]")
+            .expect("ends with [EOD], no newline");
+        body.lines()
+            .map(|l| l.split(" \t").map(|v| v.trim().parse().unwrap()).collect())
+            .collect()
+    }
+
+    /// ASCII_SKYCAT as SExtractor writes it: the same header byte for byte (the first
+    /// four fields labelled id, ra, dec, mag whatever they hold; a vector named once),
+    /// the same rows, `[EOD]` last; fewer than four parameters are refused.
+    #[test]
+    fn ascii_skycat_is_sextractors() {
+        let dir = folder();
+        let d = dir.path();
+        let o = oracle(
+            d,
+            "ASCII_SKYCAT",
+            "cat.skycat",
+            &[
+                "-PARAMETERS_NAME",
+                "skycat.param",
+                "-PHOT_APERTURES",
+                "5,10",
+                "-DEBLEND_MINCONT",
+                "1",
+                "-CLEAN",
+                "N",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let ours = std::fs::read_to_string(d.join("cat.skycat")).unwrap();
+        let theirs = std::fs::read_to_string(data("sep_image.sex_nodeblend.skycat")).unwrap();
+        let head = |t: &str| t.lines().take(11).collect::<Vec<_>>().join("\n");
+        assert_eq!(head(&ours), head(&theirs));
+        let (a, b) = (skycat_rows(&ours), skycat_rows(&theirs));
+        assert_eq!(a.len(), b.len());
+        assert!(
+            a.iter().chain(&b).all(|r| r.len() == 8),
+            "7 fields, FLUX_APER twice"
+        );
+        // Matched by position (the "ra" and "dec" fields hold X_IMAGE and Y_IMAGE).
+        for r in &b {
+            let m = a
+                .iter()
+                .find(|q| (q[1] - r[1]).abs() < 2e-3 && (q[2] - r[2]).abs() < 2e-3)
+                .unwrap_or_else(|| panic!("no match for {r:?}"));
+            for (k, (x, y)) in m.iter().zip(r).enumerate().skip(1) {
+                assert!(
+                    (x - y).abs() <= 2e-4 * y.abs().max(10.0),
+                    "field {k}: {x} vs {y}"
+                );
+            }
+        }
+        std::fs::write(d.join("two.param"), "NUMBER\nX_IMAGE\n").unwrap();
+        let o = oracle(
+            d,
+            "ASCII_SKYCAT",
+            "two.skycat",
+            &["-PARAMETERS_NAME", "two.param"],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("at least 4 parameters"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!d.join("two.skycat").exists());
+    }
+
+    /// Each FIELD of a VOTable as astropy reads it: name|ucd|unit|datatype|arraysize.
+    fn votable_fields(path: &Path) -> Vec<Vec<String>> {
+        let script = r#"
+import sys, warnings
+from astropy.io.votable import parse
+warnings.simplefilter('ignore' if 'sex' in sys.argv[1] else 'error')
+t = parse(sys.argv[1]).get_first_table()
+for x in t.fields:
+    print('|'.join([x.name, x.ucd or '', str(x.unit or ''), x.datatype, str(x.arraysize or '')]))
+a = t.to_table()
+v = a['FLUX_APER'][0] if 'FLUX_APER' in a.colnames else 0
+print('ROWS', len(a), v[1] if getattr(v, 'ndim', 0) else 0)
+"#;
+        let o = std::process::Command::new("python3")
+            .args(["-c", script, path.to_str().unwrap()])
+            .output()
+            .unwrap_or_else(|e| panic!("python3: {e} (scripts/test.sh installs astropy)"));
+        assert!(o.status.success(), "astropy: {}", stderr(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.split('|').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// ASCII_VOTABLE: astropy reads it without a warning, every field has SExtractor's
+    /// UCD, unit and datatype (from SExtractor's own VOTable of the image), vectors
+    /// have their arraysize (SExtractor leaves it out), and the values are those of
+    /// the ASCII_HEAD catalog.
+    #[test]
+    fn votable_is_read_by_astropy_with_sextractors_units_and_ucds() {
+        let dir = folder();
+        let d = dir.path();
+        let mut params = skysift::config::parse_param(
+            &std::fs::read_to_string(d.join("oracle_full.param")).unwrap(),
+        );
+        params.retain(|p| !p.contains("WORLD") && !p.contains("J2000") && !p.contains("_SKY"));
+        params.push("VIGNET(3,3)".into());
+        std::fs::write(d.join("vo.param"), params.join("\n")).unwrap();
+        for (t, name) in [("ASCII_VOTABLE", "cat.xml"), ("ASCII_HEAD", "cat.txt")] {
+            let o = oracle(
+                d,
+                t,
+                name,
+                &["-c", "oracle_full.sex", "-PARAMETERS_NAME", "vo.param"],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let ours = votable_fields(&d.join("cat.xml"));
+        let theirs = votable_fields(&data("sep_image.sex_full.votable.xml.gz"));
+        let (ours_rows, fields) = ours.split_last().unwrap();
+        let mut compared = 0;
+        for f in fields {
+            if let Some(t) = theirs.iter().find(|t| t[0] == f[0]) {
+                // (SExtractor's ELLIPTICITY UCD ends in a stray tab.)
+                let t: Vec<&str> = t[1..4].iter().map(|v| v.trim()).collect();
+                assert_eq!(f[1..4], t, "{}: ucd, unit, datatype", f[0]);
+                compared += 1;
+            }
+        }
+        assert_eq!(
+            compared,
+            fields.len() - 1,
+            "every field but VIGNET (SExtractor drops it)"
+        );
+        let field = |n: &str| fields.iter().find(|f| f[0] == n).unwrap().clone();
+        assert_eq!(field("FLUX_APER")[4], "3");
+        assert_eq!(field("VIGNET")[4], "3x3");
+        assert_eq!(field("X_IMAGE")[2], "pix");
+        // 68 rows; the second aperture flux of the first row is the CSV catalog's,
+        // at SExtractor's print precision (%12.7g).
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "sep_image.fits",
+                "-c",
+                "oracle_full.sex",
+                "-PARAMETERS_NAME",
+                "vo.param",
+                "-CATALOG_NAME",
+                "cat.csv",
+                "--catalog-type",
+                "csv",
+                "-VERBOSE_TYPE",
+                "QUIET",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let csv = Table::read_csv(&d.join("cat.csv"));
+        let words: Vec<&str> = ours_rows[0].split_whitespace().collect();
+        assert_eq!(&words[..2], ["ROWS", "68"]);
+        let v: f64 = words[2].parse().unwrap();
+        let want = csv.get(0, "FLUX_APER_2");
+        assert!((v - want).abs() <= 1e-6 * want.abs(), "{v} vs {want}");
+    }
+
+    /// A multi-extension image, as SExtractor reads it: every image extension in turn,
+    /// one LDAC_IMHEAD/LDAC_OBJECTS pair each (the extension's own header) with
+    /// EXT_NUMBER 1..3, the objects SExtractor finds in each, and each pair equal to
+    /// the run on that extension alone; one table with EXT_NUMBER in the other
+    /// formats, streamed or whole; check images ask for one extension.
+    #[test]
+    fn multi_extension_images_give_one_ldac_pair_per_extension() {
+        let dir = folder();
+        let d = dir.path();
+        std::fs::copy(data("mef3.fits.gz"), d.join("mef3.fits.gz")).unwrap();
+        let run = |image: &str, t: &str, out: &str, extra: &[&str]| {
+            let mut args = vec![
+                image,
+                "-c",
+                "oracle.sex",
+                "-PARAMETERS_NAME",
+                "mef.param",
+                "-CATALOG_TYPE",
+                t,
+                "-CATALOG_NAME",
+                out,
+                "-VERBOSE_TYPE",
+                "QUIET",
+                "-DEBLEND_MINCONT",
+                "1",
+                "-CLEAN",
+                "N",
+            ];
+            args.extend_from_slice(extra);
+            let o = run_in(d, bin(), &args);
+            assert!(o.status.success(), "{}", stderr(&o));
+        };
+        run("mef3.fits.gz", "FITS_LDAC", "all.ldac", &[]);
+        let names = |p: &Path| {
+            let mut f = fitsio::FitsFile::open(p).unwrap();
+            let n = f.iter().count();
+            (1..n)
+                .map(|i| {
+                    f.hdu(i)
+                        .unwrap()
+                        .read_key::<String>(&mut f, "EXTNAME")
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let theirs = data("mef3.sex_nodeblend.ldac");
+        assert_eq!(names(&d.join("all.ldac")), names(&theirs));
+        assert_eq!(names(&theirs).len(), 6);
+        type Cols = (Vec<i32>, Vec<i32>, Vec<f64>, Vec<f64>, Vec<f64>);
+        let table = |p: &Path, hdu: usize| -> Cols {
+            let mut f = fitsio::FitsFile::open(p).unwrap();
+            let h = f.hdu(hdu).unwrap();
+            (
+                h.read_col(&mut f, "NUMBER").unwrap(),
+                h.read_col(&mut f, "EXT_NUMBER").unwrap(),
+                h.read_col(&mut f, "X_IMAGE").unwrap(),
+                h.read_col(&mut f, "Y_IMAGE").unwrap(),
+                h.read_col(&mut f, "FLUX_ISO").unwrap(),
+            )
+        };
+        let mut all_rows = 0;
+        for e in 1..=3usize {
+            let ours = table(&d.join("all.ldac"), 2 * e);
+            let sex = table(&theirs, 2 * e);
+            assert!(ours.1.iter().all(|&x| x == e as i32), "EXT_NUMBER {e}");
+            assert_eq!(ours.2.len(), sex.2.len(), "extension {e}");
+            all_rows += ours.2.len();
+            let mut sex_t = Table {
+                cols: Default::default(),
+                rows: Vec::new(),
+            };
+            for c in ["X_IMAGE", "Y_IMAGE", "FLUX_ISO"] {
+                sex_t.cols.insert(c.to_string(), sex_t.cols.len());
+            }
+            sex_t.rows = (0..sex.2.len())
+                .map(|i| vec![sex.2[i], sex.3[i], sex.4[i]])
+                .collect();
+            let xy: Vec<(f64, f64)> = ours
+                .2
+                .iter()
+                .zip(&ours.3)
+                .map(|(x, y)| (x - 1.0, y - 1.0))
+                .collect();
+            let (pairs, missing) = match_positions(&sex_t, &xy, 0.01);
+            assert!(
+                missing.is_empty(),
+                "extension {e}: {} unmatched",
+                missing.len()
+            );
+            for (r, i) in pairs {
+                assert!(
+                    rel(ours.4[i], sex_t.get(r, "FLUX_ISO")) < 1e-4,
+                    "extension {e}"
+                );
+            }
+            // The extension alone: the same table, byte for byte but EXT_NUMBER.
+            let one = format!("one{e}.ldac");
+            run(&format!("mef3.fits.gz[{e}]"), "FITS_LDAC", &one, &[]);
+            let single = table(&d.join(&one), 2);
+            assert!(single.1.iter().all(|&x| x == 1));
+            assert_eq!(
+                (&single.0, &single.2, &single.3, &single.4),
+                (&ours.0, &ours.2, &ours.3, &ours.4)
+            );
+        }
+        // Each LDAC_IMHEAD holds its extension's header, in order.
+        let bytes = std::fs::read(d.join("all.ldac")).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let at: Vec<usize> = (1..=3)
+            .map(|e| {
+                text.find(&format!("EXTNAME = 'CCD{e}"))
+                    .expect("the extension's header")
+            })
+            .collect();
+        assert!(at[0] < at[1] && at[1] < at[2], "{at:?}");
+        // One table in the other formats, whole and streamed alike.
+        run("mef3.fits.gz", "FITS_1.0", "all.fits", &[]);
+        run(
+            "mef3.fits.gz",
+            "FITS_1.0",
+            "streamed.fits",
+            &["--stream-rows", "48"],
+        );
+        let ext: Vec<i32> = {
+            let mut f = fitsio::FitsFile::open(d.join("all.fits")).unwrap();
+            let h = f.hdu(1).unwrap();
+            h.read_col(&mut f, "EXT_NUMBER").unwrap()
+        };
+        assert_eq!(ext.len(), all_rows);
+        assert!(ext.windows(2).all(|w| w[0] <= w[1]) && ext[0] == 1 && ext[all_rows - 1] == 3);
+        assert_eq!(
+            table(&d.join("all.fits"), 1),
+            table(&d.join("streamed.fits"), 1)
+        );
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "mef3.fits.gz",
+                "-o",
+                "c.csv",
+                "--check-image",
+                "segmentation:seg.fits",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("3 image extensions") && stderr(&o).contains("mef3.fits.gz[1]"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!d.join("c.csv").exists() && !d.join("seg.fits").exists());
+    }
+
+    /// A threshold given as surface brightness and zero-point (DETECT_THRESH 17.5,26
+    /// with PIXEL_SCALE 0.5) is PIXEL_SCALE² · 10^(−0.4 (17.5 − 26)) = 627.9716 ADU,
+    /// and finds SExtractor's 14 objects (deblending off; measured with SExtractor
+    /// 2.25 on the same command line); mixed with a plain one it is refused.
+    #[test]
+    fn surface_brightness_thresholds_are_sextractors() {
+        let dir = folder();
+        let d = dir.path();
+        std::fs::write(d.join("th.param"), "NUMBER\nTHRESHOLD\nFLUX_ISO\n").unwrap();
+        let sb = [
+            "-PARAMETERS_NAME",
+            "th.param",
+            "-DETECT_THRESH",
+            "17.5,26",
+            "-ANALYSIS_THRESH",
+            "17.5,26",
+            "-PIXEL_SCALE",
+            "0.5",
+            "-DEBLEND_MINCONT",
+            "1",
+            "-CLEAN",
+            "N",
+        ];
+        let o = oracle(d, "ASCII_HEAD", "sb.cat", &sb);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(d.join("sb.cat")).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows.len(), 14);
+        for r in rows {
+            assert_eq!(r.split_whitespace().nth(1), Some("627.9716"), "{r}");
+        }
+        let mixed = [&sb[..4], &sb[6..8]].concat();
+        let o = oracle(d, "ASCII_HEAD", "mixed.cat", &mixed);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("both as surface brightness"),
+            "{}",
+            stderr(&o)
+        );
+        let o = oracle(
+            d,
+            "ASCII_HEAD",
+            "far.cat",
+            &[
+                "-DETECT_THRESH",
+                "99,20",
+                "-ANALYSIS_THRESH",
+                "99,20",
+                "-PIXEL_SCALE",
+                "1",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("more than 70 mag"), "{}", stderr(&o));
+        // The oracle configuration's PIXEL_SCALE 0 (from the WCS) is not there yet.
+        let o = oracle(d, "ASCII_HEAD", "wcs.cat", &sb[..6]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("needs the pixel scale"),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    /// CATALOG_NAME STDOUT (or -o -) writes the catalog to standard output, and only
+    /// the catalog; CATALOG_TYPE NONE writes none (a run for its check images).
+    #[test]
+    fn stdout_and_none_catalogs() {
+        let dir = folder();
+        let d = dir.path();
+        let o = oracle(d, "ASCII_HEAD", "file.cat", &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let file = std::fs::read(d.join("file.cat")).unwrap();
+        let o = oracle(d, "ASCII_HEAD", "STDOUT", &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(o.stdout, file);
+        assert!(!d.join("STDOUT").exists());
+        let o = run_in(
+            d,
+            bin(),
+            &["sep_image.fits", "-o", "-", "--catalog-type", "csv", "-q"],
+        );
+        assert!(o.status.success());
+        assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 69);
+        let o = oracle(
+            d,
+            "NONE",
+            "none.cat",
+            &[
+                "-CHECKIMAGE_TYPE",
+                "SEGMENTATION",
+                "-CHECKIMAGE_NAME",
+                "seg.fits",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!d.join("none.cat").exists() && o.stdout.is_empty());
+        assert!(d.join("seg.fits").exists());
+    }
+
     #[test]
     fn bad_configuration_names_the_file_line_and_keyword() {
         let dir = folder();
@@ -740,13 +1165,8 @@ mod sextractor_style {
             (&["-DETECT_THRESH"], &["-DETECT_THRESH needs a value"]),
             (&["-FILTER", "maybe"], &["FILTER", "give Y or N"]),
             (
-                &[
-                    "-PARAMETERS_NAME",
-                    "oracle.param",
-                    "-CATALOG_TYPE",
-                    "ASCII_VOTABLE",
-                ],
-                &["ASCII_VOTABLE", "not implemented yet"],
+                &["-CATALOG_TYPE", "FITS_TPX"],
+                &["FITS_TPX is not a catalog type", "ASCII_VOTABLE"],
             ),
         ];
         for (extra, want) in cases {
