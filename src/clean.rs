@@ -8,28 +8,30 @@
 //! v = 1 + α·(cxx·dx² + cyy·dy² + cxy·dx·dy), exceeds F's `mthresh` (its minarea-th
 //! brightest pixel above threshold). Only pairs closer than 10·(a_B + a_F) are tested.
 //!
-//! SExtractor's semantics, not SEP's: objects are cleaned one after the other in the
-//! order their detection completes (the last row of the detected component, shared by
-//! the pieces of a deblended blend; then the first pixel), each against the objects
-//! kept so far, in the order they were kept. The brighter of the pair tests the other
-//! (the newcomer tests a kept object only if that one has strictly less filtered flux;
-//! on a tie the kept one tests the newcomer): a newcomer may clean kept objects, which
-//! then leave the kept list if the newcomer itself is not cleaned, or be cleaned by
-//! one, which ends its turn. A cleaned object is merged into the one that cleaned it
-//! (chains end at an object that is kept): its pixels join that object's segment and
-//! its fluxes and areas are added. An object that has been cleaned cleans nothing
-//! afterwards. Pairs are tested when closer than (strictly) 10·(a₁ + a₂).
+//! SExtractor's semantics, not SEP's (spec §4.6.3): objects are cleaned one after the
+//! other in the order their detection completes (the last row of the detected
+//! component, shared by the pieces of a deblended blend; then catalog order), each
+//! against SExtractor's clean list: an array that newcomers join at the end and that
+//! loses objects by swap-removal, visited in index order. The brighter of the pair
+//! tests the other (the newcomer tests a listed object only if that one has strictly
+//! less filtered flux; on a tie the listed one tests the newcomer). A newcomer cleaned
+//! by a listed object is merged into it at once (its filtered flux and area grow, and
+//! later tests read the grown values; the victims the newcomer recorded so far stay);
+//! a newcomer that survives eats its victims, the last recorded first, each
+//! swap-removed at its merge, and joins the list. Listed objects' models are
+//! recomputed from their current sums at every test, a newcomer's once on entry. An
+//! object that has been cleaned cleans nothing afterwards. Pairs are tested when
+//! closer than (strictly) 10·(a₁ + a₂).
 //!
 //! SEP instead tests every pair after detection (O(N²); `≤` in the distance test,
 //! the later object as the brighter on a tie), lets cleaned objects still clean
-//! others, and drops cleaned objects. SExtractor also lets objects leave its cleaning
-//! list once the scan is some rows past them, and orders its list by its own
-//! bookkeeping and objects completing on one row by where their last row ends;
-//! skysift keeps every object (the result does not depend on how the image was cut
-//! into strips), tests kept objects in the order they were kept and takes objects
-//! completing on one row in catalog order; none of these changed a decision on the
-//! test images. Candidates come from a uniform grid over the kept objects, so the cost
-//! grows as N log N for ordinary fields.
+//! others, and drops cleaned objects. Not (yet) SExtractor's: its list also loses
+//! objects once the scan is MEMORY_BUFSIZE rows past them or the list holds
+//! MEMORY_OBJSTACK objects (skysift keeps every object, so the result does not depend
+//! on how the image is cut into strips), and objects completing on one row enter in
+//! the order their last row ends (skysift: catalog order). Candidates come from a
+//! uniform grid over the listed objects, so the cost grows as N log N for ordinary
+//! fields.
 
 use crate::measure::Object;
 
@@ -296,50 +298,71 @@ fn sequential(
 ) -> (Vec<usize>, Vec<u32>) {
     assert_eq!(objs.len(), done.len(), "one completion row per object");
     let n = objs.len();
-    let models: Vec<(f64, f64)> = objs.iter().map(|o| moffat(o, beta)).collect();
+    // What the tests read, grown by each merge at once (spec §4.6.3 step 6: the
+    // eater's filtered flux and area; position and shape stay).
+    let mut recs: Vec<CleanRecord> = objs.to_vec();
     let mut target: Vec<usize> = (0..n).collect();
     let mut merged_at = vec![u32::MAX; n];
-    let mut kept = vec![false; n];
-    // When each object joined the kept list: candidates are tested in that order.
-    let mut joined = vec![0usize; n];
+    // SExtractor's clean list: an array, appended to, with swap-removal; tests visit
+    // it in index order (spec §4.6.3 step 2). `pos[i]`: object i's index in it.
+    let mut list: Vec<usize> = Vec::new();
+    let mut pos = vec![usize::MAX; n];
     let (mut cands, mut victims) = (Vec::new(), Vec::new());
-    for (t, o) in cleaning_order(done).into_iter().enumerate() {
+    let grow = |recs: &mut [CleanRecord], eater: usize, victim: usize| {
+        let v = recs[victim];
+        recs[eater].fdflux += v.fdflux;
+        recs[eater].npix += v.npix;
+    };
+    for o in cleaning_order(done) {
         cands.clear();
         match &grid {
-            Some(g) => g.near(&objs[o], &mut cands),
-            None => cands.extend((0..n).filter(|&j| kept[j])),
+            Some(g) => g.near(&recs[o], &mut cands),
+            None => cands.extend_from_slice(&list),
         }
-        cands.retain(|&s| kept[s] && close(&objs[o], &objs[s]));
-        cands.sort_by_key(|&s| joined[s]);
+        cands.retain(|&s| pos[s] != usize::MAX && close(&recs[o], &recs[s]));
+        cands.sort_by_key(|&s| pos[s]);
+        // The newcomer's model from its sums on entry; a listed object's from its
+        // current ones, at every test.
+        let model = moffat(&recs[o], beta);
         let mut cleaned = false;
         victims.clear();
         for &s in &cands {
-            if objs[s].fdflux < objs[o].fdflux {
-                if cleans(&objs[o], models[o], &objs[s], beta) {
+            if recs[s].fdflux < recs[o].fdflux {
+                if cleans(&recs[o], model, &recs[s], beta) {
                     victims.push(s);
                 }
-            } else if cleans(&objs[s], models[s], &objs[o], beta) {
+            } else if cleans(&recs[s], moffat(&recs[s], beta), &recs[o], beta) {
+                // Merged at once; the victims recorded so far stay listed.
                 target[o] = s;
                 merged_at[o] = done[o];
+                grow(&mut recs, s, o);
                 cleaned = true;
                 break;
             }
         }
-        // The newcomer's victims leave only if it stays itself.
-        if !cleaned {
-            for &s in &victims {
-                target[s] = o;
-                merged_at[s] = done[o];
-                kept[s] = false;
-                if let Some(g) = grid.as_mut() {
-                    g.remove(objs, s);
-                }
+        if cleaned {
+            continue;
+        }
+        // The newcomer eats its victims, the last recorded first, each leaving the
+        // list (swap-removed) at its merge; then it joins the list.
+        for &s in victims.iter().rev() {
+            target[s] = o;
+            merged_at[s] = done[o];
+            grow(&mut recs, o, s);
+            let k = pos[s];
+            list.swap_remove(k);
+            if k < list.len() {
+                pos[list[k]] = k;
             }
-            kept[o] = true;
-            joined[o] = t;
+            pos[s] = usize::MAX;
             if let Some(g) = grid.as_mut() {
-                g.insert(objs, o);
+                g.remove(&recs, s);
             }
+        }
+        pos[o] = list.len();
+        list.push(o);
+        if let Some(g) = grid.as_mut() {
+            g.insert(&recs, o);
         }
     }
     // Follow "merged into" links to a kept object. Each link goes to an object kept

@@ -218,6 +218,12 @@ pub struct Cli {
     #[arg(long, default_value_t = 0.005, value_name = "FRACTION")]
     pub deblend_mincont: f64,
 
+    /// The most nodes one level of a detection's deblending tree may hold, as SEP's
+    /// sub-object limit and SExtractor's fixed 1024: a detection that reaches it is
+    /// kept whole with FLAGS 64 (default: no limit)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sub_object_limit: Option<u64>,
+
     /// CLEAN N: keep spurious detections in the wings of bright objects
     #[arg(long)]
     pub no_clean: bool,
@@ -437,6 +443,7 @@ impl Cli {
             deblend: skysift::params::DeblendParams {
                 nthresh: self.deblend_nthresh,
                 mincont: self.deblend_mincont,
+                sub_object_limit: self.sub_object_limit.map(|n| n as usize),
             },
             clean: !self.no_clean,
             clean_param: self.clean_param,

@@ -200,9 +200,19 @@ fn model(px: &[Pixel], core: &[usize], t_core: f64, t0: f64) -> Model {
     }
 }
 
+/// What deblending made of an object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Deblended {
+    /// Not split: one object.
+    Whole,
+    /// Split into these children (at least two), in raster order of their first pixel.
+    Split(Vec<Child>),
+    /// A level of its tree reached the sub-object limit: kept whole, FLAGS 64.
+    Overflow,
+}
+
 /// Deblends one object. `px` are its pixels in raster order, `t0` its detection
-/// threshold (filtered units), `seed` a per-object seed. Returns None if the object is
-/// not split, else its children (at least two), in raster order of their first pixel.
+/// threshold (filtered units), `seed` a per-object seed.
 pub fn deblend(
     px: &[Pixel],
     t0: f64,
@@ -210,14 +220,33 @@ pub fn deblend(
     conn: Connectivity,
     p: &DeblendParams,
     seed: u64,
-) -> Option<Vec<Child>> {
+) -> Deblended {
+    match split(px, t0, minarea, conn, p, seed) {
+        Ok(Some(children)) => Deblended::Split(children),
+        Ok(None) => Deblended::Whole,
+        Err(Overflow) => Deblended::Overflow,
+    }
+}
+
+/// A level of the tree reached the sub-object limit.
+struct Overflow;
+
+/// [`deblend`]: None when the object is not split.
+fn split(
+    px: &[Pixel],
+    t0: f64,
+    minarea: usize,
+    conn: Connectivity,
+    p: &DeblendParams,
+    seed: u64,
+) -> Result<Option<Vec<Child>>, Overflow> {
     // One threshold (DEBLEND_NTHRESH 1) has no sub-thresholds: nothing to split at.
     if p.mincont >= 1.0 || p.nthresh < 2 || px.len() < 2 * minarea.min(3) {
-        return None;
+        return Ok(None);
     }
     let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
     if t0.is_nan() || t0 <= 0.0 || peak <= t0 {
-        return None;
+        return Ok(None);
     }
     let n = p.nthresh;
     let sub_minarea = minarea.min(3);
@@ -245,7 +274,7 @@ pub fn deblend(
     // object (no connected neighbour is brighter), so an object with a single local
     // maximum cannot split: most objects stop here.
     if px.iter().filter(|q| is_max(q)).take(2).count() < 2 {
-        return None;
+        return Ok(None);
     }
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
     // The tree, built in one pass (a component tree): pixels are added in decreasing
@@ -334,6 +363,16 @@ pub fn deblend(
     for &ci in &levels[1] {
         nodes[ci].parent = 0;
     }
+    // The sub-object limit L, as SExtractor counts (spec §4.5.6): it builds the levels
+    // one after the other and fails on adding a level's (L+1)-th node, or before
+    // building a level when the one below holds L: levels 1..N-2 fail at L nodes, the
+    // last level at L+1.
+    if let Some(limit) = p.sub_object_limit {
+        let over = (1..n).any(|k| levels[k].len() >= if k + 1 < n { limit } else { limit + 1 });
+        if over {
+            return Err(Overflow);
+        }
+    }
     // Keep the levels down to the last one that has nodes (the old per-level loop
     // stopped at the first empty level; nodes below an empty level cannot exist).
     let depth = levels.iter().position(|l| l.is_empty()).unwrap_or(n);
@@ -368,7 +407,7 @@ pub fn deblend(
         }
     }
     if nodes[0].ok || cores.len() < 2 {
-        return None;
+        return Ok(None);
     }
     // The pixels of each core: its component above its threshold, grown from its
     // representative pixel.
@@ -442,10 +481,53 @@ pub fn deblend(
     }
     children.retain(|c| !c.pixels.is_empty());
     children.sort_by_key(|c| c.pixels[0]);
-    Some(children)
+    Ok(Some(children))
 }
 
 /// Runs of a set of pixels given in raster order.
 pub fn runs_of(px: &[Pixel], set: &[usize]) -> Vec<Run> {
     crate::label::runs_from_raster(set.iter().map(|&i| (px[i].x, px[i].y)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row of pixels: two blobs (16, 10, 10 and 10, 10, 10) joined by a saddle of 6,
+    /// in a skirt of 1.5 above the threshold 1.
+    fn two_blobs() -> Vec<Pixel> {
+        [1.5, 16.0, 10.0, 10.0, 6.0, 6.0, 10.0, 10.0, 10.0, 1.5]
+            .iter()
+            .enumerate()
+            .map(|(x, &c)| Pixel {
+                x: x as u32,
+                y: 0,
+                c,
+                v: c,
+            })
+            .collect()
+    }
+
+    fn run(nthresh: usize, limit: Option<usize>) -> Deblended {
+        let p = DeblendParams {
+            nthresh,
+            mincont: 0.005,
+            sub_object_limit: limit,
+        };
+        deblend(&two_blobs(), 1.0, 3, Connectivity::Eight, &p, 1)
+    }
+
+    /// The sub-object limit as SExtractor counts (spec §4.5.6). With 4 levels
+    /// (t = 2, 4, 8) the blobs separate at the last level only, where L nodes pass;
+    /// with 8 levels (t = 1.41 .. 11.3) they separate at level 6 of 7, where L nodes
+    /// fail.
+    #[test]
+    fn the_sub_object_limit_counts_as_sextractor() {
+        assert!(matches!(run(4, None), Deblended::Split(ref c) if c.len() == 2));
+        assert!(matches!(run(4, Some(2)), Deblended::Split(ref c) if c.len() == 2));
+        assert_eq!(run(4, Some(1)), Deblended::Overflow);
+        assert!(matches!(run(8, None), Deblended::Split(ref c) if c.len() == 2));
+        assert_eq!(run(8, Some(2)), Deblended::Overflow);
+        assert!(matches!(run(8, Some(3)), Deblended::Split(ref c) if c.len() == 2));
+    }
 }

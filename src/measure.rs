@@ -24,6 +24,9 @@ pub mod flags {
     /// The object's isophotal data are incomplete or corrupted: here, a sum that f64
     /// cannot hold or a shape that cannot be computed (pixels near the f32 limit).
     pub const ISO_CORRUPT: u32 = 32;
+    /// Deblending was not done: the detection's tree reached the sub-object limit
+    /// (`--sub-object-limit`; SExtractor's fixed 1024 nodes per level).
+    pub const DEBLEND_OVERFLOW: u32 = 64;
 }
 
 /// A per-pixel quantity of an object: a constant, or k times a value per pixel of the
@@ -544,35 +547,47 @@ pub fn measure_object(
     o
 }
 
-/// SExtractor's `mthresh` (its examineiso, with the quirks that SEP shares), from the
-/// values above threshold in raster order and the pixel-list order (`order[k]` = the
-/// raster index of the k-th pixel of the list): the first `minarea` values fill a
-/// heap, the next one only triggers the heap's sort and is never inserted, later ones
-/// replace the heap's minimum when larger; the result is the heap's minimum, or the
-/// first pixel's value when the object has exactly `minarea` pixels, or 0 below that.
+/// SExtractor's `mthresh` (../shared/spec/deblend-clean.md §4.6.1), from the values
+/// above threshold in raster order and the pixel-list order (`order[k]` = the raster
+/// index of the k-th pixel of the list): the first `minarea` values fill an array H,
+/// the next one only triggers H's ascending sort and is never inserted, and each later
+/// value larger than H[0] replaces it and is sifted down by SExtractor's (and SEP's)
+/// heap, which continues from the child's right neighbour (p = c + 1) instead of the
+/// child: not a correct heap, so mthresh is often larger than the minarea-th largest
+/// value and SExtractor cleans less. The result is H[0]; the first pixel's value when
+/// the object has exactly `minarea` pixels; 0 below that.
 fn mthresh(above: &[f64], order: &[u32], minarea: usize) -> f64 {
     let n = above.len();
-    if n < minarea || minarea == 0 {
+    let m = minarea;
+    if n < m || m == 0 {
         return 0.0;
     }
-    let first = &order[..minarea];
-    if n == minarea {
-        return above[first[0] as usize];
+    if n == m {
+        return above[order[0] as usize];
     }
-    // The heap ends with the `minarea` largest of the first `minarea` values and every
-    // value after the skipped one.
-    let mut top: Vec<f64> = first.iter().map(|&k| above[k as usize]).collect();
-    top.sort_by(|a, b| a.total_cmp(b));
-    for &k in &order[minarea + 1..] {
-        let m = above[k as usize];
-        if m > top[0] {
-            // Keep `top` sorted: drop the minimum, insert m in place.
-            let at = top.partition_point(|&t| t < m);
-            top.copy_within(1..at, 0);
-            top[at - 1] = m;
+    let mut h: Vec<f64> = order[..m].iter().map(|&k| above[k as usize]).collect();
+    h.sort_by(|a, b| a.total_cmp(b));
+    for &k in &order[m + 1..] {
+        let v = above[k as usize];
+        if v <= h[0] {
+            continue;
+        }
+        h[0] = v;
+        let mut p = 0usize;
+        loop {
+            let r = 2 * p + 2;
+            if r > m {
+                break;
+            }
+            let c = if r < m && h[r - 1] > h[r] { r } else { r - 1 };
+            if h[p] <= h[c] {
+                break;
+            }
+            h.swap(p, c);
+            p = c + 1;
         }
     }
-    top[0]
+    h[0]
 }
 
 /// The order in which a one-pass connected-component scan (Lutz's algorithm, as
@@ -946,6 +961,35 @@ mod tests {
         assert_eq!(mthresh(&above, &order, 5), 0.25);
         // minarea 3: heap {0.9, 0.25, 4.0}, skip 0.3, then 0.6 (> 0.25), 7.0, 0.1.
         assert_eq!(mthresh(&above, &order, 3), 0.9);
+        // The spec's cases (minarea 5): v6 skipped; the off-by-one sift.
+        let id = |n: u32| (0..n).collect::<Vec<u32>>();
+        assert_eq!(
+            mthresh(&[1.0, 2.0, 3.0, 4.0, 5.0, 9.0, 0.0], &id(7), 5),
+            1.0
+        );
+        let v = [1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 10.0, 11.0, 12.0];
+        assert_eq!(mthresh(&v, &id(9), 5), 10.0, "a correct heap gives 4");
+        // n = m + 1: the minimum of the first m.
+        assert_eq!(mthresh(&[3.0, 1.0, 2.0, 9.0], &id(4), 3), 1.0);
+    }
+
+    /// For minarea 4 and 5 the heap has a closed form (spec §4.6.1): the 3rd largest
+    /// of the 3 smallest of the first m values and every value after the (m+1)-th.
+    #[test]
+    fn mthresh_closed_form_for_minarea_4_and_5() {
+        let mut rng = crate::deblend::SplitMix64::new(7);
+        for trial in 0..2000 {
+            let m = 4 + trial % 2;
+            let n = m + 2 + (rng.next_u64() % 40) as usize;
+            let v: Vec<f64> = (0..n).map(|_| (rng.next_u64() % 50) as f64).collect();
+            let order: Vec<u32> = (0..n as u32).collect();
+            let mut first: Vec<f64> = v[..m].to_vec();
+            first.sort_by(|a, b| a.total_cmp(b));
+            let mut pool: Vec<f64> = first[..3].to_vec();
+            pool.extend_from_slice(&v[m + 1..]);
+            pool.sort_by(|a, b| b.total_cmp(a));
+            assert_eq!(mthresh(&v, &order, m), pool[2], "{v:?} m {m}");
+        }
     }
     fn input<'a>(img: &'a Image) -> MeasureInput<'a> {
         MeasureInput {

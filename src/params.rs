@@ -11,6 +11,10 @@ pub struct DeblendParams {
     pub nthresh: usize,
     /// DEBLEND_MINCONT (default 0.005; 1 turns deblending off).
     pub mincont: f64,
+    /// The most nodes one level of a detection's tree may hold (SEP's sub-object
+    /// limit; SExtractor's fixed 1024): a detection whose tree reaches it is kept
+    /// whole with FLAGS 64, as SExtractor does. None (the default): no limit.
+    pub sub_object_limit: Option<usize>,
 }
 
 impl Default for DeblendParams {
@@ -18,6 +22,7 @@ impl Default for DeblendParams {
         DeblendParams {
             nthresh: 32,
             mincont: 0.005,
+            sub_object_limit: None,
         }
     }
 }

@@ -78,6 +78,8 @@ pub(crate) struct Part {
     pub(crate) runs: Vec<crate::label::Run>,
     pub(crate) pixels: Vec<usize>,
     pub(crate) centre: Option<(f64, f64)>,
+    /// Kept whole because its tree reached the sub-object limit (FLAGS 64).
+    pub(crate) overflow: bool,
 }
 
 /// One object (pixels in raster order, their runs, its first pixel's linear index,
@@ -90,44 +92,62 @@ pub(crate) fn split_object(
     t0: f64,
     p: &ExtractParams,
 ) -> Vec<Part> {
-    split_pieces(px, first, t0, p).unwrap_or_else(|| {
+    let whole = |overflow| {
         vec![Part {
             runs: runs.to_vec(),
             pixels: (0..px.len()).collect(),
             centre: None,
+            overflow,
         }]
-    })
+    };
+    match split_pieces(px, first, t0, p) {
+        Deblended::Split(parts) => parts,
+        Deblended::Whole => whole(false),
+        Deblended::Overflow => whole(true),
+    }
 }
 
-/// The pieces of a deblended object; `None` when it does not split.
+/// The pieces of a deblended object.
 fn split_pieces(
     px: &[crate::deblend::Pixel],
     first: u64,
     t0: f64,
     p: &ExtractParams,
-) -> Option<Vec<Part>> {
+) -> Deblended<Part> {
     use crate::deblend::{deblend, runs_of};
     if p.deblend.mincont >= 1.0 {
-        return None;
+        return Deblended::Whole;
     }
-    let children = deblend(
+    let children = match deblend(
         px,
         t0,
         p.minarea,
         p.connectivity,
         &p.deblend,
         first ^ 0x5EED_5EED_5EED_5EED,
-    )?;
-    Some(
+    ) {
+        crate::deblend::Deblended::Split(children) => children,
+        crate::deblend::Deblended::Whole => return Deblended::Whole,
+        crate::deblend::Deblended::Overflow => return Deblended::Overflow,
+    };
+    Deblended::Split(
         children
             .into_iter()
             .map(|ch| Part {
                 runs: runs_of(px, &ch.pixels),
                 pixels: ch.pixels,
                 centre: Some(ch.centre),
+                overflow: false,
             })
             .collect(),
     )
+}
+
+/// [`crate::deblend::Deblended`] with the pieces as parts.
+enum Deblended<T> {
+    Whole,
+    Split(Vec<T>),
+    Overflow,
 }
 
 /// Optional per-pixel inputs besides the image.

@@ -131,6 +131,7 @@ fn stream_one(
     // much as a strip: subtracted, filtered, map and segmentation rows).
     let out_dir = io::output::folder_of(out.path);
     let writer = out.begin(part.image, (w, h))?;
+    let mut overflows = Overflows::default();
     let mut spills = checkimage::StreamedChecks::new(checks, (w, h), plan.check_rows, &out_dir)?;
     let mut regions = match &cli.regions {
         Some(r) => Some(io::regions::RegionWriter::create(r)?),
@@ -152,6 +153,7 @@ fn stream_one(
         &mut report,
         &mut |mut o| {
             o.ext = part.ext;
+            overflows.note(&o);
             writer.write(&o)?;
             if let Some(r) = regions.as_mut() {
                 r.write(&o)?;
@@ -199,6 +201,7 @@ fn stream_one(
     ) {
         say!("{n}");
     }
+    overflows.say(cli, extractor);
     // Cleaning keeps what it reads of every measured object until the end (the objects
     // wait on disk): say so when that grew large next to the memory limit.
     if let (Some(mib), true, false) = (
@@ -285,6 +288,34 @@ struct Job {
     /// The images it stands for: itself, or each image extension of a
     /// multi-extension FITS file ([`io::fits::image_extensions`]).
     parts: Vec<String>,
+}
+
+/// The detections kept whole by the sub-object limit (FLAGS 64): how many, and the
+/// first one's position (1-based).
+#[derive(Default)]
+struct Overflows(usize, Option<(f64, f64)>);
+
+impl Overflows {
+    fn note(&mut self, o: &crate::Object) {
+        if o.flags & crate::measure::flags::DEBLEND_OVERFLOW != 0 {
+            self.0 += 1;
+            self.1.get_or_insert((o.x + 1.0, o.y + 1.0));
+        }
+    }
+
+    fn say(&self, cli: &Settings, extractor: &Extractor) {
+        if let (false, Some((x, y)), Some(limit)) = (
+            cli.quiet,
+            self.1,
+            extractor.extract.deblend.sub_object_limit,
+        ) {
+            say!(
+                "skysift: warning: {} detection(s) reached --sub-object-limit {limit} and were kept \
+                 whole, not deblended (FLAGS 64), the first at ({x:.1}, {y:.1})",
+                self.0
+            );
+        }
+    }
 }
 
 /// One image of a job: its specification and its extension index (EXT_NUMBER - 1).
@@ -946,7 +977,9 @@ fn run_part(
         io::regions::write_regions(r, &result.catalog)?;
     }
     let writer = out.begin(part.image, dims)?;
+    let mut overflows = Overflows::default();
     for o in &result.catalog.objects {
+        overflows.note(o);
         if part.ext == 0 {
             writer.write(o)?;
         } else {
@@ -961,6 +994,7 @@ fn run_part(
     {
         writer.set_card(key, value, comment);
     }
+    overflows.say(cli, extractor);
     if cli.timings {
         if let Some(peak) = peak_rss_mib() {
             say!("{:>32}: {peak:.1} MiB", "peak resident memory");

@@ -1752,6 +1752,9 @@ fn measure_component(
             if part.centre.is_some() {
                 object.flags |= crate::measure::flags::MERGED;
             }
+            if part.overflow {
+                object.flags |= crate::measure::flags::DEBLEND_OVERFLOW;
+            }
             Measured {
                 key: (part.runs[0].y, part.runs[0].x0),
                 object,

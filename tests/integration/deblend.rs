@@ -182,6 +182,53 @@ fn two_and_three_gaussian_blends_split_as_predicted() {
     );
 }
 
+/// --sub-object-limit: three sources in a row are three nodes on the levels where
+/// they are apart; a limit of 3 keeps the detection whole with FLAGS 64 (as
+/// SExtractor's 1024 does to crowded fields), 4 lets it split; the command says so.
+#[test]
+fn the_sub_object_limit_keeps_a_detection_whole_with_flags_64() {
+    let img = blend(
+        80,
+        48,
+        &[
+            (28.0, 24.0, 20000.0),
+            (36.0, 24.0, 15000.0),
+            (44.0, 24.0, 20000.0),
+        ],
+    );
+    let with = |limit| {
+        let mut e = Extractor::default();
+        e.extract.deblend.sub_object_limit = limit;
+        e.extract(&img, Inputs::default()).unwrap().catalog.objects
+    };
+    let kept = with(Some(3));
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].flags & (64 | 2), 64);
+    assert_eq!(with(Some(4)).len(), 3);
+    assert_eq!(with(None).len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("three.fits");
+    io::fits::write_fits_f32(&path, img.width(), img.height(), img.data(), "IMAGE").unwrap();
+    let out = dir.path().join("cat.csv");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args([
+            path.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--sub-object-limit",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("1 detection(s) reached --sub-object-limit 3") && err.contains("FLAGS 64"),
+        "{err}"
+    );
+    assert_eq!(Table::read_csv(&out).len(), 1);
+}
+
 #[test]
 fn deblending_is_reproducible_across_runs_and_thread_counts() {
     let img = io::read_image(&data_str("emmi_galaxies.fits.gz")).unwrap();
