@@ -221,32 +221,13 @@ pub fn deblend(
     p: &DeblendParams,
     seed: u64,
 ) -> Deblended {
-    match split(px, t0, minarea, conn, p, seed) {
-        Ok(Some(children)) => Deblended::Split(children),
-        Ok(None) => Deblended::Whole,
-        Err(Overflow) => Deblended::Overflow,
-    }
-}
-
-/// A level of the tree reached the sub-object limit.
-struct Overflow;
-
-/// [`deblend`]: None when the object is not split.
-fn split(
-    px: &[Pixel],
-    t0: f64,
-    minarea: usize,
-    conn: Connectivity,
-    p: &DeblendParams,
-    seed: u64,
-) -> Result<Option<Vec<Child>>, Overflow> {
     // One threshold (DEBLEND_NTHRESH 1) has no sub-thresholds: nothing to split at.
     if p.mincont >= 1.0 || p.nthresh < 2 || px.len() < 2 * minarea.min(3) {
-        return Ok(None);
+        return Deblended::Whole;
     }
     let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
     if t0.is_nan() || t0 <= 0.0 || peak <= t0 {
-        return Ok(None);
+        return Deblended::Whole;
     }
     let n = p.nthresh;
     let sub_minarea = minarea.min(3);
@@ -274,7 +255,7 @@ fn split(
     // object (no connected neighbour is brighter), so an object with a single local
     // maximum cannot split: most objects stop here.
     if px.iter().filter(|q| is_max(q)).take(2).count() < 2 {
-        return Ok(None);
+        return Deblended::Whole;
     }
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
     // The tree, built in one pass (a component tree): pixels are added in decreasing
@@ -370,7 +351,7 @@ fn split(
     if let Some(limit) = p.sub_object_limit {
         let over = (1..n).any(|k| levels[k].len() >= if k + 1 < n { limit } else { limit + 1 });
         if over {
-            return Err(Overflow);
+            return Deblended::Overflow;
         }
     }
     // Keep the levels down to the last one that has nodes (the old per-level loop
@@ -407,7 +388,7 @@ fn split(
         }
     }
     if nodes[0].ok || cores.len() < 2 {
-        return Ok(None);
+        return Deblended::Whole;
     }
     // The pixels of each core: its component above its threshold, grown from its
     // representative pixel.
@@ -481,7 +462,7 @@ fn split(
     }
     children.retain(|c| !c.pixels.is_empty());
     children.sort_by_key(|c| c.pixels[0]);
-    Ok(Some(children))
+    Deblended::Split(children)
 }
 
 /// Runs of a set of pixels given in raster order.
