@@ -110,10 +110,10 @@ fn close(a: &CleanRecord, b: &CleanRecord) -> bool {
 }
 
 /// The order objects are cleaned in: by the row on which their detection completed
-/// (`done`), then by index (catalog order).
-fn cleaning_order(done: &[u32]) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..done.len()).collect();
-    order.sort_by_key(|&i| (done[i], i));
+/// (`entry`: SExtractor's entry key), then by index (catalog order).
+fn cleaning_order(entry: &[Entry]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..entry.len()).collect();
+    order.sort_by_key(|&i| (entry[i], i));
     order
 }
 
@@ -268,23 +268,33 @@ pub fn clean_targets(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
     clean_targets_records(&recs, done, beta)
 }
 
+/// When an object enters cleaning (spec §4.6.3 step 1): the last row of its
+/// detection, the last column of that row (where the scan completes it), then its
+/// place among the pieces of its blend (core order).
+pub type Entry = (u32, u32, u32);
+
+/// Entry keys from completion rows alone (ties in catalog order).
+fn rows_only(done: &[u32]) -> Vec<Entry> {
+    done.iter().map(|&d| (d, 0, 0)).collect()
+}
+
 /// [`clean_targets`] from what cleaning reads of each object.
 pub fn clean_targets_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> Vec<usize> {
-    sequential(objs, done, beta, Some(Kept::new(objs))).0
+    sequential(objs, &rows_only(done), beta, Some(Kept::new(objs))).0
 }
 
 /// [`clean_targets_records`], and for each object the row on which it was merged
 /// (`u32::MAX` for a survivor): the completion row of the newcomer of its merge, the
 /// victim or its direct eater, whichever completed later (photometry.md §1.1.5: the
 /// victim's pixels on rows before it are written back into the measurement image).
-pub fn clean_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> (Vec<usize>, Vec<u32>) {
-    sequential(objs, done, beta, Some(Kept::new(objs)))
+pub fn clean_records(objs: &[CleanRecord], entry: &[Entry], beta: f64) -> (Vec<usize>, Vec<u32>) {
+    sequential(objs, entry, beta, Some(Kept::new(objs)))
 }
 
 /// The same decisions with every kept object as a candidate (for tests).
 pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
     let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
-    sequential(&recs, done, beta, None).0
+    sequential(&recs, &rows_only(done), beta, None).0
 }
 
 /// The sequential cleaning, with candidates from the grid of kept objects (`None`:
@@ -292,11 +302,11 @@ pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Ve
 /// merge ([`clean_records`]).
 fn sequential(
     objs: &[CleanRecord],
-    done: &[u32],
+    entry: &[Entry],
     beta: f64,
     mut grid: Option<Kept>,
 ) -> (Vec<usize>, Vec<u32>) {
-    assert_eq!(objs.len(), done.len(), "one completion row per object");
+    assert_eq!(objs.len(), entry.len(), "one entry key per object");
     let n = objs.len();
     // What the tests read, grown by each merge at once (spec §4.6.3 step 6: the
     // eater's filtered flux and area; position and shape stay).
@@ -313,7 +323,7 @@ fn sequential(
         recs[eater].fdflux += v.fdflux;
         recs[eater].npix += v.npix;
     };
-    for o in cleaning_order(done) {
+    for o in cleaning_order(entry) {
         cands.clear();
         match &grid {
             Some(g) => g.near(&recs[o], &mut cands),
@@ -334,7 +344,7 @@ fn sequential(
             } else if cleans(&recs[s], moffat(&recs[s], beta), &recs[o], beta) {
                 // Merged at once; the victims recorded so far stay listed.
                 target[o] = s;
-                merged_at[o] = done[o];
+                merged_at[o] = entry[o].0;
                 grow(&mut recs, s, o);
                 cleaned = true;
                 break;
@@ -347,7 +357,7 @@ fn sequential(
         // list (swap-removed) at its merge; then it joins the list.
         for &s in victims.iter().rev() {
             target[s] = o;
-            merged_at[s] = done[o];
+            merged_at[s] = entry[o].0;
             grow(&mut recs, o, s);
             let k = pos[s];
             list.swap_remove(k);

@@ -50,6 +50,12 @@ pub enum BackendArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DrawsArg {
+    Sextractor,
+    Seeded,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum FormatArg {
     Csv,
     AsciiHead,
@@ -223,6 +229,12 @@ pub struct Cli {
     /// kept whole with FLAGS 64 (default: no limit)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub sub_object_limit: Option<u64>,
+
+    /// Where deblending's random draws come from: SExtractor's (glibc's rand() from
+    /// seed 1, in the order the scan completes the blends: SExtractor's pieces) or
+    /// seeded per object (an object's pieces independent of every other object)
+    #[arg(long, value_enum, default_value = "sextractor")]
+    pub deblend_draws: DrawsArg,
 
     /// CLEAN N: keep spurious detections in the wings of bright objects
     #[arg(long)]
@@ -444,6 +456,10 @@ impl Cli {
                 nthresh: self.deblend_nthresh,
                 mincont: self.deblend_mincont,
                 sub_object_limit: self.sub_object_limit.map(|n| n as usize),
+                draws: match self.deblend_draws {
+                    DrawsArg::Sextractor => skysift::params::DeblendDraws::Sextractor,
+                    DrawsArg::Seeded => skysift::params::DeblendDraws::Seeded,
+                },
             },
             clean: !self.no_clean,
             clean_param: self.clean_param,

@@ -34,11 +34,14 @@ pub struct Pixel {
 }
 
 /// A deblended child: indices of its pixels (into the parent's pixel list, in raster
-/// order) and the barycentre of its core (0-based image coordinates), which is its
-/// position, as SExtractor reports deblended objects.
+/// order), its pixel list in SExtractor's order (positions in `pixels`: its core's
+/// scan order, then the pixels it received, which `mthresh` reads) and the
+/// barycentre of its core (0-based image coordinates), which is its position, as
+/// SExtractor reports deblended objects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Child {
     pub pixels: Vec<usize>,
+    pub list: Vec<u32>,
     pub centre: (f64, f64),
 }
 
@@ -60,6 +63,66 @@ impl SplitMix64 {
     /// Uniform in [0, 1].
     pub fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 / ((1u64 << 53) - 1) as f64
+    }
+}
+
+/// glibc's `rand()` as SExtractor consumes it (it never calls `srand`, so the stream
+/// is seed 1's; spec §4.5.2): glibc's default additive lagged-Fibonacci generator
+/// (degree 31, separation 3), seeded by the multiplicative congruential recurrence
+/// r_i = 16807·r_(i-1) mod (2³¹ − 1), its first 310 outputs discarded; each output is
+/// the top 31 bits of a 32-bit word. The algorithm is public (glibc's `random_r`).
+#[derive(Clone, Debug)]
+pub struct GlibcRand {
+    ring: [u32; 31],
+    i: usize,
+}
+
+impl Default for GlibcRand {
+    fn default() -> Self {
+        GlibcRand::new(1)
+    }
+}
+
+impl GlibcRand {
+    /// The stream `srand(seed)` gives (seed 0 is 1, as in glibc).
+    pub fn new(seed: u32) -> Self {
+        let mut r = [0u32; 34];
+        r[0] = if seed == 0 { 1 } else { seed };
+        for i in 1..31 {
+            // Schrage's method on signed 32-bit words, as glibc evaluates it.
+            let prev = r[i - 1] as i32 as i64;
+            let (hi, lo) = (prev / 127_773, prev % 127_773);
+            let mut w = 16_807 * lo - 2_836 * hi;
+            if w < 0 {
+                w += 2_147_483_647;
+            }
+            r[i] = w as u32;
+        }
+        for i in 31..34 {
+            r[i] = r[i - 31];
+        }
+        let mut ring = [0u32; 31];
+        for (i, &v) in r.iter().enumerate().skip(3) {
+            ring[i % 31] = v;
+        }
+        let mut g = GlibcRand { ring, i: 34 };
+        for _ in 0..310 {
+            g.step();
+        }
+        g
+    }
+
+    fn step(&mut self) -> u32 {
+        let k = self.i % 31;
+        let v = self.ring[k].wrapping_add(self.ring[(self.i + 28) % 31]);
+        self.ring[k] = v;
+        self.i += 1;
+        v
+    }
+
+    /// The next `rand()`: 0..2³¹ − 1.
+    pub fn next_rand(&mut self) -> u32 {
+        self.step() >> 1
     }
 }
 
@@ -110,14 +173,15 @@ impl Grid {
 
 /// A node of the tree: its pixels (indices, raster order) and pre-analysis.
 struct Node {
-    /// Pixels (filled for emitted cores only).
-    pixels: Vec<usize>,
     /// A pixel of the component (its union-find root when the level was cut).
     rep: usize,
     thresh: f64,
     parent: usize,
     ok: bool,
     significant: bool,
+    /// The component's last pixel in raster order (the largest index): where the
+    /// one-pass scan completes it (spec §4.5 step 2, the node order).
+    last: usize,
 }
 
 /// Moments of a set of pixels weighted by filtered values: (x̄, ȳ, x2, y2, xy)
@@ -142,34 +206,36 @@ fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
     (x0 + mx, y0 + my, x2, y2, xy)
 }
 
-/// The Gaussian model of a core, for the pixel sharing.
+/// The Gaussian model of a core, for the pixel sharing, in SExtractor's precisions
+/// (spec §4.5.1: the centre in f64, the rest in f32).
 struct Model {
     mx: f64,
     my: f64,
-    cxx: f64,
-    cyy: f64,
-    cxy: f64,
-    abcor: f64,
-    amp: f64,
+    cxx: f32,
+    cyy: f32,
+    cxy: f32,
+    abcor: f32,
+    amp: f32,
 }
+
+/// SExtractor's π where SExtractor uses it (abcor, amplitudes, cleaning).
+pub(crate) const PI_SEX: f64 = 3.1415926535898;
 
 fn model(px: &[Pixel], core: &[usize], t_core: f64, t0: f64) -> Model {
     let (mx, my, x2, y2, xy) = moments(px, core);
     let det = x2 * y2 - xy * xy;
     let d = x2 - y2;
     let tt = (0.25 * d * d + xy * xy).sqrt();
-    let a = (0.5 * (x2 + y2) + tt).max(0.0).sqrt();
-    let b = (0.5 * (x2 + y2) - tt).max(0.0).sqrt();
-    let fdpeak = core
-        .iter()
-        .map(|&i| px[i].c as f64)
-        .fold(f64::MIN, f64::max);
+    let a = (0.5 * (x2 + y2) + tt).max(0.0).sqrt() as f32;
+    let b = (0.5 * (x2 + y2) - tt).max(0.0).sqrt() as f32;
+    let fdpeak = core.iter().map(|&i| px[i].c).fold(f32::MIN, f32::max);
     let dpeak = core
         .iter()
         .map(|&i| px[i].v as f64)
         .fold(f64::MIN, f64::max);
     let dnpix = core.iter().filter(|&&i| px[i].v as f64 > t_core).count() as f64;
-    // Area correction for a Gaussian profile (spec §4.4, abcor).
+    // Area correction for a Gaussian profile (spec §4.4, abcor), with the core's own
+    // threshold and peak.
     let t2 = (t_core + dpeak) / 2.0;
     let abcor = if t2 == 0.0 || t_core / t2 <= 0.0 || a * b == 0.0 {
         1.0
@@ -177,24 +243,24 @@ fn model(px: &[Pixel], core: &[usize], t_core: f64, t0: f64) -> Model {
         let area2 = core.iter().filter(|&&i| px[i].v as f64 > t2).count() as f64;
         let darea = area2 - dnpix;
         let num = if darea < 0.0 { darea } else { -1.0 };
-        (num / (2.0 * std::f64::consts::PI * (t_core / t2).min(0.99).ln() * a * b)).min(1.0)
+        ((num / (2.0 * PI_SEX * (t_core / t2).min(0.99).ln() * a as f64 * b as f64)).min(1.0))
+            as f32
     };
+    // The amplitude: f32(npix / (2π·abcor·a·b)) (the product and quotient in f64),
+    // t0·e^d in f32, capped at 4 times the core's filtered peak.
     let npix = core.len() as f64;
-    let dd = npix / (2.0 * std::f64::consts::PI * abcor * a * b);
-    let mut amp = if dd < 70.0 {
-        t0 * dd.exp()
-    } else {
-        4.0 * fdpeak
-    };
-    if amp > 4.0 * fdpeak {
-        amp = 4.0 * fdpeak;
+    let dd = (npix / (2.0 * PI_SEX * abcor as f64 * a as f64 * b as f64)) as f32;
+    let cap = 4.0 * fdpeak;
+    let mut amp = if dd < 70.0 { t0 as f32 * dd.exp() } else { cap };
+    if amp > cap {
+        amp = cap;
     }
     Model {
         mx,
         my,
-        cxx: y2 / det,
-        cyy: x2 / det,
-        cxy: -2.0 * xy / det,
+        cxx: (y2 / det) as f32,
+        cyy: (x2 / det) as f32,
+        cxy: (-2.0 * xy / det) as f32,
         abcor,
         amp,
     }
@@ -211,8 +277,8 @@ pub enum Deblended {
     Overflow,
 }
 
-/// Deblends one object. `px` are its pixels in raster order, `t0` its detection
-/// threshold (filtered units), `seed` a per-object seed.
+/// Deblends one object with draws seeded per object (`seed`): [`plan`], then
+/// [`Sharing::assign`].
 pub fn deblend(
     px: &[Pixel],
     t0: f64,
@@ -221,13 +287,34 @@ pub fn deblend(
     p: &DeblendParams,
     seed: u64,
 ) -> Deblended {
+    match plan(px, t0, minarea, conn, p) {
+        Plan::Whole => Deblended::Whole,
+        Plan::Overflow => Deblended::Overflow,
+        Plan::Share(s) => {
+            let draws = seeded_draws(seed, s.draws());
+            Deblended::Split(s.assign(px, &draws))
+        }
+    }
+}
+
+/// `n` numbers in 0..2³¹ from a generator seeded with `seed` (`--deblend-draws
+/// seeded`: the same for an object whatever the others).
+pub fn seeded_draws(seed: u64, n: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n).map(|_| (rng.next_u64() >> 33) as u32).collect()
+}
+
+/// The deblending tree of one object (spec §4.5): `px` its pixels in raster order,
+/// `t0` its detection threshold (filtered units). Its cores and their models, or
+/// why it is not split.
+pub fn plan(px: &[Pixel], t0: f64, minarea: usize, conn: Connectivity, p: &DeblendParams) -> Plan {
     // One threshold (DEBLEND_NTHRESH 1) has no sub-thresholds: nothing to split at.
     if p.mincont >= 1.0 || p.nthresh < 2 || px.len() < 2 * minarea.min(3) {
-        return Deblended::Whole;
+        return Plan::Whole;
     }
     let peak = px.iter().map(|q| q.c as f64).fold(f64::MIN, f64::max);
     if t0.is_nan() || t0 <= 0.0 || peak <= t0 {
-        return Deblended::Whole;
+        return Plan::Whole;
     }
     let n = p.nthresh;
     let sub_minarea = minarea.min(3);
@@ -255,7 +342,7 @@ pub fn deblend(
     // object (no connected neighbour is brighter), so an object with a single local
     // maximum cannot split: most objects stop here.
     if px.iter().filter(|q| is_max(q)).take(2).count() < 2 {
-        return Deblended::Whole;
+        return Plan::Whole;
     }
     let root_flux: f64 = px.iter().map(|q| q.c as f64).sum();
     // The tree, built in one pass (a component tree): pixels are added in decreasing
@@ -263,18 +350,19 @@ pub fn deblend(
     // the pixels above t_k are in, its components are the nodes of level k. Level 0
     // is the whole object.
     let mut nodes = vec![Node {
-        pixels: Vec::new(),
         rep: 0,
         thresh: t0,
         parent: usize::MAX,
         ok: true,
         significant: true,
+        last: px.len() - 1,
     }];
     let mut order: Vec<usize> = (0..px.len()).collect();
     order.sort_by(|&a, &b| px[b].c.total_cmp(&px[a].c).then(a.cmp(&b)));
     let mut uf_parent: Vec<usize> = (0..px.len()).collect();
     let mut size = vec![0usize; px.len()];
     let mut flux = vec![0f64; px.len()];
+    let mut lastidx: Vec<usize> = (0..px.len()).collect();
     let mut added = vec![false; px.len()];
     let mut live: Vec<usize> = Vec::new();
     let mut live_pos = vec![usize::MAX; px.len()];
@@ -307,6 +395,7 @@ pub fn deblend(
                 uf_parent[gone] = keep;
                 size[keep] += size[gone];
                 flux[keep] += flux[gone];
+                lastidx[keep] = lastidx[keep].max(lastidx[gone]);
                 let pos = live_pos[gone];
                 live.swap_remove(pos);
                 if pos < live.len() {
@@ -322,12 +411,12 @@ pub fn deblend(
             let significant = flux[r] - t * size[r] as f64 > p.mincont * root_flux;
             levels[k].push(nodes.len());
             nodes.push(Node {
-                pixels: Vec::new(),
                 rep: r,
                 thresh: t,
                 parent: usize::MAX,
                 ok: true,
                 significant,
+                last: lastidx[r],
             });
         }
         // Parents of the level-(k+1) nodes: the level-k node now holding their pixels.
@@ -351,18 +440,30 @@ pub fn deblend(
     if let Some(limit) = p.sub_object_limit {
         let over = (1..n).any(|k| levels[k].len() >= if k + 1 < n { limit } else { limit + 1 });
         if over {
-            return Deblended::Overflow;
+            return Plan::Overflow;
         }
     }
     // Keep the levels down to the last one that has nodes (the old per-level loop
     // stopped at the first empty level; nodes below an empty level cannot exist).
     let depth = levels.iter().position(|l| l.is_empty()).unwrap_or(n);
     levels.truncate(depth);
-    // Prune from the top: nodes with two or more significant children emit them.
+    // SExtractor's node order (spec §4.5 step 2): a level's nodes by their parent's
+    // rank on the level above, then by where the scan completes them.
+    let mut rank = vec![0usize; nodes.len()];
+    for level in levels.iter_mut().skip(1) {
+        level.sort_by_key(|&ni| (rank[nodes[ni].parent], nodes[ni].last));
+        for (r, &ni) in level.iter().enumerate() {
+            rank[ni] = r;
+        }
+    }
+    // Prune from the top: nodes with two or more significant children emit them, the
+    // deepest first and each level in node order (the core order, spec §4.5 step 4).
     let mut cores: Vec<usize> = Vec::new();
     let mut kids: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (c, nd) in nodes.iter().enumerate().skip(1) {
-        kids[nd.parent].push(c);
+    for level in levels.iter().skip(1) {
+        for &c in level {
+            kids[nodes[c].parent].push(c);
+        }
     }
     for k in (0..levels.len().saturating_sub(1)).rev() {
         for &ni in &levels[k] {
@@ -388,13 +489,14 @@ pub fn deblend(
         }
     }
     if nodes[0].ok || cores.len() < 2 {
-        return Deblended::Whole;
+        return Plan::Whole;
     }
     // The pixels of each core: its component above its threshold, grown from its
-    // representative pixel.
+    // representative pixel; raster order.
+    let mut core_pixels = Vec::with_capacity(cores.len());
+    let mut seen = vec![false; px.len()];
     for &c in &cores {
         let (rep, t) = (nodes[c].rep, nodes[c].thresh);
-        let mut seen = vec![false; px.len()];
         let mut stack = vec![rep];
         seen[rep] = true;
         let mut set = Vec::new();
@@ -408,61 +510,124 @@ pub fn deblend(
             }
         }
         set.sort_unstable();
-        nodes[c].pixels = set;
+        core_pixels.push(set);
     }
-    // Cores in raster order of their first pixel.
-    cores.sort_by_key(|&c| nodes[c].pixels[0]);
     let models: Vec<Model> = cores
         .iter()
-        .map(|&c| model(px, &nodes[c].pixels, nodes[c].thresh, t0))
+        .zip(&core_pixels)
+        .map(|(&c, set)| model(px, set, nodes[c].thresh, t0))
         .collect();
-    let mut owner = vec![usize::MAX; px.len()];
-    for (k, &c) in cores.iter().enumerate() {
-        for &i in &nodes[c].pixels {
-            owner[i] = k;
-        }
-    }
-    let mut rng = SplitMix64::new(seed);
-    let mut cum = vec![0.0f64; cores.len()];
-    for i in 0..px.len() {
-        if owner[i] != usize::MAX {
-            continue;
-        }
-        let (x, y) = (px[i].x as f64, px[i].y as f64);
-        let mut total = 0.0;
-        let (mut best, mut qmin) = (0usize, f64::INFINITY);
-        for (k, m) in models.iter().enumerate() {
-            let (dx, dy) = (x - m.mx, y - m.my);
-            let q = 0.5 * (m.cxx * dx * dx + m.cyy * dy * dy + m.cxy * dx * dy) / m.abcor;
-            if q < qmin {
-                qmin = q;
-                best = k;
-            }
-            if q < 70.0 {
-                total += m.amp * (-q).exp();
-            }
-            cum[k] = total;
-        }
-        owner[i] = if total > 1e-31 {
-            let u = total * rng.unit();
-            cum.iter().position(|&c| c >= u).unwrap_or(best)
-        } else {
-            best
-        };
-    }
-    let mut children: Vec<Child> = models
+    // The other pixels, in the parent's pixel-list order (the one-pass scan's), and
+    // how many of them take a draw (those where the models do not all vanish).
+    let order = crate::measure::scan_list_order(&runs_of(px, &(0..px.len()).collect::<Vec<_>>()));
+    let walk: Vec<u32> = order.into_iter().filter(|&i| !seen[i as usize]).collect();
+    let mut cum = vec![0f32; models.len()];
+    let draws = walk
         .iter()
-        .map(|m| Child {
-            pixels: Vec::new(),
-            centre: (m.mx, m.my),
-        })
-        .collect();
-    for (i, &o) in owner.iter().enumerate() {
-        children[o].pixels.push(i);
+        .filter(|&&i| shares(&px[i as usize], &models, &mut cum).0 > 1e-31)
+        .count();
+    Plan::Share(Sharing {
+        core_pixels,
+        models,
+        walk,
+        draws,
+    })
+}
+
+/// What the tree made of an object, before the pixels outside the cores are shared
+/// out (which takes `draws` random numbers, [`Sharing::draws`]).
+pub enum Plan {
+    Whole,
+    Overflow,
+    Share(Sharing),
+}
+
+/// A split object whose pixels outside the cores are still to be shared out.
+pub struct Sharing {
+    /// Each core's pixels (raster order), in core order.
+    core_pixels: Vec<Vec<usize>>,
+    models: Vec<Model>,
+    /// The pixels outside the cores, in the parent's list order.
+    walk: Vec<u32>,
+    draws: usize,
+}
+
+/// The models' cumulative values at a pixel (into `cum`), in SExtractor's f32
+/// arithmetic (spec §4.5.1 step 4): the total, and the nearest core (smallest
+/// q, the first on a tie).
+fn shares(p: &Pixel, models: &[Model], cum: &mut [f32]) -> (f32, usize) {
+    let (mut total, mut best, mut qmin) = (0f32, 0usize, 1e31f32);
+    for (k, m) in models.iter().enumerate() {
+        let dx = (p.x as f64 - m.mx) as f32;
+        let dy = (p.y as f64 - m.my) as f32;
+        let s = m.cxx * dx * dx + m.cyy * dy * dy + m.cxy * dx * dy;
+        let q = ((0.5 * s) as f64 / m.abcor as f64) as f32;
+        if q < qmin {
+            qmin = q;
+            best = k;
+        }
+        let w = if q < 70.0 { m.amp * (-q).exp() } else { 0.0 };
+        total += w;
+        cum[k] = total;
     }
-    children.retain(|c| !c.pixels.is_empty());
-    children.sort_by_key(|c| c.pixels[0]);
-    Deblended::Split(children)
+    (total, best)
+}
+
+impl Sharing {
+    /// The random numbers sharing the pixels out takes (one per pixel outside the
+    /// cores where the models do not all vanish).
+    pub fn draws(&self) -> usize {
+        self.draws
+    }
+
+    /// Shares the pixels out with `draws` (exactly [`Sharing::draws`] numbers in
+    /// 0..2³¹, each used by the next pixel of the walk that takes one): a pixel goes
+    /// to the first core whose cumulative model reaches a uniform fraction of the
+    /// total, or to the nearest core where the models vanish. The children are in
+    /// core order, each with its pixel list in SExtractor's order: its core's scan
+    /// order, then the pixels it received in the order they were visited.
+    pub fn assign(self, px: &[Pixel], draws: &[u32]) -> Vec<Child> {
+        assert_eq!(draws.len(), self.draws, "one number per draw");
+        let k = self.models.len();
+        let mut gathered: Vec<Vec<usize>> = vec![Vec::new(); k];
+        let mut cum = vec![0f32; k];
+        let mut next = draws.iter();
+        for &i in &self.walk {
+            let i = i as usize;
+            let (total, best) = shares(&px[i], &self.models, &mut cum);
+            let to = if total as f64 > 1e-31 {
+                let r = *next.next().expect("counted") as f32;
+                let u = (total * r) / 2147483648f32;
+                cum.iter().position(|&c| c >= u).unwrap_or(best)
+            } else {
+                best
+            };
+            gathered[to].push(i);
+        }
+        self.core_pixels
+            .into_iter()
+            .zip(gathered)
+            .zip(&self.models)
+            .map(|((core, got), m)| {
+                // SExtractor's list: the core in its own scan order, then the
+                // gathered pixels; as positions in the child's raster-ordered list.
+                let core_order = crate::measure::scan_list_order(&runs_of(px, &core));
+                let mut pixels: Vec<usize> = core.iter().chain(&got).copied().collect();
+                pixels.sort_unstable();
+                let at = |i: usize| pixels.binary_search(&i).expect("the child's pixel") as u32;
+                let list: Vec<u32> = core_order
+                    .iter()
+                    .map(|&k| at(core[k as usize]))
+                    .chain(got.iter().map(|&i| at(i)))
+                    .collect();
+                Child {
+                    list,
+                    pixels,
+                    centre: (m.mx, m.my),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Runs of a set of pixels given in raster order.
@@ -494,8 +659,26 @@ mod tests {
             nthresh,
             mincont: 0.005,
             sub_object_limit: limit,
+            draws: Default::default(),
         };
         deblend(&two_blobs(), 1.0, 3, Connectivity::Eight, &p, 1)
+    }
+
+    #[test]
+    fn glibc_rand_is_glibcs_stream() {
+        let mut g = GlibcRand::default();
+        let first: Vec<u32> = (0..10).map(|_| g.next_rand()).collect();
+        assert_eq!(
+            first,
+            [
+                1804289383, 846930886, 1681692777, 1714636915, 1957747793, 424238335, 719885386,
+                1649760492, 596516649, 1189641421
+            ]
+        );
+        for _ in 10..999_999 {
+            g.next_rand();
+        }
+        assert_eq!(g.next_rand(), 429357853, "the 10^6-th output");
     }
 
     /// The sub-object limit as SExtractor counts (spec §4.5.6). With 4 levels

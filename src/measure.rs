@@ -74,6 +74,10 @@ pub struct MeasureInput<'a> {
     pub minarea: usize,
     /// Whether to compute `mthresh` (cleaning reads it; 0 otherwise).
     pub with_mthresh: bool,
+    /// The object's pixel list in SExtractor's order, as positions in raster order
+    /// (a deblended piece's: its core's scan order, then its gathered pixels); None:
+    /// the one-pass scan order of its runs.
+    pub list_order: Option<&'a [u32]>,
 }
 
 /// One object's isophotal measurements (0-based coordinates; angles in degrees,
@@ -409,7 +413,8 @@ pub fn measure_object(
             let tpix = inp.thresh.at(ord) as f64;
             thresh_sum += tpix;
             if inp.with_mthresh {
-                above.push(c - tpix);
+                // In f32, as SExtractor.
+                above.push((c as f32 - tpix as f32) as f64);
             }
             if v > inp.analysis_thresh.at(ord) as f64 {
                 isoarea += 1;
@@ -426,7 +431,10 @@ pub fn measure_object(
         }
     }
     if inp.with_mthresh {
-        o.mthresh = mthresh(&above, &scan_list_order(runs), inp.minarea);
+        o.mthresh = match inp.list_order {
+            Some(order) => mthresh(&above, order, inp.minarea),
+            None => mthresh(&above, &scan_list_order(runs), inp.minarea),
+        };
     }
     o.xmin = xmin;
     o.xmax = xmax;
@@ -1005,6 +1013,7 @@ mod tests {
             mag_zeropoint: 25.0,
             minarea: 5,
             with_mthresh: true,
+            list_order: None,
         }
     }
 

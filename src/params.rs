@@ -15,6 +15,20 @@ pub struct DeblendParams {
     /// limit; SExtractor's fixed 1024): a detection whose tree reaches it is kept
     /// whole with FLAGS 64, as SExtractor does. None (the default): no limit.
     pub sub_object_limit: Option<usize>,
+    /// Where the random numbers that share out a blend's pixels come from.
+    pub draws: DeblendDraws,
+}
+
+/// The random numbers of deblending (spec §4.5.2, §4.5.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeblendDraws {
+    /// SExtractor's: glibc's `rand()` stream from seed 1, consumed by the blends in
+    /// the order the scan completes them (whatever the thread count or strips).
+    #[default]
+    Sextractor,
+    /// Seeded per object by its first pixel: an object's pieces do not depend on any
+    /// other object (a cut-out gives the same pieces), but are not SExtractor's.
+    Seeded,
 }
 
 impl Default for DeblendParams {
@@ -23,6 +37,7 @@ impl Default for DeblendParams {
             nthresh: 32,
             mincont: 0.005,
             sub_object_limit: None,
+            draws: DeblendDraws::Sextractor,
         }
     }
 }

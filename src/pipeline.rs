@@ -77,77 +77,62 @@ impl Extraction {
 pub(crate) struct Part {
     pub(crate) runs: Vec<crate::label::Run>,
     pub(crate) pixels: Vec<usize>,
+    /// A deblended piece's pixel list in SExtractor's order (positions in `pixels`:
+    /// its core's scan order, then the pixels it received), which `mthresh` reads;
+    /// None: the scan order of its pixels.
+    pub(crate) list: Option<Vec<u32>>,
     pub(crate) centre: Option<(f64, f64)>,
     /// Kept whole because its tree reached the sub-object limit (FLAGS 64).
     pub(crate) overflow: bool,
 }
 
-/// One object (pixels in raster order, their runs, its first pixel's linear index,
-/// its mean threshold) split by deblending into its parts (itself if it does not
+/// The deblending plan of one object (pixels in raster order, its mean detection
+/// threshold `t0`): [`crate::deblend::plan`], unless deblending is off.
+pub(crate) fn plan_object(
+    px: &[crate::deblend::Pixel],
+    t0: f64,
+    p: &ExtractParams,
+) -> crate::deblend::Plan {
+    if p.deblend.mincont >= 1.0 {
+        return crate::deblend::Plan::Whole;
+    }
+    crate::deblend::plan(px, t0, p.minarea, p.connectivity, &p.deblend)
+}
+
+/// One object (pixels in raster order, their runs) split by its deblending plan,
+/// with `draws` the random numbers it takes, into its parts (itself if it does not
 /// split).
 pub(crate) fn split_object(
     px: &[crate::deblend::Pixel],
     runs: &[crate::label::Run],
-    first: u64,
-    t0: f64,
-    p: &ExtractParams,
+    plan: crate::deblend::Plan,
+    draws: &[u32],
 ) -> Vec<Part> {
+    use crate::deblend::{runs_of, Plan};
     let whole = |overflow| {
         vec![Part {
             runs: runs.to_vec(),
             pixels: (0..px.len()).collect(),
+            list: None,
             centre: None,
             overflow,
         }]
     };
-    match split_pieces(px, first, t0, p) {
-        Deblended::Split(parts) => parts,
-        Deblended::Whole => whole(false),
-        Deblended::Overflow => whole(true),
-    }
-}
-
-/// The pieces of a deblended object.
-fn split_pieces(
-    px: &[crate::deblend::Pixel],
-    first: u64,
-    t0: f64,
-    p: &ExtractParams,
-) -> Deblended<Part> {
-    use crate::deblend::{deblend, runs_of};
-    if p.deblend.mincont >= 1.0 {
-        return Deblended::Whole;
-    }
-    let children = match deblend(
-        px,
-        t0,
-        p.minarea,
-        p.connectivity,
-        &p.deblend,
-        first ^ 0x5EED_5EED_5EED_5EED,
-    ) {
-        crate::deblend::Deblended::Split(children) => children,
-        crate::deblend::Deblended::Whole => return Deblended::Whole,
-        crate::deblend::Deblended::Overflow => return Deblended::Overflow,
-    };
-    Deblended::Split(
-        children
+    match plan {
+        Plan::Whole => whole(false),
+        Plan::Overflow => whole(true),
+        Plan::Share(s) => s
+            .assign(px, draws)
             .into_iter()
             .map(|ch| Part {
                 runs: runs_of(px, &ch.pixels),
                 pixels: ch.pixels,
+                list: Some(ch.list),
                 centre: Some(ch.centre),
                 overflow: false,
             })
             .collect(),
-    )
-}
-
-/// [`crate::deblend::Deblended`] with the pieces as parts.
-enum Deblended<T> {
-    Whole,
-    Split(Vec<T>),
-    Overflow,
+    }
 }
 
 /// Optional per-pixel inputs besides the image.

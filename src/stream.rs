@@ -715,26 +715,59 @@ pub(crate) fn scan(
     // Completed components wait in a batch, deblended and measured together in
     // parallel; then their objects get their ids in completion order.
     let mut batch = Batch::default();
+    // The run's stream of deblending draws (SExtractor's `rand()`), consumed in
+    // completion order across every batch and strip.
+    let rand = std::cell::RefCell::new(crate::deblend::GlibcRand::default());
     let flush = |batch: &mut Batch,
                  pending: &mut BinaryHeap<Reverse<Keyed>>,
                  waiting: &mut Waiting,
                  segments: &mut Option<Segments>|
      -> Result<()> {
-        let comps = batch.take();
-        let measure = |c: Comp| {
-            let done = c.last_y;
+        // In the order the scan completes them (the order of SExtractor's draws):
+        // each one's tree and draw count in parallel, then its share of the run's
+        // stream of draws (an offset, a prefix sum), then its pixels shared out and
+        // its objects measured, in parallel again (spec §4.5.4).
+        let mut comps = batch.take();
+        comps.sort_by_key(completion_key);
+        let prepare = |c: Comp| {
             (
-                done,
-                measure_component(c, w, h, (t_measure, t_analysis, mode), g, p),
+                completion_key(&c),
+                prepare_component(c, w, (t_measure, mode), p),
             )
         };
-        let measured: Vec<(u32, Vec<Measured>)> = if comps.len() > 1 {
-            comps.into_par_iter().map(measure).collect()
+        let prepared: Vec<((u32, u32), Prepared)> = if comps.len() > 1 {
+            comps.into_par_iter().map(prepare).collect()
         } else {
-            comps.into_iter().map(measure).collect()
+            comps.into_iter().map(prepare).collect()
         };
-        for (done, parts) in measured {
-            for Measured { key, object, runs } in parts {
+        let mut offsets = Vec::with_capacity(prepared.len());
+        let mut total = 0usize;
+        for (_, c) in &prepared {
+            offsets.push(total);
+            total += c.draws();
+        }
+        let stream: Vec<u32> = if p.deblend.draws == crate::params::DeblendDraws::Sextractor {
+            let mut r = rand.borrow_mut();
+            (0..total).map(|_| r.next_rand()).collect()
+        } else {
+            Vec::new()
+        };
+        let measure = |((done, c), at): (((u32, u32), Prepared), usize)| {
+            let n = if stream.is_empty() { 0 } else { c.draws() };
+            let draws = &stream[at.min(stream.len())..][..n];
+            (
+                done,
+                measure_component(c, draws, w, h, (t_measure, t_analysis, mode), g, p),
+            )
+        };
+        let measured: Vec<((u32, u32), Vec<Measured>)> = if prepared.len() > 1 {
+            prepared.into_par_iter().zip(offsets).map(measure).collect()
+        } else {
+            prepared.into_iter().zip(offsets).map(measure).collect()
+        };
+        for ((row, x), parts) in measured {
+            for (piece, Measured { key, object, runs }) in parts.into_iter().enumerate() {
+                let done = (row, x, piece as u32);
                 let id = match segments.as_mut() {
                     Some(s) => s.add(&runs)?,
                     None => u32::MAX,
@@ -1368,7 +1401,7 @@ fn emit_the_rest(
         let mut order: Vec<u32> = (0..held.len() as u32).collect();
         order.sort_unstable_by_key(|&i| held[i as usize].key);
         permute_in_place(&mut order, &mut held, &mut recs);
-        let done: Vec<u32> = held.iter().map(|k| k.done).collect();
+        let done: Vec<crate::clean::Entry> = held.iter().map(|k| k.done).collect();
         let (targets, merged_at) = crate::clean::clean_records(&recs, &done, p.clean_param);
         drop((recs, done));
         // Victims by their target, in index order (a few percent of the objects).
@@ -1587,9 +1620,9 @@ impl<T> Chunked<T> {
 /// An object waiting for cleaning (the object itself is in the spill, at `slot`).
 struct Held {
     key: (u32, u32),
-    /// The last row of the object's detected component (the order cleaning takes
-    /// objects in).
-    done: u32,
+    /// When it enters cleaning: the last row and column of its detected component,
+    /// then its place among the pieces of its blend ([`crate::clean::Entry`]).
+    done: crate::clean::Entry,
     id: u32,
     slot: u32,
 }
@@ -1652,17 +1685,50 @@ struct Measured {
     runs: Vec<Run>,
 }
 
-/// Deblends and measures a completed component. `thresholds`: the detection and
-/// analysis thresholds and how they vary: with the RMS map or a threshold image the
-/// component carries the per-pixel values (`Comp::field`).
-fn measure_component(
+/// A completed component ready to be deblended and measured: its pixels and runs in
+/// raster order, its per-pixel field, its saturated pixels, its first pixel's linear
+/// index, its mean detection threshold and its deblending plan.
+struct Prepared {
+    px: Vec<Pixel>,
+    runs: Vec<Run>,
+    field: Vec<f32>,
+    sat: Vec<usize>,
+    first: u64,
+    plan: crate::deblend::Plan,
+}
+
+impl Prepared {
+    /// The random numbers its deblending takes.
+    fn draws(&self) -> usize {
+        match &self.plan {
+            crate::deblend::Plan::Share(s) => s.draws(),
+            _ => 0,
+        }
+    }
+}
+
+/// Where the one-pass scan completes a component: its last row, then the last column
+/// of its last row (spec §4.5.3, the order of SExtractor's draws and cleaning).
+fn completion_key(c: &Comp) -> (u32, u32) {
+    let x = c
+        .runs
+        .iter()
+        .filter(|r| r.y == c.last_y)
+        .map(|r| r.x1)
+        .max()
+        .unwrap_or(0);
+    (c.last_y, x)
+}
+
+/// Makes a completed component ready for [`measure_component`]: its pixels in raster
+/// order and its deblending plan (the tree, the cores and their models, and how many
+/// draws sharing its pixels out takes).
+fn prepare_component(
     c: Comp,
     w: usize,
-    h: usize,
-    (t_detect, t_analysis, mode): (f32, f32, PixelMode),
-    g: f32,
+    (t_detect, mode): (f32, PixelMode),
     p: &crate::params::ExtractParams,
-) -> Vec<Measured> {
+) -> Prepared {
     // Runs (and their values) in raster order.
     let mut order: Vec<usize> = (0..c.runs.len()).collect();
     order.sort_by_key(|&i| (c.runs[i].y, c.runs[i].x0));
@@ -1706,7 +1772,52 @@ fn measure_component(
         PixelMode::RmsMap(kd, _) => scaled(kd, &field),
         PixelMode::ThresholdImage => scaled(1.0, &field),
     };
-    split_object(&px, &runs, first, t0, p)
+    let plan = crate::pipeline::plan_object(&px, t0, p);
+    Prepared {
+        px,
+        runs,
+        field,
+        sat,
+        first,
+        plan,
+    }
+}
+
+/// Deblends (with the numbers `stream` of the run's draws, when it takes them) and
+/// measures a completed component. `thresholds`: the detection and analysis
+/// thresholds and how they vary: with the RMS map or a threshold image the component
+/// carries the per-pixel values (`Comp::field`).
+fn measure_component(
+    c: Prepared,
+    stream: &[u32],
+    w: usize,
+    h: usize,
+    (t_detect, t_analysis, mode): (f32, f32, PixelMode),
+    g: f32,
+    p: &crate::params::ExtractParams,
+) -> Vec<Measured> {
+    let Prepared {
+        px,
+        runs,
+        field,
+        sat,
+        first,
+        plan,
+    } = c;
+    let per_pixel = mode != PixelMode::Const;
+    let seeded;
+    let draws = match p.deblend.draws {
+        crate::params::DeblendDraws::Sextractor => stream,
+        crate::params::DeblendDraws::Seeded => {
+            let n = match &plan {
+                crate::deblend::Plan::Share(s) => s.draws(),
+                _ => 0,
+            };
+            seeded = crate::deblend::seeded_draws(first ^ 0x5EED_5EED_5EED_5EED, n);
+            &seeded[..]
+        }
+    };
+    split_object(&px, &runs, plan, draws)
         .into_iter()
         .map(|part| {
             let pf: Vec<f32> = part.pixels.iter().map(|&i| px[i].c).collect();
@@ -1747,6 +1858,7 @@ fn measure_component(
                 mag_zeropoint: p.mag_zeropoint,
                 minarea: p.minarea,
                 with_mthresh: p.clean,
+                list_order: part.list.as_deref(),
             };
             let mut object = measure_object(&part.runs, &pf, &pr, part.centre, &inp);
             if part.centre.is_some() {
