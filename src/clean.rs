@@ -10,7 +10,7 @@
 //!
 //! SExtractor's semantics, not SEP's (spec §4.6.3): objects are cleaned one after the
 //! other in the order their detection completes (the last row of the detected
-//! component, shared by the pieces of a deblended blend; then catalog order), each
+//! component, then the last column of that row; a blend's pieces in core order), each
 //! against SExtractor's clean list: an array that newcomers join at the end and that
 //! loses objects by swap-removal, visited in index order. The brighter of the pair
 //! tests the other (the newcomer tests a listed object only if that one has strictly
@@ -28,8 +28,7 @@
 //! others, and drops cleaned objects. Not (yet) SExtractor's: its list also loses
 //! objects once the scan is MEMORY_BUFSIZE rows past them or the list holds
 //! MEMORY_OBJSTACK objects (skysift keeps every object, so the result does not depend
-//! on how the image is cut into strips), and objects completing on one row enter in
-//! the order their last row ends (skysift: catalog order). Candidates come from a
+//! on how the image is cut into strips). Candidates come from a
 //! uniform grid over the listed objects, so the cost grows as N log N for ordinary
 //! fields.
 
@@ -407,18 +406,26 @@ pub(crate) fn victims_of(targets: &[usize]) -> Vec<(usize, usize)> {
 /// fluxes and flux variances add up, peaks and bounding boxes combine, flags are
 /// or-ed; position and shape stay the eater's.
 pub fn merge_into(eater: &mut Object, victim: &Object, zeropoint: f64) {
+    use crate::measure::flags;
+    // SExtractor's merge (spec §4.6.3 step 6): the filtered area, the fluxes and
+    // their variances add; the filtered peak (with XPEAK/YPEAK) is the victim's when
+    // strictly larger, FLUX_MAX the larger; the boxes join; the flags but MERGED and
+    // CROWDED add. ISOAREA_IMAGE, the position and the shape stay the eater's.
     eater.npix += victim.npix;
-    eater.isoarea += victim.isoarea;
     eater.flux += victim.flux;
     eater.fdflux += victim.fdflux;
     eater.fluxerr = (eater.fluxerr * eater.fluxerr + victim.fluxerr * victim.fluxerr).sqrt();
     eater.flux_max = eater.flux_max.max(victim.flux_max);
-    eater.fdpeak = eater.fdpeak.max(victim.fdpeak);
+    if victim.fdpeak > eater.fdpeak {
+        eater.fdpeak = victim.fdpeak;
+        eater.xpeak = victim.xpeak;
+        eater.ypeak = victim.ypeak;
+    }
     eater.xmin = eater.xmin.min(victim.xmin);
     eater.ymin = eater.ymin.min(victim.ymin);
     eater.xmax = eater.xmax.max(victim.xmax);
     eater.ymax = eater.ymax.max(victim.ymax);
-    eater.flags |= victim.flags;
+    eater.flags |= victim.flags & !(flags::MERGED | flags::CROWDED);
     eater.mag = crate::measure::magnitude(eater.flux, zeropoint);
     eater.magerr = crate::measure::magnitude_error(eater.flux, eater.fluxerr);
     eater.mag_isocor =

@@ -1,5 +1,5 @@
 //! Deblending: SExtractor's multi-threshold tree (../shared/spec/deblend-clean.md §4.5),
-//! reproducible.
+//! SExtractor's pieces exactly.
 //!
 //! For one detected object with threshold t₀ and filtered peak P, N = DEBLEND_NTHRESH
 //! levels t_k = t₀·(P/t₀)^(k/N) are cut through it. At each level every node of the
@@ -15,11 +15,17 @@
 //! capped at 4× its peak), and each pixel goes to a core drawn with probability
 //! proportional to the models' values there (to the nearest model if they all vanish).
 //!
-//! SExtractor draws these numbers from the C library's global `rand()`, so its
-//! catalogs depend on the platform and on the processing order. skysift seeds a
-//! generator per object from the object's first pixel, so the result is the same on
-//! every run, for any thread count and either backend. There is no limit on the
-//! number of levels' nodes or of sub-objects.
+//! SExtractor's orders and arithmetic are followed where they decide a pixel: a
+//! level's nodes by their parent's rank, then where the scan completes them; the
+//! cores deepest first, each level in node order; the core models in f32; the pixels
+//! visited in the parent's pixel-list order (the one-pass scan's); the draws from
+//! glibc's `rand()` stream of seed 1 ([`GlibcRand`]), which SExtractor consumes one per
+//! visited pixel where the models do not all vanish, blend after blend in the order
+//! the scan completes them. To stay parallel, [`plan`] builds the tree and counts each
+//! blend's draws, the caller gives each blend its offset in the stream (a prefix sum
+//! in completion order) and [`Sharing::assign`] shares the pixels out: the result does
+//! not depend on the thread count, the strips or the backend. `--deblend-draws seeded`
+//! draws per object instead ([`seeded_draws`]). The sub-object limit is optional.
 
 use crate::label::Run;
 use crate::params::{Connectivity, DeblendParams};
