@@ -5,14 +5,22 @@
 use crate::common::{data, data_str, match_positions, with_threads, Table};
 use skysift::{io, Extractor, Image, Inputs};
 
-/// Completeness, purity, median |ΔFLUX_ISO|/FLUX_ISO and median position error of
-/// our default-settings catalog against SExtractor's.
-fn agreement(image: &str, prefix: &str) -> (f64, f64, f64, f64, usize, usize) {
+/// Our catalog of `image` with SExtractor's defaults, and SExtractor's.
+fn with_defaults(image: &str, prefix: &str) -> (skysift::Extraction, Table) {
     let img = io::read_image(&data_str(image)).unwrap();
     let r = Extractor::default()
         .extract(&img, Inputs::default())
         .unwrap();
-    let reference = Table::read_csv(&data(&format!("{prefix}.sex_deblend.csv")));
+    (
+        r,
+        Table::read_csv(&data(&format!("{prefix}.sex_deblend.csv"))),
+    )
+}
+
+/// Completeness, purity, median |ΔFLUX_ISO|/FLUX_ISO and median position error of
+/// our default-settings catalog against SExtractor's.
+fn agreement(image: &str, prefix: &str) -> (f64, f64, f64, f64, usize, usize) {
+    let (r, reference) = with_defaults(image, prefix);
     let pos: Vec<(f64, f64)> = r.catalog.objects.iter().map(|o| (o.x, o.y)).collect();
     let (pairs, _missing) = match_positions(&reference, &pos, 1.0);
     let mut dflux: Vec<f64> = pairs
@@ -64,11 +72,7 @@ fn check(image: &str, prefix: &str, min_completeness: f64) {
 /// areas, bounding box, peak, flags and (to the 1e-7 rounding of the background map)
 /// position and flux (issue 15: its heap, its list orders, its merge sums, its draws).
 fn identical(image: &str, prefix: &str) {
-    let img = io::read_image(&data_str(image)).unwrap();
-    let r = Extractor::default()
-        .extract(&img, Inputs::default())
-        .unwrap();
-    let reference = Table::read_csv(&data(&format!("{prefix}.sex_deblend.csv")));
+    let (r, reference) = with_defaults(image, prefix);
     let pos: Vec<(f64, f64)> = r.catalog.objects.iter().map(|o| (o.x, o.y)).collect();
     let (pairs, missing) = match_positions(&reference, &pos, 1e-3);
     assert!(
