@@ -193,7 +193,10 @@ struct Node {
 /// Moments of a set of pixels weighted by filtered values: (x̄, ȳ, x2, y2, xy)
 /// after SExtractor's singularity correction.
 fn moments(px: &[Pixel], set: &[usize]) -> (f64, f64, f64, f64, f64) {
-    let (x0, y0) = (px[set[0]].x as f64, px[set[0]].y as f64);
+    // Relative to (xmin, ymin), as SExtractor sums them (its rounding, which the
+    // sharing's f32 arithmetic can see).
+    let x0 = set.iter().map(|&i| px[i].x).min().unwrap_or(0) as f64;
+    let y0 = set.iter().map(|&i| px[i].y).min().unwrap_or(0) as f64;
     let mut m = crate::measure::Moments::default();
     for &i in set {
         m.add(px[i].c as f64, px[i].x as f64 - x0, px[i].y as f64 - y0);
@@ -527,16 +530,28 @@ pub fn plan(px: &[Pixel], t0: f64, minarea: usize, conn: Connectivity, p: &Deble
     // how many of them take a draw (those where the models do not all vanish).
     let order = crate::measure::scan_list_order(&runs_of(px, &(0..px.len()).collect::<Vec<_>>()));
     let walk: Vec<u32> = order.into_iter().filter(|&i| !seen[i as usize]).collect();
-    let mut cum = vec![0f32; models.len()];
-    let draws = walk
-        .iter()
-        .filter(|&&i| shares(&px[i as usize], &models, &mut cum).0 > 1e-31)
-        .count();
+    // The models' values are kept for the sharing when they are few (most blends),
+    // else computed again there.
+    let k = models.len();
+    let keep = walk.len() * (k + 2) <= KEPT_SHARES;
+    let mut kept = Vec::with_capacity(if keep { walk.len() * (k + 2) } else { 0 });
+    let mut cum = vec![0f32; k];
+    let mut draws = 0;
+    for &i in &walk {
+        let (total, best) = shares(&px[i as usize], &models, &mut cum);
+        draws += (total as f64 > 1e-31) as usize;
+        if keep {
+            kept.push(total);
+            kept.push(f32::from_bits(best as u32));
+            kept.extend_from_slice(&cum);
+        }
+    }
     Plan::Share(Sharing {
         core_pixels,
         models,
         walk,
         draws,
+        kept,
     })
 }
 
@@ -556,7 +571,13 @@ pub struct Sharing {
     /// The pixels outside the cores, in the parent's list order.
     walk: Vec<u32>,
     draws: usize,
+    /// Per pixel of the walk, when kept: the total, the nearest core (its bits) and
+    /// the cumulative values.
+    kept: Vec<f32>,
 }
+
+/// The most values [`Sharing`] keeps (4 MiB of f32) rather than compute again.
+const KEPT_SHARES: usize = 1 << 20;
 
 /// The models' cumulative values at a pixel (into `cum`), in SExtractor's f32
 /// arithmetic (spec §4.5.1 step 4): the total, and the nearest core (smallest
@@ -598,9 +619,16 @@ impl Sharing {
         let mut gathered: Vec<Vec<usize>> = vec![Vec::new(); k];
         let mut cum = vec![0f32; k];
         let mut next = draws.iter();
-        for &i in &self.walk {
+        let kept = !self.kept.is_empty();
+        for (n, &i) in self.walk.iter().enumerate() {
             let i = i as usize;
-            let (total, best) = shares(&px[i], &self.models, &mut cum);
+            let (total, best) = if kept {
+                let at = n * (k + 2);
+                cum.copy_from_slice(&self.kept[at + 2..at + 2 + k]);
+                (self.kept[at], self.kept[at + 1].to_bits() as usize)
+            } else {
+                shares(&px[i], &self.models, &mut cum)
+            };
             let to = if total as f64 > 1e-31 {
                 let r = *next.next().expect("counted") as f32;
                 let u = (total * r) / 2147483648f32;

@@ -248,7 +248,7 @@ fn stream_one(
 /// Each stage's wall time (`--timings`; GPU strips as a count).
 fn say_timings(timings: &[(&'static str, f64)]) {
     for (name, t) in timings {
-        if name.ends_with("strips") {
+        if name.ends_with("strips") || name.ends_with("draws") {
             say!("{name:>32}: {t:8.0}");
         } else {
             say!("{name:>32}: {t:8.4} s");

@@ -718,6 +718,8 @@ pub(crate) fn scan(
     // The run's stream of deblending draws (SExtractor's `rand()`), consumed in
     // completion order across every batch and strip.
     let rand = std::cell::RefCell::new(crate::deblend::GlibcRand::default());
+    // How many it took (--timings).
+    let drawn = std::cell::Cell::new(0usize);
     let flush = |batch: &mut Batch,
                  pending: &mut BinaryHeap<Reverse<Keyed>>,
                  waiting: &mut Waiting,
@@ -746,6 +748,7 @@ pub(crate) fn scan(
             offsets.push(total);
             total += c.draws();
         }
+        drawn.set(drawn.get() + total);
         let stream: Vec<u32> = if p.deblend.draws == crate::params::DeblendDraws::Sextractor {
             let mut r = rand.borrow_mut();
             (0..total).map(|_| r.next_rand()).collect()
@@ -1024,6 +1027,7 @@ pub(crate) fn scan(
     timings.push(("subtraction, filtering and thresholding", t_cpu));
     timings.push(("labelling (joining rows)", t_join));
     timings.push(("deblending and measurement", t_meas));
+    timings.push(("deblending draws", drawn.get() as f64));
     clock = Instant::now();
     max_held = max_held.max(pending.len() + waiting.held.len());
     let cleaning = waiting.store.is_some();

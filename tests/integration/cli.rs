@@ -1109,6 +1109,33 @@ print('ROWS', len(a), v[1] if getattr(v, 'ndim', 0) else 0)
         );
     }
 
+    /// The deblending draws SExtractor 2.25 takes from `rand()` with the oracle
+    /// configuration (spec §4.5.2's table, counted with an interposed `rand()`):
+    /// sep_image 166, emmi_galaxies 1,634; skysift takes as many, whole or streamed
+    /// in strips of 40 rows, on 1 or 2 threads (VERBOSE_TYPE FULL prints the count).
+    #[test]
+    fn deblending_takes_sextractors_draws() {
+        let dir = folder();
+        let d = dir.path();
+        std::fs::copy(data("emmi_galaxies.fits.gz"), d.join("emmi.fits.gz")).unwrap();
+        for (image, want) in [("sep_image.fits", 166), ("emmi.fits.gz", 1634)] {
+            for extra in [&[][..], &["--stream-rows", "40"], &["--threads", "1"]] {
+                let mut args = vec![image, "-c", "oracle.sex", "-CATALOG_NAME", "d.fits"];
+                args.extend(["-VERBOSE_TYPE", "FULL"]);
+                args.extend_from_slice(extra);
+                let o = run_in(d, bin(), &args);
+                assert!(o.status.success(), "{}", stderr(&o));
+                let err = stderr(&o);
+                let line = err
+                    .lines()
+                    .find(|l| l.contains("deblending draws"))
+                    .unwrap_or_else(|| panic!("no draw count in {err}"));
+                let n: usize = line.rsplit(' ').next().unwrap().trim().parse().unwrap();
+                assert_eq!(n, want, "{image} {extra:?}");
+            }
+        }
+    }
+
     /// CATALOG_NAME STDOUT (or -o -) writes the catalog to standard output, and only
     /// the catalog; CATALOG_TYPE NONE writes none (a run for its check images).
     #[test]
