@@ -25,10 +25,10 @@
 //!
 //! SEP instead tests every pair after detection (O(N²); `≤` in the distance test,
 //! the later object as the brighter on a tie), lets cleaned objects still clean
-//! others, and drops cleaned objects. Not (yet) SExtractor's: its list also loses
-//! objects once the scan is MEMORY_BUFSIZE rows past them or the list holds
-//! MEMORY_OBJSTACK objects (skysift keeps every object, so the result does not depend
-//! on how the image is cut into strips). Candidates come from a
+//! others, and drops cleaned objects. SExtractor's list also forgets objects once the
+//! scan is MEMORY_BUFSIZE rows past them or the list holds MEMORY_OBJSTACK objects:
+//! skysift does so only when asked ([`Forget`]), and otherwise keeps every object, so
+//! the result does not depend on how the image is cut. Candidates come from a
 //! uniform grid over the listed objects, so the cost grows as N log N for ordinary
 //! fields.
 
@@ -52,6 +52,9 @@ pub struct CleanRecord {
     pub abcor: f64,
     pub mthresh: f64,
     pub npix: u32,
+    /// The bounding box's rows (SExtractor's ycmin/ycmax come from them).
+    pub ymin: u32,
+    pub ymax: u32,
 }
 
 impl From<&Object> for CleanRecord {
@@ -69,8 +72,86 @@ impl From<&Object> for CleanRecord {
             abcor: o.abcor,
             mthresh: o.mthresh,
             npix: o.npix,
+            ymin: o.ymin,
+            ymax: o.ymax,
         }
     }
+}
+
+/// How SExtractor's cleaning list forgets objects (spec §4.6.3 steps 3 and 8);
+/// skysift keeps every object unless asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Forget {
+    /// MEMORY_OBJSTACK: when the list holds this many, the object whose ycmax is
+    /// smallest leaves before the next one is cleaned.
+    pub objstack: Option<usize>,
+    /// The image buffer's lines H_s and its margin M_s (from MEMORY_BUFSIZE, the local
+    /// background's thickness and the filter), and the image height: objects leave as
+    /// their rows scroll out.
+    pub buffer: Option<(u32, u32, u32)>,
+    /// The rows that the catalog's apertures and vignets add around an object's
+    /// centre (SExtractor's cleanmargin).
+    pub cleanmargin: i64,
+}
+
+impl Forget {
+    /// SExtractor's buffer for `params` on an image of `height` rows (None when
+    /// MEMORY_BUFSIZE is not set): H_s = MEMORY_BUFSIZE + m_b lines (at most the
+    /// height, at least the filter's), M_s = 1 + m_b (at least half the filter plus
+    /// one), m_b = BACKPHOTO_THICK + MEMORY_BUFSIZE/4 with a local background.
+    pub fn for_params(p: &crate::params::ExtractParams, height: usize) -> Forget {
+        let phot = &p.phot;
+        let fh = p.kernel.as_ref().map_or(0, |k| k.height());
+        let buffer = p.memory_bufsize.map(|buf| {
+            let mb = if phot.backphoto == crate::photometry::BackPhoto::Local {
+                phot.backphoto_thick + buf / 4
+            } else {
+                0
+            };
+            let hs = (buf + mb).min(height).max(fh);
+            let mut ms = 1 + mb;
+            if fh > 0 {
+                ms = ms.max((fh - 1) / 2 + 1);
+            }
+            (hs as u32, ms as u32, height as u32)
+        });
+        let mut cleanmargin = 0i64;
+        if let Some((_, h)) = phot.want.vignet {
+            cleanmargin = cleanmargin.max((h as i64 + 1) / 2);
+        }
+        if phot.want.aper {
+            for &d in &phot.apertures {
+                cleanmargin = cleanmargin.max(((d + 1.0) / 2.0) as i64 + 1);
+            }
+        }
+        Forget {
+            objstack: p.memory_objstack,
+            buffer,
+            cleanmargin,
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.objstack.is_some() || self.buffer.is_some()
+    }
+}
+
+/// SExtractor's ycmin and ycmax of an object joining the list (spec §4.6.3 step 7).
+fn yc_range(o: &CleanRecord, cleanmargin: i64) -> (i64, i64) {
+    let (cxx, cyy, cxy) = (o.cxx as f32, o.cyy as f32, o.cxy as f32);
+    let sq = cxy * cxy;
+    let mut hh1 = (cyy as f64 - sq as f64 / (4.0 * cxx as f64)) as f32;
+    hh1 = if hh1 > 0.0 {
+        (1.0 / (3.0 * hh1 as f64).sqrt()) as f32
+    } else {
+        0.0
+    };
+    let hh2 = (o.ymax as i64 - o.ymin as i64 + 1) as f64;
+    let margin = (2.0 * (hh1 as f64).max(hh2) + 4.0 + 0.49999) as i64;
+    let yc = (o.y + 0.49999) as i64;
+    let ycmax = (o.ymax as i64 + margin).max(yc + cleanmargin);
+    let ycmin = (o.ymin as i64 - margin).min(yc - cleanmargin);
+    (ycmin, ycmax)
 }
 
 /// The Moffat model of an object for cleaning: (amp, α).
@@ -279,21 +360,27 @@ fn rows_only(done: &[u32]) -> Vec<Entry> {
 
 /// [`clean_targets`] from what cleaning reads of each object.
 pub fn clean_targets_records(objs: &[CleanRecord], done: &[u32], beta: f64) -> Vec<usize> {
-    sequential(objs, &rows_only(done), beta, Some(Kept::new(objs))).0
+    let keep = Forget::default();
+    sequential(objs, &rows_only(done), beta, &keep, Some(Kept::new(objs))).0
 }
 
 /// [`clean_targets_records`], and for each object the row on which it was merged
 /// (`u32::MAX` for a survivor): the completion row of the newcomer of its merge, the
 /// victim or its direct eater, whichever completed later (photometry.md §1.1.5: the
 /// victim's pixels on rows before it are written back into the measurement image).
-pub fn clean_records(objs: &[CleanRecord], entry: &[Entry], beta: f64) -> (Vec<usize>, Vec<u32>) {
-    sequential(objs, entry, beta, Some(Kept::new(objs)))
+pub fn clean_records(
+    objs: &[CleanRecord],
+    entry: &[Entry],
+    beta: f64,
+    forget: &Forget,
+) -> (Vec<usize>, Vec<u32>) {
+    sequential(objs, entry, beta, forget, Some(Kept::new(objs)))
 }
 
 /// The same decisions with every kept object as a candidate (for tests).
 pub fn clean_targets_brute_force(objs: &[Object], done: &[u32], beta: f64) -> Vec<usize> {
     let recs: Vec<CleanRecord> = objs.iter().map(CleanRecord::from).collect();
-    sequential(&recs, &rows_only(done), beta, None).0
+    sequential(&recs, &rows_only(done), beta, &Forget::default(), None).0
 }
 
 /// The sequential cleaning, with candidates from the grid of kept objects (`None`:
@@ -303,6 +390,7 @@ fn sequential(
     objs: &[CleanRecord],
     entry: &[Entry],
     beta: f64,
+    forget: &Forget,
     mut grid: Option<Kept>,
 ) -> (Vec<usize>, Vec<u32>) {
     assert_eq!(objs.len(), entry.len(), "one entry key per object");
@@ -319,10 +407,91 @@ fn sequential(
     let (mut cands, mut victims) = (Vec::new(), Vec::new());
     let grow = |recs: &mut [CleanRecord], eater: usize, victim: usize| {
         let v = recs[victim];
-        recs[eater].fdflux += v.fdflux;
-        recs[eater].npix += v.npix;
+        let e = &mut recs[eater];
+        e.fdflux += v.fdflux;
+        e.npix += v.npix;
+        e.ymin = e.ymin.min(v.ymin);
+        e.ymax = e.ymax.max(v.ymax);
+    };
+    // SExtractor's forgetting (options): each listed object's ycmin/ycmax from when
+    // it joined, the smallest ycmin first, and the next scan row whose pass is due.
+    let mut yc = vec![(0i64, 0i64); n];
+    let mut by_ycmin: std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>> =
+        Default::default();
+    let mut next_row = forget.buffer.map_or(0, |(hs, ms, _)| hs as i64 - ms as i64);
+    let mut last_pass_done = false;
+    // Removes listed objects (output, not merged) with ycmin <= t, from the last index
+    // down to 0, swap-removing as it goes.
+    let pass = |t: i64,
+                list: &mut Vec<usize>,
+                pos: &mut [usize],
+                grid: &mut Option<Kept>,
+                by_ycmin: &mut std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>>,
+                yc: &[(i64, i64)],
+                recs: &[CleanRecord]| {
+        while let Some(&std::cmp::Reverse((v, i))) = by_ycmin.peek() {
+            if pos[i] == usize::MAX || yc[i].0 != v {
+                by_ycmin.pop();
+                continue;
+            }
+            break;
+        }
+        if by_ycmin.peek().is_none_or(|r| r.0 .0 > t) {
+            return;
+        }
+        let mut k = list.len();
+        while k > 0 {
+            k -= 1;
+            let s = list[k];
+            if yc[s].0 <= t {
+                list.swap_remove(k);
+                if k < list.len() {
+                    pos[list[k]] = k;
+                }
+                pos[s] = usize::MAX;
+                if let Some(g) = grid.as_mut() {
+                    g.remove(recs, s);
+                }
+            }
+        }
     };
     for o in cleaning_order(entry) {
+        if let Some((hs, ms, height)) = forget.buffer {
+            let (hs, ms, height) = (hs as i64, ms as i64, height as i64);
+            let r = entry[o].0 as i64;
+            if height <= hs {
+                // The whole image in the buffer: one pass, before the last row's
+                // objects enter.
+                if r == height - 1 && !last_pass_done {
+                    last_pass_done = true;
+                    pass(0, &mut list, &mut pos, &mut grid, &mut by_ycmin, &yc, &recs);
+                }
+            } else {
+                while next_row <= r + 1 && next_row <= height - 1 - ms {
+                    let t = next_row - (hs - ms);
+                    pass(t, &mut list, &mut pos, &mut grid, &mut by_ycmin, &yc, &recs);
+                    next_row += 1;
+                }
+            }
+        }
+        if let Some(cap) = forget.objstack {
+            if list.len() >= cap.max(1) {
+                // The listed object whose rows end first leaves (output).
+                let (k, _) = list
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|&(k, &s)| (yc[s].1, k))
+                    .expect("a full list");
+                let s = list.swap_remove(k);
+                if k < list.len() {
+                    pos[list[k]] = k;
+                }
+                pos[s] = usize::MAX;
+                if let Some(g) = grid.as_mut() {
+                    g.remove(&recs, s);
+                }
+            }
+        }
         cands.clear();
         match &grid {
             Some(g) => g.near(&recs[o], &mut cands),
@@ -367,6 +536,10 @@ fn sequential(
             if let Some(g) = grid.as_mut() {
                 g.remove(&recs, s);
             }
+        }
+        if forget.any() {
+            yc[o] = yc_range(&recs[o], forget.cleanmargin);
+            by_ycmin.push(std::cmp::Reverse((yc[o].0, o)));
         }
         pos[o] = list.len();
         list.push(o);

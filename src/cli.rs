@@ -236,6 +236,18 @@ pub struct Cli {
     #[arg(long, value_enum, default_value = "sextractor")]
     pub deblend_draws: DrawsArg,
 
+    /// MEMORY_OBJSTACK: let SExtractor's cleaning list hold at most N objects (the one
+    /// whose rows end first leaves when it is full), as SExtractor does (default: no
+    /// limit, every object stays)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_objstack: Option<u64>,
+
+    /// MEMORY_BUFSIZE: on images taller than a buffer of LINES lines, objects leave
+    /// the cleaning list as their rows scroll out of it, as in SExtractor (default:
+    /// every object stays, whatever the image's height)
+    #[arg(long, value_name = "LINES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub memory_bufsize: Option<u64>,
+
     /// CLEAN N: keep spurious detections in the wings of bright objects
     #[arg(long)]
     pub no_clean: bool,
@@ -463,6 +475,8 @@ impl Cli {
             },
             clean: !self.no_clean,
             clean_param: self.clean_param,
+            memory_objstack: self.memory_objstack.map(|n| n as usize),
+            memory_bufsize: self.memory_bufsize.map(|n| n as usize),
             phot: skysift::photometry::PhotParams {
                 apertures: self.phot_apertures.clone(),
                 auto_params: parse_fpair("--phot-autoparams", &self.phot_autoparams)?,

@@ -87,9 +87,9 @@ keywords! {
     "BACK_FILTTHRESH", "0.0", false, "the difference above which the mesh filter acts";
     "CHECKIMAGE_TYPE", "NONE", true, "the check images: NONE, BACKGROUND, SEGMENTATION, ...";
     "CHECKIMAGE_NAME", "check.fits", true, "their files, one per type";
-    "MEMORY_OBJSTACK", "3000", true, "SExtractor's object stack (skysift has none)";
+    "MEMORY_OBJSTACK", "3000", true, "the cleaning list's size (skysift's --memory-objstack)";
     "MEMORY_PIXSTACK", "300000", true, "SExtractor's pixel stack (skysift has none)";
-    "MEMORY_BUFSIZE", "1024", true, "SExtractor's image buffer in lines (skysift streams)";
+    "MEMORY_BUFSIZE", "1024", true, "the buffer's lines that cleaning sees (--memory-bufsize)";
     "ASSOC_NAME", "sky.list", false, "the list to associate";
     "ASSOC_DATA", "2,3,4", false, "its columns to copy";
     "ASSOC_PARAMS", "2,3,4", false, "its x, y[, mag] columns";

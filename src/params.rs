@@ -186,6 +186,14 @@ pub struct ExtractParams {
     pub clean_param: f64,
     /// The photometry beyond the isophote (PHOT_*, MASK_TYPE; none by default).
     pub phot: crate::photometry::PhotParams,
+    /// SExtractor's MEMORY_OBJSTACK: the cleaning list holds at most this many
+    /// objects, the one whose rows end first leaving when it is full (spec §4.6.3 step
+    /// 3). None (the default): no limit.
+    pub memory_objstack: Option<usize>,
+    /// SExtractor's MEMORY_BUFSIZE: on an image taller than a buffer of this many
+    /// lines, objects leave the cleaning list when their rows scroll out of it (spec
+    /// §4.6.3 step 8). None (the default): every object stays.
+    pub memory_bufsize: Option<usize>,
 }
 
 impl Default for ExtractParams {
@@ -206,6 +214,8 @@ impl Default for ExtractParams {
             clean: true,
             clean_param: 1.0,
             phot: Default::default(),
+            memory_objstack: None,
+            memory_bufsize: None,
         }
     }
 }

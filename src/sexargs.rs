@@ -374,7 +374,11 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
             "CHECKIMAGE_NAME" => {}
             // skysift has no stacks or buffers to size: it holds what it needs and
             // streams under --memory-limit.
-            "MEMORY_OBJSTACK" | "MEMORY_PIXSTACK" | "MEMORY_BUFSIZE" => {}
+            // SExtractor's cleaning list forgets objects as these say (options of
+            // skysift, which keeps every object otherwise).
+            "MEMORY_OBJSTACK" => opt("--memory-objstack", one(s)?.into()),
+            "MEMORY_BUFSIZE" => opt("--memory-bufsize", one(s)?.into()),
+            "MEMORY_PIXSTACK" => {}
             "VERBOSE_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
                 "QUIET" => flags.push("--quiet".to_string()),
                 "NORMAL" => {}

@@ -1031,7 +1031,7 @@ pub(crate) fn scan(
     clock = Instant::now();
     max_held = max_held.max(pending.len() + waiting.held.len());
     let cleaning = waiting.store.is_some();
-    emitted = emit_the_rest(waiting, pending, segments.as_mut(), p, emitted, emit)?;
+    emitted = emit_the_rest(waiting, pending, segments.as_mut(), (p, h), emitted, emit)?;
     if cleaning {
         lap(&mut timings, &mut clock, "cleaning");
     }
@@ -1392,7 +1392,7 @@ fn emit_the_rest(
     waiting: Waiting,
     pending: BinaryHeap<Reverse<Keyed>>,
     mut segments: Option<&mut Segments>,
-    p: &crate::params::ExtractParams,
+    (p, height): (&crate::params::ExtractParams, usize),
     mut emitted: usize,
     emit: &mut dyn FnMut(Object) -> Result<()>,
 ) -> Result<usize> {
@@ -1406,7 +1406,9 @@ fn emit_the_rest(
         order.sort_unstable_by_key(|&i| held[i as usize].key);
         permute_in_place(&mut order, &mut held, &mut recs);
         let done: Vec<crate::clean::Entry> = held.iter().map(|k| k.done).collect();
-        let (targets, merged_at) = crate::clean::clean_records(&recs, &done, p.clean_param);
+        let forget = crate::clean::Forget::for_params(p, height);
+        let (targets, merged_at) =
+            crate::clean::clean_records(&recs, &done, p.clean_param, &forget);
         drop((recs, done));
         // Victims by their target, in index order (a few percent of the objects).
         let victims = crate::clean::victims_of(&targets);

@@ -41,6 +41,9 @@ What it writes (all small):
   -CLEAN N); sep_image.sex_nodeblend.skycat: SExtractor's ASCII_SKYCAT catalog of
   sep_image (oracle.sex, tests/data/config/skycat.param, -PHOT_APERTURES 5,10,
   -DEBLEND_MINCONT 1 -CLEAN N). `--formats-only` remakes just these (format_refs()).
+- emmi_galaxies.sex_bufsize40.csv.gz, emmi_galaxies.sex_objstack16.csv.gz,
+  sim_crop.sex_bufsize40.csv: SExtractor with oracle.sex and -MEMORY_BUFSIZE 40 or
+  -MEMORY_OBJSTACK 16 (its cleaning list forgets objects). `--memory-only` (memory_refs()).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -78,6 +81,25 @@ def fits_to_csv(cat_fits, csv_path):
     for c in t.colnames:
         t[c].format = None  # full precision, not the TDISP display format
     t.write(csv_path, format="csv", overwrite=True)
+
+
+def run_sex_memory(image, name, keyword, value):
+    """SExtractor's catalog with the oracle configuration and a small MEMORY_BUFSIZE or
+    MEMORY_OBJSTACK (its cleaning list forgets objects): <name>.sex_<keyword><value>.csv."""
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(
+            ["source-extractor", image, "-c", "oracle.sex", "-CATALOG_TYPE", "FITS_1.0",
+             "-CATALOG_NAME", f"{d}/cat.fits", "-VERBOSE_TYPE", "QUIET", f"-MEMORY_{keyword.upper()}",
+             str(value), "-STARNNW_NAME", "/usr/share/source-extractor/default.nnw"], cwd=cfg, check=True)
+        fits_to_csv(f"{d}/cat.fits", f"{out}/{name}.sex_{keyword}{value}.csv")
+        if name == "emmi_galaxies":
+            subprocess.run(["gzip", "-9", "-f", f"{out}/{name}.sex_{keyword}{value}.csv"], check=True)
+
+
+def memory_refs():
+    run_sex_memory(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies", "bufsize", 40)
+    run_sex_memory(f"{shared}/images/emmi_galaxies.fits", "emmi_galaxies", "objstack", 16)
+    run_sex_memory(f"{out}/sim_crop.fits", "sim_crop", "bufsize", 40)
 
 
 def run_sex_deblend(image, name):
@@ -230,6 +252,7 @@ def main():
     sep_matched()
     full_refs()
     format_refs()
+    memory_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -261,5 +284,7 @@ if __name__ == "__main__":
         full_refs()
     elif "--formats-only" in sys.argv:
         format_refs()
+    elif "--memory-only" in sys.argv:
+        memory_refs()
     else:
         main()
