@@ -49,6 +49,9 @@ pub struct Child {
     pub pixels: Vec<usize>,
     pub list: Vec<u32>,
     pub centre: (f64, f64),
+    /// Its core's bounding box (xmin, xmax, ymin, ymax): SExtractor flags a piece as
+    /// truncated (FLAGS 8) when its core touches the image's border.
+    pub core_box: (u32, u32, u32, u32),
 }
 
 /// A small, fast, seedable generator (SplitMix64), for the reproducible draws.
@@ -654,10 +657,15 @@ impl Sharing {
                     .map(|&k| at(core[k as usize]))
                     .chain(got.iter().map(|&i| at(i)))
                     .collect();
+                let core_box = core.iter().fold((u32::MAX, 0, u32::MAX, 0), |b, &i| {
+                    let q = &px[i];
+                    (b.0.min(q.x), b.1.max(q.x), b.2.min(q.y), b.3.max(q.y))
+                });
                 Child {
                     list,
                     pixels,
                     centre: (m.mx, m.my),
+                    core_box,
                 }
             })
             .collect()

@@ -82,6 +82,8 @@ pub(crate) struct Part {
     /// None: the scan order of its pixels.
     pub(crate) list: Option<Vec<u32>>,
     pub(crate) centre: Option<(f64, f64)>,
+    /// A deblended piece's core box (xmin, xmax, ymin, ymax), which decides its FLAGS 8.
+    pub(crate) core_box: Option<(u32, u32, u32, u32)>,
     /// Kept whole because its tree reached the sub-object limit (FLAGS 64).
     pub(crate) overflow: bool,
 }
@@ -115,6 +117,7 @@ pub(crate) fn split_object(
             pixels: (0..px.len()).collect(),
             list: None,
             centre: None,
+            core_box: None,
             overflow,
         }]
     };
@@ -129,6 +132,7 @@ pub(crate) fn split_object(
                 pixels: ch.pixels,
                 list: Some(ch.list),
                 centre: Some(ch.centre),
+                core_box: Some(ch.core_box),
                 overflow: false,
             })
             .collect(),

@@ -1870,6 +1870,13 @@ fn measure_component(
             if part.centre.is_some() {
                 object.flags |= crate::measure::flags::MERGED;
             }
+            // A piece is truncated when its core touches the border (SExtractor's
+            // rule), not when its gathered pixels do.
+            if let Some((x0, x1, y0, y1)) = part.core_box {
+                use crate::measure::flags::TRUNCATED;
+                let edge = x0 == 0 || y0 == 0 || x1 as usize + 1 >= w || y1 as usize + 1 >= h;
+                object.flags = (object.flags & !TRUNCATED) | if edge { TRUNCATED } else { 0 };
+            }
             if part.overflow {
                 object.flags |= crate::measure::flags::DEBLEND_OVERFLOW;
             }

@@ -301,6 +301,32 @@ fn two_and_three_gaussian_blends_split_as_predicted() {
     );
 }
 
+/// A deblended piece is truncated (FLAGS 8) when its core touches the border, not when
+/// only the pixels it received do (SExtractor's pieces on the 2048² and 4096² bench
+/// fields); the whole detection, undeblended, touches it.
+#[test]
+fn a_piece_is_truncated_by_its_core() {
+    let img = blend(64, 64, &[(5.0, 32.0, 20000.0), (12.0, 32.0, 20000.0)]);
+    let pieces = objects(&img);
+    assert_eq!(pieces.len(), 2, "{pieces:?}");
+    assert!(
+        pieces.iter().any(|o| o.xmin == 0),
+        "a piece reaches the border"
+    );
+    for o in &pieces {
+        assert_eq!(o.flags & (2 | 8), 2, "({}, {}): {}", o.x, o.y, o.flags);
+    }
+    let mut off = Extractor::default();
+    off.extract.deblend.mincont = 1.0;
+    let whole = off
+        .extract(&img, Inputs::default())
+        .unwrap()
+        .catalog
+        .objects;
+    assert_eq!(whole.len(), 1);
+    assert_eq!(whole[0].flags & 8, 8);
+}
+
 /// --sub-object-limit: three sources in a row are three nodes on the levels where
 /// they are apart; a limit of 3 keeps the detection whole with FLAGS 64 (as
 /// SExtractor's 1024 does to crowded fields), 4 lets it split; the command says so.
