@@ -241,6 +241,11 @@ pub struct Extractor {
     pub backend: Backend,
     /// The GPU context, once resolved (built once, reused for every image).
     pub gpu: Option<Arc<GpuContext>>,
+    /// SExtractor's stream of deblending draws, shared by extractions that continue
+    /// one stream (the extensions of one multi-extension file, as one SExtractor
+    /// process reads them; the command sets it per file). None: each extraction starts
+    /// the stream from seed 1.
+    pub deblend_stream: Option<Arc<std::sync::Mutex<crate::deblend::GlibcRand>>>,
 }
 
 impl Extractor {
@@ -250,6 +255,7 @@ impl Extractor {
             extract,
             backend,
             gpu: None,
+            deblend_stream: None,
         }
     }
 

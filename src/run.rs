@@ -842,6 +842,17 @@ fn run_jobs(
         // The summary line is said once the outputs are in place.
         let result = (|| -> Result<Vec<String>> {
             let mut out = CatalogOut::new(cli, job, cols);
+            // A multi-extension file's extensions continue one stream of deblending
+            // draws, as in SExtractor's one run over the file.
+            let shared;
+            let extractor = if job.parts.len() > 1 {
+                let mut e = extractor.clone();
+                e.deblend_stream = Some(Default::default());
+                shared = e;
+                &shared
+            } else {
+                extractor
+            };
             let mut lines = Vec::new();
             for (e, image) in job.parts.iter().enumerate() {
                 let part = Part {

@@ -717,7 +717,10 @@ pub(crate) fn scan(
     let mut batch = Batch::default();
     // The run's stream of deblending draws (SExtractor's `rand()`), consumed in
     // completion order across every batch and strip.
-    let rand = std::cell::RefCell::new(crate::deblend::GlibcRand::default());
+    let rand = std::cell::RefCell::new(match &e.deblend_stream {
+        Some(s) => s.lock().map(|g| g.clone()).unwrap_or_default(),
+        None => crate::deblend::GlibcRand::default(),
+    });
     // How many it took (--timings).
     let drawn = std::cell::Cell::new(0usize);
     let flush = |batch: &mut Batch,
@@ -1028,6 +1031,12 @@ pub(crate) fn scan(
     timings.push(("labelling (joining rows)", t_join));
     timings.push(("deblending and measurement", t_meas));
     timings.push(("deblending draws", drawn.get() as f64));
+    // The next extraction of a shared stream goes on from here.
+    if let Some(s) = &e.deblend_stream {
+        if let Ok(mut g) = s.lock() {
+            *g = rand.borrow().clone();
+        }
+    }
     clock = Instant::now();
     max_held = max_held.max(pending.len() + waiting.held.len());
     let cleaning = waiting.store.is_some();

@@ -38,7 +38,8 @@ What it writes (all small):
   sep_image, CCD2 = sep_image upside down, CCD3 = the first 200 columns of its
   transpose, as float32; GAIN 1, 2, 3), and mef3.sex_nodeblend.ldac: SExtractor's
   FITS_LDAC catalog of it (oracle.sex, tests/data/config/mef.param, -DEBLEND_MINCONT 1
-  -CLEAN N); sep_image.sex_nodeblend.skycat: SExtractor's ASCII_SKYCAT catalog of
+  -CLEAN N) and mef3.sex_deblend.ldac (the same with deblending and cleaning on: its
+  deblending draws continue from one extension to the next); sep_image.sex_nodeblend.skycat: SExtractor's ASCII_SKYCAT catalog of
   sep_image (oracle.sex, tests/data/config/skycat.param, -PHOT_APERTURES 5,10,
   -DEBLEND_MINCONT 1 -CLEAN N). `--formats-only` remakes just these (format_refs()).
 - emmi_galaxies.sex_bufsize40.csv.gz, emmi_galaxies.sex_objstack16.csv.gz,
@@ -226,6 +227,9 @@ def format_refs():
         subprocess.run(["source-extractor", "mef3.fits", "-c", "oracle.sex", "-PARAMETERS_NAME", "mef.param",
                         "-CATALOG_TYPE", "FITS_LDAC", "-CATALOG_NAME", f"{out}/mef3.sex_nodeblend.ldac",
                         "-VERBOSE_TYPE", "QUIET", *NODEBLEND], cwd=d, check=True)
+        subprocess.run(["source-extractor", "mef3.fits", "-c", "oracle.sex", "-PARAMETERS_NAME", "mef.param",
+                        "-CATALOG_TYPE", "FITS_LDAC", "-CATALOG_NAME", f"{out}/mef3.sex_deblend.ldac",
+                        "-VERBOSE_TYPE", "QUIET"], cwd=d, check=True)
         subprocess.run(["source-extractor", f"{out}/sep_image.fits", "-c", "oracle.sex", "-PARAMETERS_NAME",
                         "skycat.param", "-PHOT_APERTURES", "5,10", "-CATALOG_TYPE", "ASCII_SKYCAT",
                         "-CATALOG_NAME", f"{out}/sep_image.sex_nodeblend.skycat", "-VERBOSE_TYPE", "QUIET",

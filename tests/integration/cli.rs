@@ -1006,6 +1006,48 @@ print('ROWS', len(a), v[1] if getattr(v, 'ndim', 0) else 0)
             })
             .collect();
         assert!(at[0] < at[1] && at[1] < at[2], "{at:?}");
+        // Deblending and cleaning on: the extensions continue one stream of draws, as
+        // SExtractor's one run over the file does (restarting it changes extensions 2
+        // and 3), and each extension's pieces are SExtractor's.
+        let o = run_in(
+            d,
+            bin(),
+            &[
+                "mef3.fits.gz",
+                "-c",
+                "oracle.sex",
+                "-PARAMETERS_NAME",
+                "mef.param",
+                "-CATALOG_TYPE",
+                "FITS_LDAC",
+                "-CATALOG_NAME",
+                "deb.ldac",
+                "-VERBOSE_TYPE",
+                "QUIET",
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let sex_deb = data("mef3.sex_deblend.ldac");
+        for e in 1..=3usize {
+            let ours = table(&d.join("deb.ldac"), 2 * e);
+            let sex = table(&sex_deb, 2 * e);
+            assert_eq!(ours.2.len(), sex.2.len(), "deblended extension {e}");
+            for k in 0..sex.2.len() {
+                let m = (0..ours.2.len())
+                    .find(|&i| {
+                        (ours.2[i] - sex.2[k]).abs() < 1e-3 && (ours.3[i] - sex.3[k]).abs() < 1e-3
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("extension {e}: no match for ({}, {})", sex.2[k], sex.3[k])
+                    });
+                assert!(
+                    rel(ours.4[m], sex.4[k]) < 1e-4,
+                    "extension {e}: FLUX_ISO {} vs {}",
+                    ours.4[m],
+                    sex.4[k]
+                );
+            }
+        }
         // One table in the other formats, whole and streamed alike.
         run("mef3.fits.gz", "FITS_1.0", "all.fits", &[]);
         run(
