@@ -74,6 +74,16 @@ fn check(image: &str, prefix: &str, min_completeness: f64) {
 fn identical(image: &str, prefix: &str) {
     let (r, reference) = with_defaults(image, prefix);
     same_objects(&r, &reference, prefix, 0);
+    // With SExtractor's sub-object limit (1024 nodes per level, which no detection of
+    // these images reaches), the same catalog.
+    let img = io::read_image(&data_str(image)).unwrap();
+    let mut e = Extractor::default();
+    e.extract.deblend.sub_object_limit = Some(1024);
+    let limited = e.extract(&img, Inputs::default()).unwrap();
+    assert_eq!(
+        limited.catalog.objects, r.catalog.objects,
+        "{prefix}: --sub-object-limit 1024"
+    );
 }
 
 /// Every object of `reference` (SExtractor's) is in `r`, with SExtractor's areas,
