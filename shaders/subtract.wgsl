@@ -3,16 +3,16 @@
 //
 // One invocation: one pixel (x, r) of the source rows. It evaluates the background
 // spline at the pixel from the row's node table and the column's weights, in f32 and
-// in the CPU's order (src/background.rs, eval_pixel: ((a·n0 + b·n1) + ca·d0) + cb·d1,
-// every product rounded on its own), and writes the subtracted value: NaN for an
+// in the CPU's order (src/background.rs, eval_pixel: a·(n0 + ca·d0) + b·(n1 + cb·d1),
+// SExtractor's, every product rounded on its own; d0, d1 are second derivatives / 6), and writes the subtracted value: NaN for an
 // invalid pixel (NaN, ±Inf, <= -1e30), 0 for a masked one, raw - background
 // otherwise. The raw values stay in `raw` (the compaction reads them to flag
 // saturated pixels).
 // Workgroup: 16 x 16, dispatched in 2-D as (ceil(width/16), ceil(src_rows/16)).
 // Bindings: 0 params (uniform), 1 raw source rows (f32), 2 subtracted (f32 out),
-// 3 column interval (u32 per column), 4 column weights (vec4<f32> a, b, ca, cb per
-// column), 5 row nodes (per source row: nodes_len node values, then nodes_len second
-// derivatives along x), 6 mask bits of the source rows (unused when has_mask = 0).
+// 3 column interval (u32 per column), 4 column weights (vec4<f32> a, b, a²−1, b²−1
+// per column), 5 row nodes (per source row: nodes_len node values, then nodes_len second
+// derivatives along x divided by 6), 6 mask bits of the source rows (unused when has_mask = 0).
 // CPU twin: src/pipeline.rs (subtract_row) with src/background.rs (eval_row).
 
 // Params, is_nan_bits and keep come from common.wgsl.
@@ -31,9 +31,9 @@ fn eval_pixel(wt: vec4<f32>, n0: f32, n1: f32, d0: f32, d1: f32) -> f32 {
     if (n0 == n1 && d0 == 0.0 && d1 == 0.0) {
         return n0;
     }
-    let s01 = keep(wt.x * n0) + keep(wt.y * n1);
-    let s2 = s01 + keep(wt.z * d0);
-    return s2 + keep(wt.w * d1);
+    let l = n0 + keep(wt.z * d0);
+    let r = n1 + keep(wt.w * d1);
+    return keep(wt.x * l) + keep(wt.y * r);
 }
 
 // Valid: finite and above -1e30 (image.rs, is_valid), tested on the bits for NaN/Inf.

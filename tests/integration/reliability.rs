@@ -353,23 +353,12 @@ fn interrupt(args: &[&str], dir: &Path, sig: i32, after: std::time::Duration) {
         .map(|f| std::fs::read(dir.join(f)).unwrap_or_default())
         .collect();
     // The run's length was measured while other tests shared the cores: if it ends
-    // before the signal, put the folder back as it was and signal sooner (a run that
-    // finishes is not what this tests; one that never gets the signal fails).
+    // before the signal, or the signal comes while its outputs are being put in place
+    // (the handler lets that finish: every output replaced, which is allowed, but not
+    // what this tests), put the folder back as it was and signal sooner (a run that
+    // never gets the signal fails).
     let mut after = after;
-    let child = loop {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(after);
-        if child.try_wait().unwrap().is_none() {
-            break child;
-        }
-        assert!(
-            after > std::time::Duration::from_millis(20),
-            "the run ended before the signal: make it longer"
-        );
+    let restore = || {
         for f in files(dir) {
             if !before.contains(&f) {
                 std::fs::remove_file(dir.join(&f)).unwrap();
@@ -378,16 +367,45 @@ fn interrupt(args: &[&str], dir: &Path, sig: i32, after: std::time::Duration) {
         for (f, c) in before.iter().zip(&contents) {
             std::fs::write(dir.join(f), c).unwrap();
         }
-        after /= 2;
     };
-    unsafe { libc::kill(child.id() as i32, sig) };
-    let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(128 + sig),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    loop {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(after);
+        if child.try_wait().unwrap().is_none() {
+            unsafe { libc::kill(child.id() as i32, sig) };
+            let o = child.wait_with_output().unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(128 + sig),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let now = files(dir);
+            let unchanged = before
+                .iter()
+                .zip(&contents)
+                .all(|(f, c)| std::fs::read(dir.join(f)).unwrap_or_default() == *c);
+            if now == before && unchanged {
+                break;
+            }
+            // The outputs were put in place before the handler ran (it waits for a
+            // commit in progress): nothing partial is left (no temporary); retry sooner.
+            assert!(
+                now.iter().all(|f| !f.starts_with('.')),
+                "temporaries left after signal {sig}: {now:?}"
+            );
+        }
+        assert!(
+            after > std::time::Duration::from_millis(20),
+            "the run ended before the signal: make it longer"
+        );
+        restore();
+        after /= 2;
+    }
     assert_eq!(files(dir), before, "files changed after signal {sig}");
     for (f, c) in before.iter().zip(&contents) {
         assert_eq!(
