@@ -48,9 +48,12 @@ pub struct Background {
     back: Vec<f64>,
     /// Filtered mesh σ, row-major nx x ny.
     sigma: Vec<f64>,
-    /// Second derivatives of the spline along y, per mesh column.
-    d2_back: Vec<f64>,
-    d2_sigma: Vec<f64>,
+    /// The two grids in f32, as SExtractor interpolates them, and the second
+    /// derivatives of their splines along y, per mesh column (f32).
+    back32: Vec<f32>,
+    sigma32: Vec<f32>,
+    d2_back: Vec<f32>,
+    d2_sigma: Vec<f32>,
     global_back: f64,
     global_rms: f64,
     manual: Option<f64>,
@@ -714,6 +717,8 @@ impl Background {
             ny,
             back,
             sigma,
+            back32: Vec::new(),
+            sigma32: Vec::new(),
             d2_back: Vec::new(),
             d2_sigma: Vec::new(),
             global_back,
@@ -726,29 +731,26 @@ impl Background {
             bg.back.iter_mut().for_each(|b| *b = v);
             bg.global_back = v;
         }
-        bg.d2_back = bg.column_d2(&bg.back);
-        bg.d2_sigma = bg.column_d2(&bg.sigma);
+        bg.back32 = bg.back.iter().map(|&v| v as f32).collect();
+        bg.sigma32 = bg.sigma.iter().map(|&v| v as f32).collect();
+        bg.d2_back = bg.column_d2(&bg.back32);
+        bg.d2_sigma = bg.column_d2(&bg.sigma32);
         Ok(bg)
     }
 
-    fn column_d2(&self, grid: &[f64]) -> Vec<f64> {
+    fn column_d2(&self, grid: &[f32]) -> Vec<f32> {
         let mut out = vec![0.0; grid.len()];
         let mut col = vec![0.0f32; self.ny];
         for i in 0..self.nx {
             for j in 0..self.ny {
-                col[j] = grid[j * self.nx + i] as f32;
+                col[j] = grid[j * self.nx + i];
             }
             let d2 = spline_d2(&col);
             for j in 0..self.ny {
-                out[j * self.nx + i] = d2[j] as f64;
+                out[j * self.nx + i] = d2[j];
             }
         }
         out
-    }
-
-    /// A grid (mesh values or their second derivatives, f32 values held in f64) in f32.
-    fn f32_of(&self, grid: &[f64]) -> Vec<f32> {
-        grid.iter().map(|&v| v as f32).collect()
     }
 
     fn x_coefs(&self) -> XCoefs {
@@ -780,14 +782,13 @@ impl Background {
     /// the second derivatives of the natural spline through them along x (0 with a
     /// single mesh row, where SExtractor interpolates linearly along x). With a single
     /// mesh column, the one node is repeated so that [`eval_pixel`] needs no special case.
-    fn row_nodes(&self, grid: &[f64], d2: &[f64], y: usize) -> RowNodes {
+    fn row_nodes(&self, grid: &[f32], d2: &[f32], y: usize) -> RowNodes {
         let t = y as f64 / self.mesh_h as f64 - 0.5;
         // Only the two nodes around t of each column and their second derivatives
         // are read (grid and d2 are row-major nx x ny).
         let ny = self.ny;
-        let (g32, d32) = (&self.f32_of(grid), &self.f32_of(d2));
         let nodes: Vec<f32> = (0..self.nx)
-            .map(|i| spline_eval_strided(&g32[i..], &d32[i..], self.nx, ny, t))
+            .map(|i| spline_eval_strided(&grid[i..], &d2[i..], self.nx, ny, t))
             .collect();
         if self.nx == 1 {
             return RowNodes {
@@ -806,7 +807,7 @@ impl Background {
         }
     }
 
-    fn eval_row(&self, grid: &[f64], d2: &[f64], y: usize, xc: &XCoefs, out: &mut [f32]) {
+    fn eval_row(&self, grid: &[f32], d2: &[f32], y: usize, xc: &XCoefs, out: &mut [f32]) {
         let rn = self.row_nodes(grid, d2, y);
         for &(i, x0, x1) in &xc.spans {
             let (n0, n1, d0, d1) = (rn.nodes[i], rn.nodes[i + 1], rn.d2[i], rn.d2[i + 1]);
@@ -864,7 +865,7 @@ impl Background {
                 nodes: vec![v as f32; self.nodes_len()],
                 d2: vec![0.0; self.nodes_len()],
             },
-            None => self.row_nodes(&self.back, &self.d2_back, y),
+            None => self.row_nodes(&self.back32, &self.d2_back, y),
         }
     }
 
@@ -873,15 +874,15 @@ impl Background {
         if let Some(v) = self.manual {
             return Image::filled(self.width, self.height, v as f32);
         }
-        self.map(&self.back, &self.d2_back)
+        self.map(&self.back32, &self.d2_back)
     }
 
     /// The interpolated background RMS map.
     pub fn rms_map(&self) -> Image {
-        self.map(&self.sigma, &self.d2_sigma)
+        self.map(&self.sigma32, &self.d2_sigma)
     }
 
-    fn map(&self, grid: &[f64], d2: &[f64]) -> Image {
+    fn map(&self, grid: &[f32], d2: &[f32]) -> Image {
         let mut data = vec![0.0f32; self.width * self.height];
         data.par_chunks_mut(self.width)
             .enumerate()
@@ -893,13 +894,13 @@ impl Background {
     pub fn back_row(&self, y: usize, out: &mut [f32]) {
         match self.manual {
             Some(v) => out.fill(v as f32),
-            None => self.eval_row(&self.back, &self.d2_back, y, &self.xc, out),
+            None => self.eval_row(&self.back32, &self.d2_back, y, &self.xc, out),
         }
     }
 
     /// Row `y` of the background RMS map, into `out`.
     pub fn rms_row(&self, y: usize, out: &mut [f32]) {
-        self.eval_row(&self.sigma, &self.d2_sigma, y, &self.xc, out)
+        self.eval_row(&self.sigma32, &self.d2_sigma, y, &self.xc, out)
     }
 
     /// Image width and height.
