@@ -628,6 +628,24 @@ mod tests {
         }
     }
 
+    /// A merge grows the eater's filtered flux at once, and later tests read it
+    /// (spec §4.6.3 step 6): A (1000) eats B (500); then C (1200) is fainter than the
+    /// grown A (1500), so A tests C and cleans it. With A's flux as it was, C would be
+    /// the brighter and test A, whose mthresh no profile reaches: both would stay.
+    #[test]
+    fn a_merge_grows_the_eaters_flux_before_the_next_test() {
+        let objs = [
+            obj(0.0, 0.0, 3.0, 1000.0, 1e9),
+            obj(2.0, 0.0, 3.0, 500.0, 0.0),
+            obj(1.0, 1.0, 3.0, 1200.0, 0.0),
+        ];
+        let done = [10, 20, 30];
+        assert_eq!(clean_targets(&objs, &done, 1.0), [0, 0, 0]);
+        // Without B, C is the brighter: it tests A and both stay.
+        let two = [objs[0].clone(), objs[2].clone()];
+        assert_eq!(clean_targets(&two, &[10, 30], 1.0), [0, 1]);
+    }
+
     #[test]
     fn grid_and_brute_force_agree_on_random_fields() {
         let mut s = 7u64;

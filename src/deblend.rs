@@ -706,6 +706,40 @@ mod tests {
         deblend(&two_blobs(), 1.0, 3, Connectivity::Eight, &p, 1)
     }
 
+    /// A piece's pixel list (spec §4.5.3): its core in its own scan order, then the
+    /// pixels it received in the order the parent's list visits them. With draws of 0
+    /// every shared pixel goes to the first core in core order (the first whose
+    /// cumulative model reaches 0): the left blob's, which completes first.
+    #[test]
+    fn a_pieces_list_is_its_core_then_its_gathered_pixels() {
+        let px = two_blobs();
+        let p = DeblendParams {
+            nthresh: 4,
+            mincont: 0.005,
+            sub_object_limit: None,
+            draws: Default::default(),
+        };
+        let Plan::Share(s) = plan(&px, 1.0, 3, Connectivity::Eight, &p) else {
+            panic!("the blobs split");
+        };
+        // The pixels outside the cores (x = 0, 4, 5, 9) each take a draw.
+        assert_eq!(s.draws(), 4);
+        let children = s.assign(&px, &[0; 4]);
+        assert_eq!(children.len(), 2);
+        assert_eq!(children[0].pixels, [0, 1, 2, 3, 4, 5, 9]);
+        // Core x = 1, 2, 3 (positions 1..3), then x = 0, 4, 5, 9 as visited.
+        assert_eq!(children[0].list, [1, 2, 3, 0, 4, 5, 6]);
+        assert_eq!(
+            (children[1].pixels.as_slice(), children[1].list.as_slice()),
+            (&[6, 7, 8][..], &[0, 1, 2][..])
+        );
+        // The largest draw goes to the last core whose cumulative model reaches it.
+        let last = plan(&px, 1.0, 3, Connectivity::Eight, &p);
+        let Plan::Share(s) = last else { unreachable!() };
+        let children = s.assign(&px, &[(1 << 31) - 1; 4]);
+        assert!(children[1].pixels.contains(&9), "{:?}", children[1].pixels);
+    }
+
     #[test]
     fn glibc_rand_is_glibcs_stream() {
         let mut g = GlibcRand::default();
