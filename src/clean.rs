@@ -156,7 +156,7 @@ fn yc_range(o: &CleanRecord, cleanmargin: i64) -> (i64, i64) {
 
 /// The Moffat model of an object for cleaning: (amp, α).
 fn moffat(o: &CleanRecord, beta: f64) -> (f64, f64) {
-    let u = std::f64::consts::PI * o.a * o.b;
+    let u = crate::deblend::PI_SEX * o.a * o.b;
     let amp = o.fdflux / (2.0 * u * o.abcor);
     let alpha = if o.thresh > 0.0 && amp > 0.0 {
         ((amp / o.thresh).powf(1.0 / beta) - 1.0) * u / o.npix as f64

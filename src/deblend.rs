@@ -230,7 +230,10 @@ struct Model {
     amp: f32,
 }
 
-/// SExtractor's π where SExtractor uses it (abcor, amplitudes, cleaning).
+/// SExtractor's π where SExtractor uses it (abcor, amplitudes, cleaning): its own
+/// 14-digit constant, not `std::f64::consts::PI` (the difference reaches the f32
+/// amplitudes' last bits).
+#[allow(clippy::approx_constant)]
 pub(crate) const PI_SEX: f64 = 3.1415926535898;
 
 fn model(px: &[Pixel], core: &[usize], t_core: f64, t0: f64) -> Model {

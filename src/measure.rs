@@ -532,7 +532,7 @@ pub fn measure_object(
             }
             let darea = area2 - dnpix;
             let num = if darea < 0.0 { darea } else { -1.0 };
-            (num / (2.0 * std::f64::consts::PI * (t / t2).min(0.99).ln() * o.a * o.b)).min(1.0)
+            (num / (2.0 * crate::deblend::PI_SEX * (t / t2).min(0.99).ln() * o.a * o.b)).min(1.0)
         }
     };
     // Photometry.
