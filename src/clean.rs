@@ -339,6 +339,43 @@ impl Kept {
     }
 }
 
+/// SExtractor's clean list (spec §4.6.3 step 2): an array joined at the end and left
+/// by swap-removal (tests visit it in index order), each object's index in it
+/// (`usize::MAX` when not listed), and the grid that finds its members by position
+/// (None: every member is a candidate).
+struct CleanList {
+    items: Vec<usize>,
+    pos: Vec<usize>,
+    grid: Option<Kept>,
+}
+
+impl CleanList {
+    fn contains(&self, s: usize) -> bool {
+        self.pos[s] != usize::MAX
+    }
+
+    fn push(&mut self, recs: &[CleanRecord], o: usize) {
+        self.pos[o] = self.items.len();
+        self.items.push(o);
+        if let Some(g) = self.grid.as_mut() {
+            g.insert(recs, o);
+        }
+    }
+
+    /// Swap-removes `s`: the last member takes its index.
+    fn remove(&mut self, recs: &[CleanRecord], s: usize) {
+        let k = self.pos[s];
+        self.items.swap_remove(k);
+        if k < self.items.len() {
+            self.pos[self.items[k]] = k;
+        }
+        self.pos[s] = usize::MAX;
+        if let Some(g) = self.grid.as_mut() {
+            g.remove(recs, s);
+        }
+    }
+}
+
 /// For each object, the object it is merged into (itself if it survives).
 /// `done[i]` is the row on which object i's detection completed (the last row of its
 /// detected component, before deblending); see the module's text for the order and
@@ -391,7 +428,7 @@ fn sequential(
     entry: &[Entry],
     beta: f64,
     forget: &Forget,
-    mut grid: Option<Kept>,
+    grid: Option<Kept>,
 ) -> (Vec<usize>, Vec<u32>) {
     assert_eq!(objs.len(), entry.len(), "one entry key per object");
     let n = objs.len();
@@ -400,10 +437,11 @@ fn sequential(
     let mut recs: Vec<CleanRecord> = objs.to_vec();
     let mut target: Vec<usize> = (0..n).collect();
     let mut merged_at = vec![u32::MAX; n];
-    // SExtractor's clean list: an array, appended to, with swap-removal; tests visit
-    // it in index order (spec §4.6.3 step 2). `pos[i]`: object i's index in it.
-    let mut list: Vec<usize> = Vec::new();
-    let mut pos = vec![usize::MAX; n];
+    let mut list = CleanList {
+        items: Vec::new(),
+        pos: vec![usize::MAX; n],
+        grid,
+    };
     let (mut cands, mut victims) = (Vec::new(), Vec::new());
     let grow = |recs: &mut [CleanRecord], eater: usize, victim: usize| {
         let v = recs[victim];
@@ -423,14 +461,12 @@ fn sequential(
     // Removes listed objects (output, not merged) with ycmin <= t, from the last index
     // down to 0, swap-removing as it goes.
     let pass = |t: i64,
-                list: &mut Vec<usize>,
-                pos: &mut [usize],
-                grid: &mut Option<Kept>,
+                list: &mut CleanList,
                 by_ycmin: &mut std::collections::BinaryHeap<std::cmp::Reverse<(i64, usize)>>,
                 yc: &[(i64, i64)],
                 recs: &[CleanRecord]| {
         while let Some(&std::cmp::Reverse((v, i))) = by_ycmin.peek() {
-            if pos[i] == usize::MAX || yc[i].0 != v {
+            if !list.contains(i) || yc[i].0 != v {
                 by_ycmin.pop();
                 continue;
             }
@@ -439,19 +475,12 @@ fn sequential(
         if by_ycmin.peek().is_none_or(|r| r.0 .0 > t) {
             return;
         }
-        let mut k = list.len();
+        let mut k = list.items.len();
         while k > 0 {
             k -= 1;
-            let s = list[k];
+            let s = list.items[k];
             if yc[s].0 <= t {
-                list.swap_remove(k);
-                if k < list.len() {
-                    pos[list[k]] = k;
-                }
-                pos[s] = usize::MAX;
-                if let Some(g) = grid.as_mut() {
-                    g.remove(recs, s);
-                }
+                list.remove(recs, s);
             }
         }
     };
@@ -464,41 +493,36 @@ fn sequential(
                 // objects enter.
                 if r == height - 1 && !last_pass_done {
                     last_pass_done = true;
-                    pass(0, &mut list, &mut pos, &mut grid, &mut by_ycmin, &yc, &recs);
+                    pass(0, &mut list, &mut by_ycmin, &yc, &recs);
                 }
             } else {
                 while next_row <= r + 1 && next_row <= height - 1 - ms {
                     let t = next_row - (hs - ms);
-                    pass(t, &mut list, &mut pos, &mut grid, &mut by_ycmin, &yc, &recs);
+                    pass(t, &mut list, &mut by_ycmin, &yc, &recs);
                     next_row += 1;
                 }
             }
         }
         if let Some(cap) = forget.objstack {
-            if list.len() >= cap.max(1) {
+            if list.items.len() >= cap.max(1) {
                 // The listed object whose rows end first leaves (output).
-                let (k, _) = list
+                let (_, s) = list
+                    .items
                     .iter()
                     .enumerate()
-                    .min_by_key(|&(k, &s)| (yc[s].1, k))
+                    .map(|(k, &s)| ((yc[s].1, k), s))
+                    .min()
                     .expect("a full list");
-                let s = list.swap_remove(k);
-                if k < list.len() {
-                    pos[list[k]] = k;
-                }
-                pos[s] = usize::MAX;
-                if let Some(g) = grid.as_mut() {
-                    g.remove(&recs, s);
-                }
+                list.remove(&recs, s);
             }
         }
         cands.clear();
-        match &grid {
+        match &list.grid {
             Some(g) => g.near(&recs[o], &mut cands),
-            None => cands.extend_from_slice(&list),
+            None => cands.extend_from_slice(&list.items),
         }
-        cands.retain(|&s| pos[s] != usize::MAX && close(&recs[o], &recs[s]));
-        cands.sort_by_key(|&s| pos[s]);
+        cands.retain(|&s| list.contains(s) && close(&recs[o], &recs[s]));
+        cands.sort_by_key(|&s| list.pos[s]);
         // The newcomer's model from its sums on entry; a listed object's from its
         // current ones, at every test.
         let model = moffat(&recs[o], beta);
@@ -527,25 +551,13 @@ fn sequential(
             target[s] = o;
             merged_at[s] = entry[o].0;
             grow(&mut recs, o, s);
-            let k = pos[s];
-            list.swap_remove(k);
-            if k < list.len() {
-                pos[list[k]] = k;
-            }
-            pos[s] = usize::MAX;
-            if let Some(g) = grid.as_mut() {
-                g.remove(&recs, s);
-            }
+            list.remove(&recs, s);
         }
         if forget.any() {
             yc[o] = yc_range(&recs[o], forget.cleanmargin);
             by_ycmin.push(std::cmp::Reverse((yc[o].0, o)));
         }
-        pos[o] = list.len();
-        list.push(o);
-        if let Some(g) = grid.as_mut() {
-            g.insert(&recs, o);
-        }
+        list.push(&recs, o);
     }
     // Follow "merged into" links to a kept object. Each link goes to an object kept
     // at the time, and the object linked leaves the kept list for good, so there are

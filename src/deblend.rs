@@ -569,6 +569,16 @@ pub enum Plan {
     Share(Sharing),
 }
 
+impl Plan {
+    /// The random numbers sharing the object out takes (0 when it is not split).
+    pub fn draws(&self) -> usize {
+        match self {
+            Plan::Share(s) => s.draws(),
+            _ => 0,
+        }
+    }
+}
+
 /// A split object whose pixels outside the cores are still to be shared out.
 pub struct Sharing {
     /// Each core's pixels (raster order), in core order.

@@ -759,8 +759,12 @@ pub(crate) fn scan(
             Vec::new()
         };
         let measure = |((done, c), at): (((u32, u32), Prepared), usize)| {
-            let n = if stream.is_empty() { 0 } else { c.draws() };
-            let draws = &stream[at.min(stream.len())..][..n];
+            // (Seeded draws: no stream; each object makes its own.)
+            let draws = if stream.is_empty() {
+                &[][..]
+            } else {
+                &stream[at..at + c.draws()]
+            };
             (
                 done,
                 measure_component(c, draws, w, h, (t_measure, t_analysis, mode), g, p),
@@ -1715,10 +1719,7 @@ struct Prepared {
 impl Prepared {
     /// The random numbers its deblending takes.
     fn draws(&self) -> usize {
-        match &self.plan {
-            crate::deblend::Plan::Share(s) => s.draws(),
-            _ => 0,
-        }
+        self.plan.draws()
     }
 }
 
@@ -1824,11 +1825,7 @@ fn measure_component(
     let draws = match p.deblend.draws {
         crate::params::DeblendDraws::Sextractor => stream,
         crate::params::DeblendDraws::Seeded => {
-            let n = match &plan {
-                crate::deblend::Plan::Share(s) => s.draws(),
-                _ => 0,
-            };
-            seeded = crate::deblend::seeded_draws(first ^ 0x5EED_5EED_5EED_5EED, n);
+            seeded = crate::deblend::seeded_draws(first ^ 0x5EED_5EED_5EED_5EED, plan.draws());
             &seeded[..]
         }
     };
