@@ -52,24 +52,32 @@ pub fn image_extensions(spec: &str) -> Vec<String> {
     let Ok(mut f) = open_disk(&path) else {
         return one();
     };
-    let Ok(n) = f.num_hdus() else {
+    let Ok(images) = image_hdus(&mut f) else {
         return one();
     };
-    let mut found = Vec::new();
-    for i in 0..n {
-        let Ok(h) = f.hdu(i) else {
-            return one();
-        };
-        if let HduInfo::ImageInfo { shape, .. } = &h.info {
-            if shape_2d(shape).is_some() {
-                found.push(i);
-            }
-        }
-    }
+    let found: Vec<usize> = images
+        .iter()
+        .filter(|(_, shape)| shape_2d(shape).is_some())
+        .map(|&(i, _)| i)
+        .collect();
     if found.len() <= 1 {
         return one();
     }
     found.iter().map(|i| format!("{spec}[{i}]")).collect()
+}
+
+/// Every image HDU of a file (tables left out): its index and shape (slowest axis
+/// first; empty for a header-only HDU).
+fn image_hdus(
+    f: &mut FitsFile,
+) -> std::result::Result<Vec<(usize, Vec<usize>)>, fitsio::errors::Error> {
+    let mut out = Vec::new();
+    for i in 0..f.num_hdus()? {
+        if let HduInfo::ImageInfo { shape, .. } = f.hdu(i)?.info {
+            out.push((i, shape));
+        }
+    }
+    Ok(out)
 }
 
 /// The file an image specification names (`file.fits[1]` → `file.fits`).
@@ -543,24 +551,10 @@ fn open_image_hdu(spec: &str) -> Result<Opened> {
             (h, (num.max(1) - 1) as usize)
         }
         HduSel::First2d => {
-            let n = f.num_hdus().map_err(|e| fits_err(&path, e))?;
-            let mut found = None;
-            let mut seen = Vec::new();
-            for i in 0..n {
-                let h = f.hdu(i).map_err(|e| fits_err(&path, e))?;
-                if let HduInfo::ImageInfo { shape, .. } = &h.info {
-                    if shape_2d(shape).is_some() {
-                        found = Some((h, i));
-                        break;
-                    }
-                    if !shape.is_empty() {
-                        seen.push(format!("HDU {i} has shape {shape:?}"));
-                    }
-                }
-            }
-            match found {
-                Some(h) => h,
-                None if seen.is_empty() => {
+            let images = image_hdus(&mut f).map_err(|e| fits_err(&path, e))?;
+            match images.iter().find(|(_, shape)| shape_2d(shape).is_some()) {
+                Some(&(i, _)) => (f.hdu(i).map_err(|e| fits_err(&path, e))?, i),
+                None if images.iter().all(|(_, shape)| shape.is_empty()) => {
                     return Err(Error::input(
                         &path,
                         "the file holds no image (no HDU with NAXIS >= 2)",
@@ -572,7 +566,12 @@ fn open_image_hdu(spec: &str) -> Result<Opened> {
                         format!(
                             "no 2-D image found ({}); skysift needs a 2-D image: \
                              select a plane or extension first",
-                            seen.join("; ")
+                            images
+                                .iter()
+                                .filter(|(_, shape)| !shape.is_empty())
+                                .map(|(i, shape)| format!("HDU {i} has shape {shape:?}"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
                         ),
                     ))
                 }
