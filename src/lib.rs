@@ -57,6 +57,7 @@ pub mod plan;
 pub mod run;
 pub mod spill;
 pub mod stream;
+pub mod world;
 
 pub use backend::Backend;
 pub use background::Background;

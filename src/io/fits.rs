@@ -421,6 +421,23 @@ pub fn header_cards(spec: &str) -> Result<Vec<String>> {
         .collect())
 }
 
+/// What the WCS of the image HDU `spec` selects is made of: its header cards, its
+/// ordinal among the file's image HDUs of two or more axes (1-based: the block of an
+/// external `.head` file that serves it) and its width and height.
+pub fn header_for_wcs(spec: &str) -> Result<(Vec<String>, usize, [usize; 2])> {
+    let cards = header_cards(spec)?;
+    let o = open_image_hdu(spec)?;
+    let (w, h, num, path) = (o.width, o.height, o.hdu_num as usize, o.path);
+    let mut f = o.file;
+    let images = image_hdus(&mut f).map_err(|e| fits_err(&path, e))?;
+    let ordinal = images
+        .iter()
+        .filter(|(i, shape)| *i < num && shape.len() >= 2)
+        .count()
+        .max(1);
+    Ok((cards, ordinal, [w, h]))
+}
+
 /// Reads `out.len()` pixels from pixel `first` (0-based, row-major) of the HDU as f32:
 /// integer BLANK pixels and NaN become NaN, scaled integers are scaled in f32 as
 /// SExtractor does, and 64-bit floats beyond f32's range are an error.

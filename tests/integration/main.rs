@@ -10,3 +10,4 @@ mod photometry;
 mod reference;
 mod reliability;
 mod stream;
+mod world;
