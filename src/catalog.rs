@@ -67,6 +67,52 @@ fn ph_at(o: &Object, i: usize, f: impl Fn(&crate::photometry::Photometry) -> &[f
         .map_or(0.0, |p| f(p).get(i).copied().unwrap_or(0.0))
 }
 
+/// A world value of `o` from its world coordinates and itself (0 without them).
+fn wd(o: &Object, f: impl Fn(&crate::world::World, &Object) -> f64) -> f64 {
+    o.world.as_deref().map_or(0.0, |w| f(w, o))
+}
+
+/// The windowed moments of `o` (x2, y2, xy) and their errors (0 without photometry).
+fn win_moments(o: &Object, err: bool) -> [f64; 3] {
+    o.phot.as_deref().map_or([0.0; 3], |p| {
+        if err {
+            [p.win.errx2, p.win.erry2, p.win.errxy]
+        } else {
+            [p.win.x2, p.win.y2, p.win.xy]
+        }
+    })
+}
+
+/// The moments of `o` in world units: isophotal (`win` false) or windowed, of the
+/// profile or of the position error (`err`).
+fn wm(w: &crate::world::World, o: &Object, win: bool, err: bool) -> [f64; 3] {
+    let m = match (win, err) {
+        (false, false) => [o.x2, o.y2, o.xy],
+        (false, true) => [o.errx2, o.erry2, o.errxy],
+        (true, e) => win_moments(o, e),
+    };
+    w.moments(m)
+}
+
+/// Element `k` of the world ellipse (A, B, THETA, CXX, CYY, CXY) of those moments.
+fn we(w: &crate::world::World, o: &Object, win: bool, err: bool, k: usize) -> f64 {
+    crate::world::ellipse(wm(w, o, win, err))[k]
+}
+
+/// THETA_SKY (frame None), THETA_J2000 or THETA_B1950 of those moments.
+fn wt(w: &crate::world::World, o: &Object, win: bool, err: bool, frame: Option<bool>) -> f64 {
+    let t = we(w, o, win, err, 2);
+    let at = if win && !err {
+        crate::world::At::Windowed
+    } else {
+        crate::world::At::Barycentre
+    };
+    match frame {
+        None => w.theta_sky(t),
+        Some(b1950) => w.theta_frame(t, at, b1950),
+    }
+}
+
 /// Builds a table of columns from one line per column: name, description, unit,
 /// kind and value (in the written, 1-based convention).
 macro_rules! columns {
@@ -218,6 +264,162 @@ columns! {
         |o| ph(o, |p| p.fwhm);
     "CLASS_STAR", "Stellarity from SExtractor's neural network (1 star, 0 galaxy)", "", Float,
         |o| ph(o, |p| p.class_star);
+}
+
+// The world columns (wcs.md): positions in each frame, shapes through the local
+// Jacobian.
+columns! {
+    WORLD_COLUMNS:
+    "X_WORLD", "Barycenter position along world x axis", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].world[0]);
+    "Y_WORLD", "Barycenter position along world y axis", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].world[1]);
+    "XWIN_WORLD", "Windowed position along world x axis", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].world[0]);
+    "YWIN_WORLD", "Windowed position along world y axis", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].world[1]);
+    "XPEAK_WORLD", "World-x coordinate of the brightest pixel", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].world[0]);
+    "YPEAK_WORLD", "World-y coordinate of the brightest pixel", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].world[1]);
+    "ALPHA_SKY", "Right ascension of barycenter (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].sky[0]);
+    "DELTA_SKY", "Declination of barycenter (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].sky[1]);
+    "ALPHA_J2000", "Right ascension of barycenter (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].j2000[0]);
+    "DELTA_J2000", "Declination of barycenter (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].j2000[1]);
+    "ALPHA_B1950", "Right ascension of barycenter (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].b1950[0]);
+    "DELTA_B1950", "Declination of barycenter (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[0].b1950[1]);
+    "ALPHAWIN_SKY", "Windowed right ascension (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].sky[0]);
+    "DELTAWIN_SKY", "Windowed declination (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].sky[1]);
+    "ALPHAWIN_J2000", "Windowed right ascension (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].j2000[0]);
+    "DELTAWIN_J2000", "Windowed declination (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].j2000[1]);
+    "ALPHAWIN_B1950", "Windowed right ascension (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].b1950[0]);
+    "DELTAWIN_B1950", "Windowed declination (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[1].b1950[1]);
+    "ALPHAPEAK_SKY", "Right ascension of brightest pix (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].sky[0]);
+    "DELTAPEAK_SKY", "Declination of brightest pix (native)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].sky[1]);
+    "ALPHAPEAK_J2000", "Right ascension of brightest pix (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].j2000[0]);
+    "DELTAPEAK_J2000", "Declination of brightest pix (J2000)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].j2000[1]);
+    "ALPHAPEAK_B1950", "Right ascension of brightest pix (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].b1950[0]);
+    "DELTAPEAK_B1950", "Declination of brightest pix (B1950)", "deg", Float,
+        |o| wd(o, |w, _| w.pos[2].b1950[1]);
+    "X2_WORLD", "Variance along X-WORLD (alpha)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, false)[0]);
+    "Y2_WORLD", "Variance along Y-WORLD (delta)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, false)[1]);
+    "XY_WORLD", "Covariance between X-WORLD and Y-WORLD", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, false)[2]);
+    "A_WORLD", "Profile RMS along major axis (world units)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 0));
+    "B_WORLD", "Profile RMS along minor axis (world units)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 1));
+    "THETA_WORLD", "Position angle (CCW/world-x)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 2));
+    "THETA_SKY", "Position angle (east of north) (native)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, false, None));
+    "THETA_J2000", "Position angle (east of north) (J2000)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, false, Some(false)));
+    "THETA_B1950", "Position angle (east of north) (B1950)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, false, Some(true)));
+    "CXX_WORLD", "Cxx object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 3));
+    "CYY_WORLD", "Cyy object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 4));
+    "CXY_WORLD", "Cxy object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, false, 5));
+    "ERRX2_WORLD", "Variance of position along X-WORLD (alpha)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, true)[0]);
+    "ERRY2_WORLD", "Variance of position along Y-WORLD (delta)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, true)[1]);
+    "ERRXY_WORLD", "Covariance of position X-WORLD/Y-WORLD", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, false, true)[2]);
+    "ERRA_WORLD", "World RMS position error along major axis", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 0));
+    "ERRB_WORLD", "World RMS position error along minor axis", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 1));
+    "ERRTHETA_WORLD", "Error ellipse pos. angle (CCW/world-x)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 2));
+    "ERRTHETA_SKY", "Native error ellipse pos. angle (east of north)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, true, None));
+    "ERRTHETA_J2000", "J2000 error ellipse pos. angle (east of north)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, true, Some(false)));
+    "ERRTHETA_B1950", "B1950 error ellipse pos. angle (east of north)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, false, true, Some(true)));
+    "ERRCXX_WORLD", "Cxx error ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 3));
+    "ERRCYY_WORLD", "Cyy error ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 4));
+    "ERRCXY_WORLD", "Cxy error ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, false, true, 5));
+    "X2WIN_WORLD", "Windowed variance along X-WORLD (alpha)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, false)[0]);
+    "Y2WIN_WORLD", "Windowed variance along Y-WORLD (delta)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, false)[1]);
+    "XYWIN_WORLD", "Windowed covariance between X-WORLD and Y-WORLD", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, false)[2]);
+    "AWIN_WORLD", "Windowed profile RMS along major axis (world units)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 0));
+    "BWIN_WORLD", "Windowed profile RMS along minor axis (world units)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 1));
+    "THETAWIN_WORLD", "Windowed position angle (CCW/world-x)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 2));
+    "THETAWIN_SKY", "Windowed position angle (east of north) (native)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, true, false, None));
+    "THETAWIN_J2000", "Windowed position angle (east of north) (J2000)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, true, false, Some(false)));
+    "THETAWIN_B1950", "Windowed position angle (east of north) (B1950)", "deg", Float,
+        |o| wd(o, |w, o| wt(w, o, true, false, Some(true)));
+    "CXXWIN_WORLD", "Windowed Cxx object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 3));
+    "CYYWIN_WORLD", "Windowed Cyy object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 4));
+    "CXYWIN_WORLD", "Windowed Cxy object ellipse parameter (WORLD units)", "deg**(-2)", Float,
+        |o| wd(o, |w, o| we(w, o, true, false, 5));
+    "ERRX2WIN_WORLD", "Variance of windowed pos along X-WORLD (alpha)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, true)[0]);
+    "ERRY2WIN_WORLD", "Variance of windowed pos along Y-WORLD (delta)", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, true)[1]);
+    "ERRXYWIN_WORLD", "Covariance of windowed pos X-WORLD/Y-WORLD", "deg**2", Float,
+        |o| wd(o, |w, o| wm(w, o, true, true)[2]);
+    "ERRAWIN_WORLD", "World RMS windowed pos error along major axis", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, true, 0));
+    "ERRBWIN_WORLD", "World RMS windowed pos error along minor axis", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, true, 1));
+    "ERRTHETAWIN_WORLD", "Windowed error ellipse pos. angle (CCW/world-x)", "deg", Float,
+        |o| wd(o, |w, o| we(w, o, true, true, 2));
+    "ERRTHETAWIN_SKY", "Native windowed error ellipse pos. angle (east of north)", "deg",
+        Float, |o| wd(o, |w, o| wt(w, o, true, true, None));
+    "ERRTHETAWIN_J2000", "J2000 windowed error ellipse pos. angle (east of north)", "deg",
+        Float, |o| wd(o, |w, o| wt(w, o, true, true, Some(false)));
+    "ERRTHETAWIN_B1950", "B1950 windowed error ellipse pos. angle (east of north)", "deg",
+        Float, |o| wd(o, |w, o| wt(w, o, true, true, Some(true)));
+    "ERRCXXWIN_WORLD", "Cxx windowed error ellipse parameter (WORLD units)", "deg**(-2)",
+        Float, |o| wd(o, |w, o| we(w, o, true, true, 3));
+    "ERRCYYWIN_WORLD", "Cyy windowed error ellipse parameter (WORLD units)", "deg**(-2)",
+        Float, |o| wd(o, |w, o| we(w, o, true, true, 4));
+    "ERRCXYWIN_WORLD", "Cxy windowed error ellipse parameter (WORLD units)", "deg**(-2)",
+        Float, |o| wd(o, |w, o| we(w, o, true, true, 5));
+    "FWHM_WORLD", "FWHM assuming a gaussian core", "deg", Float,
+        |o| wd(o, |w, o| o.phot.as_deref().map_or(0.0, |p| p.fwhm) * w.pixel_deg());
+    "ISOAREA_WORLD", "Isophotal area above Analysis threshold", "deg**2", Float,
+        |o| wd(o, |w, o| o.isoarea as f64 * w.pixel_deg() * w.pixel_deg());
+    "ISOAREAF_WORLD", "Isophotal area (filtered) above Detection threshold", "deg**2", Float,
+        |o| wd(o, |w, o| o.npix as f64 * w.pixel_deg() * w.pixel_deg());
 }
 
 // Columns about the run rather than the object.
@@ -494,6 +696,7 @@ pub fn column(name: &str) -> Option<&'static Column> {
     COLUMNS
         .iter()
         .chain(PHOT_COLUMNS)
+        .chain(WORLD_COLUMNS)
         .chain(RUN_COLUMNS)
         .find(|c| c.name.eq_ignore_ascii_case(name))
 }
@@ -559,6 +762,7 @@ pub fn select_columns(names: &[String]) -> Result<Vec<&'static Column>> {
             let known = COLUMNS
                 .iter()
                 .chain(PHOT_COLUMNS)
+                .chain(WORLD_COLUMNS)
                 .chain(RUN_COLUMNS)
                 .map(|c| c.name.to_string());
             let vectors = VECTOR_COLUMNS.iter().map(|c| format!("{}(n)", c.name));

@@ -29,6 +29,12 @@ pub enum BackPhotoArg {
     Local,
 }
 
+/// `--compat`: where to reproduce SExtractor's numbers even where they are wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompatArg {
+    Sextractor,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum MaskTypeArg {
     None,
@@ -330,6 +336,22 @@ pub struct Cli {
     #[arg(long, default_value_t = 24, value_name = "PIXELS")]
     pub backphoto_thick: usize,
 
+    /// HEADER_SUFFIX: the external header beside each image (SCAMP's `IMAGE.head`)
+    /// whose cards replace the image's WCS keywords ("" or "none": none)
+    #[arg(long, default_value = ".head", value_name = "SUFFIX")]
+    pub header_suffix: String,
+
+    /// Apply SIP distortion (A_p_q, B_p_q) to world coordinates; SExtractor ignores
+    /// it, and so does skysift by default, with a warning
+    #[arg(long)]
+    pub sip: bool,
+
+    /// Reproduce SExtractor where it is wrong: `sextractor` transforms second moments
+    /// to world units with SExtractor 2.25's formula (cross terms without their factor
+    /// 2: A_WORLD, B_WORLD, THETA_WORLD, ... as it writes them); default exact
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub compat: Option<CompatArg>,
+
     /// SEEING_FWHM in arcsec: the seeing of CLASS_STAR
     #[arg(long, default_value_t = 1.2, value_name = "ARCSEC")]
     pub seeing_fwhm: f64,
@@ -477,6 +499,7 @@ impl Cli {
             clean_param: self.clean_param,
             memory_objstack: self.memory_objstack.map(|n| n as usize),
             memory_bufsize: self.memory_bufsize.map(|n| n as usize),
+            world: None,
             phot: skysift::photometry::PhotParams {
                 apertures: self.phot_apertures.clone(),
                 auto_params: parse_fpair("--phot-autoparams", &self.phot_autoparams)?,
@@ -597,6 +620,35 @@ impl Cli {
             .collect()
     }
 
+    /// What the world columns and the WCS's pixel scale need, when the catalog asks
+    /// for them: a world column, or PIXEL_SCALE 0 with CLASS_STAR or MU_*.
+    fn world_request(&self) -> Option<skysift::run::WorldRequest> {
+        let params = self.params();
+        let world_column = params.iter().any(|p| {
+            let name = p.split('(').next().unwrap_or("").trim();
+            skysift::catalog::WORLD_COLUMNS
+                .iter()
+                .any(|c| c.name.eq_ignore_ascii_case(name))
+        });
+        let scale = self.pixel_scale == 0.0
+            && params.iter().any(|p| {
+                let p = p.to_ascii_uppercase();
+                p.starts_with("CLASS_STAR") || p.starts_with("MU_")
+            });
+        (world_column || scale).then(|| skysift::run::WorldRequest {
+            header_suffix: match self.header_suffix.as_str() {
+                "none" | "NONE" => String::new(),
+                s => s.to_string(),
+            },
+            sip: self.sip,
+            transform: match self.compat {
+                Some(CompatArg::Sextractor) => skysift::world::MomentTransform::Sextractor,
+                None => skysift::world::MomentTransform::Exact,
+            },
+            pixel_scale: self.pixel_scale,
+        })
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
             images: self.images.clone(),
@@ -628,6 +680,7 @@ impl Cli {
             .then(|| PathBuf::from(&self.filter)),
             satur_key: Some(self.satur_key.clone()).filter(|k| !k.is_empty()),
             gain_key: Some(self.gain_key.clone()).filter(|k| !k.is_empty()),
+            world: self.world_request(),
             quiet: self.quiet,
             timings: self.timings,
         }

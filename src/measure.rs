@@ -140,6 +140,8 @@ pub struct Object {
     pub singular: bool,
     /// The photometry beyond the isophote, when asked for ([`crate::photometry`]).
     pub phot: Option<Box<crate::photometry::Photometry>>,
+    /// The world coordinates, when the catalog asks for them ([`crate::world`]).
+    pub world: Option<Box<crate::world::World>>,
 }
 
 /// `Object` as fixed-size records of 64-bit words (u32 fields widened, f64 fields by
@@ -161,6 +163,7 @@ macro_rules! object_words {
                 Object {
                     $( $f: object_words!(@from $k it.next().expect("a whole record")), )*
                     phot: None,
+                    world: None,
                 }
             }
         }
@@ -942,8 +945,10 @@ mod tests {
             mthresh: f64::NAN,
             flags: 0x8000_0003,
             singular: true,
-            // Photometry is measured once objects are final, after they wait here.
+            // Photometry and world coordinates are measured once objects are final,
+            // after they wait here.
             phot: None,
+            world: None,
         };
         let mut w = Vec::new();
         o.to_words(&mut w);

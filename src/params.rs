@@ -194,6 +194,11 @@ pub struct ExtractParams {
     /// lines, objects leave the cleaning list when their rows scroll out of it (spec
     /// §4.6.3 step 8). None (the default): every object stays.
     pub memory_bufsize: Option<usize>,
+    /// The world coordinate system and settings of the world columns (X_WORLD,
+    /// ALPHA_J2000, A_WORLD, ...; [`crate::world`]), and of the pixel scale of
+    /// MU_MAX, MU_THRESHOLD and CLASS_STAR when PIXEL_SCALE is 0. None: no world
+    /// columns, and those take the scale of an image without a WCS.
+    pub world: Option<std::sync::Arc<crate::world::WorldSettings>>,
 }
 
 impl Default for ExtractParams {
@@ -216,6 +221,7 @@ impl Default for ExtractParams {
             phot: Default::default(),
             memory_objstack: None,
             memory_bufsize: None,
+            world: None,
         }
     }
 }

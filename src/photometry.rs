@@ -1397,6 +1397,8 @@ pub struct Context<'a> {
     pub blankh: usize,
     /// The background at a pixel (BACKGROUND).
     pub background: &'a (dyn Fn(f64, f64) -> f64 + Sync),
+    /// The WCS, for the pixel scale of MU_* and CLASS_STAR when PIXEL_SCALE is 0.
+    pub world: Option<&'a crate::world::WorldSettings>,
 }
 
 /// Measures the photometry of `o` on `field`; `runs` are its pixels.
@@ -1543,13 +1545,19 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
         (ph.flux_auto, ph.fluxerr_auto)
     };
     (ph.mag_best, ph.magerr_best) = mags(ph.flux_best, ph.fluxerr_best, zp);
-    // Surface brightness: without a celestial WCS a pixel is one "degree" wide.
-    let scale = if p.pixel_scale > 0.0 {
-        f32_param(p.pixel_scale)
+    // Surface brightness: the pixel's area on the sky at the object (the WCS's local
+    // Jacobian); without a WCS a pixel is one "degree" wide, as in SExtractor.
+    let omega = if p.pixel_scale > 0.0 {
+        f32_param(p.pixel_scale) * f32_param(p.pixel_scale)
     } else {
-        3600.0
+        match cx
+            .world
+            .and_then(|w| w.wcs.jacobian([o.x + 1.0, o.y + 1.0]))
+        {
+            Some(j) => j.area * 3600.0 * 3600.0,
+            None => 3600.0 * 3600.0,
+        }
     };
-    let omega = scale * scale;
     let mu = |v: f64| {
         if v > 0.0 {
             (-2.5 * (v / omega).log10() + zp) as f32 as f64
@@ -1754,7 +1762,7 @@ fn classify(ph: &mut Photometry, f: &Field, o: &Object, own: &[Run], cx: &Contex
     let scale = if p.pixel_scale > 0.0 {
         f32_param(p.pixel_scale)
     } else {
-        3600.0
+        cx.world.map_or(3600.0, |w| w.wcs.field_scale_arcsec())
     };
     let f2 = (seeing / scale) * (seeing / scale);
     let area = |n: u32, zero: f64| {
@@ -1860,6 +1868,7 @@ pub(crate) fn measure_many(
         satur_level: p.satur_level,
         blankh: blankh(p),
         background: &back,
+        world: p.world.as_deref(),
     };
     items
         .par_iter()
@@ -2068,6 +2077,7 @@ mod tests {
             satur_level: 5e4,
             blankh: 2,
             background: &back,
+            world: None,
         };
         let o = Object {
             ymin: 31,

@@ -506,6 +506,11 @@ impl Extractor {
                 &e.extract,
             );
             x.timings.push(("photometry", t.elapsed().as_secs_f64()));
+            if let Some(w) = &e.extract.world {
+                for o in &mut x.catalog.objects {
+                    o.world = Some(Box::new(w.measure(o)));
+                }
+            }
         }
         Ok(x)
     }

@@ -27,6 +27,18 @@ macro_rules! say_inline {
 
 /// What the command was asked to do: its options, each already checked against its
 /// meaning (the binary's `cli` module builds it; SExtractor's names in the comments).
+/// How each image's WCS is read for the world columns.
+#[derive(Clone, Debug, Default)]
+pub struct WorldRequest {
+    /// HEADER_SUFFIX ("" for none).
+    pub header_suffix: String,
+    /// Apply SIP distortion.
+    pub sip: bool,
+    pub transform: crate::world::MomentTransform,
+    /// PIXEL_SCALE in arcsec (0: from the WCS).
+    pub pixel_scale: f64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// The images (FITS, `file.fits[ext]`, or TIFF).
@@ -53,6 +65,9 @@ pub struct Settings {
     /// (None: the configuration's values always).
     pub satur_key: Option<String>,
     pub gain_key: Option<String>,
+    /// The world columns' WCS settings, when the catalog needs a WCS (None: no WCS
+    /// is read).
+    pub world: Option<WorldRequest>,
     /// No summary lines, notices or progress.
     pub quiet: bool,
     /// Per-stage times on standard error.
@@ -799,18 +814,46 @@ fn header_overrides(
     extractor: &Extractor,
     image: &str,
 ) -> Result<Option<Extractor>> {
+    let world = match &cli.world {
+        Some(req) => {
+            let wcs = crate::world::Wcs::from_file(image, &req.header_suffix, req.sip)?;
+            if !cli.quiet {
+                for w in &wcs.warnings {
+                    say!("skysift: {image}: {w}");
+                }
+                if !wcs.celestial() && req.pixel_scale == 0.0 {
+                    say!(
+                        "skysift: {image}: no celestial WCS: *_WORLD columns are in pixel units \
+                         and the pixel scale is taken as 1 degree, as SExtractor does; set \
+                         --pixel-scale (PIXEL_SCALE) for CLASS_STAR and MU_*"
+                    );
+                }
+            }
+            Some(std::sync::Arc::new(crate::world::WorldSettings {
+                wcs,
+                transform: req.transform,
+                pixel_scale: req.pixel_scale,
+            }))
+        }
+        None => None,
+    };
     if io::is_tiff(image) {
-        return Ok(None);
+        return Ok(world.map(|w| {
+            let mut e = extractor.clone();
+            e.extract.world = Some(w);
+            e
+        }));
     }
     let keys = [&cli.satur_key, &cli.gain_key].map(|k| k.as_deref().filter(|k| !k.is_empty()));
     let [satur, gain] = io::fits::header_numbers(image, keys)?;
     let p = &extractor.extract;
     let satur = satur.filter(|&v| v != p.satur_level && v > 0.0);
     let gain = gain.filter(|&v| v != p.gain && v >= 0.0);
-    if satur.is_none() && gain.is_none() {
+    if satur.is_none() && gain.is_none() && world.is_none() {
         return Ok(None);
     }
     let mut e = extractor.clone();
+    e.extract.world = world;
     if let Some(v) = satur {
         e.extract.satur_level = v;
     }

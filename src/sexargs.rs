@@ -168,12 +168,17 @@ fn parameter_list() -> String {
 
 /// Every catalog parameter skysift writes (vectors once).
 fn all_columns() -> impl Iterator<Item = &'static skysift::catalog::Column> {
-    use skysift::catalog::{COLUMNS, PHOT_COLUMNS, RUN_COLUMNS, VECTOR_COLUMNS};
-    COLUMNS.iter().chain(PHOT_COLUMNS).chain(RUN_COLUMNS).chain(
-        VECTOR_COLUMNS
-            .iter()
-            .filter(|v| !COLUMNS.iter().chain(PHOT_COLUMNS).any(|c| c.name == v.name)),
-    )
+    use skysift::catalog::{COLUMNS, PHOT_COLUMNS, RUN_COLUMNS, VECTOR_COLUMNS, WORLD_COLUMNS};
+    COLUMNS
+        .iter()
+        .chain(PHOT_COLUMNS)
+        .chain(WORLD_COLUMNS)
+        .chain(RUN_COLUMNS)
+        .chain(
+            VECTOR_COLUMNS
+                .iter()
+                .filter(|v| !COLUMNS.iter().chain(PHOT_COLUMNS).any(|c| c.name == v.name)),
+        )
 }
 
 /// A file named in the configuration: as given (relative to the working folder, as
@@ -330,6 +335,7 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
             "GAIN" => opt("--gain", one(s)?.into()),
             "GAIN_KEY" => opt("--gain-key", s.joined()),
             "PIXEL_SCALE" => opt("--pixel-scale", one(s)?.into()),
+            "HEADER_SUFFIX" => opt("--header-suffix", one(s)?.into()),
             "SEEING_FWHM" => opt("--seeing-fwhm", one(s)?.into()),
             "STARNNW_NAME" => opt("--starnnw-name", shared_file(one(s)?)),
             "BACK_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {
@@ -417,6 +423,8 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
         args.extend(["--thresh-type".to_string(), "absolute".to_string()]);
     }
     args.extend(flags);
+    // SExtractor's own numbers, where they differ from the exact ones.
+    args.extend(["--compat".to_string(), "sextractor".to_string()]);
     Ok((args, warnings))
 }
 

@@ -571,6 +571,20 @@ pub(crate) fn scan(
 ) -> Result<StreamSummary> {
     e.background.validate()?;
     e.extract.validate()?;
+    // World coordinates, once an object is final (a run that keeps its detected
+    // pixels measures photometry after the scan, and the world columns after it).
+    let world = e
+        .extract
+        .world
+        .clone()
+        .filter(|_| memory.detected.is_none());
+    let mut with_world = |mut o: Object| {
+        if let Some(w) = &world {
+            o.world = Some(Box::new(w.measure(&o)));
+        }
+        emit_final(o)
+    };
+    let emit_final: &mut dyn FnMut(Object) -> Result<()> = &mut with_world;
     // Photometry in a run that keeps no whole image: every object waits for a second
     // pass over the rows (`photometry_pass`), which measures it in a window of rows.
     let streamed_phot = e.extract.phot.want.any() && memory.detected.is_none();

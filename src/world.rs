@@ -1387,9 +1387,8 @@ pub struct World {
     /// Barycentre, windowed and peak positions: world (X_WORLD, Y_WORLD), sky
     /// (ALPHA_SKY, ...), J2000 and B1950.
     pub pos: [Position; 3],
-    /// The Jacobian at the barycentre and at the windowed position.
+    /// The Jacobian at the barycentre (every shape column's).
     pub jac: Jacobian,
-    pub jac_win: Jacobian,
     /// Whether the WCS has a celestial pair, and whether its axes are DEC/RA.
     pub celestial: bool,
     pub swapped: bool,
@@ -1474,7 +1473,6 @@ impl WorldSettings {
         World {
             pos: [self.position(bary), self.position(win), self.position(peak)],
             jac: jac(bary),
-            jac_win: jac(win),
             celestial: self.wcs.celestial(),
             swapped: self.wcs.swapped(),
             scale_deg: (self.pixel_scale > 0.0).then_some(self.pixel_scale / 3600.0),
@@ -1484,6 +1482,11 @@ impl WorldSettings {
 }
 
 impl World {
+    /// Pixel moments (x2, y2, xy) in world units.
+    pub fn moments(&self, m: [f64; 3]) -> [f64; 3] {
+        self.jac.moments(m, self.transform)
+    }
+
     /// √area or PIXEL_SCALE/3600: the size of a pixel in degrees.
     pub fn pixel_deg(&self) -> f64 {
         self.scale_deg.unwrap_or(self.jac.area.sqrt())

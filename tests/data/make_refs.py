@@ -45,6 +45,11 @@ What it writes (all small):
 - emmi_galaxies.sex_bufsize40.csv.gz, emmi_galaxies.sex_objstack16.csv.gz,
   sim_crop.sex_bufsize40.csv: SExtractor with oracle.sex and -MEMORY_BUFSIZE 40 or
   -MEMORY_OBJSTACK 16 (its cleaning list forgets objects). `--memory-only` (memory_refs()).
+- weighted_crop.fits: the central 320x320 of sim_weighted_1024 (rotated TAN WCS, CRPIX
+  moved), weighted_crop.{fk5_1950,galactic,tpv}.head: external headers over it (FK5
+  EQUINOX 1950; galactic axes; TPV with large terms), and weighted_crop.sex_world*.csv:
+  SExtractor with oracle_full.sex, tests/data/config/world.param and -HEADER_SUFFIX
+  for each (`--wcs-only`, wcs_refs()).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -236,6 +241,49 @@ def format_refs():
                         *NODEBLEND], cwd=d, check=True)
 
 
+WORLD_VARIANTS = {
+    # suffix: cards of an external header (HEADER_SUFFIX) over the crop's own TAN WCS.
+    "": None,
+    ".fk5_1950.head": [("RADESYS", "'FK5'"), ("EQUINOX", "1950.0")],
+    ".galactic.head": [("CTYPE1", "'GLON-TAN'"), ("CTYPE2", "'GLAT-TAN'"), ("CRVAL1", "120.5"),
+                       ("CRVAL2", "35.25")],
+    ".tpv.head": [("CTYPE1", "'RA---TPV'"), ("CTYPE2", "'DEC--TPV'"), ("PV1_0", "0.0"),
+                  ("PV1_1", "1.0"), ("PV1_4", "0.5"), ("PV1_7", "60.0"), ("PV2_0", "0.0"),
+                  ("PV2_1", "1.0"), ("PV2_6", "-0.4"), ("PV2_10", "40.0")],
+}
+
+
+def wcs_refs():
+    """weighted_crop.fits: the central 320x320 of sim_weighted_1024 (its rotated TAN
+    WCS, CRPIX moved), external headers for three variants, and SExtractor's world
+    columns for each (tests/data/config/world.param): weighted_crop.sex_world<suffix>.csv."""
+    from astropy.wcs import WCS
+    hdu = fits.open(f"{shared}/images/sim_weighted_1024.fits")[0]
+    y0, x0, n = 352, 352, 320
+    data = np.asarray(hdu.data[y0:y0 + n, x0:x0 + n], dtype=np.float32)
+    h = WCS(hdu.header)[y0:y0 + n, x0:x0 + n].to_header()
+    for k in ("RADESYS", "EQUINOX"):
+        h[k] = hdu.header[k]
+    fits.PrimaryHDU(data, header=h).writeto(f"{out}/weighted_crop.fits", overwrite=True)
+    for suffix, cards in WORLD_VARIANTS.items():
+        if cards:
+            with open(f"{out}/weighted_crop{suffix}", "w") as f:
+                for k, v in cards:
+                    f.write(f"{k:<8}= {v:>20}\n")
+                f.write("END\n")
+        with tempfile.TemporaryDirectory() as d:
+            for f in os.listdir(cfg):
+                shutil.copy(f"{cfg}/{f}", d)
+            shutil.copy(f"{out}/config/world.param", d)
+            subprocess.run(
+                ["source-extractor", f"{out}/weighted_crop.fits", "-c", "oracle_full.sex",
+                 "-PARAMETERS_NAME", "world.param", "-CATALOG_TYPE", "FITS_1.0", "-CATALOG_NAME",
+                 f"{d}/cat.fits", "-VERBOSE_TYPE", "QUIET", "-HEADER_SUFFIX", suffix or ".nohead",
+                 "-STARNNW_NAME", "/usr/share/source-extractor/default.nnw"], cwd=d, check=True)
+            name = suffix.replace(".head", "").replace(".", "_")
+            full_csv(f"{d}/cat.fits", f"{out}/weighted_crop.sex_world{name}.csv")
+
+
 def main():
     shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
     run_sex(f"{out}/sep_image.fits", "sep_image")
@@ -257,6 +305,7 @@ def main():
     full_refs()
     format_refs()
     memory_refs()
+    wcs_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -290,5 +339,7 @@ if __name__ == "__main__":
         format_refs()
     elif "--memory-only" in sys.argv:
         memory_refs()
+    elif "--wcs-only" in sys.argv:
+        wcs_refs()
     else:
         main()

@@ -120,3 +120,276 @@ fn sip_is_left_out_unless_asked() {
     );
     assert!(d > 1.0, "SIP moves the corner by {d}\"");
 }
+
+/// A working folder with the oracle configuration, the WCS test crop and its
+/// external headers.
+fn world_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(data("config")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    for f in [
+        "weighted_crop.fits",
+        "weighted_crop.fk5_1950.head",
+        "weighted_crop.galactic.head",
+        "weighted_crop.tpv.head",
+    ] {
+        std::fs::copy(data(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+/// skysift run in `dir` with `args`; its CSV catalog `name`.
+fn run_csv(dir: &std::path::Path, args: &[&str], name: &str) -> Table {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    Table::read_csv(&dir.join(name))
+}
+
+/// The angle difference in degrees, wrapped at 180.
+fn dtheta(a: f64, b: f64) -> f64 {
+    let d = (a - b).rem_euclid(180.0);
+    d.min(180.0 - d)
+}
+
+/// SExtractor's world columns on the TAN crop of sim_weighted_1024 and through its
+/// three external headers (FK5 1950: precession; galactic axes; TPV), with SExtractor's
+/// configuration (`-c oracle_full.sex`, which implies `--compat sextractor`):
+/// positions within 1e-3", shapes within 1e-4 relative, angles within 0.01 degree.
+#[test]
+fn world_columns_match_sextractor_for_each_header() {
+    let dir = world_folder();
+    let d = dir.path();
+    for variant in ["", "_fk5_1950", "_galactic", "_tpv"] {
+        let suffix = match variant {
+            "" => ".nohead".to_string(),
+            v => format!("{}.head", v.replacen('_', ".", 1)),
+        };
+        let name = format!("ours{variant}.csv");
+        let ours = run_csv(
+            d,
+            &[
+                "weighted_crop.fits",
+                "-c",
+                "oracle_full.sex",
+                "-PARAMETERS_NAME",
+                "world.param",
+                "-HEADER_SUFFIX",
+                &suffix,
+                "-VERBOSE_TYPE",
+                "QUIET",
+                "--catalog-type",
+                "csv",
+                "-CATALOG_NAME",
+                &name,
+            ],
+            &name,
+        );
+        let reference = Table::read_csv(&data(&format!("weighted_crop.sex_world{variant}.csv")));
+        assert!(
+            reference.len() > 30,
+            "{variant}: {} objects",
+            reference.len()
+        );
+        let pos: Vec<(f64, f64)> = (0..ours.len())
+            .map(|i| (ours.get(i, "X_IMAGE") - 1.0, ours.get(i, "Y_IMAGE") - 1.0))
+            .collect();
+        let (pairs, missing) = crate::common::match_positions(&reference, &pos, 1e-3);
+        assert!(missing.is_empty(), "{variant}: {} unmatched", missing.len());
+        let mut worst = std::collections::BTreeMap::<&str, f64>::new();
+        let mut note = |k: &'static str, v: f64| {
+            let w = worst.entry(k).or_insert(0.0);
+            *w = w.max(v);
+        };
+        for &(r, i) in &pairs {
+            let at = |t: &Table, row: usize, a: &str, b: &str| [t.get(row, a), t.get(row, b)];
+            for (a, b) in [
+                ("ALPHA_J2000", "DELTA_J2000"),
+                ("ALPHA_SKY", "DELTA_SKY"),
+                ("ALPHA_B1950", "DELTA_B1950"),
+                ("X_WORLD", "Y_WORLD"),
+                ("ALPHAPEAK_J2000", "DELTAPEAK_J2000"),
+                ("XPEAK_WORLD", "YPEAK_WORLD"),
+            ] {
+                note(a, arcsec(at(&ours, i, a, b), at(&reference, r, a, b)));
+            }
+            // The windowed position itself differs by up to 1e-6 px between the two.
+            let win = arcsec(
+                at(&ours, i, "ALPHAWIN_J2000", "DELTAWIN_J2000"),
+                at(&reference, r, "ALPHAWIN_J2000", "DELTAWIN_J2000"),
+            );
+            note("ALPHAWIN_J2000", win);
+            for c in [
+                "X2_WORLD",
+                "Y2_WORLD",
+                "A_WORLD",
+                "B_WORLD",
+                "CXX_WORLD",
+                "CYY_WORLD",
+                "ERRA_WORLD",
+                "ERRB_WORLD",
+                "ISOAREA_WORLD",
+                "AWIN_WORLD",
+                "BWIN_WORLD",
+            ] {
+                note(c, crate::common::rel(ours.get(i, c), reference.get(r, c)));
+            }
+            for c in ["XY_WORLD", "CXY_WORLD"] {
+                // Signed terms: relative to the scale of their diagonal partners.
+                let (o, s) = (ours.get(i, c), reference.get(r, c));
+                let scale = match c {
+                    "XY_WORLD" => reference.get(r, "X2_WORLD") + reference.get(r, "Y2_WORLD"),
+                    _ => reference.get(r, "CXX_WORLD") + reference.get(r, "CYY_WORLD"),
+                };
+                note(c, (o - s).abs() / scale);
+            }
+            for c in [
+                "THETA_WORLD",
+                "THETA_SKY",
+                "THETA_J2000",
+                "THETA_B1950",
+                "THETAWIN_J2000",
+            ] {
+                // Round objects' angles are not defined to 0.01 degree.
+                let e = ours.get(i, "A_WORLD") / ours.get(i, "B_WORLD");
+                if e > 1.05 {
+                    note(c, dtheta(ours.get(i, c), reference.get(r, c)));
+                }
+            }
+            let (ea, eb) = (ours.get(i, "ERRA_WORLD"), ours.get(i, "ERRB_WORLD"));
+            if ea / eb > 1.05 {
+                note(
+                    "ERRTHETA_J2000",
+                    dtheta(
+                        ours.get(i, "ERRTHETA_J2000"),
+                        reference.get(r, "ERRTHETA_J2000"),
+                    ),
+                );
+            }
+            if ours.get(i, "FWHM_IMAGE") == reference.get(r, "FWHM_IMAGE") {
+                note(
+                    "FWHM_WORLD",
+                    crate::common::rel(ours.get(i, "FWHM_WORLD"), reference.get(r, "FWHM_WORLD")),
+                );
+            }
+            note(
+                "MU_MAX",
+                (ours.get(i, "MU_MAX") - reference.get(r, "MU_MAX")).abs(),
+            );
+            note(
+                "MU_THRESHOLD",
+                (ours.get(i, "MU_THRESHOLD") - reference.get(r, "MU_THRESHOLD")).abs(),
+            );
+            note(
+                "CLASS_STAR",
+                (ours.get(i, "CLASS_STAR") - reference.get(r, "CLASS_STAR")).abs(),
+            );
+        }
+        let limit = |k: &str| match k {
+            "ALPHAWIN_J2000" => 1e-3,
+            k if k.starts_with("ALPHA") || k.ends_with("_WORLD") && k.starts_with(['X', 'Y']) => {
+                if k.contains('2') {
+                    1e-4
+                } else {
+                    1e-3
+                }
+            }
+            k if k.contains("THETA") => 0.01,
+            "MU_MAX" | "MU_THRESHOLD" => 1e-4,
+            "CLASS_STAR" => 1e-3,
+            _ => 1e-4,
+        };
+        let bad: Vec<String> = worst
+            .iter()
+            .filter(|(k, v)| **v > limit(k))
+            .map(|(k, v)| format!("{k} {v:.3e}"))
+            .collect();
+        eprintln!("{variant}: {} objects, worst {worst:?}", pairs.len());
+        assert!(bad.is_empty(), "{variant}: over the limits: {bad:?}");
+    }
+}
+
+/// Without `--compat sextractor` the shapes are the exact transform J·C·Jᵀ of the
+/// pixel moments, with J from the library's WCS; SExtractor's formula differs.
+#[test]
+fn world_shapes_are_exact_without_compat() {
+    let dir = world_folder();
+    let d = dir.path();
+    let cols = "X_IMAGE,Y_IMAGE,X2_IMAGE,Y2_IMAGE,XY_IMAGE,A_WORLD,B_WORLD,THETA_WORLD";
+    let ours = run_csv(
+        d,
+        &[
+            "weighted_crop.fits",
+            "-q",
+            "-o",
+            "exact.csv",
+            "--params",
+            cols,
+        ],
+        "exact.csv",
+    );
+    let compat = run_csv(
+        d,
+        &[
+            "weighted_crop.fits",
+            "-q",
+            "-o",
+            "compat.csv",
+            "--params",
+            cols,
+            "--compat",
+            "sextractor",
+        ],
+        "compat.csv",
+    );
+    let wcs = Wcs::from_file(
+        &crate::common::data_str("weighted_crop.fits"),
+        ".head",
+        false,
+    )
+    .unwrap();
+    assert_eq!(ours.len(), compat.len());
+    let mut far = 0;
+    for i in 0..ours.len() {
+        let p = [ours.get(i, "X_IMAGE"), ours.get(i, "Y_IMAGE")];
+        let j = wcs.jacobian(p).unwrap();
+        let [l0, l1, l2, l3] = j.l;
+        let (x2, y2, xy) = (
+            ours.get(i, "X2_IMAGE"),
+            ours.get(i, "Y2_IMAGE"),
+            ours.get(i, "XY_IMAGE"),
+        );
+        // J C Jᵀ written out.
+        let w = [
+            l0 * l0 * x2 + 2.0 * l0 * l1 * xy + l1 * l1 * y2,
+            l2 * l2 * x2 + 2.0 * l2 * l3 * xy + l3 * l3 * y2,
+            l0 * l2 * x2 + (l0 * l3 + l1 * l2) * xy + l1 * l3 * y2,
+        ];
+        let mean = 0.5 * (w[0] + w[1]);
+        let root = (0.25 * (w[0] - w[1]).powi(2) + w[2] * w[2]).sqrt();
+        let (a, b) = ((mean + root).sqrt(), (mean - root).max(0.0).sqrt());
+        assert!(crate::common::rel(ours.get(i, "A_WORLD"), a) < 1e-6, "{i}");
+        assert!(crate::common::rel(ours.get(i, "B_WORLD"), b) < 1e-6, "{i}");
+        // The exact ellipse's axes equal the pixel ellipse's times the pixel size
+        // (this WCS is a rotation and a uniform scale).
+        let s = j.area.sqrt();
+        let pix_mean = 0.5 * (x2 + y2);
+        let pix_root = (0.25 * (x2 - y2).powi(2) + xy * xy).sqrt();
+        assert!(
+            crate::common::rel(a, (pix_mean + pix_root).sqrt() * s) < 1e-6,
+            "{i}"
+        );
+        if crate::common::rel(compat.get(i, "B_WORLD"), b) > 0.01 {
+            far += 1;
+        }
+    }
+    assert!(
+        far > 0,
+        "SExtractor's formula should differ on tilted objects"
+    );
+}
