@@ -630,11 +630,39 @@ const DISPLAY: &[(&str, &str)] = &[
     ("VIGNET", "G12.7"),
 ];
 
+/// SExtractor's display format of a world column (by the kind of value).
+fn world_display(name: &str) -> Option<&'static str> {
+    if name.starts_with("ALPHA") || name.starts_with("DELTA") {
+        Some("F11.7")
+    } else if name.contains("THETA") {
+        Some("F6.2")
+    } else if !name.ends_with("_WORLD") {
+        None
+    } else if name.starts_with("X2")
+        || name.starts_with("Y2")
+        || name.starts_with("XY")
+        || name.starts_with("ERRX")
+        || name.starts_with("ERRY")
+    {
+        Some("E18.10")
+    } else if name.starts_with('X') || name.starts_with('Y') {
+        Some("E18.10")
+    } else if name.contains("CXX") || name.contains("CYY") || name.contains("CXY") {
+        Some("E15.7")
+    } else {
+        Some("G12.7")
+    }
+}
+
 /// The display format of column `c` (SExtractor's TDISP: `I10`, `F11.4`, `E18.10`,
 /// `G12.7`), by its parameter's name.
 pub fn display_format(c: &Column) -> Option<&'static str> {
     let name = c.vector.map_or(c.name, |v| v.0);
-    DISPLAY.iter().find(|d| d.0 == name).map(|d| d.1)
+    DISPLAY
+        .iter()
+        .find(|d| d.0 == name)
+        .map(|d| d.1)
+        .or_else(|| world_display(name))
 }
 
 /// `v` as SExtractor's ASCII catalogs print it with display format `f` (C's printf

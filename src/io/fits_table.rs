@@ -75,9 +75,22 @@ pub(crate) fn tform(c: &Column, ldac: bool) -> char {
         (ColumnKind::Int, _) => 'J',
         (ColumnKind::Float32, _) => 'E',
         (ColumnKind::Float, false) => 'D',
-        (ColumnKind::Float, true) if DOUBLE.contains(&c.name) => 'D',
+        (ColumnKind::Float, true) if DOUBLE.contains(&c.name) || world_double(c.name) => 'D',
         (ColumnKind::Float, true) => 'E',
     }
+}
+
+/// The world columns SExtractor stores in double precision: positions (X_WORLD,
+/// ALPHA_J2000, XWIN_WORLD, ALPHAPEAK_B1950, ...) and second moments (X2_WORLD,
+/// ERRXY_WORLD, X2WIN_WORLD, ...).
+fn world_double(name: &str) -> bool {
+    name.starts_with("ALPHA")
+        || name.starts_with("DELTA")
+        || (name.ends_with("_WORLD")
+            && (name.starts_with('X')
+                || name.starts_with('Y')
+                || name.starts_with("ERRX")
+                || name.starts_with("ERRY")))
 }
 
 fn tform_bytes(t: char) -> usize {

@@ -616,13 +616,11 @@ mod sextractor_style {
     fn the_full_configuration_mixed_with_skysifts_options_matches_sextractor() {
         let dir = folder();
         let d = dir.path();
-        // oracle_full.param without the world columns (not implemented yet).
+        // oracle_full.param whole: its 96 parameters, world columns included.
         let params: Vec<String> = skysift::config::parse_param(
             &std::fs::read_to_string(data("config/oracle_full.param")).unwrap(),
-        )
-        .into_iter()
-        .filter(|p| !p.contains("WORLD") && !p.contains("J2000") && !p.contains("_SKY"))
-        .collect();
+        );
+        assert!(params.iter().any(|p| p == "ALPHA_J2000"));
         std::fs::write(d.join("bench.param"), params.join("   # a description\n")).unwrap();
         let o = run_in(
             d,
@@ -661,6 +659,17 @@ mod sextractor_style {
                 assert_eq!(ours.get(i, c), reference.get(r, c), "{c} of {r}");
             }
             assert!((ours.get(i, "CLASS_STAR") - reference.get(r, "CLASS_STAR")).abs() < 1e-5);
+            // sep_image's linear WCS (CRPIX -767, -511, CDELT 1): X_WORLD = X_IMAGE + 768.
+            for c in ["X_WORLD", "Y_WORLD", "XWIN_WORLD"] {
+                let (a, b) = (ours.get(i, c), reference.get(r, c));
+                assert!((a - b).abs() < 1e-4, "{c} of {r}: {a} vs {b}");
+            }
+            for c in ["A_WORLD", "B_WORLD", "ERRA_WORLD"] {
+                let (a, b) = (ours.get(i, c), reference.get(r, c));
+                assert!(rel(a, b) < 1e-4, "{c} of {r}: {a} vs {b}");
+            }
+            assert_eq!(ours.get(i, "ALPHA_J2000"), 0.0);
+            assert_eq!(reference.get(r, "ALPHA_J2000"), 0.0);
         }
     }
 

@@ -393,3 +393,34 @@ fn world_shapes_are_exact_without_compat() {
         "SExtractor's formula should differ on tilted objects"
     );
 }
+
+/// World columns through the library: a streamed run (strips of 7 rows) gives the
+/// whole-image run's catalog, world coordinates included.
+#[test]
+fn streamed_world_columns_equal_the_whole_image_run() {
+    use skysift::world::{MomentTransform, WorldSettings};
+    let path = crate::common::data_str("weighted_crop.fits");
+    let mut e = skysift::Extractor::default();
+    e.extract.phot.want = skysift::photometry::Wanted::from_columns(["XWIN_WORLD", "MU_MAX"]);
+    e.extract.world = Some(std::sync::Arc::new(WorldSettings {
+        wcs: Wcs::from_file(&path, ".head", false).unwrap(),
+        transform: MomentTransform::Exact,
+        pixel_scale: 0.0,
+    }));
+    let whole = e.extract_file(&path, &Default::default()).unwrap();
+    let streamed = e
+        .extract_file(
+            &path,
+            &skysift::FileInputs {
+                stream_rows: Some(7),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(streamed.streamed && !whole.streamed);
+    assert!(whole.catalog.len() > 30);
+    assert!(whole.catalog.objects.iter().all(|o| o.world.is_some()));
+    let w = whole.catalog.objects[0].world.as_deref().unwrap();
+    assert!((w.pos[0].j2000[0] - 150.1).abs() < 0.1 && (w.pos[0].j2000[1] - 2.2).abs() < 0.1);
+    assert_eq!(whole.catalog, streamed.catalog);
+}
