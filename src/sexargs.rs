@@ -105,7 +105,13 @@ pub fn translate(argv: Vec<OsString>) -> Result<Translated> {
         if let Some(p) = merged.iter().find(|s| s.keyword.name == "PARAMETERS_NAME") {
             read.push(PathBuf::from(p.joined()));
         }
-        let (args, warnings) = options(&merged, as_sextractor)?;
+        // The (detection) image: the first argument that is not an option.
+        let image = rest
+            .first()
+            .and_then(|a| a.to_str())
+            .filter(|a| !a.starts_with('-'))
+            .map(|a| a.split(',').next().unwrap_or(a).to_string());
+        let (args, warnings) = options(&merged, as_sextractor, image.as_deref())?;
         out.args.extend(args.into_iter().map(OsString::from));
         out.warnings = warnings;
     }
@@ -213,7 +219,11 @@ fn one(s: &Setting) -> Result<&str> {
 
 /// skysift's options for SExtractor's settings (`merged`: each keyword once), and
 /// the warnings for the keywords skysift accepts but does not implement.
-fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<String>)> {
+fn options(
+    merged: &[Setting],
+    as_sextractor: bool,
+    image: Option<&str>,
+) -> Result<(Vec<String>, Vec<String>)> {
     let get = |name: &str| merged.iter().find(|s| s.keyword.name == name);
     let (mut args, mut flags, mut warnings) = (Vec::<String>::new(), Vec::new(), Vec::new());
     let mut opt = |flag: &str, value: String| {
@@ -294,7 +304,9 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
                         plain += 1;
                     }
                     [mu, zp] => {
-                        opt(flag, surface_threshold(s, mu, zp, get("PIXEL_SCALE"))?);
+                        let suffix = get("HEADER_SUFFIX").map_or(Ok(".head"), one)?;
+                        let scale = get("PIXEL_SCALE");
+                        opt(flag, surface_threshold(s, mu, zp, scale, image, suffix)?);
                         surface += 1;
                     }
                     _ => {
@@ -430,7 +442,14 @@ fn options(merged: &[Setting], as_sextractor: bool) -> Result<(Vec<String>, Vec<
 
 /// A threshold given as a surface brightness `mu` (mag/arcsec²) with zero-point
 /// `zp`, as SExtractor takes it: PIXEL_SCALE² · 10^(−0.4 (mu − zp)) ADU per pixel.
-fn surface_threshold(s: &Setting, mu: &str, zp: &str, scale: Option<&Setting>) -> Result<String> {
+fn surface_threshold(
+    s: &Setting,
+    mu: &str,
+    zp: &str,
+    scale: Option<&Setting>,
+    image: Option<&str>,
+    header_suffix: &str,
+) -> Result<String> {
     let num = |v: &str| {
         v.trim()
             .parse::<f64>()
@@ -445,10 +464,20 @@ fn surface_threshold(s: &Setting, mu: &str, zp: &str, scale: Option<&Setting>) -
             .map_err(|_| p.error("give the pixel size in arcsec"))?,
         None => 1.0,
     };
+    let scale = if scale == 0.0 {
+        // PIXEL_SCALE 0: the field scale of the image's WCS, as SExtractor takes it
+        // (3600" per pixel without a celestial WCS).
+        let image = image.ok_or_else(|| {
+            s.error("a surface-brightness threshold with PIXEL_SCALE 0 needs the image's WCS: name the image first, or set PIXEL_SCALE (arcsec)")
+        })?;
+        skysift::world::Wcs::from_file(image, header_suffix, false)?.field_scale_arcsec()
+    } else {
+        scale
+    };
     if scale <= 0.0 {
         return Err(s.error(
-            "a surface-brightness threshold needs the pixel scale: set PIXEL_SCALE (arcsec); \
-             the scale from the image's WCS (PIXEL_SCALE 0) is not implemented yet",
+            "a surface-brightness threshold needs a positive pixel scale: set PIXEL_SCALE \
+             (arcsec), or 0 for the image's WCS",
         ));
     }
     let dm = mu - zp;

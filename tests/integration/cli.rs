@@ -11,6 +11,15 @@ pub fn skysift(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// skysift run in the folder `dir`.
+pub fn skysift_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("runs")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -1150,14 +1159,40 @@ print('ROWS', len(a), v[1] if getattr(v, 'ndim', 0) else 0)
         );
         assert_eq!(o.status.code(), Some(2));
         assert!(stderr(&o).contains("more than 70 mag"), "{}", stderr(&o));
-        // The oracle configuration's PIXEL_SCALE 0 (from the WCS) is not there yet.
-        let o = oracle(d, "ASCII_HEAD", "wcs.cat", &sb[..6]);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(
-            stderr(&o).contains("needs the pixel scale"),
-            "{}",
-            stderr(&o)
+        // PIXEL_SCALE 0: the WCS's field scale, 0.4" on the crop of sim_weighted_1024:
+        // 0.4² · 10^(−0.4 (21 − 26)) = 16 ADU and SExtractor's 50 objects (SExtractor
+        // 2.25 with X_WORLD in the parameters; without a world column it stops with
+        // "cannot deal with zero or negative thresholds", skysift reads the WCS anyway).
+        std::fs::copy(data("weighted_crop.fits"), d.join("weighted_crop.fits")).unwrap();
+        let o = super::skysift_in(
+            d,
+            &[
+                "weighted_crop.fits",
+                "-c",
+                "oracle_full.sex",
+                "-PARAMETERS_NAME",
+                "th.param",
+                "-DETECT_THRESH",
+                "21,26",
+                "-ANALYSIS_THRESH",
+                "21,26",
+                "-DEBLEND_MINCONT",
+                "1",
+                "-CLEAN",
+                "N",
+                "-CATALOG_NAME",
+                "wcs.cat",
+                "-VERBOSE_TYPE",
+                "QUIET",
+            ],
         );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = std::fs::read_to_string(d.join("wcs.cat")).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(rows.len(), 50);
+        for r in rows {
+            assert_eq!(r.split_whitespace().nth(1), Some("16"), "{r}");
+        }
     }
 
     /// The deblending draws SExtractor 2.25 takes from `rand()` with the oracle
