@@ -21,6 +21,32 @@ use votable::votable::{VOTable, Version};
 /// SExtractor 2.25's VOTables give them (units in the VOUnit spelling VOTable
 /// readers parse: `pix`, `ct`, `pix2`, ...).
 const UCD: &[(&str, &str, &str)] = &[
+    // The world columns, as SExtractor's VOTable of sep_image writes them.
+    ("X_WORLD", "pos.eq.ra", "deg"),
+    ("Y_WORLD", "pos.eq.dec", "deg"),
+    ("ALPHA_J2000", "pos.eq.ra;pos.barycenter;meta.main", "deg"),
+    ("DELTA_J2000", "pos.eq.dec;pos.barycenter;meta.main", "deg"),
+    ("ALPHA_SKY", "pos.eq.ra;pos.barycenter", "deg"),
+    ("DELTA_SKY", "pos.eq.dec;pos.barycenter", "deg"),
+    ("XWIN_WORLD", "pos.eq.ra", "deg"),
+    ("YWIN_WORLD", "pos.eq.dec", "deg"),
+    ("ALPHAWIN_J2000", "pos.eq.ra", "deg"),
+    ("DELTAWIN_J2000", "pos.eq.dec", "deg"),
+    ("A_WORLD", "phys.size.smajAxis;meta.main", "deg"),
+    ("B_WORLD", "phys.size.sminAxis;meta.main", "deg"),
+    ("THETA_WORLD", "pos.posAng", "deg"),
+    ("THETA_J2000", "pos.posAng;meta.main", "deg"),
+    (
+        "ERRA_WORLD",
+        "stat.stdev;stat.max;pos.errorEllipse;meta.main",
+        "deg",
+    ),
+    (
+        "ERRB_WORLD",
+        "stat.stdev;stat.min;pos.errorEllipse;meta.main",
+        "deg",
+    ),
+    ("FWHM_WORLD", "phys.angSize;instr.det.psf", "deg"),
     ("NUMBER", "meta.record", ""),
     (
         "X_IMAGE",
