@@ -394,8 +394,8 @@ fn world_shapes_are_exact_without_compat() {
     );
 }
 
-/// World columns through the library: a streamed run (strips of 7 rows) gives the
-/// whole-image run's catalog, world coordinates included.
+/// World columns through the library: a streamed run (strips of 7 rows) and the GPU
+/// backend give the whole-image CPU run's catalog, world coordinates included.
 #[test]
 fn streamed_world_columns_equal_the_whole_image_run() {
     use skysift::world::{MomentTransform, WorldSettings};
@@ -423,4 +423,10 @@ fn streamed_world_columns_equal_the_whole_image_run() {
     let w = whole.catalog.objects[0].world.as_deref().unwrap();
     assert!((w.pos[0].j2000[0] - 150.1).abs() < 0.1 && (w.pos[0].j2000[1] - 2.2).abs() < 0.1);
     assert_eq!(whole.catalog, streamed.catalog);
+    // The GPU backend (lavapipe in CI) gives the same catalog, world columns included.
+    if let Some(mut g) = crate::gpu::gpu_extractor() {
+        g.extract = e.extract.clone();
+        let on_gpu = g.extract_file(&path, &Default::default()).unwrap();
+        assert_eq!(whole.catalog, on_gpu.catalog);
+    }
 }
