@@ -454,6 +454,24 @@ pub const VECTOR_COLUMNS: &[Column] = &[
         "pixel",
         |o, i| ph_at(o, i, |p| &p.flux_radius),
     ),
+    Column {
+        kind: ColumnKind::Int,
+        ..vector(
+            "IMAFLAGS_ISO",
+            "FLAG-image flags OR'ed over the iso. profile",
+            "",
+            |o, i| o.imaflags.get(i).map_or(0.0, |&v| v as f64),
+        )
+    },
+    Column {
+        kind: ColumnKind::Int,
+        ..vector(
+            "NIMAFLAGS_ISO",
+            "Number of flagged pixels entering IMAFLAGS_ISO",
+            "",
+            |o, i| o.nimaflags.get(i).map_or(0.0, |&v| v as f64),
+        )
+    },
 ];
 
 const fn vector(

@@ -590,7 +590,13 @@ pub(crate) fn victims_of(targets: &[usize]) -> Vec<(usize, usize)> {
 /// Merges a cleaned object into the one that cleans it, as SExtractor does: areas,
 /// fluxes and flux variances add up, peaks and bounding boxes combine, flags are
 /// or-ed; position and shape stay the eater's.
-pub fn merge_into(eater: &mut Object, victim: &Object, zeropoint: f64) {
+pub fn merge_into(eater: &mut Object, victim: &Object, p: &crate::params::ExtractParams) {
+    let zeropoint = p.mag_zeropoint;
+    for (m, &t) in p.flag_types.iter().enumerate() {
+        let a = (eater.imaflags[m], eater.nimaflags[m]);
+        let b = (victim.imaflags[m], victim.nimaflags[m]);
+        (eater.imaflags[m], eater.nimaflags[m]) = crate::imaflags::merge(a, b, t);
+    }
     use crate::measure::flags;
     // SExtractor's merge (spec §4.6.3 step 6): the filtered area, the fluxes and
     // their variances add; the filtered peak (with XPEAK/YPEAK) is the victim's when

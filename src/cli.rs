@@ -163,6 +163,21 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub noise_image: Option<String>,
 
+    /// FLAG_IMAGE: up to 4 integer flag maps (FITS, comma-separated), read when the
+    /// catalog asks for IMAFLAGS_ISO(n) / NIMAFLAGS_ISO(n)
+    #[arg(long, value_name = "FILE[,FILE...]", value_delimiter = ',')]
+    pub flag_image: Vec<String>,
+
+    /// FLAG_TYPE of each flag map: or, and (SExtractor's: always 0), and_nonzero (the
+    /// documented AND), min, max, most; the last one given applies to the rest
+    #[arg(
+        long,
+        value_name = "TYPE[,TYPE...]",
+        value_delimiter = ',',
+        default_value = "or"
+    )]
+    pub flag_type: Vec<String>,
+
     /// Filter with a Gaussian of this FWHM (pixels) instead of --filter
     #[arg(long, value_name = "PIXELS")]
     pub filter_fwhm: Option<f64>,
@@ -500,6 +515,7 @@ impl Cli {
             memory_objstack: self.memory_objstack.map(|n| n as usize),
             memory_bufsize: self.memory_bufsize.map(|n| n as usize),
             world: None,
+            flag_types: self.flag_types()?,
             phot: skysift::photometry::PhotParams {
                 apertures: self.phot_apertures.clone(),
                 auto_params: parse_fpair("--phot-autoparams", &self.phot_autoparams)?,
@@ -649,6 +665,44 @@ impl Cli {
         })
     }
 
+    /// How many flag maps are read: SExtractor's rule, the fewer of the files and the
+    /// largest IMAFLAGS_ISO(n) / NIMAFLAGS_ISO(n) the catalog asks for.
+    fn flag_maps(&self) -> usize {
+        let asked = self
+            .params()
+            .iter()
+            .filter_map(|p| {
+                let up = p.to_ascii_uppercase();
+                let name = up.split('(').next().unwrap_or("").trim().to_string();
+                (name == "IMAFLAGS_ISO" || name == "NIMAFLAGS_ISO").then(|| {
+                    up.split_once('(')
+                        .and_then(|(_, r)| r.trim_end_matches(')').trim().parse().ok())
+                        .unwrap_or(1usize)
+                })
+            })
+            .max()
+            .unwrap_or(0);
+        asked.min(self.flag_image.len())
+    }
+
+    /// The FLAG_TYPE of each flag map read.
+    fn flag_types(&self) -> Result<Vec<skysift::imaflags::FlagType>, Error> {
+        (0..self.flag_maps())
+            .map(|m| {
+                let t = self
+                    .flag_type
+                    .get(m)
+                    .or(self.flag_type.last())
+                    .map_or("or", |s| s.as_str());
+                skysift::imaflags::FlagType::parse(t).ok_or_else(|| Error::InvalidParam {
+                    name: "--flag-type",
+                    value: t.to_string(),
+                    reason: "give or, and, and_nonzero, min, max or most".into(),
+                })
+            })
+            .collect()
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
             images: self.images.clone(),
@@ -672,6 +726,7 @@ impl Cli {
                 mask_thresh: self.mask_thresh as f32,
                 threshold_image: self.threshold_image.clone(),
                 noise: self.noise_image.clone(),
+                flag_images: self.flag_image[..self.flag_maps()].to_vec(),
                 memory_limit_mib: self.memory_limit,
                 stream_rows: self.stream_rows,
             },

@@ -116,6 +116,8 @@ pub(crate) struct Comp {
     pub(crate) field: Vec<f32>,
     /// Linear indices of the saturated pixels.
     pub(crate) saturated: Vec<usize>,
+    /// The flag maps' values of each pixel (one per map, pixel after pixel).
+    pub(crate) flags: Vec<u32>,
     pub(crate) last_y: u32,
     /// Its first pixel (row, column): the smallest key any object made from it can have.
     pub(crate) first: (u32, u32),
@@ -133,6 +135,7 @@ impl Comp {
         self.filtered.extend(other.filtered);
         self.values.extend(other.values);
         self.field.extend(other.field);
+        self.flags.extend(other.flags);
         self.saturated.extend(other.saturated);
         self.last_y = self.last_y.max(other.last_y);
         self.first = self.first.min(other.first);
@@ -299,6 +302,11 @@ impl Labeller {
             comp.values.extend_from_slice(&d.values[off..off + len]);
             if !d.field.is_empty() {
                 comp.field.extend_from_slice(&d.field[off..off + len]);
+            }
+            if !d.flags.is_empty() {
+                let nm = d.flags.len() / d.filtered.len();
+                comp.flags
+                    .extend_from_slice(&d.flags[off * nm..(off + len) * nm]);
             }
             off += len;
             // The row's saturated columns are ascending: this run's are one stretch.

@@ -44,6 +44,7 @@ pub mod deblend;
 pub mod detect;
 pub mod error;
 pub mod gpu;
+pub mod imaflags;
 pub mod image;
 pub mod io;
 pub mod kernel;

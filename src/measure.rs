@@ -142,6 +142,9 @@ pub struct Object {
     pub phot: Option<Box<crate::photometry::Photometry>>,
     /// The world coordinates, when the catalog asks for them ([`crate::world`]).
     pub world: Option<Box<crate::world::World>>,
+    /// IMAFLAGS_ISO and NIMAFLAGS_ISO of each flag map ([`crate::imaflags`]).
+    pub imaflags: [u32; 4],
+    pub nimaflags: [u32; 4],
 }
 
 /// `Object` as fixed-size records of 64-bit words (u32 fields widened, f64 fields by
@@ -150,11 +153,12 @@ macro_rules! object_words {
     ($($f:ident : $k:ident),* $(,)?) => {
         impl Object {
             /// Words per object record.
-            pub(crate) const WORDS: usize = [$(stringify!($f)),*].len();
+            pub(crate) const WORDS: usize = [$(stringify!($f)),*].len() + 8;
 
             /// Appends the object's record to `out`.
             pub(crate) fn to_words(&self, out: &mut Vec<u64>) {
                 $( out.push(object_words!(@to $k self.$f)); )*
+                out.extend(self.imaflags.iter().chain(&self.nimaflags).map(|&v| v as u64));
             }
 
             /// The object of a record made by `to_words`.
@@ -164,6 +168,8 @@ macro_rules! object_words {
                     $( $f: object_words!(@from $k it.next().expect("a whole record")), )*
                     phot: None,
                     world: None,
+                    imaflags: std::array::from_fn(|_| it.next().expect("a whole record") as u32),
+                    nimaflags: std::array::from_fn(|_| it.next().expect("a whole record") as u32),
                 }
             }
         }
@@ -949,6 +955,8 @@ mod tests {
             // after they wait here.
             phot: None,
             world: None,
+            imaflags: [1, 2, 3, 4],
+            nimaflags: [5, 6, 7, 8],
         };
         let mut w = Vec::new();
         o.to_words(&mut w);

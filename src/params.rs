@@ -199,6 +199,9 @@ pub struct ExtractParams {
     /// MU_MAX, MU_THRESHOLD and CLASS_STAR when PIXEL_SCALE is 0. None: no world
     /// columns, and those take the scale of an image without a WCS.
     pub world: Option<std::sync::Arc<crate::world::WorldSettings>>,
+    /// FLAG_TYPE of each flag map read beside the image (FLAG_IMAGE; at most 4; empty:
+    /// none): IMAFLAGS_ISO and NIMAFLAGS_ISO ([`crate::imaflags`]).
+    pub flag_types: Vec<crate::imaflags::FlagType>,
 }
 
 impl Default for ExtractParams {
@@ -222,6 +225,7 @@ impl Default for ExtractParams {
             memory_objstack: None,
             memory_bufsize: None,
             world: None,
+            flag_types: Vec::new(),
         }
     }
 }
@@ -238,6 +242,13 @@ impl ExtractParams {
 
     pub fn validate(&self) -> Result<()> {
         self.phot.validate()?;
+        if self.flag_types.len() > crate::imaflags::MAX_MAPS {
+            return Err(Error::param(
+                "FLAG_IMAGE",
+                self.flag_types.len(),
+                "at most 4 flag images can be combined",
+            ));
+        }
         let positive = |name: &'static str, v: f64| {
             if v > 0.0 && v < BIG {
                 Ok(())

@@ -150,6 +150,19 @@ pub struct Inputs<'a> {
     /// A per-pixel noise (RMS) map for the matched filter; without it the matched
     /// filter uses the background RMS map.
     pub noise: Option<&'a Image>,
+    /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`, each with the
+    /// mask of its integer width ([`flag_mask`]).
+    pub flags: &'a [(&'a Image, u32)],
+}
+
+/// The mask of the integer width of the flag map `path` (its BITPIX: 8, 16 or 32; a
+/// TIFF's values are taken as 32-bit).
+pub fn flag_mask(path: &str) -> Result<u32> {
+    if crate::io::is_tiff(path) {
+        return Ok(u32::MAX);
+    }
+    let [b] = crate::io::fits::header_numbers(path, [Some("BITPIX")])?;
+    crate::imaflags::width_mask(b.unwrap_or(0.0) as i64, path)
 }
 
 /// Files given beside an image to [`Extractor::extract_file`], all optional, and
@@ -164,6 +177,8 @@ pub struct FileInputs {
     pub threshold_image: Option<String>,
     /// A per-pixel noise (RMS) map for the matched filter.
     pub noise: Option<String>,
+    /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`.
+    pub flag_images: Vec<String>,
     /// Stream the image in strips under this memory limit (MiB; MEMORY_LIMIT), or in
     /// strips of `stream_rows` rows (STREAM_ROWS). Without either, an image is
     /// extracted whole unless that needs more than the machine's free memory allows
@@ -188,6 +203,11 @@ impl FileInputs {
             ("noise image", self.noise.as_deref()),
         ]
         .into_iter()
+        .chain(
+            self.flag_images
+                .iter()
+                .map(|f| ("flag image", Some(f.as_str()))),
+        )
         .find_map(|(what, f)| f.filter(|f| crate::io::is_tiff(f)).map(|f| (what, f)))
     }
 
@@ -332,12 +352,19 @@ impl Extractor {
                 None => None,
             };
             let (threshold, noise) = io::read_side_images(&inputs.threshold_image, &inputs.noise)?;
+            let flags = inputs
+                .flag_images
+                .iter()
+                .map(|f| Ok((io::read_image(f)?, flag_mask(f)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let flag_refs: Vec<(&Image, u32)> = flags.iter().map(|(f, m)| (f, *m)).collect();
             let x = self.extract_owned(
                 image,
                 Inputs {
                     mask: mask.as_ref(),
                     threshold_image: threshold.as_ref(),
                     noise: noise.as_ref(),
+                    flags: &flag_refs,
                 },
             )?;
             return Ok(FileExtraction {
@@ -405,6 +432,11 @@ impl Extractor {
         let mut mask_rows = io::open_rows(&inputs.mask)?;
         let (mut threshold, mut noise) =
             io::open_side_rows(&inputs.threshold_image, &inputs.noise)?;
+        let mut flag_rows = inputs
+            .flag_images
+            .iter()
+            .map(|f| Ok((io::fits::FitsRows::open(f)?, flag_mask(f)?)))
+            .collect::<Result<Vec<_>>>()?;
         crate::stream::scan(
             &mut rows,
             Sides {
@@ -416,6 +448,13 @@ impl Extractor {
                 }),
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+                flags: flag_rows
+                    .iter_mut()
+                    .map(|(r, mask)| crate::stream::FlagSource {
+                        rows: r,
+                        mask: *mask,
+                    })
+                    .collect(),
             },
             sinks,
             InMemory::default(),
@@ -438,6 +477,11 @@ impl Extractor {
         let mut src = crate::stream::OwnedRows::new(image);
         let mut threshold = inputs.threshold_image.map(ImageRows);
         let mut noise = inputs.noise.map(ImageRows);
+        let mut flag_rows: Vec<(ImageRows, u32)> = inputs
+            .flags
+            .iter()
+            .map(|&(f, m)| (ImageRows(f), m))
+            .collect();
         let mut runs = SegmentRuns::default();
         let mut objects = Vec::new();
         let phot = e.extract.phot.want.any();
@@ -448,6 +492,13 @@ impl Extractor {
                 mask: inputs.mask.map(MaskInput::Memory),
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
+                flags: flag_rows
+                    .iter_mut()
+                    .map(|(r, mask)| crate::stream::FlagSource {
+                        rows: r,
+                        mask: *mask,
+                    })
+                    .collect(),
             },
             Sinks::default(),
             InMemory {

@@ -621,6 +621,21 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     let (thresh_img, noise_img) = io::read_side_images(&inputs.threshold_image, &inputs.noise)?;
     let thresh_img = inputs.threshold_image.clone().zip(thresh_img);
     let noise_img = inputs.noise.clone().zip(noise_img);
+    // Flag maps for whole-image runs (a streamed run reads them row by row).
+    let flag_imgs = match inputs.streamed() {
+        true => Vec::new(),
+        false => inputs
+            .flag_images
+            .iter()
+            .map(|f| {
+                Ok((
+                    f.clone(),
+                    io::read_image(f)?,
+                    crate::pipeline::flag_mask(f)?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?,
+    };
     let mut extractor = extractor;
     if let Some(notice) = extractor.prepare()? {
         if !cli.quiet {
@@ -716,6 +731,7 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
                 mask: &mask,
                 threshold: &thresh_img,
                 noise: &noise_img,
+                flags: &flag_imgs,
             },
             &auto,
             read_ahead.then_some(&rx),
@@ -739,6 +755,8 @@ struct SideInputs<'a> {
     mask: &'a Option<(String, crate::Image)>,
     threshold: &'a Option<(String, crate::Image)>,
     noise: &'a Option<(String, crate::Image)>,
+    /// The flag maps, with their integer widths' masks.
+    flags: &'a [(String, crate::Image, u32)],
 }
 
 /// A FITS_LDAC catalog's LDAC_IMHEAD cards: the image's own header (a TIFF image,
@@ -956,6 +974,7 @@ fn run_part(
         mask,
         threshold: thresh_img,
         noise: noise_img,
+        flags: flag_imgs,
     } = *sides;
     let streaming = cli.inputs.streamed();
     let from_header = header_overrides(cli, extractor, part.image)?;
@@ -1005,6 +1024,10 @@ fn run_part(
     if let Some((name, t)) = &thresh_img {
         same_shape("threshold image", name, t)?;
     }
+    for (name, f, _) in flag_imgs {
+        same_shape("flag image", name, f)?;
+    }
+    let flag_refs: Vec<(&crate::Image, u32)> = flag_imgs.iter().map(|(_, f, m)| (f, *m)).collect();
     let shape = image.shape_string();
     let dims = (image.width(), image.height());
     let pixels = (dims.0 * dims.1) as u64;
@@ -1014,6 +1037,7 @@ fn run_part(
             mask: mask_bits.as_ref(),
             threshold_image: thresh_img.as_ref().map(|(_, t)| t),
             noise: noise_img.as_ref().map(|(_, n)| n),
+            flags: &flag_refs,
         },
     )?;
     let (invalid, spread) = result.invalid_spread;

@@ -348,6 +348,8 @@ fn options(
             "GAIN_KEY" => opt("--gain-key", s.joined()),
             "PIXEL_SCALE" => opt("--pixel-scale", one(s)?.into()),
             "HEADER_SUFFIX" => opt("--header-suffix", one(s)?.into()),
+            "FLAG_IMAGE" => opt("--flag-image", s.values.join(",")),
+            "FLAG_TYPE" => opt("--flag-type", s.values.join(",").to_ascii_lowercase()),
             "SEEING_FWHM" => opt("--seeing-fwhm", one(s)?.into()),
             "STARNNW_NAME" => opt("--starnnw-name", shared_file(one(s)?)),
             "BACK_TYPE" => match one(s)?.to_ascii_uppercase().as_str() {

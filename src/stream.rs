@@ -511,6 +511,7 @@ pub fn extract_streaming_to(
             mask: mask.map(MaskInput::Rows),
             threshold,
             noise,
+            flags: Vec::new(),
         },
         sinks,
         InMemory::default(),
@@ -528,6 +529,14 @@ pub(crate) struct Sides<'a> {
     pub(crate) mask: Option<MaskInput<'a>>,
     pub(crate) threshold: Option<&'a mut (dyn RowSource + Send)>,
     pub(crate) noise: Option<&'a mut (dyn RowSource + Send)>,
+    /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`.
+    pub(crate) flags: Vec<FlagSource<'a>>,
+}
+
+/// A flag map read row by row beside the image, and the mask of its integer width.
+pub(crate) struct FlagSource<'a> {
+    pub(crate) rows: &'a mut (dyn RowSource + Send),
+    pub(crate) mask: u32,
 }
 
 /// What a run keeps in memory for a caller that wants everything there (the
@@ -619,11 +628,30 @@ pub(crate) fn scan(
             )));
         }
     }
+    if sides.flags.len() != e.extract.flag_types.len() {
+        return Err(Error::Mismatch(format!(
+            "{} flag image(s) for {} FLAG_TYPE(s): give one type per flag image",
+            sides.flags.len(),
+            e.extract.flag_types.len()
+        )));
+    }
+    for f in &sides.flags {
+        let (fw, fh) = (f.rows.width(), f.rows.height());
+        if (fw, fh) != (src.width(), src.height()) {
+            return Err(Error::Mismatch(format!(
+                "the flag image is {fw}x{fh} but the image is {}x{}: they must have the same shape",
+                src.width(),
+                src.height()
+            )));
+        }
+    }
     let Sides {
         mut mask,
         mut threshold,
         mut noise,
+        mut flags,
     } = sides;
+    let flag_masks: Vec<u32> = flags.iter().map(|f| f.mask).collect();
     let Sinks { segments, temp_dir } = sinks;
     let (strip_rows, max_open_pixels) = (plan.strip_rows, plan.max_open_pixels);
     let mut own_runs = SegmentRuns::default();
@@ -868,6 +896,7 @@ pub(crate) fn scan(
             mask: mask.take(),
             threshold: threshold.take(),
             noise: noise.take(),
+            flags: std::mem::take(&mut flags),
         };
         let reader = scope.spawn(move || {
             let mut mbuf = Vec::new();
@@ -952,6 +981,9 @@ pub(crate) fn scan(
                             subtracted = Some(std::mem::take(&mut strip.raw));
                         }
                     }
+                }
+                if !strip.flags.is_empty() {
+                    carry_flags(&mut dets, &strip.flags, (w, y0), &flag_masks)?;
                 }
                 t_cpu += detecting.elapsed().as_secs_f64();
                 let joining = Instant::now();
@@ -1466,7 +1498,7 @@ fn emit_the_rest(
             let mut obj = store.take(k.slot)?;
             while vi < victims.len() && victims[vi].0 == t {
                 let victim = store.take(held[victims[vi].1].slot)?;
-                crate::clean::merge_into(&mut obj, &victim, p.mag_zeropoint);
+                crate::clean::merge_into(&mut obj, &victim, p);
                 vi += 1;
             }
             obj.number = number[t];
@@ -1528,6 +1560,18 @@ fn read_strip(
     };
     let thresholds = read(&mut sides.threshold, y0, rows)?;
     let noise = read(&mut sides.noise, sy0, n)?;
+    let mut flags = Vec::with_capacity(sides.flags.len());
+    for f in &mut sides.flags {
+        let mut v = Vec::new();
+        f.rows.read_rows(y0, rows, &mut v)?;
+        if v.len() != rows * src.width() {
+            return Err(Error::Mismatch(format!(
+                "rows {y0}..{} of a flag image came back with the wrong number of pixels",
+                y0 + rows
+            )));
+        }
+        flags.push(v);
+    }
     let w = src.width();
     let whole = |v: Option<usize>, len: usize| v.is_none_or(|l| l == len);
     if raw.len() != n * w
@@ -1545,7 +1589,38 @@ fn read_strip(
         mask,
         thresholds,
         noise,
+        flags,
     })
+}
+
+/// Gives every detected pixel of a strip's rows `dets` its value in each flag map
+/// (`flags`: the maps' rows of the strip, `masks` their integer widths).
+fn carry_flags(
+    dets: &mut [crate::detect::RowDetections],
+    flags: &[Vec<f32>],
+    (w, y0): (usize, usize),
+    masks: &[u32],
+) -> Result<()> {
+    for (r, d) in dets.iter_mut().enumerate() {
+        d.flags.clear();
+        for &(x0, x1) in &d.runs {
+            for x in x0..x1 {
+                for (m, rows) in flags.iter().enumerate() {
+                    let v = rows[r * w + x];
+                    let f = crate::imaflags::value(v, masks[m]).ok_or_else(|| {
+                        Error::Mismatch(format!(
+                            "a flag image holds {v} at pixel ({}, {}): flag values must be \
+                             integers below 2^24 (larger 32-bit flags are not supported)",
+                            x + 1,
+                            y0 + r + 1
+                        ))
+                    })?;
+                    d.flags.push(f);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Adds the time since `clock` to `timings` under `name` and restarts the clock.
@@ -1725,6 +1800,8 @@ struct Prepared {
     px: Vec<Pixel>,
     runs: Vec<Run>,
     field: Vec<f32>,
+    /// The flag maps' values of each pixel (one per map), in `px`'s order.
+    flags: Vec<u32>,
     sat: Vec<usize>,
     first: u64,
     plan: crate::deblend::Plan,
@@ -1768,6 +1845,8 @@ fn prepare_component(
     let mut values = Vec::with_capacity(n);
     let per_pixel = mode != PixelMode::Const;
     let mut field = Vec::with_capacity(if per_pixel { n } else { 0 });
+    let nm = c.flags.len() / n.max(1);
+    let mut flags = Vec::with_capacity(c.flags.len());
     for &i in &order {
         let run = c.runs[i];
         let s = c.starts[i];
@@ -1777,6 +1856,7 @@ fn prepare_component(
         if per_pixel {
             field.extend_from_slice(&c.field[s..s + run.len()]);
         }
+        flags.extend_from_slice(&c.flags[s * nm..(s + run.len()) * nm]);
     }
     let mut sat = c.saturated;
     sat.sort_unstable();
@@ -1807,6 +1887,7 @@ fn prepare_component(
         px,
         runs,
         field,
+        flags,
         sat,
         first,
         plan,
@@ -1830,10 +1911,12 @@ fn measure_component(
         px,
         runs,
         field,
+        flags,
         sat,
         first,
         plan,
     } = c;
+    let nm = p.flag_types.len();
     let per_pixel = mode != PixelMode::Const;
     let seeded;
     let draws = match p.deblend.draws {
@@ -1887,6 +1970,21 @@ fn measure_component(
                 list_order: part.list.as_deref(),
             };
             let mut object = measure_object(&part.runs, &pf, &pr, part.centre, &inp);
+            // MOST breaks ties by SExtractor's pixel-list order.
+            let order = p
+                .flag_types
+                .contains(&crate::imaflags::FlagType::Most)
+                .then(|| match &part.list {
+                    Some(l) => l.clone(),
+                    None => crate::measure::scan_list_order(&part.runs),
+                });
+            for (m, &t) in p.flag_types.iter().enumerate() {
+                let at = |j: usize| flags[part.pixels[j] * nm + m];
+                (object.imaflags[m], object.nimaflags[m]) = match &order {
+                    Some(o) => crate::imaflags::combine(o.iter().map(|&j| at(j as usize)), t),
+                    None => crate::imaflags::combine((0..part.pixels.len()).map(at), t),
+                };
+            }
             if part.centre.is_some() {
                 object.flags |= crate::measure::flags::MERGED;
             }

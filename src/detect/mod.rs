@@ -47,6 +47,8 @@ pub(crate) struct StripRows {
     pub(crate) mask: Option<Vec<bool>>,
     pub(crate) thresholds: Option<Vec<f32>>,
     pub(crate) noise: Option<Vec<f32>>,
+    /// The flag maps' values of the strip's own rows, one vector per map.
+    pub(crate) flags: Vec<Vec<f32>>,
 }
 
 /// The detection threshold of a strip's rows: one constant, or one per pixel of the
@@ -109,6 +111,9 @@ pub struct RowDetections {
     /// Labelled on the device: each run's root, the linear index of its component's
     /// first pixel in the strip (see [`crate::gpu::GpuStrips::detect`]); empty on the CPU.
     pub roots: Vec<usize>,
+    /// The flag maps' values of each detected pixel (one per map, pixel after pixel;
+    /// empty without flag maps).
+    pub flags: Vec<u32>,
 }
 
 impl RowDetections {
@@ -119,6 +124,7 @@ impl RowDetections {
         self.field.clear();
         self.saturated.clear();
         self.roots.clear();
+        self.flags.clear();
     }
 
     /// Detects the pixels of one row: valid (the subtracted value `sub` is not NaN),

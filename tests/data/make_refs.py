@@ -50,6 +50,11 @@ What it writes (all small):
   EQUINOX 1950; galactic axes; TPV with large terms), and weighted_crop.sex_world*.csv:
   SExtractor with oracle_full.sex, tests/data/config/world.param and -HEADER_SUFFIX
   for each (`--wcs-only`, wcs_refs()).
+- weighted_crop.flag.fits (the same crop of the int16 flag map, a pattern of mixed
+  values, -1 among them, over its upper right part) and
+  weighted_crop.sex_flags_{or,min_max,and_most}.csv: SExtractor's IMAFLAGS_ISO(k) and
+  NIMAFLAGS_ISO(k) with FLAG_TYPE OR, MIN,MAX and AND,MOST (the map given k times;
+  `--flags-only`, flag_refs()).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -284,6 +289,40 @@ def wcs_refs():
             full_csv(f"{d}/cat.fits", f"{out}/weighted_crop.sex_world{name}.csv")
 
 
+FLAG_RUNS = {"or": ("OR",), "min_max": ("MIN", "MAX"), "and_most": ("AND", "MOST")}
+
+
+def flag_refs():
+    """weighted_crop.flag.fits: the same crop of sim_weighted_1024.flag.fits.gz (int16),
+    with a pattern of mixed values (-1 among them) over its upper right part,
+    and SExtractor's IMAFLAGS_ISO/NIMAFLAGS_ISO with it for each FLAG_TYPE
+    (weighted_crop.sex_flags_<types>.csv; two types: the map given twice)."""
+    y0, x0, n = 352, 352, 320
+    flag = fits.getdata(f"{shared}/images/sim_weighted_1024.flag.fits.gz")
+    crop = np.ascontiguousarray(flag[y0:y0 + n, x0:x0 + n]).astype(np.int16)
+    # Over the map's rectangles, a pattern of mixed values (-1 included, 65535 as
+    # SExtractor reads it) so that OR, MIN, MAX and MOST differ within objects.
+    yy, xx = np.mgrid[0:n, 0:n]
+    levels = np.array([0, 1, 2, 4, 8, -1, 3, 2, 2], dtype=np.int16)
+    pattern = levels[(xx * 3 + yy * 5 + (xx * yy) % 7) % len(levels)]
+    crop = np.where(xx + yy > n // 2, pattern, crop).astype(np.int16)
+    fits.PrimaryHDU(crop).writeto(f"{out}/weighted_crop.flag.fits", overwrite=True)
+    for name, types in FLAG_RUNS.items():
+        with tempfile.TemporaryDirectory() as d:
+            for f in os.listdir(cfg):
+                shutil.copy(f"{cfg}/{f}", d)
+            k = len(types)
+            with open(f"{d}/flag.param", "w") as f:
+                f.write(f"NUMBER\nX_IMAGE\nY_IMAGE\nISOAREA_IMAGE\nIMAFLAGS_ISO({k})\nNIMAFLAGS_ISO({k})\n")
+            maps = ",".join([f"{out}/weighted_crop.flag.fits"] * k)
+            subprocess.run(
+                ["source-extractor", f"{out}/weighted_crop.fits", "-c", "oracle_full.sex",
+                 "-PARAMETERS_NAME", "flag.param", "-CATALOG_TYPE", "FITS_1.0", "-CATALOG_NAME",
+                 f"{d}/cat.fits", "-VERBOSE_TYPE", "QUIET", "-FLAG_IMAGE", maps, "-FLAG_TYPE",
+                 ",".join(types)], cwd=d, check=True)
+            full_csv(f"{d}/cat.fits", f"{out}/weighted_crop.sex_flags_{name}.csv")
+
+
 def main():
     shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
     run_sex(f"{out}/sep_image.fits", "sep_image")
@@ -306,6 +345,7 @@ def main():
     format_refs()
     memory_refs()
     wcs_refs()
+    flag_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -341,5 +381,7 @@ if __name__ == "__main__":
         memory_refs()
     elif "--wcs-only" in sys.argv:
         wcs_refs()
+    elif "--flags-only" in sys.argv:
+        flag_refs()
     else:
         main()

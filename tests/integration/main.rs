@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod deblend;
+mod flags;
 mod fuzz;
 mod gpu;
 mod inputs;
