@@ -155,6 +155,16 @@ pub struct Inputs<'a> {
     pub flags: &'a [(&'a Image, u32)],
 }
 
+/// The flag maps' row sources, each with its width's mask, as the pipeline reads them.
+fn flag_sources<R: RowSource + Send>(maps: &mut [(R, u32)]) -> Vec<crate::stream::FlagSource<'_>> {
+    maps.iter_mut()
+        .map(|(r, mask)| crate::stream::FlagSource {
+            rows: r,
+            mask: *mask,
+        })
+        .collect()
+}
+
 /// The mask of the integer width of the flag map `path` (its BITPIX: 8, 16 or 32; a
 /// TIFF's values are taken as 32-bit).
 pub fn flag_mask(path: &str) -> Result<u32> {
@@ -448,13 +458,7 @@ impl Extractor {
                 }),
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
-                flags: flag_rows
-                    .iter_mut()
-                    .map(|(r, mask)| crate::stream::FlagSource {
-                        rows: r,
-                        mask: *mask,
-                    })
-                    .collect(),
+                flags: flag_sources(&mut flag_rows),
             },
             sinks,
             InMemory::default(),
@@ -492,13 +496,7 @@ impl Extractor {
                 mask: inputs.mask.map(MaskInput::Memory),
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
-                flags: flag_rows
-                    .iter_mut()
-                    .map(|(r, mask)| crate::stream::FlagSource {
-                        rows: r,
-                        mask: *mask,
-                    })
-                    .collect(),
+                flags: flag_sources(&mut flag_rows),
             },
             Sinks::default(),
             InMemory {
