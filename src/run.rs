@@ -17,12 +17,83 @@ macro_rules! say {
     }};
 }
 
-/// The same without the newline (progress lines).
-macro_rules! say_inline {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($t)*);
-    }};
+/// The progress bar of a streamed run: one bar per pass over the rows (the
+/// `indicatif` crate), each with its rate from the end of the previous pass; the
+/// background pass gives way to the detection pass, later passes stay on screen.
+struct Progress {
+    show: bool,
+    bar: Option<indicatif::ProgressBar>,
+    width: usize,
+    pass: u8,
+    pass_start: Instant,
+    ended: Instant,
+}
+
+impl Progress {
+    /// Bars on standard error when `show` and it is a terminal (`width`: pixels per
+    /// row, for the rate).
+    fn new(show: bool, width: usize) -> Progress {
+        use std::io::IsTerminal as _;
+        Progress {
+            show: show && std::io::stderr().is_terminal(),
+            bar: None,
+            width,
+            pass: 0,
+            pass_start: Instant::now(),
+            ended: Instant::now(),
+        }
+    }
+
+    fn bar(rows: usize, what: &'static str) -> indicatif::ProgressBar {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(rows as u64),
+            indicatif::ProgressDrawTarget::stderr_with_hz(2),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "skysift: {prefix} [{bar:30}] row {pos}/{len} ({percent}%), {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(what);
+        bar
+    }
+
+    fn update(&mut self, p: crate::stream::Progress) {
+        if p.pass != self.pass {
+            (self.pass, self.pass_start) = (p.pass, self.ended);
+            if let Some(old) = self.bar.take() {
+                if !old.is_finished() {
+                    old.finish_and_clear();
+                }
+            }
+            if self.show {
+                let what = match p.pass {
+                    1 => "background pass",
+                    2 => "detection pass",
+                    4 => "photometry pass",
+                    _ => "check images",
+                };
+                self.bar = Some(Self::bar(p.rows, what));
+            }
+        }
+        if p.rows_done == p.rows {
+            self.ended = Instant::now();
+        }
+        let Some(bar) = &self.bar else {
+            return;
+        };
+        let secs = self.pass_start.elapsed().as_secs_f64().max(1e-9);
+        let rate = (p.rows_done * self.width) as f64 / secs / 1e6;
+        bar.set_message(format!("{} objects, {rate:.0} Mpix/s", p.objects));
+        bar.set_position(p.rows_done as u64);
+        if p.rows_done == p.rows && p.pass >= 2 {
+            bar.finish();
+            // indicatif leaves the cursor on the finished bar's line.
+            say!();
+        }
+    }
 }
 
 /// What the command was asked to do: its options, each already checked against its
@@ -103,43 +174,10 @@ fn stream_one(
     };
     let plan = extractor.plan_file(part.image, &cli.inputs, auto_limit)?;
     let strip_rows = plan.strip_rows;
-    // A progress line on a terminal (rows, objects, rate), refreshed twice a second.
-    use std::io::IsTerminal as _;
-    let show = !cli.quiet && std::io::stderr().is_terminal();
-    let mut last = Instant::now();
-    // Each pass's rate from when the previous pass ended (the first report of a pass
-    // comes after its first block).
-    let (mut pass, mut pass_start, mut ended) = (0u8, Instant::now(), Instant::now());
-    let mut report = |p: crate::stream::Progress| {
-        if p.pass != pass {
-            (pass, pass_start) = (p.pass, ended);
-        }
-        if p.rows_done == p.rows {
-            ended = Instant::now();
-        }
-        if !show || (last.elapsed().as_secs_f64() < 0.5 && p.rows_done < p.rows) {
-            return;
-        }
-        last = Instant::now();
-        let secs = pass_start.elapsed().as_secs_f64().max(1e-9);
-        let rate = (p.rows_done * w) as f64 / secs / 1e6;
-        let what = match p.pass {
-            1 => "background",
-            2 => "detection",
-            4 => "photometry",
-            _ => "check images",
-        };
-        say_inline!(
-            "\rskysift: {what} pass, row {}/{} ({:.0}%), {} objects, {rate:.0} Mpix/s   ",
-            p.rows_done,
-            p.rows,
-            100.0 * p.rows_done as f64 / p.rows as f64,
-            p.objects
-        );
-        if p.pass >= 2 && p.rows_done == p.rows {
-            say!();
-        }
-    };
+    // A progress bar on a terminal (the `indicatif` crate: rows, objects, rate),
+    // redrawn at most twice a second; nothing when standard error is not a terminal.
+    let mut progress = Progress::new(!cli.quiet, w);
+    let mut report = |p: crate::stream::Progress| progress.update(p);
     // Objects go to the catalog file as they become final (all at the end with
     // cleaning, which needs every object); an error leaves no partial file.
     // Check images are written after the run in blocks of rows (holding about as

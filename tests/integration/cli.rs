@@ -1395,3 +1395,40 @@ fn psfex_reads_the_fits_ldac_catalog_and_fits_sextractors_psf() {
         "PSF FWHM {fwhm} px, SExtractor's catalog gives 2.218: {line}"
     );
 }
+
+/// A streamed run shows a progress bar per pass on a terminal (here a pseudo-terminal
+/// made by util-linux's `script`) and nothing of it when standard error is a pipe.
+#[test]
+fn streamed_runs_show_a_progress_bar_on_terminals_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.csv");
+    let cmd = format!(
+        "{} {} -o {} --stream-rows 16 --check-image SEGMENTATION:{}",
+        env!("CARGO_BIN_EXE_skysift"),
+        data_str("sep_image.fits"),
+        out.display(),
+        dir.path().join("seg.fits").display()
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("util-linux's script runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tty = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "skysift: detection pass [",
+        "row 256/256 (100%)",
+        "skysift: check images [",
+    ] {
+        assert!(tty.contains(needle), "{needle} not in {tty}");
+    }
+    let o = skysift(&[
+        &data_str("sep_image.fits"),
+        "-o",
+        &out.to_string_lossy(),
+        "--stream-rows",
+        "16",
+    ]);
+    assert!(o.status.success());
+    assert!(!stderr(&o).contains("pass ["), "{}", stderr(&o));
+}
