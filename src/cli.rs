@@ -351,6 +351,20 @@ pub struct Cli {
     #[arg(long, default_value_t = 24, value_name = "PIXELS")]
     pub backphoto_thick: usize,
 
+    /// WRITE_XML: write the run's metadata (images, detections, background,
+    /// thresholds, settings) as a VOTable document, as SExtractor's XML
+    #[arg(long)]
+    pub write_xml: bool,
+
+    /// XML_NAME: the file of --write-xml
+    #[arg(long, default_value = "sex.xml", value_name = "FILE")]
+    pub xml_name: PathBuf,
+
+    /// The SExtractor configuration file given with -c (set by the command line's
+    /// translation; for the XML's Prefs_Name)
+    #[arg(long, hide = true)]
+    pub prefs_name: Option<String>,
+
     /// HEADER_SUFFIX: the external header beside each image (SCAMP's `IMAGE.head`)
     /// whose cards replace the image's WCS keywords ("" or "none": none)
     #[arg(long, default_value = ".head", value_name = "SUFFIX")]
@@ -736,6 +750,8 @@ impl Cli {
             satur_key: Some(self.satur_key.clone()).filter(|k| !k.is_empty()),
             gain_key: Some(self.gain_key.clone()).filter(|k| !k.is_empty()),
             world: self.world_request(),
+            xml: self.write_xml.then(|| self.xml_name.clone()),
+            prefs_name: self.prefs_name.clone(),
             quiet: self.quiet,
             timings: self.timings,
         }

@@ -139,6 +139,10 @@ pub struct Settings {
     /// The world columns' WCS settings, when the catalog needs a WCS (None: no WCS
     /// is read).
     pub world: Option<WorldRequest>,
+    /// WRITE_XML's XML_NAME: the run's metadata as a VOTable document (None: none).
+    pub xml: Option<PathBuf>,
+    /// The configuration file read (`-c`), for the XML's Prefs_Name.
+    pub prefs_name: Option<String>,
     /// No summary lines, notices or progress.
     pub quiet: bool,
     /// Per-stage times on standard error.
@@ -285,6 +289,13 @@ fn stream_one(
             say!("{:>32}: {peak:.1} MiB", "peak resident memory");
         }
     }
+    out.log.push(xml_extension(
+        extractor,
+        &part,
+        &result.background,
+        result.objects,
+        start,
+    ));
     Ok((!cli.quiet).then(|| {
         format!(
             "skysift: {}{} objects in {} (streamed in strips of {strip_rows} rows) -> {} in {:.3} s ({})",
@@ -296,6 +307,42 @@ fn stream_one(
             backend_name(extractor)
         )
     }))
+}
+
+/// The WRITE_XML row of one image or extension.
+fn xml_extension(
+    e: &Extractor,
+    part: &Part,
+    bg: &crate::Background,
+    objects: usize,
+    start: Instant,
+) -> io::xml::Extension {
+    let (date, time) = io::xml::now_utc();
+    let p = &e.extract;
+    let pixel_scale = match (&p.world, p.phot.pixel_scale) {
+        (_, s) if s > 0.0 => s,
+        (Some(w), _) => w.wcs.field_scale_arcsec(),
+        (None, _) => 0.0,
+    };
+    io::xml::Extension {
+        number: part.ext as usize + 1,
+        image: part.image.to_string(),
+        date,
+        time,
+        duration: start.elapsed().as_secs_f64(),
+        detections: objects,
+        objects,
+        background: bg.global_back(),
+        rms: bg.global_rms(),
+        threshold: p.thresh_adu(p.detect_thresh, bg.global_rms()),
+        pixel_scale,
+        gain: p.gain,
+        satur_level: p.satur_level,
+        external_header: p
+            .world
+            .as_ref()
+            .is_some_and(|w| w.wcs.warnings.iter().any(|m| m.ends_with(" read"))),
+    }
 }
 
 /// Each stage's wall time (`--timings`; GPU strips as a count).
@@ -382,6 +429,8 @@ struct Part<'a> {
 /// a TIFF's LDAC header) and moved on at each next extension of a multi-extension
 /// file.
 struct CatalogOut<'a> {
+    /// What each image or extension gave, for WRITE_XML.
+    log: Vec<io::xml::Extension>,
     writer: Option<io::catalog::CatalogWriter<'a>>,
     path: &'a Path,
     name: &'a str,
@@ -392,6 +441,7 @@ struct CatalogOut<'a> {
 impl<'a> CatalogOut<'a> {
     fn new(cli: &Settings, job: &'a Job, cols: &'a [&'a catalog::Column]) -> Self {
         CatalogOut {
+            log: Vec::new(),
             writer: None,
             path: &job.output,
             name: &job.image,
@@ -544,9 +594,16 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
         side(&cli.inputs.noise),
     );
     let filter = cli.filter_file.clone();
+    let flags: Vec<PathBuf> = cli
+        .inputs
+        .flag_images
+        .iter()
+        .map(|f| io::fits::file_of(f))
+        .collect();
     let mut inputs: Vec<Role> = image_files
         .iter()
         .map(|p| Role::new("the image", p))
+        .chain(flags.iter().map(|p| Role::new("the flag image", p)))
         .collect();
     for (what, p) in [
         ("the mask", &mask),
@@ -571,6 +628,9 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
     }
     if let Some(r) = &cli.regions {
         outputs.push(Role::new("the region file", r));
+    }
+    if let Some(x) = &cli.xml {
+        outputs.push(Role::new("the XML file", x));
     }
     for o in &outputs {
         io::check_writable(o.path)?;
@@ -613,6 +673,8 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
 /// Runs the command's job: every image to its catalog, check images, regions and
 /// pictures, whole or streamed as the settings and the machine's memory say.
 pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
+    let run_start = Instant::now();
+    let mut xml_log = Vec::new();
     let jobs = jobs(cli)?;
     let cols = catalog::select_columns(&cli.params)?;
     for job in &jobs {
@@ -773,10 +835,64 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
             },
             &auto,
             read_ahead.then_some(&rx),
+            &mut xml_log,
         );
         drop(rx); // unblocks the reader if the run stopped early
         result
     })?;
+    if let Some(path) = &cli.xml {
+        let (date, time) = io::xml::now_utc();
+        let p = &extractor.extract;
+        let log = io::xml::RunLog {
+            image_name: cli.images.join(","),
+            command_line: std::env::args().collect::<Vec<_>>().join(" "),
+            prefs_name: cli.prefs_name.clone().unwrap_or_default(),
+            threads: rayon::current_num_threads(),
+            duration: run_start.elapsed().as_secs_f64(),
+            date,
+            time,
+            path: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            extensions: xml_log,
+            warnings: Vec::new(),
+            config: vec![
+                (
+                    "Catalog_Name".into(),
+                    jobs.iter()
+                        .map(|j| j.output.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                ("Parameters".into(), cli.params.join(",")),
+                ("Detect_Thresh".into(), p.detect_thresh.to_string()),
+                ("Analysis_Thresh".into(), p.analysis_thresh.to_string()),
+                ("Detect_MinArea".into(), p.minarea.to_string()),
+                ("Deblend_NThresh".into(), p.deblend.nthresh.to_string()),
+                ("Deblend_MinCont".into(), p.deblend.mincont.to_string()),
+                ("Clean".into(), if p.clean { "T" } else { "F" }.into()),
+                ("Clean_Param".into(), p.clean_param.to_string()),
+                ("Mag_ZeroPoint".into(), p.mag_zeropoint.to_string()),
+                ("Gain".into(), p.gain.to_string()),
+                ("Satur_Level".into(), p.satur_level.to_string()),
+                (
+                    "Back_Size".into(),
+                    format!(
+                        "{},{}",
+                        extractor.background.mesh_size.0, extractor.background.mesh_size.1
+                    ),
+                ),
+                (
+                    "Back_FilterSize".into(),
+                    format!(
+                        "{},{}",
+                        extractor.background.filter_size.0, extractor.background.filter_size.1
+                    ),
+                ),
+            ],
+        };
+        io::xml::write(path, &log, &cols)?;
+    }
     // Leave the GPU context to process exit instead of tearing the device down here:
     // under load, Mesa's lavapipe corrupted the heap while destroying its device in
     // about 1 run in 80 (never reproduced under a debugger); the OS reclaims it all.
@@ -931,6 +1047,7 @@ fn run_jobs(
     sides: SideInputs,
     auto: &[Option<f64>],
     ahead: Option<&ReadAhead>,
+    xml_log: &mut Vec<io::xml::Extension>,
 ) -> Result<()> {
     let n = jobs.len();
     let mut done: Vec<&Job> = Vec::new();
@@ -964,6 +1081,7 @@ fn run_jobs(
                     cli, extractor, part, &mut out, checks, &sides, auto[k], ahead, k, n,
                 )?);
             }
+            xml_log.append(&mut out.log);
             out.finish()?;
             Ok(lines)
         })()
@@ -1123,6 +1241,13 @@ fn run_part(
             t_write.elapsed().as_secs_f64()
         );
     }
+    out.log.push(xml_extension(
+        extractor,
+        &part,
+        &result.background,
+        result.catalog.len(),
+        start,
+    ));
     Ok((!cli.quiet).then(|| {
         format!(
             "skysift: {}{} objects in {} ({}, background {:.4}, RMS {:.4}) -> {} in {:.3} s ({})",

@@ -113,6 +113,10 @@ pub fn translate(argv: Vec<OsString>) -> Result<Translated> {
             .map(|a| a.split(',').next().unwrap_or(a).to_string());
         let (args, warnings) = options(&merged, as_sextractor, image.as_deref())?;
         out.args.extend(args.into_iter().map(OsString::from));
+        if let Some(f) = &config_file {
+            out.args.push("--prefs-name".into());
+            out.args.push(f.clone().into_os_string());
+        }
         out.warnings = warnings;
     }
     out.args.extend(rest);
@@ -414,7 +418,13 @@ fn options(
                 }
             }
             // Files read only by what is not implemented; their defaults are harmless.
-            "XML_NAME" | "XSL_URL" => {}
+            "WRITE_XML" => {
+                if yes(s)? {
+                    flags.push("--write-xml".to_string());
+                }
+            }
+            "XML_NAME" => opt("--xml-name", one(s)?.into()),
+            "XSL_URL" => {}
             _ if s.is_default() => {}
             _ => warnings.push(format!(
                 "{}: {} {} is not implemented by skysift yet and is ignored",

@@ -8,6 +8,7 @@ pub mod png;
 pub mod regions;
 pub mod tiff;
 pub mod votable;
+pub mod xml;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};

@@ -837,6 +837,75 @@ print('ROWS', len(a), v[1] if getattr(v, 'ndim', 0) else 0)
             .collect()
     }
 
+    /// WRITE_XML Y: the run's metadata as a VOTable document astropy reads without a
+    /// warning, laid out as SExtractor's (Source_List fields, MetaData, Extension_Data
+    /// with one row per extension, Config with the command line and the .sex file).
+    #[test]
+    fn write_xml_gives_the_runs_metadata_as_a_votable() {
+        let dir = folder();
+        let d = dir.path();
+        std::fs::copy(data("mef3.fits.gz"), d.join("mef3.fits.gz")).unwrap();
+        for (image, rows) in [("sep_image.fits", 1), ("mef3.fits.gz", 3)] {
+            let o = oracle(
+                d,
+                "ASCII_HEAD",
+                "x.cat",
+                &["-WRITE_XML", "Y", "-XML_NAME", "run.xml"],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            if image != "sep_image.fits" {
+                let o = run_in(
+                    d,
+                    bin(),
+                    &[
+                        image,
+                        "-c",
+                        "oracle.sex",
+                        "-WRITE_XML",
+                        "Y",
+                        "-XML_NAME",
+                        "run.xml",
+                        "-CATALOG_NAME",
+                        "x.cat",
+                        "-VERBOSE_TYPE",
+                        "QUIET",
+                    ],
+                );
+                assert!(o.status.success(), "{}", stderr(&o));
+            }
+            let script = r#"
+import sys, warnings
+from astropy.io.votable import parse
+warnings.simplefilter('error')
+v = parse(sys.argv[1])
+tables = {t.ID: t for t in v.iter_tables()}
+e = tables['Extension_Data'].to_table()
+meta = v.resources[0].resources[0]
+conf = meta.resources[0]
+print(len(e), [int(x) for x in e['NSextracted']], round(float(e['Background_Mean'][0]), 2),
+      {p.name: p.value for p in meta.params}['Software'],
+      {p.name: p.value for p in conf.params}['Prefs_Name'],
+      len(tables['Source_List'].fields))
+"#;
+            let o = std::process::Command::new("python3")
+                .args(["-c", script, d.join("run.xml").to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "astropy: {}", stderr(&o));
+            let out = String::from_utf8(o.stdout).unwrap();
+            let want = if rows == 1 {
+                "1 [68] 6852.05"
+            } else {
+                "3 [68, "
+            };
+            assert!(out.starts_with(want), "{image}: {out}");
+            assert!(
+                out.trim_end().ends_with("skysift oracle.sex 41"),
+                "{image}: {out}"
+            );
+        }
+    }
+
     /// ASCII_VOTABLE: astropy reads it without a warning, every field has SExtractor's
     /// UCD, unit and datatype (from SExtractor's own VOTable of the image), vectors
     /// have their arraysize (SExtractor leaves it out), and the values are those of
