@@ -148,6 +148,10 @@ pub struct Cli {
     #[arg(long, default_value_t = 5, value_name = "PIXELS")]
     pub detect_minarea: usize,
 
+    /// DETECT_MAXAREA: detections of more pixels are dropped (0: no limit)
+    #[arg(long, default_value_t = 0, value_name = "PIXELS")]
+    pub detect_maxarea: usize,
+
     /// FILTER / FILTER_NAME: 'default' (SExtractor's 3x3 kernel), 'none', or the
     /// path of a kernel: a SExtractor .conv file or a plain-text matrix
     #[arg(long, default_value = "default", value_name = "default|none|PATH")]
@@ -530,6 +534,7 @@ impl Cli {
             memory_bufsize: self.memory_bufsize.map(|n| n as usize),
             world: None,
             flag_types: self.flag_types()?,
+            maxarea: (self.detect_maxarea > 0).then_some(self.detect_maxarea),
             phot: skysift::photometry::PhotParams {
                 apertures: self.phot_apertures.clone(),
                 auto_params: parse_fpair("--phot-autoparams", &self.phot_autoparams)?,

@@ -202,6 +202,9 @@ pub struct ExtractParams {
     /// FLAG_TYPE of each flag map read beside the image (FLAG_IMAGE; at most 4; empty:
     /// none): IMAFLAGS_ISO and NIMAFLAGS_ISO ([`crate::imaflags`]).
     pub flag_types: Vec<crate::imaflags::FlagType>,
+    /// `DETECT_MAXAREA`: detections of more pixels are dropped (None, SExtractor's 0:
+    /// no limit).
+    pub maxarea: Option<usize>,
 }
 
 impl Default for ExtractParams {
@@ -226,6 +229,7 @@ impl Default for ExtractParams {
             memory_bufsize: None,
             world: None,
             flag_types: Vec::new(),
+            maxarea: None,
         }
     }
 }

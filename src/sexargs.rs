@@ -295,6 +295,7 @@ fn options(
                 return Err(s.error("only CCD is implemented (PHOTO is not)"))
             }
             "DETECT_MINAREA" => opt("--detect-minarea", one(s)?.into()),
+            "DETECT_MAXAREA" => opt("--detect-maxarea", one(s)?.into()),
             "THRESH_TYPE" => opt("--thresh-type", lower()),
             "DETECT_THRESH" | "ANALYSIS_THRESH" => {
                 let flag = if k == "DETECT_THRESH" {

@@ -2004,6 +2004,9 @@ fn measure_component(
                 runs: part.runs,
             }
         })
+        // DETECT_MAXAREA: objects of more pixels (after deblending, before cleaning,
+        // as SExtractor's) are dropped.
+        .filter(|m| p.maxarea.is_none_or(|a| m.object.npix as usize <= a))
         .collect()
 }
 
