@@ -135,18 +135,16 @@ pub fn png_dir(dir: &std::path::Path) -> Vec<CheckImage> {
     .collect()
 }
 
-pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
-    if c.path
-        .to_string_lossy()
-        .to_ascii_lowercase()
-        .ends_with(".png")
-    {
-        return write_picture(c, r);
-    }
+/// A check image's pixels: 32-bit floats, or integers (SEGMENTATION).
+enum Pixels {
+    F32(Vec<f32>),
+    I32(Vec<i32>),
+}
+
+/// The pixels of the FITS check image `c` of the extraction `r`.
+fn render(c: &CheckImage, r: &Extraction) -> Pixels {
     let (w, h) = (r.subtracted().width(), r.subtracted().height());
-    let f32img = |img: &Image| {
-        io::fits::write_fits_f32(&c.path, img.width(), img.height(), img.data(), c.name)
-    };
+    let f32img = |img: &Image| Pixels::F32(img.data().to_vec());
     match c.kind {
         CheckType::Background => f32img(&r.background.back_map()),
         CheckType::BackgroundRms => f32img(&r.background.rms_map()),
@@ -154,16 +152,13 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
         CheckType::MiniBackRms => f32img(&r.background.mesh_rms()),
         CheckType::MinusBackground => f32img(r.subtracted()),
         CheckType::Filtered => f32img(&r.filtered()),
-        CheckType::Segmentation => {
-            let map = r.segmentation.to_map();
-            let lower = c.path.to_string_lossy().to_ascii_lowercase();
-            if lower.ends_with(".tif") || lower.ends_with(".tiff") {
-                io::tiff::write_tiff_u32(&c.path, w, h, &map)
-            } else {
-                let map: Vec<i32> = map.into_iter().map(|v| v as i32).collect();
-                io::fits::write_fits_i32(&c.path, w, h, &map, c.name)
-            }
-        }
+        CheckType::Segmentation => Pixels::I32(
+            r.segmentation
+                .to_map()
+                .into_iter()
+                .map(|v| v as i32)
+                .collect(),
+        ),
         CheckType::Apertures => {
             // The background-subtracted image with each object's ellipse (3A x 3B at
             // THETA) drawn at the image's maximum value.
@@ -174,14 +169,56 @@ pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
                     data[y * w + x] = top;
                 }
             }
-            io::fits::write_fits_f32(&c.path, w, h, &data, c.name)
+            Pixels::F32(data)
         }
         CheckType::Objects | CheckType::MinusObjects => {
             let map = r.segmentation.to_map();
             let mut data = Vec::new();
             objects_only(r.subtracted().data(), &map, c.kind, &mut data);
-            io::fits::write_fits_f32(&c.path, w, h, &data, c.name)
+            Pixels::F32(data)
         }
+    }
+}
+
+/// The width and height of the check image `c` of `r` (the mesh grid for MINI*).
+fn shape(c: &CheckImage, r: &Extraction) -> (usize, usize) {
+    match c.kind {
+        CheckType::MiniBackground | CheckType::MiniBackRms => {
+            let m = r.background.mesh_back();
+            (m.width(), m.height())
+        }
+        _ => (r.subtracted().width(), r.subtracted().height()),
+    }
+}
+
+pub fn write(c: &CheckImage, r: &Extraction) -> Result<(), Error> {
+    let lower = c.path.to_string_lossy().to_ascii_lowercase();
+    if lower.ends_with(".png") {
+        return write_picture(c, r);
+    }
+    let (w, h) = shape(c, r);
+    match render(c, r) {
+        Pixels::F32(d) => io::fits::write_fits_f32(&c.path, w, h, &d, c.name),
+        Pixels::I32(d) if lower.ends_with(".tif") || lower.ends_with(".tiff") => {
+            let map: Vec<u32> = d.into_iter().map(|v| v as u32).collect();
+            io::tiff::write_tiff_u32(&c.path, w, h, &map)
+        }
+        Pixels::I32(d) => io::fits::write_fits_i32(&c.path, w, h, &d, c.name),
+    }
+}
+
+/// Appends the FITS check image `c` of the extraction `r` (one extension of a
+/// multi-extension image) to its multi-extension file `mef`, named `extname`.
+pub fn append(
+    c: &CheckImage,
+    r: &Extraction,
+    mef: &mut io::fits::MefWriter,
+    extname: &str,
+) -> Result<(), Error> {
+    let (w, h) = shape(c, r);
+    match render(c, r) {
+        Pixels::F32(d) => mef.append(w, h, io::fits::MefPixels::F32(&d), extname),
+        Pixels::I32(d) => mef.append(w, h, io::fits::MefPixels::I32(&d), extname),
     }
 }
 

@@ -431,6 +431,9 @@ struct Part<'a> {
 struct CatalogOut<'a> {
     /// What each image or extension gave, for WRITE_XML.
     log: Vec<io::xml::Extension>,
+    /// A multi-extension image's check images: one file per check image, an
+    /// extension appended per image extension (empty otherwise).
+    mef: Vec<io::fits::MefWriter>,
     writer: Option<io::catalog::CatalogWriter<'a>>,
     path: &'a Path,
     name: &'a str,
@@ -442,6 +445,7 @@ impl<'a> CatalogOut<'a> {
     fn new(cli: &Settings, job: &'a Job, cols: &'a [&'a catalog::Column]) -> Self {
         CatalogOut {
             log: Vec::new(),
+            mef: Vec::new(),
             writer: None,
             path: &job.output,
             name: &job.image,
@@ -682,15 +686,27 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     }
     let mut checks = checkimage::parse_all(&cli.check_images)?;
     let images: usize = jobs.iter().map(|j| j.parts.len()).sum();
-    if images > 1 && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some()) {
+    // A multi-extension image's FITS check images are multi-extension files, as
+    // SExtractor writes them (whole-image runs).
+    let mef_checks = jobs.len() == 1
+        && cli.png_dir.is_none()
+        && cli.regions.is_none()
+        && !cli.inputs.streamed()
+        && checks.iter().all(|c| c.streamable());
+    if images > 1
+        && !mef_checks
+        && (!checks.is_empty() || cli.png_dir.is_some() || cli.regions.is_some())
+    {
         let mef = jobs.iter().find(|j| j.parts.len() > 1);
         return Err(crate::Error::InvalidParam {
             name: "--check-image",
             value: format!("{images} images"),
             reason: match mef {
                 Some(j) => format!(
-                    "{} has {} image extensions; check images, --png-dir and --regions are \
-                     written for one image: name an extension ({}[1]), or leave them out",
+                    "{} has {} image extensions; its FITS check images are written as \
+                     multi-extension files, but pictures (.png), TIFF check images, --png-dir, \
+                     --regions and streamed runs are for one image: name an extension ({}[1]), \
+                     or leave them out",
                     j.image,
                     j.parts.len(),
                     j.image
@@ -1070,6 +1086,12 @@ fn run_jobs(
                 extractor
             };
             let mut lines = Vec::new();
+            if job.parts.len() > 1 {
+                out.mef = checks
+                    .iter()
+                    .map(|c| io::fits::MefWriter::create(&c.path))
+                    .collect::<Result<_>>()?;
+            }
             for (e, image) in job.parts.iter().enumerate() {
                 let part = Part {
                     image,
@@ -1082,6 +1104,9 @@ fn run_jobs(
                 )?);
             }
             xml_log.append(&mut out.log);
+            for m in out.mef.drain(..) {
+                m.finish()?;
+            }
             out.finish()?;
             Ok(lines)
         })()
@@ -1135,6 +1160,16 @@ fn run_part(
     let streaming = cli.inputs.streamed();
     let from_header = header_overrides(cli, extractor, part.image)?;
     let extractor = from_header.as_ref().unwrap_or(extractor);
+    if !out.mef.is_empty() && (streaming || auto.is_some()) {
+        return Err(crate::Error::InvalidParam {
+            name: "--check-image",
+            value: part.image.to_string(),
+            reason: "the check images of a multi-extension image are written from whole-image \
+                     runs, and this extension is streamed: name one extension (file.fits[1]) \
+                     for streamed check images"
+                .into(),
+        });
+    }
     if streaming {
         return stream_one(cli, extractor, part, out, checks, k, n, None);
     }
@@ -1204,8 +1239,19 @@ fn run_part(
         say!("{n}");
     }
     let t_write = Instant::now();
-    for c in checks {
-        checkimage::write(c, &result)?;
+    if out.mef.is_empty() {
+        for c in checks {
+            checkimage::write(c, &result)?;
+        }
+    } else {
+        // One extension of each check image, named as the image extension.
+        let cards = io::fits::header_cards(part.image)?;
+        let extname = crate::world::Header::from_cards(&cards)
+            .raw("EXTNAME")
+            .map_or_else(|| format!("EXT{}", part.ext + 1), str::to_string);
+        for (c, m) in checks.iter().zip(&mut out.mef) {
+            checkimage::append(c, &result, m, &extname)?;
+        }
     }
     if let Some(r) = &cli.regions {
         io::regions::write_regions(r, &result.catalog)?;

@@ -800,6 +800,134 @@ fn check_complete(path: &Path, written: &Path, data_bytes: u64) -> Result<()> {
     Ok(())
 }
 
+/// A multi-extension FITS file written one image extension at a time (the check
+/// images of a multi-extension image, as SExtractor writes them: an empty primary
+/// HDU, then one IMAGE extension per input extension, each named as its input's);
+/// under a temporary name, put in place by `finish` (at the commit of the open
+/// output batch).
+pub struct MefWriter {
+    path: PathBuf,
+    tmp: Option<super::output::TempFile>,
+    fptr: *mut fitsio::sys::fitsfile,
+}
+
+// The cfitsio handle is used by one thread at a time (it moves with the writer).
+unsafe impl Send for MefWriter {}
+
+/// An image for [`MefWriter::append`].
+pub enum MefPixels<'a> {
+    F32(&'a [f32]),
+    I32(&'a [i32]),
+}
+
+impl MefWriter {
+    /// A file for `path` with its empty primary HDU.
+    pub fn create(path: &Path) -> Result<MefWriter> {
+        let tmp = super::output::TempFile::new(path)?;
+        let c = c_path(tmp.path()).map_err(|e| Error::output(path, e))?;
+        let (mut fptr, mut status) = (std::ptr::null_mut(), 0);
+        unsafe {
+            fitsio::sys::ffdkinit(&mut fptr, c.as_ptr(), &mut status);
+            if status == 0 {
+                fitsio::sys::ffcrim(fptr, 8, 0, std::ptr::null_mut(), &mut status);
+            }
+        }
+        let w = MefWriter {
+            path: path.to_path_buf(),
+            tmp: Some(tmp),
+            fptr,
+        };
+        w.check(status)?;
+        Ok(w)
+    }
+
+    fn check(&self, status: i32) -> Result<()> {
+        match status {
+            0 => Ok(()),
+            s => Err(write_err(&self.path, &status_err(s))),
+        }
+    }
+
+    /// Appends a `width` x `height` image extension named `extname`.
+    pub fn append(
+        &mut self,
+        width: usize,
+        height: usize,
+        pixels: MefPixels,
+        extname: &str,
+    ) -> Result<()> {
+        let mut naxes = [
+            width as std::os::raw::c_long,
+            height as std::os::raw::c_long,
+        ];
+        let bitpix = match pixels {
+            MefPixels::F32(_) => -32,
+            MefPixels::I32(_) => 32,
+        };
+        let mut status = 0;
+        let key = std::ffi::CString::new("EXTNAME").expect("no NUL");
+        let value = std::ffi::CString::new(extname.replace('\0', "")).expect("no NUL");
+        let n = (width * height) as i64;
+        unsafe {
+            fitsio::sys::ffcrim(self.fptr, bitpix, 2, naxes.as_mut_ptr(), &mut status);
+            if status == 0 {
+                fitsio::sys::ffpkys(
+                    self.fptr,
+                    key.as_ptr(),
+                    value.as_ptr() as *mut _,
+                    std::ptr::null_mut(),
+                    &mut status,
+                );
+            }
+            if status == 0 {
+                match pixels {
+                    MefPixels::F32(d) => {
+                        assert_eq!(d.len() as i64, n, "pixels of the image");
+                        fitsio::sys::ffppre(
+                            self.fptr,
+                            0,
+                            1,
+                            n,
+                            d.as_ptr() as *mut f32,
+                            &mut status,
+                        );
+                    }
+                    MefPixels::I32(d) => {
+                        assert_eq!(d.len() as i64, n, "pixels of the image");
+                        fitsio::sys::ffpprk(
+                            self.fptr,
+                            0,
+                            1,
+                            n,
+                            d.as_ptr() as *mut i32,
+                            &mut status,
+                        );
+                    }
+                }
+            }
+        }
+        self.check(status)
+    }
+
+    /// Closes the file and puts it in place.
+    pub fn finish(mut self) -> Result<()> {
+        let mut status = 0;
+        unsafe { fitsio::sys::ffclos(self.fptr, &mut status) };
+        self.fptr = std::ptr::null_mut();
+        self.check(status)?;
+        self.tmp.take().expect("finished once").finish()
+    }
+}
+
+impl Drop for MefWriter {
+    fn drop(&mut self) {
+        if !self.fptr.is_null() {
+            let mut status = 0;
+            unsafe { fitsio::sys::ffclos(self.fptr, &mut status) };
+        }
+    }
+}
+
 /// A FITS image (primary HDU) written block of rows by block of rows, for the check
 /// images of streamed runs: under a temporary name next to `path`, renamed over it by
 /// `finish` once every row is in; dropped unfinished, it leaves no file.

@@ -1188,6 +1188,10 @@ print(len(e), [int(x) for x in e['NSextracted']], round(float(e['Background_Mean
             table(&d.join("all.fits"), 1),
             table(&d.join("streamed.fits"), 1)
         );
+        // Check images: a multi-extension file of one extension per image extension,
+        // named as its input (SExtractor's layout: an empty primary HDU, then CCD1..3),
+        // each equal to the check image of that extension run alone (deblending off:
+        // its draws continue from one extension to the next).
         let o = run_in(
             d,
             bin(),
@@ -1197,7 +1201,55 @@ print(len(e), [int(x) for x in e['NSextracted']], round(float(e['Background_Mean
                 "c.csv",
                 "--check-image",
                 "segmentation:seg.fits",
+                "--check-image",
+                "BACKGROUND:back.fits",
+                "--deblend-mincont",
+                "1",
+                "--no-clean",
             ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut mef = fitsio::FitsFile::open(d.join("seg.fits")).unwrap();
+        assert_eq!(mef.iter().count(), 4);
+        for e in 1..=3usize {
+            let spec = format!("mef3.fits.gz[{e}]");
+            let o = run_in(
+                d,
+                bin(),
+                &[
+                    &spec,
+                    "-o",
+                    "one.csv",
+                    "--check-image",
+                    "SEGMENTATION:one_seg.fits",
+                    "--check-image",
+                    "BACKGROUND:one_back.fits",
+                    "--deblend-mincont",
+                    "1",
+                    "--no-clean",
+                ],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            for (all, one) in [("seg.fits", "one_seg.fits"), ("back.fits", "one_back.fits")] {
+                let mut f = fitsio::FitsFile::open(d.join(all)).unwrap();
+                let h = f.hdu(e).unwrap();
+                let name: String = h.read_key(&mut f, "EXTNAME").unwrap();
+                assert_eq!(name, format!("CCD{e}"));
+                let a: Vec<f64> = h.read_image(&mut f).unwrap();
+                let mut g = fitsio::FitsFile::open(d.join(one)).unwrap();
+                let b: Vec<f64> = g.primary_hdu().unwrap().read_image(&mut g).unwrap();
+                let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+                assert!(
+                    a.len() == b.len() && differ == 0,
+                    "{all} extension {e}: {differ} pixels differ"
+                );
+            }
+        }
+        // Pictures and regions are for one image.
+        let o = run_in(
+            d,
+            bin(),
+            &["mef3.fits.gz", "-o", "c2.csv", "--regions", "r.reg"],
         );
         assert_eq!(o.status.code(), Some(2));
         assert!(
@@ -1205,7 +1257,7 @@ print(len(e), [int(x) for x in e['NSextracted']], round(float(e['Background_Mean
             "{}",
             stderr(&o)
         );
-        assert!(!d.join("c.csv").exists() && !d.join("seg.fits").exists());
+        assert!(!d.join("c2.csv").exists() && !d.join("r.reg").exists());
     }
 
     /// A threshold given as surface brightness and zero-point (DETECT_THRESH 17.5,26
