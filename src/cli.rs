@@ -102,7 +102,9 @@ pub enum FormatArg {
 pub struct Cli {
     /// Image(s) to process: FITS (file.fits, file.fits.gz, file.fits[1] for an
     /// extension) or single-channel TIFF. With several images, -o names a folder that
-    /// receives one catalog per image (IMAGE_STEM.fits, or per --catalog-type)
+    /// receives one catalog per image (IMAGE_STEM.fits, or per --catalog-type).
+    /// DET.fits,MEAS.fits is dual-image mode (SExtractor's syntax): detection on the
+    /// first, fluxes and photometry on the second
     #[arg(required_unless_present = "gpu_info", value_name = "IMAGE")]
     pub images: Vec<String>,
 
@@ -722,9 +724,21 @@ impl Cli {
             .collect()
     }
 
+    /// The images, with dual-image mode's `DET,MEAS` split (a name with a comma that
+    /// is not a file): the detection images and the measurement image.
+    fn images(&self) -> (Vec<String>, Option<String>) {
+        match &self.images[..] {
+            [one] if one.contains(',') && !std::path::Path::new(one).exists() => {
+                let (det, meas) = one.split_once(',').expect("a comma");
+                (vec![det.to_string()], Some(meas.to_string()))
+            }
+            _ => (self.images.clone(), None),
+        }
+    }
+
     pub fn settings(&self) -> Settings {
         Settings {
-            images: self.images.clone(),
+            images: self.images().0,
             output: self.output.clone(),
             catalog_type: self.catalog_type.map(|t| match t {
                 FormatArg::Csv => CatalogFormat::Csv,
@@ -746,6 +760,7 @@ impl Cli {
                 threshold_image: self.threshold_image.clone(),
                 noise: self.noise_image.clone(),
                 flag_images: self.flag_image[..self.flag_maps()].to_vec(),
+                measurement: self.images().1,
                 memory_limit_mib: self.memory_limit,
                 stream_rows: self.stream_rows,
             },

@@ -118,6 +118,8 @@ pub(crate) struct Comp {
     pub(crate) saturated: Vec<usize>,
     /// The flag maps' values of each pixel (one per map, pixel after pixel).
     pub(crate) flags: Vec<u32>,
+    /// Dual-image mode: the measurement image's values (empty otherwise).
+    pub(crate) mvalues: Vec<f32>,
     pub(crate) last_y: u32,
     /// Its first pixel (row, column): the smallest key any object made from it can have.
     pub(crate) first: (u32, u32),
@@ -136,6 +138,7 @@ impl Comp {
         self.values.extend(other.values);
         self.field.extend(other.field);
         self.flags.extend(other.flags);
+        self.mvalues.extend(other.mvalues);
         self.saturated.extend(other.saturated);
         self.last_y = self.last_y.max(other.last_y);
         self.first = self.first.min(other.first);
@@ -302,6 +305,9 @@ impl Labeller {
             comp.values.extend_from_slice(&d.values[off..off + len]);
             if !d.field.is_empty() {
                 comp.field.extend_from_slice(&d.field[off..off + len]);
+            }
+            if !d.mvalues.is_empty() {
+                comp.mvalues.extend_from_slice(&d.mvalues[off..off + len]);
             }
             if !d.flags.is_empty() {
                 let nm = d.flags.len() / d.filtered.len();

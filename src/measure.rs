@@ -64,6 +64,9 @@ pub struct MeasureInput<'a> {
     /// Background RMS per pixel; measurement squares it into the variance (in f64
     /// where the f32 square would overflow: an RMS above ~1.8e19).
     pub noise: PixelField<'a>,
+    /// The RMS of FLUXERR_ISO, when it is not `noise`'s (dual-image mode: the
+    /// measurement image's, where the position errors take the detection image's).
+    pub flux_noise: Option<f32>,
     /// Detection threshold per pixel (ADU above background).
     pub thresh: PixelField<'a>,
     /// Analysis threshold per pixel (ADU above background).
@@ -418,7 +421,10 @@ pub fn measure_object(
             };
             v_m.add(pv, dx, dy);
             flux += v;
-            var_sum += var;
+            var_sum += match inp.flux_noise {
+                Some(s) => (s * s) as f64,
+                None => var,
+            };
             let tpix = inp.thresh.at(ord) as f64;
             thresh_sum += tpix;
             if inp.with_mthresh {
@@ -1020,6 +1026,7 @@ mod tests {
             height: img.height(),
             filtered: Some(img),
             noise: PixelField::Const(2.0),
+            flux_noise: None,
             thresh: PixelField::Const(0.5),
             analysis_thresh: PixelField::Const(1.5),
             gain: 0.0,

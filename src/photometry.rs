@@ -442,6 +442,7 @@ pub struct Photometry {
 /// The background-subtracted measurement image photometry reads: rows
 /// `y0..y0 + rows` of a `width` x `height` image (bad pixels NaN), and which of its
 /// pixels other detections cover.
+#[derive(Clone, Copy)]
 pub struct Field<'a> {
     pub width: usize,
     pub height: usize,
@@ -454,6 +455,9 @@ pub struct Field<'a> {
     pub mask: Option<&'a [bool]>,
     /// σ² of a pixel: f32(global RMS²).
     pub sigma2: f64,
+    /// Dual-image mode: the detection image's values of the same rows, where the
+    /// AUTO and Petrosian first passes (their radii) are measured, as SExtractor's.
+    pub detection: Option<&'a [f32]>,
 }
 
 /// Sets the bits of the pixels of `runs` (whose rows lie in the field's window) in a
@@ -1473,9 +1477,17 @@ pub fn measure(field: &Field, o: &Object, runs: &[Run], cx: &Context) -> Option<
     let (d0, d1) = (f32_param(p.auto_apers.0), f32_param(p.auto_apers.1));
     // Kron's and Petrosian's first passes read the same pixels.
     let first = region_first(&e, d0);
-    let (px, first_clipped) = match want.auto || want.petro {
-        true => first_pass_pixels(&v, &e, &first),
-        false => (Vec::new(), false),
+    let (px, first_clipped) = match (want.auto || want.petro, field.detection) {
+        (false, _) => (Vec::new(), false),
+        (true, None) => first_pass_pixels(&v, &e, &first),
+        (true, Some(d)) => {
+            let det = Field {
+                values: d,
+                detection: None,
+                ..*field
+            };
+            first_pass_pixels(&View::new(&det, runs.to_vec(), p.mask_type), &e, &first)
+        }
     };
     let (r1, v1, c1, clipped) = match want.auto {
         true => {
@@ -1798,8 +1810,12 @@ pub fn measure_extraction(
     paste: &crate::spill::PasteBack,
     mask: Option<&crate::Mask>,
     p: &crate::ExtractParams,
+    measurement: Option<(&crate::Image, &crate::Background)>,
 ) {
-    let sub = x.subtracted();
+    let sub = match measurement {
+        Some((m, _)) => m,
+        None => x.subtracted(),
+    };
     clear_runs(
         detected,
         sub.width(),
@@ -1814,13 +1830,19 @@ pub fn measure_extraction(
         values: sub.data(),
         detected,
         mask: mask.map(|m| m.data()),
-        sigma2: sigma2(&x.background),
+        sigma2: sigma2(measurement.map_or(&x.background, |m| m.1)),
+        detection: measurement.map(|_| x.subtracted().data()),
     };
     let (objects, seg) = (&x.catalog.objects, &x.segmentation);
     let items: Vec<(&Object, &[Run])> = (0..objects.len())
         .map(|k| (&objects[k], paste.own_of(k).unwrap_or(seg.object(k))))
         .collect();
-    let phots = measure_many(&field, &items, &x.background, p);
+    let phots = measure_many(
+        &field,
+        &items,
+        measurement.map_or(&x.background, |m| m.1),
+        p,
+    );
     for (o, ph) in x.catalog.objects.iter_mut().zip(phots) {
         set(
             o,
@@ -1915,6 +1937,7 @@ mod tests {
             detected,
             mask: None,
             sigma2: 4.0,
+            detection: None,
         }
     }
 
@@ -2043,6 +2066,7 @@ mod tests {
             detected: &det,
             mask: None,
             sigma2: 1.0,
+            detection: None,
         };
         let own = vec![Run {
             y: 16,
@@ -2097,6 +2121,7 @@ mod tests {
             detected: &det,
             mask: None,
             sigma2: 1.0,
+            detection: None,
         };
         // The growth curve reaches 6A + 1.5 = 13.5 rows from the centre.
         assert!(measure(&field(28, 10), &o, &runs, &cx).is_none());

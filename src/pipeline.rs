@@ -153,6 +153,10 @@ pub struct Inputs<'a> {
     /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`, each with the
     /// mask of its integer width ([`flag_mask`]).
     pub flags: &'a [(&'a Image, u32)],
+    /// Dual-image mode: the measurement image (`det.fits,meas.fits`): fluxes,
+    /// FLUX_MAX, ISOAREA_IMAGE and the photometry come from it, each image with its
+    /// own background; detection, positions and shapes from the image.
+    pub measurement: Option<&'a Image>,
 }
 
 /// The flag maps' row sources, each with its width's mask, as the pipeline reads them.
@@ -189,6 +193,8 @@ pub struct FileInputs {
     pub noise: Option<String>,
     /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`.
     pub flag_images: Vec<String>,
+    /// Dual-image mode: the measurement image ([`Inputs::measurement`]).
+    pub measurement: Option<String>,
     /// Stream the image in strips under this memory limit (MiB; MEMORY_LIMIT), or in
     /// strips of `stream_rows` rows (STREAM_ROWS). Without either, an image is
     /// extracted whole unless that needs more than the machine's free memory allows
@@ -216,7 +222,8 @@ impl FileInputs {
         .chain(
             self.flag_images
                 .iter()
-                .map(|f| ("flag image", Some(f.as_str()))),
+                .map(|f| ("flag image", Some(f.as_str())))
+                .chain([("measurement image", self.measurement.as_deref())]),
         )
         .find_map(|(what, f)| f.filter(|f| crate::io::is_tiff(f)).map(|f| (what, f)))
     }
@@ -368,6 +375,11 @@ impl Extractor {
                 .map(|f| Ok((io::read_image(f)?, flag_mask(f)?)))
                 .collect::<Result<Vec<_>>>()?;
             let flag_refs: Vec<(&Image, u32)> = flags.iter().map(|(f, m)| (f, *m)).collect();
+            let meas = inputs
+                .measurement
+                .as_deref()
+                .map(io::read_image)
+                .transpose()?;
             let x = self.extract_owned(
                 image,
                 Inputs {
@@ -375,6 +387,7 @@ impl Extractor {
                     threshold_image: threshold.as_ref(),
                     noise: noise.as_ref(),
                     flags: &flag_refs,
+                    measurement: meas.as_ref(),
                 },
             )?;
             return Ok(FileExtraction {
@@ -447,6 +460,11 @@ impl Extractor {
             .iter()
             .map(|f| Ok((io::fits::FitsRows::open(f)?, flag_mask(f)?)))
             .collect::<Result<Vec<_>>>()?;
+        let mut meas_rows = inputs
+            .measurement
+            .as_deref()
+            .map(io::fits::FitsRows::open)
+            .transpose()?;
         crate::stream::scan(
             &mut rows,
             Sides {
@@ -459,6 +477,7 @@ impl Extractor {
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 flags: flag_sources(&mut flag_rows),
+                measurement: meas_rows.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
             },
             sinks,
             InMemory::default(),
@@ -486,6 +505,7 @@ impl Extractor {
             .iter()
             .map(|&(f, m)| (ImageRows(f), m))
             .collect();
+        let mut meas_rows = inputs.measurement.map(ImageRows);
         let mut runs = SegmentRuns::default();
         let mut objects = Vec::new();
         let phot = e.extract.phot.want.any();
@@ -497,6 +517,7 @@ impl Extractor {
                 threshold: threshold.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 noise: noise.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
                 flags: flag_sources(&mut flag_rows),
+                measurement: meas_rows.as_mut().map(|r| r as &mut (dyn RowSource + Send)),
             },
             Sinks::default(),
             InMemory {
@@ -514,6 +535,7 @@ impl Extractor {
             },
         )?;
         let mut timings = summary.timings;
+        let summary_mbg = summary.measurement_background;
         if let Some(ctx) = &e.gpu {
             for (pass, t) in ctx.take_kernel_times() {
                 timings.push((crate::gpu::kernel_label(pass), t));
@@ -547,12 +569,29 @@ impl Extractor {
         };
         if let Some(mut bits) = detected {
             let t = std::time::Instant::now();
+            // Dual-image mode: the photometry measures the measurement image,
+            // subtracted with its own background.
+            let meas = match (inputs.measurement, &summary_mbg) {
+                (Some(m), Some(mb)) => {
+                    let mut sub = m.data().to_vec();
+                    crate::detect::cpu::subtract_rows(
+                        mb,
+                        0,
+                        &mut sub,
+                        inputs.mask.map(|k| k.data()),
+                        f32::INFINITY,
+                    );
+                    Some(Image::new(w, h, sub).expect("the image's shape"))
+                }
+                _ => None,
+            };
             crate::photometry::measure_extraction(
                 &mut x,
                 &mut bits,
                 &paste,
                 inputs.mask,
                 &e.extract,
+                meas.as_ref().zip(summary_mbg.as_ref()),
             );
             x.timings.push(("photometry", t.elapsed().as_secs_f64()));
             if let Some(w) = &e.extract.world {

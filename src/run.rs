@@ -604,10 +604,17 @@ fn check_files(cli: &Settings, jobs: &[Job], checks: &[checkimage::CheckImage]) 
         .iter()
         .map(|f| io::fits::file_of(f))
         .collect();
+    let meas: Vec<PathBuf> = cli
+        .inputs
+        .measurement
+        .iter()
+        .map(|f| io::fits::file_of(f))
+        .collect();
     let mut inputs: Vec<Role> = image_files
         .iter()
         .map(|p| Role::new("the image", p))
         .chain(flags.iter().map(|p| Role::new("the flag image", p)))
+        .chain(meas.iter().map(|p| Role::new("the measurement image", p)))
         .collect();
     for (what, p) in [
         ("the mask", &mask),
@@ -737,6 +744,11 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
     let (thresh_img, noise_img) = io::read_side_images(&inputs.threshold_image, &inputs.noise)?;
     let thresh_img = inputs.threshold_image.clone().zip(thresh_img);
     let noise_img = inputs.noise.clone().zip(noise_img);
+    // Dual-image mode's measurement image, for whole-image runs.
+    let meas_img = match (&inputs.measurement, inputs.streamed()) {
+        (Some(m), false) => Some((m.clone(), io::read_image(m)?)),
+        _ => None,
+    };
     // Flag maps for whole-image runs (a streamed run reads them row by row).
     let flag_imgs = match inputs.streamed() {
         true => Vec::new(),
@@ -848,6 +860,7 @@ pub fn run(cli: &Settings, extractor: Extractor) -> Result<()> {
                 threshold: &thresh_img,
                 noise: &noise_img,
                 flags: &flag_imgs,
+                measurement: &meas_img,
             },
             &auto,
             read_ahead.then_some(&rx),
@@ -927,6 +940,8 @@ struct SideInputs<'a> {
     noise: &'a Option<(String, crate::Image)>,
     /// The flag maps, with their integer widths' masks.
     flags: &'a [(String, crate::Image, u32)],
+    /// Dual-image mode: the measurement image.
+    measurement: &'a Option<(String, crate::Image)>,
 }
 
 /// A FITS_LDAC catalog's LDAC_IMHEAD cards: the image's own header (a TIFF image,
@@ -1004,7 +1019,9 @@ fn header_overrides(
 ) -> Result<Option<Extractor>> {
     let world = match &cli.world {
         Some(req) => {
-            let wcs = crate::world::Wcs::from_file(image, &req.header_suffix, req.sip)?;
+            // Dual-image mode: the measurement image's WCS (spec wcs.md §10).
+            let of = cli.inputs.measurement.as_deref().unwrap_or(image);
+            let wcs = crate::world::Wcs::from_file(of, &req.header_suffix, req.sip)?;
             if !cli.quiet {
                 for w in &wcs.warnings {
                     say!("skysift: {image}: {w}");
@@ -1156,6 +1173,7 @@ fn run_part(
         threshold: thresh_img,
         noise: noise_img,
         flags: flag_imgs,
+        measurement: meas_img,
     } = *sides;
     let streaming = cli.inputs.streamed();
     let from_header = header_overrides(cli, extractor, part.image)?;
@@ -1218,6 +1236,9 @@ fn run_part(
     for (name, f, _) in flag_imgs {
         same_shape("flag image", name, f)?;
     }
+    if let Some((name, m)) = meas_img {
+        same_shape("measurement image", name, m)?;
+    }
     let flag_refs: Vec<(&crate::Image, u32)> = flag_imgs.iter().map(|(_, f, m)| (f, *m)).collect();
     let shape = image.shape_string();
     let dims = (image.width(), image.height());
@@ -1229,6 +1250,7 @@ fn run_part(
             threshold_image: thresh_img.as_ref().map(|(_, t)| t),
             noise: noise_img.as_ref().map(|(_, n)| n),
             flags: &flag_refs,
+            measurement: meas_img.as_ref().map(|(_, m)| m),
         },
     )?;
     let (invalid, spread) = result.invalid_spread;

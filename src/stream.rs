@@ -327,6 +327,8 @@ pub struct StreamSummary {
     /// The background-subtracted image, kept by a run of one strip on the CPU that
     /// was asked for it.
     pub(crate) subtracted: Option<Vec<f32>>,
+    /// Dual-image mode: the measurement image's background.
+    pub measurement_background: Option<Background>,
 }
 
 /// What [`check_pass`] computes for each block of rows.
@@ -512,6 +514,7 @@ pub fn extract_streaming_to(
             threshold,
             noise,
             flags: Vec::new(),
+            measurement: None,
         },
         sinks,
         InMemory::default(),
@@ -531,6 +534,9 @@ pub(crate) struct Sides<'a> {
     pub(crate) noise: Option<&'a mut (dyn RowSource + Send)>,
     /// The flag maps (FLAG_IMAGE), one per `ExtractParams::flag_types`.
     pub(crate) flags: Vec<FlagSource<'a>>,
+    /// Dual-image mode: the measurement image (its fluxes, FLUX_MAX, ISOAREA and
+    /// photometry; the detection, positions and shapes stay the image's).
+    pub(crate) measurement: Option<&'a mut (dyn RowSource + Send)>,
 }
 
 /// A flag map read row by row beside the image, and the mask of its integer width.
@@ -650,8 +656,21 @@ pub(crate) fn scan(
         mut threshold,
         mut noise,
         mut flags,
+        mut measurement,
     } = sides;
     let flag_masks: Vec<u32> = flags.iter().map(|f| f.mask).collect();
+    if let Some(m) = &measurement {
+        if (m.width(), m.height()) != (src.width(), src.height()) {
+            return Err(Error::Mismatch(format!(
+                "the measurement image is {}x{} but the detection image is {}x{}: dual-image \
+                 mode needs two images of the same shape",
+                m.width(),
+                m.height(),
+                src.width(),
+                src.height()
+            )));
+        }
+    }
     let Sinks { segments, temp_dir } = sinks;
     let (strip_rows, max_open_pixels) = (plan.strip_rows, plan.max_open_pixels);
     let mut own_runs = SegmentRuns::default();
@@ -692,6 +711,11 @@ pub(crate) fn scan(
     let (w, h) = (src.width(), src.height());
     let gpu = e.gpu.as_deref();
     let (background, mesh_on_gpu) = background_pass(src, mask.as_mut(), e, strip_rows, progress)?;
+    // Dual-image mode: the measurement image's own background.
+    let mbg = match measurement.as_deref_mut() {
+        Some(m) => Some(background_pass(m, mask.as_mut(), e, strip_rows, &mut |_| {})?.0),
+        None => None,
+    };
     lap(
         &mut timings,
         &mut clock,
@@ -726,6 +750,34 @@ pub(crate) fn scan(
         PixelMode::Const
     };
     let per_pixel = mode != PixelMode::Const;
+    let want = p.phot.want;
+    if mbg.is_some() && streamed_phot && (want.auto || want.petro || want.growth) {
+        return Err(Error::param(
+            "measurement image",
+            "dual-image mode",
+            "measures AUTO and Petrosian radii on the detection image, which a streamed \
+             run does not hold yet: run the pair whole (no --memory-limit or --stream-rows), \
+             or leave the AUTO, Petrosian, FLUX_RADIUS and WIN columns out",
+        ));
+    }
+    if mbg.is_some() && per_pixel {
+        return Err(Error::param(
+            "measurement image",
+            "dual-image mode",
+            "is measured with global thresholds: leave out the matched filter, the RMS-map \
+             thresholds and the threshold image",
+        ));
+    }
+    // Dual-image mode: the measurement image's global RMS (FLUXERR_ISO) and analysis
+    // threshold (ISOAREA_IMAGE).
+    let dual = mbg.as_ref().map(|b| {
+        let gm = b.global_rms() as f32;
+        let ta = match p.thresh_type {
+            ThreshType::Absolute => p.analysis_thresh as f32,
+            ThreshType::Relative => p.analysis_thresh as f32 * gm,
+        };
+        (gm, ta)
+    });
     // The matched filter detects on S/N.
     let t_snr = p.detect_thresh as f32;
     let satur = p.satur_level as f32;
@@ -809,7 +861,7 @@ pub(crate) fn scan(
             };
             (
                 done,
-                measure_component(c, draws, w, h, (t_measure, t_analysis, mode), g, p),
+                measure_component(c, draws, w, h, (t_measure, t_analysis, mode), g, dual, p),
             )
         };
         let measured: Vec<((u32, u32), Vec<Measured>)> = if prepared.len() > 1 {
@@ -897,6 +949,7 @@ pub(crate) fn scan(
             threshold: threshold.take(),
             noise: noise.take(),
             flags: std::mem::take(&mut flags),
+            measurement: measurement.take(),
         };
         let reader = scope.spawn(move || {
             let mut mbuf = Vec::new();
@@ -985,6 +1038,13 @@ pub(crate) fn scan(
                 if !strip.flags.is_empty() {
                     carry_flags(&mut dets, &strip.flags, (w, y0), &flag_masks)?;
                 }
+                if let (Some(rows_m), Some(mb)) = (strip.meas.take(), &mbg) {
+                    let own = strip
+                        .mask
+                        .as_deref()
+                        .map(|m| &m[(y0 - sy0) * w..(y0 - sy0 + rows) * w]);
+                    carry_measurement(&mut dets, rows_m, mb, (w, y0), own, satur);
+                }
                 t_cpu += detecting.elapsed().as_secs_f64();
                 let joining = Instant::now();
                 // Labelled on the device: runs with the same root join one component.
@@ -1070,6 +1130,7 @@ pub(crate) fn scan(
         result.map(|()| back)
     })?;
     let mut mask = back.mask;
+    let mut measurement = back.measurement;
     for c in labeller.into_open() {
         batch.add(c, p.minarea);
     }
@@ -1097,9 +1158,12 @@ pub(crate) fn scan(
     if streamed_phot {
         let (seg, paste) = own_runs.into_parts(w, h);
         photometry_pass(
-            src,
+            match measurement.as_deref_mut() {
+                Some(m) => m,
+                None => src,
+            },
             mask.as_mut(),
-            &background,
+            mbg.as_ref().unwrap_or(&background),
             e,
             collected,
             &seg,
@@ -1135,6 +1199,7 @@ pub(crate) fn scan(
         invalid_spread,
         timings,
         subtracted,
+        measurement_background: mbg,
     })
 }
 
@@ -1293,6 +1358,7 @@ fn photometry_pass(
             detected: &bits,
             mask: Some(&bad),
             sigma2: sigma2(bg),
+            detection: None,
         };
         let batch = &order[next..end];
         let mut todo = Vec::with_capacity(batch.len());
@@ -1326,6 +1392,7 @@ fn photometry_pass(
                     detected: &bits,
                     mask: Some(&m),
                     sigma2: sigma2(bg),
+                    detection: None,
                 };
                 let item = [(&o, own(k))];
                 if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
@@ -1560,6 +1627,14 @@ fn read_strip(
     };
     let thresholds = read(&mut sides.threshold, y0, rows)?;
     let noise = read(&mut sides.noise, sy0, n)?;
+    let meas = match sides.measurement.as_mut() {
+        Some(m) => {
+            let mut v = Vec::new();
+            m.read_rows(y0, rows, &mut v)?;
+            Some(v)
+        }
+        None => None,
+    };
     let mut flags = Vec::with_capacity(sides.flags.len());
     for f in &mut sides.flags {
         let mut v = Vec::new();
@@ -1590,7 +1665,34 @@ fn read_strip(
         thresholds,
         noise,
         flags,
+        meas,
     })
+}
+
+/// Dual-image mode: the measurement image's rows `rows` of the strip from row `y0`,
+/// background-subtracted with its own background `bg` (masked pixels 0), give every
+/// detected pixel its measurement value and the saturation of the measurement image.
+fn carry_measurement(
+    dets: &mut [crate::detect::RowDetections],
+    mut rows: Vec<f32>,
+    bg: &Background,
+    (w, y0): (usize, usize),
+    mask: Option<&[bool]>,
+    satur: f32,
+) {
+    let saturated = crate::detect::cpu::subtract_rows(bg, y0, &mut rows, mask, satur);
+    for (r, d) in dets.iter_mut().enumerate() {
+        d.saturated.clear();
+        d.mvalues.clear();
+        for &(x0, x1) in &d.runs {
+            for x in x0..x1 {
+                d.mvalues.push(rows[r * w + x]);
+            }
+            d.saturated
+                .extend(saturated[r].iter().copied().filter(|&c| c >= x0 && c < x1));
+        }
+        d.saturated.sort_unstable();
+    }
 }
 
 /// Gives every detected pixel of a strip's rows `dets` its value in each flag map
@@ -1802,6 +1904,8 @@ struct Prepared {
     field: Vec<f32>,
     /// The flag maps' values of each pixel (one per map), in `px`'s order.
     flags: Vec<u32>,
+    /// Dual-image mode: the measurement image's values, in `px`'s order.
+    mvalues: Vec<f32>,
     sat: Vec<usize>,
     first: u64,
     plan: crate::deblend::Plan,
@@ -1847,6 +1951,7 @@ fn prepare_component(
     let mut field = Vec::with_capacity(if per_pixel { n } else { 0 });
     let nm = c.flags.len() / n.max(1);
     let mut flags = Vec::with_capacity(c.flags.len());
+    let mut mvalues = Vec::with_capacity(c.mvalues.len());
     for &i in &order {
         let run = c.runs[i];
         let s = c.starts[i];
@@ -1857,6 +1962,9 @@ fn prepare_component(
             field.extend_from_slice(&c.field[s..s + run.len()]);
         }
         flags.extend_from_slice(&c.flags[s * nm..(s + run.len()) * nm]);
+        if !c.mvalues.is_empty() {
+            mvalues.extend_from_slice(&c.mvalues[s..s + run.len()]);
+        }
     }
     let mut sat = c.saturated;
     sat.sort_unstable();
@@ -1888,6 +1996,7 @@ fn prepare_component(
         runs,
         field,
         flags,
+        mvalues,
         sat,
         first,
         plan,
@@ -1905,6 +2014,7 @@ fn measure_component(
     h: usize,
     (t_detect, t_analysis, mode): (f32, f32, PixelMode),
     g: f32,
+    dual: Option<(f32, f32)>,
     p: &crate::params::ExtractParams,
 ) -> Vec<Measured> {
     let Prepared {
@@ -1912,6 +2022,7 @@ fn measure_component(
         runs,
         field,
         flags,
+        mvalues,
         sat,
         first,
         plan,
@@ -1930,7 +2041,11 @@ fn measure_component(
         .into_iter()
         .map(|part| {
             let pf: Vec<f32> = part.pixels.iter().map(|&i| px[i].c).collect();
-            let pr: Vec<f32> = part.pixels.iter().map(|&i| px[i].v).collect();
+            // Fluxes from the measurement image in dual-image mode.
+            let pr: Vec<f32> = match mvalues.is_empty() {
+                true => part.pixels.iter().map(|&i| px[i].v).collect(),
+                false => part.pixels.iter().map(|&i| mvalues[i]).collect(),
+            };
             let ps: Vec<f32> = if per_pixel {
                 part.pixels.iter().map(|&i| field[i]).collect()
             } else {
@@ -1951,7 +2066,7 @@ fn measure_component(
                 PixelMode::Const => (
                     PixelField::Const(g),
                     PixelField::Const(t_detect),
-                    PixelField::Const(t_analysis),
+                    PixelField::Const(dual.map_or(t_analysis, |d| d.1)),
                 ),
             };
             let inp = MeasureInput {
@@ -1961,6 +2076,7 @@ fn measure_component(
                 height: h,
                 filtered: None,
                 noise,
+                flux_noise: dual.map(|d| d.0),
                 thresh,
                 analysis_thresh,
                 gain: p.gain,
@@ -1970,6 +2086,17 @@ fn measure_component(
                 list_order: part.list.as_deref(),
             };
             let mut object = measure_object(&part.runs, &pf, &pr, part.centre, &inp);
+            if !mvalues.is_empty() {
+                // Dual-image mode: cleaning's Gaussian area correction is the
+                // detection image's, as the rest of what cleaning reads.
+                let pd: Vec<f32> = part.pixels.iter().map(|&i| px[i].v).collect();
+                let det = MeasureInput {
+                    flux_noise: None,
+                    analysis_thresh: PixelField::Const(t_analysis),
+                    ..inp
+                };
+                object.abcor = measure_object(&part.runs, &pf, &pd, part.centre, &det).abcor;
+            }
             // MOST breaks ties by SExtractor's pixel-list order.
             let order = p
                 .flag_types

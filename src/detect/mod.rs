@@ -49,6 +49,8 @@ pub(crate) struct StripRows {
     pub(crate) noise: Option<Vec<f32>>,
     /// The flag maps' values of the strip's own rows, one vector per map.
     pub(crate) flags: Vec<Vec<f32>>,
+    /// Dual-image mode: the measurement image's own rows of the strip, as read.
+    pub(crate) meas: Option<Vec<f32>>,
 }
 
 /// The detection threshold of a strip's rows: one constant, or one per pixel of the
@@ -114,6 +116,9 @@ pub struct RowDetections {
     /// The flag maps' values of each detected pixel (one per map, pixel after pixel;
     /// empty without flag maps).
     pub flags: Vec<u32>,
+    /// Dual-image mode: the measurement image's background-subtracted value of each
+    /// detected pixel (empty otherwise).
+    pub mvalues: Vec<f32>,
 }
 
 impl RowDetections {
@@ -125,6 +130,7 @@ impl RowDetections {
         self.saturated.clear();
         self.roots.clear();
         self.flags.clear();
+        self.mvalues.clear();
     }
 
     /// Detects the pixels of one row: valid (the subtracted value `sub` is not NaN),

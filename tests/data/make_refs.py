@@ -55,6 +55,9 @@ What it writes (all small):
   weighted_crop.sex_flags_{or,min_max,and_most}.csv: SExtractor's IMAFLAGS_ISO(k) and
   NIMAFLAGS_ISO(k) with FLAG_TYPE OR, MIN,MAX and AND,MOST (the map given k times;
   `--flags-only`, flag_refs()).
+- dual_det.fits, dual_meas.fits: the central 320x320 of the sim_dual_1024 pair, and
+  dual.sex_full.csv: SExtractor's dual-image catalog of them (`source-extractor
+  dual_det.fits,dual_meas.fits -c oracle_full.sex`; `--dual-only`, dual_refs()).
 - <name>.sex_back.fits.gz, .sex_rms.fits.gz, .sex_seg.fits.gz: its BACKGROUND,
   BACKGROUND_RMS and SEGMENTATION check images. For emmi_galaxies the two maps are
   subsampled (every 4th row and column, starting at 0) to keep the repository small.
@@ -323,6 +326,29 @@ def flag_refs():
             full_csv(f"{d}/cat.fits", f"{out}/weighted_crop.sex_flags_{name}.csv")
 
 
+def dual_refs():
+    """dual_det.fits, dual_meas.fits: the central 320x320 of the sim_dual_1024 pair
+    (their TAN WCS, CRPIX moved), and SExtractor's dual-image catalog of them with
+    oracle_full.sex and oracle_full.param: dual.sex_full.csv."""
+    from astropy.wcs import WCS
+    y0, x0, n = 352, 352, 320
+    for band in ("det", "meas"):
+        hdu = fits.open(f"{shared}/images/sim_dual_{band}_1024.fits")[0]
+        h = WCS(hdu.header)[y0:y0 + n, x0:x0 + n].to_header()
+        for k in ("RADESYS", "EQUINOX"):
+            h[k] = hdu.header[k]
+        data = np.asarray(hdu.data[y0:y0 + n, x0:x0 + n], dtype=np.float32)
+        fits.PrimaryHDU(data, header=h).writeto(f"{out}/dual_{band}.fits", overwrite=True)
+    with tempfile.TemporaryDirectory() as d:
+        for f in os.listdir(cfg):
+            shutil.copy(f"{cfg}/{f}", d)
+        subprocess.run(
+            ["source-extractor", f"{out}/dual_det.fits,{out}/dual_meas.fits", "-c",
+             "oracle_full.sex", "-CATALOG_TYPE", "FITS_1.0", "-CATALOG_NAME", f"{d}/cat.fits",
+             "-VERBOSE_TYPE", "QUIET"], cwd=d, check=True)
+        full_csv(f"{d}/cat.fits", f"{out}/dual.sex_full.csv")
+
+
 def main():
     shutil.copy(f"{shared}/images/sep_image.fits", f"{out}/sep_image.fits")
     run_sex(f"{out}/sep_image.fits", "sep_image")
@@ -346,6 +372,7 @@ def main():
     memory_refs()
     wcs_refs()
     flag_refs()
+    dual_refs()
     print("done")
 
 # sim_crop.truth.csv: the rows of shared/data/images/sim_1024.truth.csv with
@@ -383,5 +410,7 @@ if __name__ == "__main__":
         wcs_refs()
     elif "--flags-only" in sys.argv:
         flag_refs()
+    elif "--dual-only" in sys.argv:
+        dual_refs()
     else:
         main()

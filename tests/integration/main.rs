@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod deblend;
+mod dual;
 mod flags;
 mod fuzz;
 mod gpu;
