@@ -149,3 +149,26 @@ pub fn thresholded(t: &skysift::Image) -> skysift::Inputs<'_> {
         ..Default::default()
     }
 }
+
+/// skysift run in the folder `dir`.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("skysift runs")
+}
+
+/// A temporary working folder holding a copy of tests/data/config (SExtractor's
+/// oracle configuration) and the named files of tests/data.
+pub fn config_folder(files: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(data("config")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
+    }
+    for f in files {
+        std::fs::copy(data(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}

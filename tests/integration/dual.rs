@@ -2,26 +2,10 @@
 //! first image, fluxes, FLUX_MAX, ISOAREA and photometry from the second, against
 //! SExtractor's own dual-image catalog; streamed, GPU and errors.
 
-use crate::common::{data, data_str, match_positions, rel, Table};
-
-fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
+use crate::common::{data, data_str, match_positions, rel, run_in, Table};
 
 fn folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in std::fs::read_dir(data("config")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
-    }
-    for f in ["dual_det.fits", "dual_meas.fits", "sep_image.fits"] {
-        std::fs::copy(data(f), dir.path().join(f)).unwrap();
-    }
-    dir
+    crate::common::config_folder(&["dual_det.fits", "dual_meas.fits", "sep_image.fits"])
 }
 
 /// SExtractor's command line on the pair (oracle_full.sex, 96 parameters): the same

@@ -1,27 +1,10 @@
 //! Flag images (FLAG_IMAGE, FLAG_TYPE): IMAFLAGS_ISO(n) and NIMAFLAGS_ISO(n) against
 //! SExtractor's, whole, streamed and on the GPU, and the errors of bad flag maps.
 
-use crate::common::{data, data_str, match_positions, Table};
+use crate::common::{data, data_str, match_positions, run_in, Table};
 
-fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_skysift"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-/// A folder with the oracle configuration, the crop and its flag map.
 fn folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in std::fs::read_dir(data("config")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
-    }
-    for f in ["weighted_crop.fits", "weighted_crop.flag.fits"] {
-        std::fs::copy(data(f), dir.path().join(f)).unwrap();
-    }
-    dir
+    crate::common::config_folder(&["weighted_crop.fits", "weighted_crop.flag.fits"])
 }
 
 /// Every FLAG_TYPE (OR; MIN and MAX; AND and MOST, the map given twice) equals

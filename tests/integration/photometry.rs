@@ -141,7 +141,7 @@ fn check_against(e: &Extractor, reference: &str, checks: &[Check]) -> Vec<Object
 fn check_objects(objs: &[Object], name: &str, checks: &[Check], isolated: bool) {
     let reference = Table::read_csv(&data(name));
     let ours: Vec<(f64, f64)> = objs.iter().map(|o| (o.x, o.y)).collect();
-    let (mut pairs, missing) = match_positions(&reference, &ours, 1.0);
+    let (pairs, missing) = match_positions(&reference, &ours, 1.0);
     if isolated {
         // Where SExtractor's and skysift's isophotal measurements differ: its
         // unmatched objects, ours, and the matched ones whose pixels differ, each as

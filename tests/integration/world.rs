@@ -124,20 +124,12 @@ fn sip_is_left_out_unless_asked() {
 /// A working folder with the oracle configuration, the WCS test crop and its
 /// external headers.
 fn world_folder() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for f in std::fs::read_dir(data("config")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, dir.path().join(f.file_name().unwrap())).unwrap();
-    }
-    for f in [
+    crate::common::config_folder(&[
         "weighted_crop.fits",
         "weighted_crop.fk5_1950.head",
         "weighted_crop.galactic.head",
         "weighted_crop.tpv.head",
-    ] {
-        std::fs::copy(data(f), dir.path().join(f)).unwrap();
-    }
-    dir
+    ])
 }
 
 /// skysift run in `dir` with `args`; its CSV catalog `name`.
