@@ -750,16 +750,6 @@ pub(crate) fn scan(
         PixelMode::Const
     };
     let per_pixel = mode != PixelMode::Const;
-    let want = p.phot.want;
-    if mbg.is_some() && streamed_phot && (want.auto || want.petro || want.growth) {
-        return Err(Error::param(
-            "measurement image",
-            "dual-image mode",
-            "measures AUTO and Petrosian radii on the detection image, which a streamed \
-             run does not hold yet: run the pair whole (no --memory-limit or --stream-rows), \
-             or leave the AUTO, Petrosian, FLUX_RADIUS and WIN columns out",
-        ));
-    }
     if mbg.is_some() && per_pixel {
         return Err(Error::param(
             "measurement image",
@@ -1157,11 +1147,14 @@ pub(crate) fn scan(
     }
     if streamed_phot {
         let (seg, paste) = own_runs.into_parts(w, h);
+        // Dual-image mode: the measurement image's rows, with the detection image's
+        // for the AUTO and Petrosian radii.
+        let (main, det): (&mut (dyn RowSource + Send), _) = match measurement.as_deref_mut() {
+            Some(m) => (m, Some((src, &background))),
+            None => (src, None),
+        };
         photometry_pass(
-            match measurement.as_deref_mut() {
-                Some(m) => m,
-                None => src,
-            },
+            main,
             mask.as_mut(),
             mbg.as_ref().unwrap_or(&background),
             e,
@@ -1171,6 +1164,7 @@ pub(crate) fn scan(
             &detected_runs,
             strip_rows,
             plan.phot_window,
+            det,
             emit_final,
             progress,
         )?;
@@ -1230,6 +1224,7 @@ fn photometry_pass(
     detected: &[Run],
     band_rows: usize,
     window: Option<(f64, usize)>,
+    mut det: Option<(&mut (dyn RowSource + Send), &Background)>,
     emit: &mut dyn FnMut(Object) -> Result<()>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<()> {
@@ -1299,13 +1294,16 @@ fn photometry_pass(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&k| reach[k].1);
     let (mut raw, mut mbuf, mut mbits) = (Vec::new(), Vec::new(), Vec::new());
-    // Rows y0.. of the window: subtracted values and bad (masked) flags.
+    // Rows y0.. of the window: subtracted values and bad (masked) flags; in
+    // dual-image mode the detection image's values of the same rows too.
     let (mut y0, mut vals, mut bad) = (0usize, Vec::<f32>::new(), Vec::<bool>::new());
+    let (mut dvals, mut dbad) = (Vec::<f32>::new(), Vec::<bool>::new());
     let mut read = |src: &mut (dyn RowSource + Send),
                     mask: &mut Option<&mut MaskInput>,
                     (a, b): (usize, usize),
                     vals: &mut Vec<f32>,
-                    bad: &mut Vec<bool>|
+                    bad: &mut Vec<bool>,
+                    bg: &Background|
      -> Result<()> {
         let m = read_band(
             src,
@@ -1339,7 +1337,10 @@ fn photometry_pass(
         let top = reach[order[next]].1;
         while y < top {
             let y1 = (y + band_rows.max(1)).min(h);
-            read(src, &mut mask, (y, y1), &mut vals, &mut bad)?;
+            read(src, &mut mask, (y, y1), &mut vals, &mut bad, bg)?;
+            if let Some((d, dbg)) = det.as_mut() {
+                read(&mut **d, &mut mask, (y, y1), &mut dvals, &mut dbad, dbg)?;
+            }
             y = y1;
         }
         let end = next + order[next..].partition_point(|&k| reach[k].1 <= y);
@@ -1347,6 +1348,10 @@ fn photometry_pass(
         if lo > y0 {
             vals.drain(..(lo - y0) * w);
             bad.drain(..(lo - y0) * w);
+            if det.is_some() {
+                dvals.drain(..(lo - y0) * w);
+                dbad.drain(..(lo - y0) * w);
+            }
             y0 = lo;
         }
         let bits = bits_of((y0, y));
@@ -1358,7 +1363,7 @@ fn photometry_pass(
             detected: &bits,
             mask: Some(&bad),
             sigma2: sigma2(bg),
-            detection: None,
+            detection: det.is_some().then_some(&dvals[..]),
         };
         let batch = &order[next..end];
         let mut todo = Vec::with_capacity(batch.len());
@@ -1382,7 +1387,11 @@ fn photometry_pass(
                     return Err(err);
                 }
                 let (mut v, mut m) = (Vec::new(), Vec::new());
-                read(src, &mut mask, (a, b), &mut v, &mut m)?;
+                read(src, &mut mask, (a, b), &mut v, &mut m, bg)?;
+                let (mut dv, mut dm) = (Vec::new(), Vec::new());
+                if let Some((d, dbg)) = det.as_mut() {
+                    read(&mut **d, &mut mask, (a, b), &mut dv, &mut dm, dbg)?;
+                }
                 let bits = bits_of((a, b));
                 let field = Field {
                     width: w,
@@ -1392,7 +1401,7 @@ fn photometry_pass(
                     detected: &bits,
                     mask: Some(&m),
                     sigma2: sigma2(bg),
-                    detection: None,
+                    detection: det.is_some().then_some(&dv[..]),
                 };
                 let item = [(&o, own(k))];
                 if let Some(Some(ph)) = measure_many(&field, &item, bg, p).pop() {
