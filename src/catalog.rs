@@ -656,14 +656,12 @@ fn world_display(name: &str) -> Option<&'static str> {
         Some("F6.2")
     } else if !name.ends_with("_WORLD") {
         None
-    } else if name.starts_with("X2")
-        || name.starts_with("Y2")
-        || name.starts_with("XY")
+    } else if name.starts_with('X')
+        || name.starts_with('Y')
         || name.starts_with("ERRX")
         || name.starts_with("ERRY")
     {
-        Some("E18.10")
-    } else if name.starts_with('X') || name.starts_with('Y') {
+        // Positions and second moments.
         Some("E18.10")
     } else if name.contains("CXX") || name.contains("CYY") || name.contains("CXY") {
         Some("E15.7")

@@ -1120,7 +1120,7 @@ pub(crate) fn scan(
         result.map(|()| back)
     })?;
     let mut mask = back.mask;
-    let mut measurement = back.measurement;
+    let measurement = back.measurement;
     for c in labeller.into_open() {
         batch.add(c, p.minarea);
     }
@@ -1149,7 +1149,7 @@ pub(crate) fn scan(
         let (seg, paste) = own_runs.into_parts(w, h);
         // Dual-image mode: the measurement image's rows, with the detection image's
         // for the AUTO and Petrosian radii.
-        let (main, det): (&mut (dyn RowSource + Send), _) = match measurement.as_deref_mut() {
+        let (main, det): (&mut (dyn RowSource + Send), _) = match measurement {
             Some(m) => (m, Some((src, &background))),
             None => (src, None),
         };
@@ -1266,8 +1266,8 @@ fn photometry_pass(
         (need > cap).then(|| {
             Error::param(
                 "MEMORY_LIMIT",
-                &format!("{mib}"),
-                &format!(
+                format!("{mib}"),
+                format!(
                     concat!(
                         "object {} at ({:.1}, {:.1}) measures rows {}..{} of this {}-pixel-wide ",
                         "image ({} rows with a band to read), more than the {} rows the limit ",
@@ -2016,6 +2016,7 @@ fn prepare_component(
 /// measures a completed component. `thresholds`: the detection and analysis
 /// thresholds and how they vary: with the RMS map or a threshold image the component
 /// carries the per-pixel values (`Comp::field`).
+#[allow(clippy::too_many_arguments)]
 fn measure_component(
     c: Prepared,
     stream: &[u32],

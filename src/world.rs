@@ -464,7 +464,7 @@ impl Wcs {
             warnings.push(format!("RADESYS '{radesys}' is not known: taken as ICRS"));
             radesys = "ICRS".into();
         }
-        let sky = celestial_pair(&ctype).map(|(lng, lat, frame, code)| (lng, lat, frame, code));
+        let sky = celestial_pair(&ctype);
         let sip_keys = h.any(|k| k == "A_ORDER" || k == "B_ORDER");
         let sip_poly = if sip_keys {
             let poly = |p: &str| {
