@@ -234,17 +234,11 @@ fn datatype(c: &Column) -> Datatype {
     }
 }
 
-/// The document before the rows (through `<TABLEDATA>`) and after them, for a catalog
-/// of `cols` from the image `image`.
-pub fn head_and_tail(cols: &[&Column], image: &str) -> Result<(Vec<u8>, Vec<u8>)> {
-    let mut table = Table::new()
-        .set_id("Source_List")
-        .set_name(format!("{image}/out"))
-        .set_description("Table of sources detected in image".into());
-    for c in cols {
-        let Some((name, n)) = c.field() else {
-            continue;
-        };
+/// The FIELD of each catalog field of `cols` (a vector's elements are one field):
+/// SExtractor's name, UCD, unit and datatype, and its arraysize.
+pub(crate) fn fields<'a>(cols: &'a [&'a Column]) -> impl Iterator<Item = Field> + 'a {
+    cols.iter().filter_map(|c| {
+        let (name, n) = c.field()?;
         let (ucd, unit) = ucd_unit(name);
         let mut f = Field::new(name, datatype(c)).set_description(c.description.into());
         if !ucd.is_empty() {
@@ -258,6 +252,18 @@ pub fn head_and_tail(cols: &[&Column], image: &str) -> Result<(Vec<u8>, Vec<u8>)
         } else if n > 1 {
             f = f.set_arraysize(ArraySize::new_fixed_1d(n as u32));
         }
+        Some(f)
+    })
+}
+
+/// The document before the rows (through `<TABLEDATA>`) and after them, for a catalog
+/// of `cols` from the image `image`.
+pub fn head_and_tail(cols: &[&Column], image: &str) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut table = Table::new()
+        .set_id("Source_List")
+        .set_name(format!("{image}/out"))
+        .set_description("Table of sources detected in image".into());
+    for f in fields(cols) {
         table = table.push_field(f);
     }
     let table = table

@@ -102,27 +102,7 @@ pub fn document(log: &RunLog, cols: &[&Column]) -> Result<Vec<u8>> {
         .set_id("Source_List")
         .set_name(format!("{}/out", log.image_name))
         .set_description("Table of sources detected in image".into());
-    for c in cols {
-        let Some((name, n)) = c.field() else {
-            continue;
-        };
-        let (ucd, unit) = super::votable::ucd_unit(name);
-        let datatype = match super::fits_table::tform(c, true) {
-            'I' => Datatype::ShortInt,
-            'J' => Datatype::Int,
-            'E' => Datatype::Float,
-            _ => Datatype::Double,
-        };
-        let mut f = Field::new(name, datatype).set_description(c.description.into());
-        if !ucd.is_empty() {
-            f = f.set_ucd(ucd);
-        }
-        if !unit.is_empty() {
-            f = f.set_unit(unit);
-        }
-        if n > 1 {
-            f = f.set_arraysize(ArraySize::new_fixed_1d(n as u32));
-        }
+    for f in super::votable::fields(cols) {
         sources = sources.push_field(f);
     }
     let mut ext = Table::new()
