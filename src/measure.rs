@@ -67,6 +67,9 @@ pub struct MeasureInput<'a> {
     /// The RMS of FLUXERR_ISO, when it is not `noise`'s (dual-image mode: the
     /// measurement image's, where the position errors take the detection image's).
     pub flux_noise: Option<f32>,
+    /// The unfiltered values (run order) `abcor` is measured on, when they are not
+    /// the fluxes' (dual-image mode: the detection image's, which cleaning reads).
+    pub abcor_values: Option<&'a [f32]>,
     /// Detection threshold per pixel (ADU above background).
     pub thresh: PixelField<'a>,
     /// Analysis threshold per pixel (ADU above background).
@@ -527,28 +530,12 @@ pub fn measure_object(
     if errx2 * erry2 - errxy * errxy > 0.0 {
         (o.errcxx, o.errcyy, o.errcxy) = ellipse_coefficients(errx2, erry2, errxy);
     }
-    // Area correction of a Gaussian profile: the area above (thresh + peak)/2
-    // against the isophotal area (spec §4.4).
-    o.abcor = {
-        let t = o.thresh;
-        let t2 = (t + peak) / 2.0;
-        if t2 == 0.0 || t / t2 <= 0.0 || o.a * o.b == 0.0 {
-            1.0
-        } else {
-            let (mut dnpix, mut area2) = (0.0f64, 0.0f64);
-            let mut k = 0usize;
-            for r in runs {
-                for x in r.x0 as usize..r.x1 as usize {
-                    let v = raw(k, r.y as usize * w + x) as f64;
-                    k += 1;
-                    dnpix += (v > t) as u8 as f64;
-                    area2 += (v > t2) as u8 as f64;
-                }
-            }
-            let darea = area2 - dnpix;
-            let num = if darea < 0.0 { darea } else { -1.0 };
-            (num / (2.0 * crate::deblend::PI_SEX * (t / t2).min(0.99).ln() * o.a * o.b)).min(1.0)
+    o.abcor = match inp.abcor_values {
+        Some(d) => {
+            let top = d.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            area_correction(runs, |k, _| d[k], (o.thresh, top), (o.a, o.b), w)
         }
+        None => area_correction(runs, raw, (o.thresh, peak), (o.a, o.b), w),
     };
     // Photometry.
     o.flux = flux;
@@ -568,6 +555,35 @@ pub fn measure_object(
     }
     guard_non_finite(&mut o);
     o
+}
+
+/// SExtractor's area correction of a Gaussian profile (`abcor`, spec §4.4): the area
+/// above (thresh + peak)/2 against the isophotal area, from the unfiltered value
+/// `raw(k, idx)` of the k-th pixel (run order) at linear index idx.
+fn area_correction(
+    runs: &[Run],
+    raw: impl Fn(usize, usize) -> f32,
+    (t, peak): (f64, f64),
+    (a, b): (f64, f64),
+    w: usize,
+) -> f64 {
+    let t2 = (t + peak) / 2.0;
+    if t2 == 0.0 || t / t2 <= 0.0 || a * b == 0.0 {
+        return 1.0;
+    }
+    let (mut dnpix, mut area2) = (0.0f64, 0.0f64);
+    let mut k = 0usize;
+    for r in runs {
+        for x in r.x0 as usize..r.x1 as usize {
+            let v = raw(k, r.y as usize * w + x) as f64;
+            k += 1;
+            dnpix += (v > t) as u8 as f64;
+            area2 += (v > t2) as u8 as f64;
+        }
+    }
+    let darea = area2 - dnpix;
+    let num = if darea < 0.0 { darea } else { -1.0 };
+    (num / (2.0 * crate::deblend::PI_SEX * (t / t2).min(0.99).ln() * a * b)).min(1.0)
 }
 
 /// SExtractor's `mthresh` (../shared/spec/deblend-clean.md §4.6.1), from the values
@@ -1027,6 +1043,7 @@ mod tests {
             filtered: Some(img),
             noise: PixelField::Const(2.0),
             flux_noise: None,
+            abcor_values: None,
             thresh: PixelField::Const(0.5),
             analysis_thresh: PixelField::Const(1.5),
             gain: 0.0,

@@ -2051,11 +2051,12 @@ fn measure_component(
         .into_iter()
         .map(|part| {
             let pf: Vec<f32> = part.pixels.iter().map(|&i| px[i].c).collect();
-            // Fluxes from the measurement image in dual-image mode.
-            let pr: Vec<f32> = match mvalues.is_empty() {
-                true => part.pixels.iter().map(|&i| px[i].v).collect(),
-                false => part.pixels.iter().map(|&i| mvalues[i]).collect(),
-            };
+            let pr: Vec<f32> = part.pixels.iter().map(|&i| px[i].v).collect();
+            // Dual-image mode: the fluxes from the measurement image; cleaning's
+            // Gaussian area correction stays the detection image's, as the rest of
+            // what cleaning reads.
+            let pm: Option<Vec<f32>> =
+                (!mvalues.is_empty()).then(|| part.pixels.iter().map(|&i| mvalues[i]).collect());
             let ps: Vec<f32> = if per_pixel {
                 part.pixels.iter().map(|&i| field[i]).collect()
             } else {
@@ -2087,6 +2088,7 @@ fn measure_component(
                 filtered: None,
                 noise,
                 flux_noise: dual.map(|d| d.0),
+                abcor_values: pm.as_ref().map(|_| &pr[..]),
                 thresh,
                 analysis_thresh,
                 gain: p.gain,
@@ -2095,18 +2097,8 @@ fn measure_component(
                 with_mthresh: p.clean,
                 list_order: part.list.as_deref(),
             };
-            let mut object = measure_object(&part.runs, &pf, &pr, part.centre, &inp);
-            if !mvalues.is_empty() {
-                // Dual-image mode: cleaning's Gaussian area correction is the
-                // detection image's, as the rest of what cleaning reads.
-                let pd: Vec<f32> = part.pixels.iter().map(|&i| px[i].v).collect();
-                let det = MeasureInput {
-                    flux_noise: None,
-                    analysis_thresh: PixelField::Const(t_analysis),
-                    ..inp
-                };
-                object.abcor = measure_object(&part.runs, &pf, &pd, part.centre, &det).abcor;
-            }
+            let values = pm.as_deref().unwrap_or(&pr);
+            let mut object = measure_object(&part.runs, &pf, values, part.centre, &inp);
             // MOST breaks ties by SExtractor's pixel-list order.
             let order = p
                 .flag_types
